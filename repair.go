@@ -1,0 +1,87 @@
+package cutover
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Reason says why a key was recorded for repair.
+type Reason string
+
+// The reasons the library records a key for repair.
+const (
+	// SecondaryFailed: the secondary write failed, timed out or panicked
+	// after the authoritative write succeeded.
+	SecondaryFailed Reason = "secondary_failed"
+	// AuthoritativeFailed: with concurrent writes, the secondary write
+	// succeeded but the authoritative one failed.
+	AuthoritativeFailed Reason = "authoritative_failed"
+	// Skipped: the new store's breaker was open, so its write was not tried.
+	Skipped Reason = "skipped"
+	// Fallback: the new store was authoritative but failed or was refused
+	// by its breaker, so the write went to the old store instead.
+	Fallback Reason = "fallback"
+	// Mismatch: a shadow read found the two stores answering differently.
+	Mismatch Reason = "mismatch"
+)
+
+// Repair is one entry of a repair log: the key of one operation whose copy
+// in Target may differ from the copy in the other store. A repairer makes
+// them equal again by copying the authoritative row over Target.
+type Repair struct {
+	Op     string    // operation name, such as "users.save"
+	Key    string    // entity key, such as "42"
+	Target Side      // the store that may be behind
+	Stage  Stage     // the stage the operation ran in
+	Reason Reason    // why the key was recorded
+	Err    error     // the failure behind it, if any
+	Time   time.Time // when it was recorded
+}
+
+// RepairLog stores keys that need repair. The dualwrite, shadowread and
+// breaker paths record to it; a failure to record is returned to the
+// caller rather than dropped. Implementations must be safe for concurrent
+// use and should be durable: [MemoryRepairLog] is for tests and examples.
+type RepairLog interface {
+	Record(ctx context.Context, r Repair) error
+}
+
+// MemoryRepairLog is a [RepairLog] kept in memory. Its zero value is an
+// empty log ready to use; it is safe for concurrent use.
+type MemoryRepairLog struct {
+	mu      sync.Mutex
+	entries []Repair
+}
+
+// Record appends r to the log. It never fails.
+func (l *MemoryRepairLog) Record(_ context.Context, r Repair) error {
+	l.mu.Lock()
+	l.entries = append(l.entries, r)
+	l.mu.Unlock()
+	return nil
+}
+
+// Entries returns a copy of the entries recorded so far, oldest first.
+func (l *MemoryRepairLog) Entries() []Repair {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.entries)
+}
+
+// Len returns the number of entries recorded so far.
+func (l *MemoryRepairLog) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
+}
+
+// Drain removes and returns every entry recorded so far, oldest first.
+func (l *MemoryRepairLog) Drain() []Repair {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries
+	l.entries = nil
+	return e
+}
