@@ -4,7 +4,9 @@
 package telemetry
 
 import (
+	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,3 +109,99 @@ func (l *Limiter) Allow() (ok bool, suppressed int64) {
 	suppressed, l.suppressed = l.suppressed, 0
 	return true, suppressed
 }
+
+// Outcome classifies how one store call ended.
+type Outcome uint8
+
+// The outcomes of a store call, as the cutover.outcome attribute says them.
+const (
+	OK       Outcome = iota // returned no error
+	Error                   // returned an error
+	Timeout                 // the library's own timeout for the call ran out
+	Canceled                // the caller's context was done
+	Panic                   // panicked; the panic was recovered
+	Refused                 // not called: the breaker was open
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"ok", "error", "timeout", "canceled", "panic", "refused"}
+
+// String returns the attribute value of o.
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Role says why a store was called.
+type Role uint8
+
+// The roles of a store call, as the cutover.role attribute says them.
+const (
+	Authoritative Role = iota // its answer is the caller's
+	Secondary                 // written after the authoritative store
+	Shadow                    // read to compare with the authoritative answer
+	Fallback                  // called because the authoritative new store failed
+	numRoles
+)
+
+var roleNames = [numRoles]string{"authoritative", "secondary", "shadow", "fallback"}
+
+// String returns the attribute value of r.
+func (r Role) String() string { return roleNames[r] }
+
+// Calls records the duration of store calls of one operation in a histogram,
+// with every attribute set computed once so that recording allocates nothing.
+type Calls struct {
+	hist metric.Float64Histogram
+	opts [2][numRoles][numOutcomes][]metric.RecordOption
+}
+
+// NewCalls creates the histogram name on meter for the operation op.
+func NewCalls(meter metric.Meter, name, description, op string) (*Calls, error) {
+	h, err := meter.Float64Histogram(name,
+		metric.WithDescription(description),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+	if err != nil {
+		return nil, err
+	}
+	c := &Calls{hist: h}
+	for side, store := range [2]string{"old", "new"} {
+		for r := range numRoles {
+			for o := range numOutcomes {
+				set := attribute.NewSet(KeyOperation.String(op), KeyStore.String(store),
+					KeyRole.String(r.String()), KeyOutcome.String(o.String()))
+				c.opts[side][r][o] = []metric.RecordOption{metric.WithAttributeSet(set)}
+			}
+		}
+	}
+	return c, nil
+}
+
+// Record adds one call of the store side (0 old, 1 new) in role r that ended
+// with o after d.
+func (c *Calls) Record(ctx context.Context, side uint8, r Role, o Outcome, d time.Duration) {
+	c.hist.Record(ctx, d.Seconds(), c.opts[side&1][r][o]...)
+}
+
+// Counter is an Int64Counter with one precomputed attribute set per value of
+// a small enumeration, so that adding allocates nothing.
+type Counter struct {
+	c    metric.Int64Counter
+	opts [][]metric.AddOption
+}
+
+// NewCounter creates the counter name on meter. It precomputes, for each
+// value v in values, the attribute set base plus key=v.
+func NewCounter(meter metric.Meter, name, description, unit string, base []attribute.KeyValue, key attribute.Key, values ...string) (*Counter, error) {
+	c, err := meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit(unit))
+	if err != nil {
+		return nil, err
+	}
+	ctr := &Counter{c: c, opts: make([][]metric.AddOption, len(values))}
+	for i, v := range values {
+		kvs := append(slices.Clone(base), key.String(v))
+		ctr.opts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	}
+	return ctr, nil
+}
+
+// Add adds one to the count of the i-th value given to [NewCounter].
+func (c *Counter) Add(ctx context.Context, i int) { c.c.Add(ctx, 1, c.opts[i]...) }

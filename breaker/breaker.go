@@ -1,0 +1,260 @@
+// Package breaker guards calls to the new store with a circuit breaker
+// (github.com/sony/gobreaker/v2), so that a failing new store is left alone
+// while it recovers instead of being hammered by every request.
+//
+// A [Breaker] only decides whether a call may go ahead and learns from its
+// outcome. What happens to a refused or failed call depends on the stage,
+// and the dualwrite and shadowread packages do it when given a breaker
+// through their WithBreaker options:
+//
+//   - In live and rampdown the new store is authoritative. A read it fails
+//     or the breaker refuses is answered by the old store, which is still
+//     fully written in those stages; a write goes to the old store instead,
+//     with the key recorded for repair of the new one.
+//   - In dualwrite and shadow the new store is secondary. While the breaker
+//     is open its calls are skipped and counted, and skipped writes are
+//     recorded for repair.
+//   - In complete there is no fallback: a refused call returns an error
+//     wrapping [ErrOpen].
+//
+// A call that ends because the caller's own context was canceled or ran out
+// is neither a success nor a failure: the caller left, the store did not
+// fail.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// ErrOpen is wrapped by the error of a call the breaker refused, because it
+// is open or because it is half-open and already probing.
+var ErrOpen = errors.New("breaker: open")
+
+// State is the state of a breaker: closed (calls go through), open (calls
+// are refused) or half-open (a few calls probe whether the store is back).
+type State = gobreaker.State
+
+// The breaker states.
+const (
+	Closed   = gobreaker.StateClosed
+	HalfOpen = gobreaker.StateHalfOpen
+	Open     = gobreaker.StateOpen
+)
+
+// Counts are the numbers of calls and their outcomes that a breaker keeps
+// for its current period.
+type Counts = gobreaker.Counts
+
+// Settings tune when a breaker opens and how it recovers. Each zero field
+// takes the default it names.
+type Settings struct {
+	// MaxRequests is the number of calls let through while half-open; the
+	// breaker closes after that many successes. Zero means 1.
+	MaxRequests uint32
+	// Interval is the period after which a closed breaker forgets its
+	// counts. Zero means never.
+	Interval time.Duration
+	// Timeout is how long the breaker stays open before it lets a probe
+	// through. Zero means 30 seconds.
+	Timeout time.Duration
+	// ReadyToTrip decides, after each failure while closed, whether to open.
+	// Nil means after more than 5 consecutive failures.
+	ReadyToTrip func(counts Counts) bool
+	// IsFailure decides whether an error the store returned counts against
+	// it. Nil means every error does (except the caller's own cancellation,
+	// which never counts). Return false for answers such as "not found" or
+	// a constraint violation, which say nothing about the store's health.
+	IsFailure func(err error) bool
+}
+
+// Option configures a [Breaker].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	settings  Settings
+	providers telemetry.Providers
+}
+
+// WithSettings sets the thresholds of the breaker.
+func WithSettings(s Settings) Option { return optionFunc(func(c *config) { c.settings = s }) }
+
+// WithMeterProvider sets the meter provider. The default is the global one.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Meter = mp })
+}
+
+// WithLogger sets the logger of state changes. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+
+// Breaker is a circuit breaker around one new store. Create it with [New];
+// the zero value is not usable. It is safe for concurrent use; share one
+// breaker among every operation that calls the same store.
+type Breaker struct {
+	name      string
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	isFailure func(error) bool
+	refused   error // returned, without allocating, for refused calls
+	rejected  *telemetry.Counter
+}
+
+// errCallerGone marks an outcome that must not count for or against the
+// store: the caller's context ended the call.
+var errCallerGone = errors.New("breaker: caller gone")
+
+// New returns a closed breaker named name (such as "users-db"), which names
+// it in metrics and logs.
+func New(name string, opts ...Option) (*Breaker, error) {
+	if name == "" {
+		return nil, errors.New("breaker: empty name")
+	}
+	var c config
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	s := c.settings
+	if s.Interval < 0 || s.Timeout < 0 {
+		return nil, fmt.Errorf("breaker: negative interval or timeout in settings (%v, %v)", s.Interval, s.Timeout)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = 30 * time.Second
+	}
+	meter, _, logger := c.providers.Resolve("github.com/cutover-go/cutover/breaker")
+	base := []attribute.KeyValue{telemetry.KeyBreaker.String(name)}
+	b := &Breaker{
+		name:      name,
+		isFailure: s.IsFailure,
+		refused:   fmt.Errorf("%w: %s", ErrOpen, name),
+	}
+	var err error
+	b.rejected, err = telemetry.NewCounter(meter, "cutover.breaker.rejections",
+		"Calls to the new store that the breaker refused.", "{call}", base, telemetry.KeyReason, "open", "too_many_requests")
+	if err != nil {
+		return nil, fmt.Errorf("breaker: %w", err)
+	}
+	transitions, err := telemetry.NewCounter(meter, "cutover.breaker.transitions",
+		"State changes of the breaker, by the state entered.", "{transition}", base, attribute.Key("cutover.breaker.state"),
+		Closed.String(), HalfOpen.String(), Open.String())
+	if err != nil {
+		return nil, fmt.Errorf("breaker: %w", err)
+	}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        name,
+		MaxRequests: s.MaxRequests,
+		Interval:    s.Interval,
+		Timeout:     s.Timeout,
+		ReadyToTrip: s.ReadyToTrip,
+		IsExcluded:  func(err error) bool { return err == errCallerGone },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			transitions.Add(context.Background(), int(to))
+			level := slog.LevelInfo
+			if to == Open {
+				level = slog.LevelWarn
+			}
+			logger.Log(context.Background(), level, "cutover: breaker state changed",
+				"breaker", name, "from", from.String(), "to", to.String())
+		},
+	})
+	state := attribute.NewSet(base...)
+	gauge, err := meter.Int64ObservableGauge("cutover.breaker.state",
+		metric.WithDescription("State of the breaker: 0 closed, 1 half-open, 2 open."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(b.cb.State()), metric.WithAttributeSet(state))
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("breaker: %w", err)
+	}
+	_ = gauge
+	return b, nil
+}
+
+// Name returns the name given to [New].
+func (b *Breaker) Name() string { return b.name }
+
+// State returns the current state.
+func (b *Breaker) State() State { return b.cb.State() }
+
+// Counts returns the counts of the current period: requests, successes and
+// failures, total and consecutive.
+func (b *Breaker) Counts() Counts { return b.cb.Counts() }
+
+// Ticket is the permission to make one call, given by [Breaker.Allow].
+// Report the outcome with [Ticket.Done] exactly once.
+type Ticket struct {
+	b    *Breaker
+	done func(error)
+}
+
+// Allow asks whether a call may go ahead now. If not, it returns an error
+// wrapping [ErrOpen] and counts the refusal; the store must not be called.
+func (b *Breaker) Allow() (Ticket, error) {
+	done, err := b.cb.Allow()
+	if err != nil {
+		reason := 0
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			reason = 1
+		}
+		b.rejected.Add(context.Background(), reason)
+		return Ticket{}, b.refused
+	}
+	return Ticket{b: b, done: done}, nil
+}
+
+// Done reports how the call ended: err is what the store returned and ctx
+// is the caller's context. An error caused by ctx being canceled or past its
+// deadline does not count: the caller left, the store did not fail. For a
+// call that runs detached from the caller under a timeout of its own, pass a
+// context that is never done, such as context.WithoutCancel(ctx), so that
+// running out of that timeout counts as the store's failure.
+func (t Ticket) Done(ctx context.Context, err error) {
+	if t.done == nil {
+		return
+	}
+	t.done(t.b.classify(ctx, err))
+}
+
+func (b *Breaker) classify(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return errCallerGone
+	case b.isFailure != nil && !b.isFailure(err):
+		return nil
+	}
+	return err
+}
+
+// IsFailure reports whether err, returned by a call on ctx, counts as a
+// failure of the store under this breaker's settings: not nil, not the
+// caller's own cancellation, and a failure by Settings.IsFailure.
+func (b *Breaker) IsFailure(ctx context.Context, err error) bool {
+	c := b.classify(ctx, err)
+	return c != nil && c != errCallerGone
+}
+
+// Do calls fn if the breaker allows it, and reports fn's outcome. A refused
+// call returns an error wrapping [ErrOpen] without calling fn.
+func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	t, err := b.Allow()
+	if err != nil {
+		return err
+	}
+	err = fn(ctx)
+	t.Done(ctx, err)
+	return err
+}

@@ -1,0 +1,373 @@
+// Package dualwrite writes to the old and the new store in the order the
+// stage of each request gives, so that both stay complete while a migration
+// is under way and either can serve reads.
+//
+// In dualwrite and shadow the old store is written first and is
+// authoritative; in live and rampdown the new one is. The authoritative
+// write's failure is returned and the secondary is not attempted. A failed,
+// timed out, panicking or skipped secondary write never fails the request
+// by default and is never lost: its key goes to the repair log, a metric
+// and a log line, and a repairer later copies the authoritative row over.
+//
+// When the new store is authoritative and fails, or its breaker refuses the
+// call, the write goes to the old store instead (still complete in live and
+// rampdown) and the key is recorded for repair of the new one. In off and
+// complete only one store is written, and a [Writer] is a pass-through that
+// adds no span.
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/storecall"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// Policy says what a failed secondary write does to the caller.
+type Policy uint8
+
+const (
+	// Continue records the key for repair and lets the call succeed. It is
+	// the default: the authoritative store has the write.
+	Continue Policy = iota
+	// Fail records the key for repair and returns a *SecondaryError, for
+	// callers that would rather retry than leave the stores apart.
+	Fail
+)
+
+// DefaultTimeout bounds a secondary write when no [WithTimeout] is given.
+const DefaultTimeout = 2 * time.Second
+
+// SecondaryError reports a secondary write that failed, or a repair-log
+// entry that could not be recorded. The authoritative write succeeded unless
+// Reason is cutover.AuthoritativeFailed.
+type SecondaryError struct {
+	Op        string         // the writer's operation name
+	Key       string         // the entity key
+	Target    cutover.Side   // the store that may now be behind
+	Reason    cutover.Reason // why the stores may differ
+	Err       error          // the failure of the write, or of the call that was skipped
+	RecordErr error          // non-nil if the repair log refused the entry: repair by hand
+}
+
+// Error describes the failure.
+func (e *SecondaryError) Error() string {
+	msg := fmt.Sprintf("dualwrite: %s %q: %s store needs repair (%s): %v", e.Op, e.Key, e.Target, e.Reason, e.Err)
+	if e.RecordErr != nil {
+		msg += fmt.Sprintf("; repair log failed too: %v", e.RecordErr)
+	}
+	return msg
+}
+
+// Unwrap returns the write's error and, if any, the repair log's.
+func (e *SecondaryError) Unwrap() []error {
+	if e.RecordErr == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.RecordErr}
+}
+
+// Option configures a [Writer].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	breaker    *breaker.Breaker
+	policy     Policy
+	concurrent bool
+	timeout    time.Duration
+	providers  telemetry.Providers
+}
+
+// WithBreaker guards every call to the new store with b.
+func WithBreaker(b *breaker.Breaker) Option { return optionFunc(func(c *config) { c.breaker = b }) }
+
+// WithPolicy sets what a failed secondary write does to the caller. The
+// default is [Continue].
+func WithPolicy(p Policy) Option { return optionFunc(func(c *config) { c.policy = p }) }
+
+// WithConcurrentWrites writes both stores at the same time instead of one
+// after the other. The call then takes as long as the slower write (bounded
+// by the secondary timeout), and an authoritative failure after a secondary
+// success is recorded for repair too, since the stores now differ.
+func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concurrent = true }) }
+
+// WithTimeout bounds each secondary write, which runs on a context that the
+// caller's cancellation does not reach. The default is [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
+// WithMeterProvider sets the meter provider. The default is the global one.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Meter = mp })
+}
+
+// WithTracerProvider sets the tracer provider. The default is the global one.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Tracer = tp })
+}
+
+// WithLogger sets the logger. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+
+// Writer writes one operation, such as "users.save", to both stores. Create
+// it with [New]; the zero value is not usable. It is safe for concurrent use.
+type Writer struct {
+	op         string
+	stages     cutover.StageSource
+	repairs    cutover.RepairLog
+	policy     Policy
+	concurrent bool
+	timeout    time.Duration
+	rec        *storecall.Recorder
+	breaker    *breaker.Breaker
+	tracer     trace.Tracer
+	logger     *slog.Logger
+	logs       *telemetry.Limiter
+	spanName   string
+	spanAttrs  [len(cutover.Stages)]trace.SpanStartOption
+	repaired   *telemetry.Counter // by cutover.Reason, in reasonIndex order
+	unrecorded *telemetry.Counter
+	fallbacks  *telemetry.Counter // "refused", "failed"
+}
+
+var reasons = []string{string(cutover.SecondaryFailed), string(cutover.AuthoritativeFailed), string(cutover.Skipped), string(cutover.Fallback)}
+
+func reasonIndex(r cutover.Reason) int {
+	for i, s := range reasons {
+		if string(r) == s {
+			return i
+		}
+	}
+	return 0
+}
+
+// New returns a writer for the operation op, which names it in metrics,
+// spans, logs and repair-log entries. stages gives the stage of each call;
+// repairs receives the key of every write that left the stores apart.
+func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts ...Option) (*Writer, error) {
+	switch {
+	case op == "":
+		return nil, errors.New("dualwrite: empty operation name")
+	case stages == nil:
+		return nil, errors.New("dualwrite: nil stage source")
+	case repairs == nil:
+		return nil, errors.New("dualwrite: nil repair log: failed secondary writes must be recorded somewhere")
+	}
+	c := config{timeout: DefaultTimeout}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if c.timeout <= 0 {
+		return nil, fmt.Errorf("dualwrite: secondary timeout must be positive, got %v", c.timeout)
+	}
+	if c.policy > Fail {
+		return nil, fmt.Errorf("dualwrite: unknown policy %d", c.policy)
+	}
+	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/dualwrite")
+	calls, err := telemetry.NewCalls(meter, "cutover.dualwrite.duration",
+		"Duration of writes to each store, by role and outcome.", op)
+	if err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
+	w := &Writer{
+		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
+		timeout: c.timeout, breaker: c.breaker, tracer: tracer, logger: logger,
+		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
+		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
+		spanName: "dualwrite " + op,
+	}
+	for i, s := range cutover.Stages {
+		w.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
+	}
+	if w.repaired, err = telemetry.NewCounter(meter, "cutover.dualwrite.repairs",
+		"Keys recorded in the repair log because a write left the stores apart.", "{key}", base, telemetry.KeyReason, reasons...); err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	if w.unrecorded, err = telemetry.NewCounter(meter, "cutover.dualwrite.repair_errors",
+		"Keys the repair log failed to record; each failed its call.", "{key}", base, telemetry.KeyReason, "record_failed"); err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	if w.fallbacks, err = telemetry.NewCounter(meter, "cutover.dualwrite.fallbacks",
+		"Writes that went to the old store because the authoritative new store failed or was refused.", "{write}", base, telemetry.KeyReason, "refused", "failed"); err != nil {
+		return nil, fmt.Errorf("dualwrite: %w", err)
+	}
+	return w, nil
+}
+
+// Op returns the operation name given to [New].
+func (w *Writer) Op() string { return w.op }
+
+// Write writes the entity key to the stores that the stage of this call
+// selects, calling write once per store with the side to write. It returns
+// the authoritative store's error, or nil; see the package documentation
+// for what happens to secondary failures.
+func (w *Writer) Write(ctx context.Context, key string, write func(ctx context.Context, side cutover.Side) error) error {
+	_, err := run(ctx, w, key, storecall.ErrFunc(write))
+	return err
+}
+
+// Call is [Writer.Write] for writes that return a result, such as a
+// generated id: it returns the authoritative store's result.
+func Call[R any](ctx context.Context, w *Writer, key string, write func(ctx context.Context, side cutover.Side) (R, error)) (R, error) {
+	return run(ctx, w, key, storecall.ValueFunc[R](write))
+}
+
+func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string, f F) (R, error) {
+	stage := w.stages.Stage(ctx)
+	if !stage.Valid() {
+		stage = cutover.Off
+	}
+	auth := stage.Authoritative()
+	sec, dual := stage.Secondary()
+	if !dual {
+		v, _, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, false, f)
+		return v, err
+	}
+	ctx, span := w.tracer.Start(ctx, w.spanName, w.spanAttrs[stage])
+	defer span.End()
+	if w.concurrent {
+		return concurrent(ctx, w, stage, key, f)
+	}
+	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	if err != nil {
+		if auth == cutover.New && w.fallsBack(ctx, o, err) {
+			return fallback(ctx, w, stage, key, o, err, f)
+		}
+		return v, err
+	}
+	dctx, cancel := storecall.Detach(ctx, w.timeout)
+	defer cancel()
+	_, o, err = storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+	if err != nil {
+		return v, w.secondaryFailed(ctx, stage, key, sec, o, err)
+	}
+	return v, nil
+}
+
+// fallsBack reports whether an authoritative new-store call that ended with
+// o and err is one the old store should answer instead.
+func (w *Writer) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
+	switch o {
+	case telemetry.Refused:
+		return true
+	case telemetry.Canceled:
+		return false
+	}
+	return w.breaker == nil || w.breaker.IsFailure(ctx, err)
+}
+
+// fallback writes the old store in place of the new one, which failed with
+// cause, and records the key for repair of the new store.
+func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, o telemetry.Outcome, cause error, f F) (R, error) {
+	w.countFallback(ctx, o)
+	v, _, err := storecall.Call(ctx, ctx, w.rec, cutover.Old, telemetry.Fallback, true, f)
+	if err != nil {
+		return v, err
+	}
+	if rerr := w.record(ctx, stage, key, cutover.New, cutover.Fallback, cause); rerr != nil {
+		return v, rerr
+	}
+	return v, nil
+}
+
+func (w *Writer) countFallback(ctx context.Context, o telemetry.Outcome) {
+	if o == telemetry.Refused {
+		w.fallbacks.Add(ctx, 0)
+	} else {
+		w.fallbacks.Add(ctx, 1)
+	}
+}
+
+type result[R any] struct {
+	v   R
+	o   telemetry.Outcome
+	err error
+}
+
+// concurrent writes the secondary store on its own goroutine while the
+// caller's goroutine writes the authoritative one.
+func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, f F) (R, error) {
+	auth := stage.Authoritative()
+	sec := auth.Other()
+	done := make(chan result[R], 1)
+	go func() {
+		dctx, cancel := storecall.Detach(ctx, w.timeout)
+		defer cancel()
+		v, o, err := storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+		done <- result[R]{v, o, err}
+	}()
+	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	s := <-done
+	switch {
+	case err == nil && s.err == nil:
+		return v, nil
+	case err == nil:
+		return v, w.secondaryFailed(ctx, stage, key, sec, s.o, s.err)
+	case auth == cutover.New && w.fallsBack(ctx, o, err):
+		// The old store, written alongside, answers in place of the new one.
+		w.countFallback(ctx, o)
+		if s.err != nil {
+			return s.v, s.err
+		}
+		return s.v, w.record(ctx, stage, key, cutover.New, cutover.Fallback, err)
+	case s.err == nil:
+		// Only the secondary has the write: bring it back to the authoritative.
+		if rerr := w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, err); rerr != nil {
+			return v, errors.Join(err, rerr)
+		}
+		return v, err
+	}
+	return v, err
+}
+
+// secondaryFailed records a secondary write that ended with o and err, and
+// says what the caller gets under the writer's policy.
+func (w *Writer) secondaryFailed(ctx context.Context, stage cutover.Stage, key string, target cutover.Side, o telemetry.Outcome, err error) error {
+	reason := cutover.SecondaryFailed
+	if o == telemetry.Refused {
+		reason = cutover.Skipped
+	}
+	if ok, suppressed := w.logs.Allow(); ok {
+		w.logger.WarnContext(ctx, "cutover: secondary write failed; key recorded for repair",
+			"op", w.op, "key", key, "store", target.String(), "stage", stage.String(),
+			"outcome", o.String(), "err", err, "suppressed", suppressed)
+	}
+	rerr := w.record(ctx, stage, key, target, reason, err)
+	if rerr == nil && w.policy == Continue {
+		return nil
+	}
+	if rerr != nil {
+		return rerr
+	}
+	return &SecondaryError{Op: w.op, Key: key, Target: target, Reason: reason, Err: err}
+}
+
+// record puts the key in the repair log. A log that fails turns into a
+// *SecondaryError for the caller: the key must not be dropped unseen.
+func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, target cutover.Side, reason cutover.Reason, cause error) error {
+	rctx, cancel := storecall.Detach(ctx, w.timeout)
+	defer cancel()
+	r := cutover.Repair{Op: w.op, Key: key, Target: target, Stage: stage, Reason: reason, Err: cause, Time: time.Now()}
+	if err := w.repairs.Record(rctx, r); err != nil {
+		w.unrecorded.Add(ctx, 0)
+		w.logger.ErrorContext(ctx, "cutover: repair log failed; the call fails so the key is not lost",
+			"op", w.op, "key", key, "store", target.String(), "reason", string(reason), "err", err)
+		return &SecondaryError{Op: w.op, Key: key, Target: target, Reason: reason, Err: cause, RecordErr: err}
+	}
+	w.repaired.Add(ctx, reasonIndex(reason))
+	return nil
+}

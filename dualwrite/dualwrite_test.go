@@ -1,0 +1,342 @@
+package dualwrite_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
+	"github.com/cutover-go/cutover/internal/metrictest"
+)
+
+// fixture is a writer over a pair of fake stores.
+type fixture struct {
+	stores  dualwritetest.Pair[string]
+	repairs *cutover.MemoryRepairLog
+	stage   cutover.Stage
+	w       *dualwrite.Writer
+	metrics *metrictest.Reader
+}
+
+func newFixture(t *testing.T, stage cutover.Stage, opts ...dualwrite.Option) *fixture {
+	t.Helper()
+	f := &fixture{stores: dualwritetest.NewPair[string](), repairs: new(cutover.MemoryRepairLog), stage: stage}
+	f.metrics = metrictest.New(t)
+	opts = append([]dualwrite.Option{
+		dualwrite.WithMeterProvider(f.metrics.Provider()),
+		dualwrite.WithLogger(slog.New(slog.DiscardHandler)),
+	}, opts...)
+	w, err := dualwrite.New("users.save", cutover.StageFunc(func(context.Context) cutover.Stage { return f.stage }), f.repairs, opts...)
+	require.NoError(t, err)
+	f.w = w
+	return f
+}
+
+func (f *fixture) save(ctx context.Context, key, value string) error {
+	return f.w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
+		return f.stores.Side(side).Put(ctx, key, value)
+	})
+}
+
+func puts(s *dualwritetest.Store[string]) int { return s.Count(dualwritetest.OpPut) }
+
+func TestWriteFollowsTheStageTable(t *testing.T) {
+	tests := []struct {
+		stage cutover.Stage
+		order []cutover.Side
+	}{
+		{cutover.Off, []cutover.Side{cutover.Old}},
+		{cutover.DualWrite, []cutover.Side{cutover.Old, cutover.New}},
+		{cutover.Shadow, []cutover.Side{cutover.Old, cutover.New}},
+		{cutover.Live, []cutover.Side{cutover.New, cutover.Old}},
+		{cutover.Rampdown, []cutover.Side{cutover.New, cutover.Old}},
+		{cutover.Complete, []cutover.Side{cutover.New}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stage.String(), func(t *testing.T) {
+			f := newFixture(t, tt.stage)
+			var order []cutover.Side
+			err := f.w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
+				order = append(order, side)
+				return f.stores.Side(side).Put(ctx, "42", "Ada")
+			})
+			require.NoError(t, err)
+			assert.Equal(t, tt.order, order)
+			assert.Zero(t, f.repairs.Len())
+		})
+	}
+}
+
+func TestAuthoritativeFailureIsReturnedAndSecondaryNotWritten(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.DualWrite, cutover.Shadow} {
+		t.Run(stage.String(), func(t *testing.T) {
+			f := newFixture(t, stage)
+			boom := errors.New("old store down")
+			f.stores.Old.FailNext(1, boom)
+			err := f.save(t.Context(), "42", "Ada")
+			assert.ErrorIs(t, err, boom)
+			assert.Zero(t, puts(f.stores.New), "the secondary must not be written")
+			assert.Zero(t, f.repairs.Len())
+		})
+	}
+}
+
+func TestSecondaryFailureIsRecordedAndTheCallSucceeds(t *testing.T) {
+	tests := []struct {
+		stage     cutover.Stage
+		secondary cutover.Side
+	}{
+		{cutover.DualWrite, cutover.New},
+		{cutover.Shadow, cutover.New},
+		{cutover.Live, cutover.Old},
+		{cutover.Rampdown, cutover.Old},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stage.String(), func(t *testing.T) {
+			f := newFixture(t, tt.stage)
+			boom := errors.New("secondary down")
+			f.stores.Side(tt.secondary).FailNext(1, boom)
+			require.NoError(t, f.save(t.Context(), "42", "Ada"))
+
+			entries := f.repairs.Entries()
+			require.Len(t, entries, 1, "a failed secondary write must leave a repair-log entry")
+			e := entries[0]
+			assert.Equal(t, "users.save", e.Op)
+			assert.Equal(t, "42", e.Key)
+			assert.Equal(t, tt.secondary, e.Target)
+			assert.Equal(t, cutover.SecondaryFailed, e.Reason)
+			assert.Equal(t, tt.stage, e.Stage)
+			assert.ErrorIs(t, e.Err, boom)
+			assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.repairs", "cutover.reason", "secondary_failed"))
+		})
+	}
+}
+
+func TestFailPolicyReturnsSecondaryError(t *testing.T) {
+	f := newFixture(t, cutover.Shadow, dualwrite.WithPolicy(dualwrite.Fail))
+	boom := errors.New("new store down")
+	f.stores.New.FailNext(1, boom)
+	err := f.save(t.Context(), "42", "Ada")
+	var se *dualwrite.SecondaryError
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, cutover.New, se.Target)
+	assert.NoError(t, se.RecordErr)
+	assert.Equal(t, 1, f.repairs.Len(), "the key is recorded under every policy")
+}
+
+func TestSecondaryPanicIsRecovered(t *testing.T) {
+	f := newFixture(t, cutover.Shadow)
+	f.stores.New.PanicNext(1, "nil map")
+	require.NoError(t, f.save(t.Context(), "42", "Ada"))
+	entries := f.repairs.Entries()
+	require.Len(t, entries, 1)
+	var pe *cutover.PanicError
+	require.ErrorAs(t, entries[0].Err, &pe)
+	assert.Equal(t, "nil map", pe.Value)
+	assert.NotEmpty(t, pe.Stack)
+}
+
+func TestSecondaryTimeoutIsRecorded(t *testing.T) {
+	f := newFixture(t, cutover.DualWrite, dualwrite.WithTimeout(5*time.Millisecond))
+	release := f.stores.New.Hold()
+	defer release()
+	require.NoError(t, f.save(t.Context(), "42", "Ada"))
+	entries := f.repairs.Entries()
+	require.Len(t, entries, 1)
+	assert.ErrorIs(t, entries[0].Err, context.DeadlineExceeded)
+	assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "timeout"))
+}
+
+func TestCallerCancellationDoesNotCancelTheSecondary(t *testing.T) {
+	f := newFixture(t, cutover.DualWrite)
+	ctx, cancel := context.WithCancel(t.Context())
+	err := f.w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+		err := f.stores.Side(side).Put(ctx, "42", "Ada")
+		if side == cutover.Old {
+			cancel() // the request ends right after the authoritative write
+		}
+		return err
+	})
+	require.NoError(t, err)
+	assert.Empty(t, f.stores.Diff(), "the secondary write must run to completion")
+	assert.Zero(t, f.repairs.Len())
+}
+
+type failingLog struct{ err error }
+
+func (l failingLog) Record(context.Context, cutover.Repair) error { return l.err }
+
+func TestRepairLogFailureFailsTheCall(t *testing.T) {
+	stores := dualwritetest.NewPair[string]()
+	logErr := errors.New("repair table missing")
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), failingLog{logErr})
+	require.NoError(t, err)
+	stores.New.FailNext(1, nil)
+	err = w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
+		return stores.Side(side).Put(ctx, "42", "Ada")
+	})
+	var se *dualwrite.SecondaryError
+	require.ErrorAs(t, err, &se, "a key the repair log refused must reach the caller")
+	assert.ErrorIs(t, err, logErr)
+	assert.ErrorIs(t, err, dualwritetest.ErrInjected)
+	assert.Equal(t, "42", se.Key)
+}
+
+func openBreaker(t *testing.T) *breaker.Breaker {
+	t.Helper()
+	b, err := breaker.New("users-db", breaker.WithSettings(breaker.Settings{
+		ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
+		Timeout:     time.Hour,
+	}))
+	require.NoError(t, err)
+	_ = b.Do(t.Context(), func(context.Context) error { return errors.New("trip") })
+	require.Equal(t, breaker.Open, b.State())
+	return b
+}
+
+func TestLiveWriteFallsBackToOldWhenBreakerOpen(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Live, cutover.Rampdown} {
+		t.Run(stage.String(), func(t *testing.T) {
+			f := newFixture(t, stage, dualwrite.WithBreaker(openBreaker(t)))
+			require.NoError(t, f.save(t.Context(), "42", "Ada"))
+			assert.Zero(t, puts(f.stores.New), "an open breaker must keep calls off the new store")
+			assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Old.Snapshot())
+			entries := f.repairs.Entries()
+			require.Len(t, entries, 1)
+			assert.Equal(t, cutover.New, entries[0].Target)
+			assert.Equal(t, cutover.Fallback, entries[0].Reason)
+			assert.ErrorIs(t, entries[0].Err, breaker.ErrOpen)
+			assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.fallbacks", "cutover.reason", "refused"))
+		})
+	}
+}
+
+func TestLiveWriteFallsBackToOldWhenNewFails(t *testing.T) {
+	f := newFixture(t, cutover.Live)
+	f.stores.New.FailNext(1, nil)
+	require.NoError(t, f.save(t.Context(), "42", "Ada"))
+	assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Old.Snapshot())
+	entries := f.repairs.Entries()
+	require.Len(t, entries, 1)
+	assert.Equal(t, cutover.New, entries[0].Target)
+	assert.Equal(t, cutover.Fallback, entries[0].Reason)
+}
+
+func TestLiveWriteDoesNotFallBackOnErrorsTheBreakerIgnores(t *testing.T) {
+	conflict := errors.New("unique violation")
+	b, err := breaker.New("users-db", breaker.WithSettings(breaker.Settings{
+		IsFailure: func(err error) bool { return !errors.Is(err, conflict) },
+	}))
+	require.NoError(t, err)
+	f := newFixture(t, cutover.Live, dualwrite.WithBreaker(b))
+	f.stores.New.FailNext(1, conflict)
+	assert.ErrorIs(t, f.save(t.Context(), "42", "Ada"), conflict)
+	assert.Zero(t, puts(f.stores.Old))
+	assert.Zero(t, f.repairs.Len())
+}
+
+func TestShadowSkipsNewStoreWhenBreakerOpen(t *testing.T) {
+	f := newFixture(t, cutover.Shadow, dualwrite.WithBreaker(openBreaker(t)))
+	require.NoError(t, f.save(t.Context(), "42", "Ada"))
+	assert.Zero(t, puts(f.stores.New))
+	entries := f.repairs.Entries()
+	require.Len(t, entries, 1)
+	assert.Equal(t, cutover.Skipped, entries[0].Reason)
+	assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.repairs", "cutover.reason", "skipped"))
+}
+
+func TestCompleteHasNoFallback(t *testing.T) {
+	f := newFixture(t, cutover.Complete, dualwrite.WithBreaker(openBreaker(t)))
+	assert.ErrorIs(t, f.save(t.Context(), "42", "Ada"), breaker.ErrOpen)
+	assert.Zero(t, puts(f.stores.Old))
+	assert.Zero(t, puts(f.stores.New))
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	t.Run("both succeed", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		require.NoError(t, f.save(t.Context(), "42", "Ada"))
+		assert.Empty(t, f.stores.Diff())
+		assert.Equal(t, 1, puts(f.stores.New))
+	})
+	t.Run("authoritative fails after secondary succeeded", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		boom := errors.New("old store down")
+		f.stores.Old.FailNext(1, boom)
+		assert.ErrorIs(t, f.save(t.Context(), "42", "Ada"), boom)
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1, "the stores differ, so the key must be recorded")
+		assert.Equal(t, cutover.New, entries[0].Target)
+		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
+	})
+	t.Run("secondary fails", func(t *testing.T) {
+		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
+		f.stores.Old.FailNext(1, nil)
+		require.NoError(t, f.save(t.Context(), "42", "Ada"))
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1)
+		assert.Equal(t, cutover.Old, entries[0].Target)
+		assert.Equal(t, cutover.SecondaryFailed, entries[0].Reason)
+	})
+	t.Run("new fails in live: old answers", func(t *testing.T) {
+		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
+		f.stores.New.FailNext(1, nil)
+		require.NoError(t, f.save(t.Context(), "42", "Ada"))
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1)
+		assert.Equal(t, cutover.New, entries[0].Target)
+		assert.Equal(t, cutover.Fallback, entries[0].Reason)
+	})
+}
+
+func TestCallReturnsTheAuthoritativeResult(t *testing.T) {
+	for _, tt := range []struct {
+		stage cutover.Stage
+		want  int
+	}{{cutover.Shadow, 1}, {cutover.Live, 2}} {
+		t.Run(tt.stage.String(), func(t *testing.T) {
+			f := newFixture(t, tt.stage)
+			ids := [2]int{1, 2} // the id each store would generate
+			id, err := dualwrite.Call(t.Context(), f.w, "ada", func(ctx context.Context, side cutover.Side) (int, error) {
+				return ids[side], f.stores.Side(side).Put(ctx, "ada", "Ada")
+			})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, id)
+		})
+	}
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	src, log := cutover.Fixed(cutover.Off), new(cutover.MemoryRepairLog)
+	tests := []struct {
+		name string
+		new  func() (*dualwrite.Writer, error)
+		want string
+	}{
+		{"empty op", func() (*dualwrite.Writer, error) { return dualwrite.New("", src, log) }, "empty operation name"},
+		{"nil source", func() (*dualwrite.Writer, error) { return dualwrite.New("op", nil, log) }, "nil stage source"},
+		{"nil log", func() (*dualwrite.Writer, error) { return dualwrite.New("op", src, nil) }, "nil repair log"},
+		{"bad timeout", func() (*dualwrite.Writer, error) {
+			return dualwrite.New("op", src, log, dualwrite.WithTimeout(-time.Second))
+		}, "secondary timeout must be positive"},
+		{"bad policy", func() (*dualwrite.Writer, error) {
+			return dualwrite.New("op", src, log, dualwrite.WithPolicy(7))
+		}, "unknown policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := tt.new()
+			assert.Nil(t, w)
+			assert.ErrorContains(t, err, "dualwrite: "+tt.want)
+		})
+	}
+}

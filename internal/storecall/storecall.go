@@ -1,0 +1,138 @@
+// Package storecall makes one call to one store on behalf of the dualwrite
+// and shadowread wrappers: through the new store's breaker, in a child span,
+// with panics of non-authoritative calls recovered, and with its latency
+// and outcome recorded.
+package storecall
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// Func is the user's function for one store, called with the side it must
+// act on. Keeping the function behind a type parameter lets both shapes
+// below be called without wrapping them in a closure.
+type Func[R any] interface {
+	Call(ctx context.Context, side cutover.Side) (R, error)
+}
+
+// ErrFunc adapts a function returning only an error.
+type ErrFunc func(ctx context.Context, side cutover.Side) error
+
+// Call calls f.
+func (f ErrFunc) Call(ctx context.Context, side cutover.Side) (struct{}, error) {
+	return struct{}{}, f(ctx, side)
+}
+
+// ValueFunc adapts a function returning a value and an error.
+type ValueFunc[R any] func(ctx context.Context, side cutover.Side) (R, error)
+
+// Call calls f.
+func (f ValueFunc[R]) Call(ctx context.Context, side cutover.Side) (R, error) { return f(ctx, side) }
+
+// Recorder holds what every call of one operation shares. It is safe for
+// concurrent use.
+type Recorder struct {
+	Calls   *telemetry.Calls
+	Tracer  trace.Tracer
+	Breaker *breaker.Breaker // guards the new store; may be nil
+	spans   [2]string
+}
+
+// NewRecorder returns a recorder for the operation op.
+func NewRecorder(op string, calls *telemetry.Calls, tracer trace.Tracer, b *breaker.Breaker) *Recorder {
+	return &Recorder{Calls: calls, Tracer: tracer, Breaker: b,
+		spans: [2]string{op + " old", op + " new"}}
+}
+
+// Call makes one call of f for side in role, on ctx. caller is the context
+// whose end means the caller left; for a detached call it is a context that
+// is never done. With traced set, the call gets a child span.
+//
+// A call to the new store first asks the breaker, if any; a refused call
+// returns an error wrapping breaker.ErrOpen. A panic in an authoritative call
+// propagates as it would without the library; in any other role it comes
+// back as a *cutover.PanicError.
+func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
+	var ticket breaker.Ticket
+	if side == cutover.New && r.Breaker != nil {
+		if ticket, err = r.Breaker.Allow(); err != nil {
+			r.Calls.Record(ctx, uint8(side), role, telemetry.Refused, 0)
+			return v, telemetry.Refused, err
+		}
+	}
+	var span trace.Span
+	if traced {
+		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
+	}
+	start := time.Now()
+	if role == telemetry.Authoritative {
+		v, err = f.Call(ctx, side)
+	} else {
+		v, err = protect(ctx, side, f)
+	}
+	d := time.Since(start)
+	ticket.Done(caller, err)
+	o = Classify(ctx, caller, err)
+	r.Calls.Record(ctx, uint8(side), role, o, d)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, o.String())
+		}
+		span.End()
+	}
+	return v, o, err
+}
+
+func protect[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (v R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &cutover.PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return f.Call(ctx, side)
+}
+
+// Classify says how a call on ctx ended with err, where caller is the
+// context whose end means the caller left.
+func Classify(ctx, caller context.Context, err error) telemetry.Outcome {
+	switch {
+	case err == nil:
+		return telemetry.OK
+	case errors.Is(err, breaker.ErrOpen):
+		return telemetry.Refused
+	case isPanic(err):
+		return telemetry.Panic
+	case caller.Err() != nil && errors.Is(err, caller.Err()):
+		return telemetry.Canceled
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return telemetry.Timeout
+	}
+	return telemetry.Error
+}
+
+// Detach returns a context for a call that must outlive the caller: not
+// canceled with ctx, carrying its values, and bounded by timeout if it is
+// positive.
+func Detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx = context.WithoutCancel(ctx)
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+func isPanic(err error) bool {
+	var pe *cutover.PanicError
+	return errors.As(err, &pe)
+}
