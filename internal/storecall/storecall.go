@@ -74,16 +74,21 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 	if traced {
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
-	start := time.Now()
+	timed := r.Calls.Enabled(ctx)
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	if role == telemetry.Authoritative {
 		v, err = f.Call(ctx, side)
 	} else {
 		v, err = protect(ctx, side, f)
 	}
-	d := time.Since(start)
 	ticket.Done(caller, err)
 	o = Classify(ctx, caller, err)
-	r.Calls.Record(ctx, uint8(side), role, o, d)
+	if timed {
+		r.Calls.Record(ctx, uint8(side), role, o, time.Since(start))
+	}
 	if span != nil {
 		if err != nil {
 			span.RecordError(err)

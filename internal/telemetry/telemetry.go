@@ -175,6 +175,10 @@ func NewCalls(meter metric.Meter, name, description, op string) (*Calls, error) 
 	return c, nil
 }
 
+// Enabled reports whether recording would do anything, so that callers can
+// skip reading the clock when no meter provider is installed.
+func (c *Calls) Enabled(ctx context.Context) bool { return c.hist.Enabled(ctx) }
+
 // Record adds one call of the store side (0 old, 1 new) in role r that ended
 // with o after d.
 func (c *Calls) Record(ctx context.Context, side uint8, r Role, o Outcome, d time.Duration) {

@@ -1,0 +1,108 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/metrictest"
+)
+
+var errDown = errors.New("store down")
+
+func newBreaker(t *testing.T, m *metrictest.Reader, s breaker.Settings) *breaker.Breaker {
+	t.Helper()
+	b, err := breaker.New("users-db", breaker.WithSettings(s),
+		breaker.WithMeterProvider(m.Provider()), breaker.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	return b
+}
+
+func tripAfter(n uint32) func(breaker.Counts) bool {
+	return func(c breaker.Counts) bool { return c.ConsecutiveFailures >= n }
+}
+
+func TestOpensAfterFailuresAndRefuses(t *testing.T) {
+	m := metrictest.New(t)
+	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(3), Timeout: time.Hour})
+	fail := func(context.Context) error { return errDown }
+	for range 3 {
+		assert.ErrorIs(t, b.Do(t.Context(), fail), errDown)
+	}
+	assert.Equal(t, breaker.Open, b.State())
+
+	called := false
+	err := b.Do(t.Context(), func(context.Context) error { called = true; return nil })
+	assert.ErrorIs(t, err, breaker.ErrOpen)
+	assert.False(t, called, "a refused call must not reach the store")
+	assert.Equal(t, int64(1), m.Sum("cutover.breaker.rejections", "cutover.reason", "open"))
+	assert.Equal(t, int64(1), m.Sum("cutover.breaker.transitions", "cutover.breaker.state", "open"))
+	assert.Equal(t, int64(2), m.Sum("cutover.breaker.state", "cutover.breaker", "users-db"), "gauge: 2 means open")
+}
+
+func TestCallerCancellationIsNotAFailure(t *testing.T) {
+	m := metrictest.New(t)
+	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for range 5 {
+		err := b.Do(ctx, func(ctx context.Context) error { return ctx.Err() })
+		assert.ErrorIs(t, err, context.Canceled)
+	}
+	assert.Equal(t, breaker.Closed, b.State())
+	assert.Zero(t, b.Counts().TotalFailures)
+	assert.False(t, b.IsFailure(ctx, context.Canceled))
+}
+
+func TestDetachedTimeoutIsAFailure(t *testing.T) {
+	m := metrictest.New(t)
+	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Hour})
+	caller, cancel := context.WithCancel(t.Context())
+	cancel() // the request is over; the detached call timed out on its own
+	tk, err := b.Allow()
+	require.NoError(t, err)
+	tk.Done(context.WithoutCancel(caller), context.DeadlineExceeded)
+	assert.Equal(t, breaker.Open, b.State())
+}
+
+func TestIsFailureSetting(t *testing.T) {
+	m := metrictest.New(t)
+	notFound := errors.New("not found")
+	b := newBreaker(t, m, breaker.Settings{
+		ReadyToTrip: tripAfter(1),
+		IsFailure:   func(err error) bool { return !errors.Is(err, notFound) },
+	})
+	for range 3 {
+		_ = b.Do(t.Context(), func(context.Context) error { return notFound })
+	}
+	assert.Equal(t, breaker.Closed, b.State())
+	assert.False(t, b.IsFailure(t.Context(), notFound))
+	assert.True(t, b.IsFailure(t.Context(), errDown))
+	assert.False(t, b.IsFailure(t.Context(), nil))
+}
+
+func TestHalfOpenProbeClosesTheBreaker(t *testing.T) {
+	m := metrictest.New(t)
+	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Millisecond})
+	_ = b.Do(t.Context(), func(context.Context) error { return errDown })
+	deadline := time.Now().Add(5 * time.Second)
+	for b.State() != breaker.HalfOpen {
+		require.True(t, time.Now().Before(deadline), "breaker never went half-open")
+		time.Sleep(time.Millisecond) // gobreaker reads the wall clock; nothing to inject
+	}
+	require.NoError(t, b.Do(t.Context(), func(context.Context) error { return nil }))
+	assert.Equal(t, breaker.Closed, b.State())
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	_, err := breaker.New("")
+	assert.ErrorContains(t, err, "breaker: empty name")
+	_, err = breaker.New("x", breaker.WithSettings(breaker.Settings{Timeout: -time.Second}))
+	assert.ErrorContains(t, err, "breaker: negative")
+}
