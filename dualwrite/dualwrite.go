@@ -13,7 +13,9 @@
 // call, the write goes to the old store instead (still complete in live and
 // rampdown) and the key is recorded for repair of the new one. In off and
 // complete only one store is written, and a [Writer] is a pass-through that
-// adds no span.
+// adds no span. In the other stages a write gets a span, with a child per
+// store call, when the caller's context carries a recording span; requests
+// that are not traced pay nothing for tracing.
 package dualwrite
 
 import (
@@ -133,7 +135,6 @@ type Writer struct {
 	timeout    time.Duration
 	rec        *storecall.Recorder
 	breaker    *breaker.Breaker
-	tracer     trace.Tracer
 	logger     *slog.Logger
 	logs       *telemetry.Limiter
 	spanName   string
@@ -185,7 +186,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	w := &Writer{
 		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
-		timeout: c.timeout, breaker: c.breaker, tracer: tracer, logger: logger,
+		timeout: c.timeout, breaker: c.breaker, logger: logger,
 		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
@@ -237,7 +238,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 		v, _, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, false, f)
 		return v, err
 	}
-	ctx, span := w.tracer.Start(ctx, w.spanName, w.spanAttrs[stage])
+	ctx, span := w.rec.Start(ctx, w.spanName, w.spanAttrs[stage])
 	defer span.End()
 	if w.concurrent {
 		return concurrent(ctx, w, stage, key, f)

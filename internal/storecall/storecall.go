@@ -54,9 +54,22 @@ func NewRecorder(op string, calls *telemetry.Calls, tracer trace.Tracer, b *brea
 		spans: [2]string{op + " old", op + " new"}}
 }
 
+// Start starts a span named name under the span that ctx carries, if that
+// one is recording. Otherwise it returns ctx unchanged and a span that does
+// nothing: requests that are not traced pay nothing for spans.
+func (r *Recorder) Start(ctx context.Context, name string, opt trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, noSpan
+	}
+	return r.Tracer.Start(ctx, name, opt)
+}
+
+var noSpan = trace.SpanFromContext(context.Background())
+
 // Call makes one call of f for side in role, on ctx. caller is the context
 // whose end means the caller left; for a detached call it is a context that
-// is never done. With traced set, the call gets a child span.
+// is never done. With traced set, the call gets a child span if ctx carries
+// a recording span.
 //
 // A call to the new store first asks the breaker, if any; a refused call
 // returns an error wrapping breaker.ErrOpen. A panic in an authoritative call
@@ -71,7 +84,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 		}
 	}
 	var span trace.Span
-	if traced {
+	if traced && trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
 	timed := r.Calls.Enabled(ctx)
