@@ -1,0 +1,78 @@
+// Package diff is the comparison engine behind shadow reads: it decides
+// whether the value one store returned equals the value the other store
+// returned, and, when they differ, writes a short report naming each
+// differing field.
+//
+// A [Comparer] is built once by [Compile] from [Options] and is then safe for
+// concurrent use. [Comparer.Equal] answers the question; [Comparer.Diff]
+// explains the answer. They always agree: Equal(a, b) is true exactly when
+// Diff(a, b) is "".
+//
+// # Old and new
+//
+// Both methods take the old store's value first and the new store's value
+// second, whichever store is authoritative in the current stage, so a report
+// reads the same way in every stage:
+//
+//	.Email: "a@x.org" != "b@x.org"
+//	.Tags[2]: missing in new (old: "admin")
+//	.Meta["plan"]: missing in old (new: "pro")
+//	.Items[0].Price: 10 != 12
+//	: <nil> != &User{ID:7, Name:"Ann"}
+//
+// Each line starts with the path of a difference from the root: ".Name" for
+// a struct field, "[3]" for a slice or array element, `["k"]` for a map key.
+// Pointers and interfaces add nothing to a path. A difference at the root
+// has the empty path, hence the line starting with ": ".
+//
+// # What counts as equal
+//
+// The rules are those of [reflect.DeepEqual], with three exceptions:
+//
+//   - A type whose method set has a method Equal(T) bool, such as
+//     [time.Time], is compared by calling that method rather than field by
+//     field, so two times for the same instant in different locations are
+//     equal. Reflection cannot call methods of values reached through
+//     unexported struct fields; such values are compared field by field.
+//     Ignore rules do not reach inside a value compared by its Equal method.
+//     If the method panics, the values are compared field by field instead.
+//   - A floating-point NaN equals any other NaN (also in complex numbers):
+//     two stores that both hold NaN hold the same thing. Map keys are the
+//     exception: a NaN key never matches another key, so a map with a NaN
+//     key differs even from a copy of itself, unless both sides are the
+//     same map.
+//   - Fields, elements and keys matched by an ignore rule are skipped
+//     (see [Options.Ignore]).
+//
+// As in reflect.DeepEqual, a nil slice differs from an empty one, and a nil
+// map from an empty one; the report says "nil != empty" (or "empty != nil").
+// When one side is nil and the other holds elements, the elements are
+// reported as missing instead. If every element of the non-nil side is
+// ignored, the difference in nil-ness remains and is reported as
+// "nil != non-nil (every element ignored)".
+//
+// Funcs are equal only when both are nil; channels and unsafe pointers are
+// equal when they are the same. Pointers are equal when they point to equal
+// values; cycles are detected the way reflect.DeepEqual detects them, so
+// cyclic values compare without hanging. With ignore rules, a pair of
+// pointers is compared once for each set of rules that can still apply
+// below it, so in a cyclic value the same difference may be listed under
+// more than one path.
+//
+// # The report
+//
+// Differences are listed in a fixed order: struct fields in declaration
+// order, elements by index, map keys sorted (numbers by value, strings
+// lexically; pointer and channel keys by address, which is the one source of
+// varying order). At most [Options.MaxDiffs] differences are listed; a final
+// line "... and N more differences" counts the rest. The whole report is then
+// cut to [Options.MaxBytes] bytes on a UTF-8 boundary, with "..." appended
+// when it was cut. Every value shown is cut to 64 runes; strings are quoted
+// as by %q. When a string longer than that differs, the report shows the
+// byte offset of the first difference and the text from a little before it.
+// Values of types with a String or Error method are shown with that method
+// when reflection allows the call; other values are shown in a Go-like
+// syntax with package names left out of type names (User{ID:1}, not
+// mypkg.User{ID:1}) and nested pointers followed rather than printed as
+// addresses.
+package diff

@@ -1,0 +1,514 @@
+package diff
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// walker compares two values. In Equal mode (full false) it stops at the
+// first difference; in Diff mode it visits everything, counts every
+// difference and writes the first few into out.
+type walker struct {
+	c      *Comparer
+	full   bool
+	n      int    // differences found
+	listed int    // differences listed (or that would have been, had out room left)
+	out    []byte // the report so far
+	steps  []step // path from the root to the current value, in Diff mode
+
+	// Pairs of pointers, maps and slices under comparison or compared,
+	// as in reflect.DeepEqual: the first few inline, the rest in a map.
+	few  [8]visit
+	nfew int
+	seen map[visit]struct{}
+}
+
+// visit identifies the comparison of two references of type t with the
+// ignore state st. Lengths tell apart slices sharing a backing array.
+type visit struct {
+	a, b   uintptr
+	na, nb int
+	t      reflect.Type
+	st     *state
+}
+
+type stepKind uint8
+
+const (
+	stepField stepKind = iota
+	stepIndex
+	stepKey
+)
+
+// step is one segment of a path: field i of struct type t, element i, or
+// map key key.
+type step struct {
+	kind stepKind
+	i    int
+	t    reflect.Type
+	key  reflect.Value
+}
+
+// msgKind says how a difference is worded.
+type msgKind uint8
+
+const (
+	msgValues     msgKind = iota // a != b
+	msgTypes                     // a (T) != b (U)
+	msgStrings                   // long strings, shown around the first difference
+	msgMissingNew                // a is absent from new
+	msgMissingOld                // b is absent from old
+	msgNilEmpty                  // one side nil, the other empty or entirely ignored
+	msgFuncs                     // two non-nil funcs
+	msgChans                     // two different channels
+)
+
+func (w *walker) push(s step) {
+	if w.full {
+		w.steps = append(w.steps, s)
+	}
+}
+
+func (w *walker) pop() {
+	if w.full {
+		w.steps = w.steps[:len(w.steps)-1]
+	}
+}
+
+// differ records a difference at the current path and returns false.
+func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
+	w.n++
+	if !w.full || w.listed >= w.c.maxDiffs {
+		return false
+	}
+	w.listed++
+	if len(w.out) > w.c.maxBytes {
+		return false // it would be cut off anyway
+	}
+	if len(w.out) > 0 {
+		w.out = append(w.out, '\n')
+	}
+	w.out = w.appendPath(w.out)
+	w.out = append(w.out, ": "...)
+	w.out = appendMessage(w.out, kind, a, b)
+	return false
+}
+
+// seenBefore reports whether v was met before, and remembers it.
+func (w *walker) seenBefore(v visit) bool {
+	for i := range w.nfew {
+		if w.few[i] == v {
+			return true
+		}
+	}
+	if w.nfew < len(w.few) {
+		w.few[w.nfew] = v
+		w.nfew++
+		return false
+	}
+	if w.seen == nil {
+		w.seen = make(map[visit]struct{})
+	} else if _, ok := w.seen[v]; ok {
+		return true
+	}
+	w.seen[v] = struct{}{}
+	return false
+}
+
+// value compares two values of any types; an invalid Value stands for a nil
+// interface.
+func (w *walker) value(a, b reflect.Value, st *state) bool {
+	if !a.IsValid() || !b.IsValid() {
+		if a.IsValid() == b.IsValid() {
+			return true
+		}
+		return w.differ(msgValues, a, b)
+	}
+	if a.Type() != b.Type() {
+		return w.differ(msgTypes, a, b)
+	}
+	return w.same(a, b, st)
+}
+
+// same compares two values of the same type.
+func (w *walker) same(a, b reflect.Value, st *state) bool {
+	t := a.Type()
+	k := t.Kind()
+	if k != reflect.Interface && t.NumMethod() > 0 {
+		if eq, ok := equalByMethod(a, b, t); ok {
+			if eq {
+				return true
+			}
+			return w.differ(msgValues, a, b)
+		}
+	}
+	switch k {
+	case reflect.Bool:
+		if a.Bool() == b.Bool() {
+			return true
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if a.Int() == b.Int() {
+			return true
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if a.Uint() == b.Uint() {
+			return true
+		}
+	case reflect.Float32, reflect.Float64:
+		if floatEqual(a.Float(), b.Float()) {
+			return true
+		}
+	case reflect.Complex64, reflect.Complex128:
+		x, y := a.Complex(), b.Complex()
+		if floatEqual(real(x), real(y)) && floatEqual(imag(x), imag(y)) {
+			return true
+		}
+	case reflect.String:
+		x, y := a.String(), b.String()
+		if x == y {
+			return true
+		}
+		if len(x) > maxValueRunes || len(y) > maxValueRunes {
+			return w.differ(msgStrings, a, b)
+		}
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() && b.IsNil() {
+				return true
+			}
+			break
+		}
+		pa, pb := a.Pointer(), b.Pointer()
+		if pa == pb || w.seenBefore(visit{a: pa, b: pb, t: t, st: st}) {
+			return true
+		}
+		return w.same(a.Elem(), b.Elem(), st)
+	case reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() && b.IsNil() {
+				return true
+			}
+			return w.differ(msgValues, a.Elem(), b.Elem())
+		}
+		return w.value(a.Elem(), b.Elem(), st)
+	case reflect.Struct:
+		return w.structs(a, b, t, st)
+	case reflect.Array:
+		return w.lists(a, b, st, false)
+	case reflect.Slice:
+		if a.IsNil() == b.IsNil() {
+			pa, pb := a.Pointer(), b.Pointer()
+			na, nb := a.Len(), b.Len()
+			if pa == pb && na == nb {
+				return true
+			}
+			if na > 0 && nb > 0 && w.seenBefore(visit{a: pa, b: pb, na: na, nb: nb, t: t, st: st}) {
+				return true
+			}
+		}
+		return w.lists(a, b, st, a.IsNil() != b.IsNil())
+	case reflect.Map:
+		if a.IsNil() == b.IsNil() {
+			pa, pb := a.Pointer(), b.Pointer()
+			if pa == pb || w.seenBefore(visit{a: pa, b: pb, t: t, st: st}) {
+				return true
+			}
+		}
+		return w.maps(a, b, st, a.IsNil() != b.IsNil())
+	case reflect.Func:
+		if a.IsNil() && b.IsNil() {
+			return true
+		}
+		if !a.IsNil() && !b.IsNil() {
+			return w.differ(msgFuncs, a, b)
+		}
+	case reflect.Chan:
+		if a.Pointer() == b.Pointer() {
+			return true
+		}
+		if !a.IsNil() && !b.IsNil() {
+			return w.differ(msgChans, a, b)
+		}
+	case reflect.UnsafePointer:
+		if a.Pointer() == b.Pointer() {
+			return true
+		}
+	default:
+		return true // no other kinds exist
+	}
+	return w.differ(msgValues, a, b)
+}
+
+// floatEqual is ==, except that NaN equals NaN.
+func floatEqual(x, y float64) bool {
+	return x == y || (x != x && y != y)
+}
+
+func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
+	eq := true
+	subs := st.fieldStates(t)
+	for i, n := 0, t.NumField(); i < n; i++ {
+		var sub *state
+		if subs != nil {
+			sub = subs[i]
+		}
+		if sub.skip() {
+			continue
+		}
+		w.push(step{kind: stepField, i: i, t: t})
+		ok := w.same(a.Field(i), b.Field(i), sub)
+		w.pop()
+		if !ok {
+			eq = false
+			if !w.full {
+				return false
+			}
+		}
+	}
+	return eq
+}
+
+// lists compares arrays and slices element by element; nilDiffers says
+// that exactly one of them is a nil slice.
+func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
+	eq := true
+	na, nb := a.Len(), b.Len()
+	for i := range min(na, nb) {
+		sub := st.index(i)
+		if sub.skip() {
+			continue
+		}
+		w.push(step{kind: stepIndex, i: i})
+		ok := w.same(a.Index(i), b.Index(i), sub)
+		w.pop()
+		if !ok {
+			eq = false
+			if !w.full {
+				return false
+			}
+		}
+	}
+	if na != nb {
+		longer, kind := a, msgMissingNew
+		if nb > na {
+			longer, kind = b, msgMissingOld
+		}
+		for i := min(na, nb); i < longer.Len(); i++ {
+			sub := st.index(i)
+			if sub.skip() {
+				continue
+			}
+			eq = false
+			if !w.full {
+				return false
+			}
+			if st == nil && w.listed >= w.c.maxDiffs {
+				// Nothing more will be listed and nothing is ignored:
+				// count the rest at once.
+				w.n += longer.Len() - i
+				break
+			}
+			w.push(step{kind: stepIndex, i: i})
+			if kind == msgMissingNew {
+				w.differ(kind, a.Index(i), reflect.Value{})
+			} else {
+				w.differ(kind, reflect.Value{}, b.Index(i))
+			}
+			w.pop()
+		}
+	}
+	if eq && nilDiffers {
+		return w.differ(msgNilEmpty, a, b)
+	}
+	return eq
+}
+
+// entry is one key of either map with its values; an invalid value means
+// the key is absent from that side.
+type entry struct {
+	key, a, b reflect.Value
+}
+
+// maps compares maps key by key; nilDiffers says that exactly one of them
+// is nil.
+func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
+	if !w.full {
+		return w.mapsEqual(a, b, st, nilDiffers)
+	}
+	entries := make([]entry, 0, max(a.Len(), b.Len()))
+	for it := a.MapRange(); it.Next(); {
+		k := it.Key()
+		entries = append(entries, entry{key: k, a: it.Value(), b: b.MapIndex(k)})
+	}
+	for it := b.MapRange(); it.Next(); {
+		if k := it.Key(); !a.MapIndex(k).IsValid() {
+			entries = append(entries, entry{key: k, b: it.Value()})
+		}
+	}
+	slices.SortStableFunc(entries, func(x, y entry) int { return compareKeys(x.key, y.key) })
+	eq := true
+	for _, e := range entries {
+		sub := st.key(e.key)
+		if sub.skip() {
+			continue
+		}
+		w.push(step{kind: stepKey, key: e.key})
+		switch {
+		case !e.b.IsValid():
+			eq = w.differ(msgMissingNew, e.a, e.b)
+		case !e.a.IsValid():
+			eq = w.differ(msgMissingOld, e.a, e.b)
+		default:
+			eq = w.same(e.a, e.b, sub) && eq
+		}
+		w.pop()
+	}
+	if eq && nilDiffers {
+		return w.differ(msgNilEmpty, a, b)
+	}
+	return eq
+}
+
+// mapsEqual is maps for Equal mode: it needs no order and stops at the
+// first difference.
+func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool {
+	if st == nil && a.Len() != b.Len() {
+		return w.differ(msgValues, a, b)
+	}
+	// Reuse one key and one value for the whole iteration when reflection
+	// allows it (not for maps reached through unexported fields).
+	var kbuf, vbuf reflect.Value
+	reuse := a.Len() > 1 && a.CanInterface()
+	if reuse {
+		kbuf = reflect.New(a.Type().Key()).Elem()
+		vbuf = reflect.New(a.Type().Elem()).Elem()
+	}
+	for it := a.MapRange(); it.Next(); {
+		var k, v reflect.Value
+		if reuse {
+			kbuf.SetIterKey(it)
+			vbuf.SetIterValue(it)
+			k, v = kbuf, vbuf
+		} else {
+			k, v = it.Key(), it.Value()
+		}
+		sub := st.key(k)
+		if sub.skip() {
+			continue
+		}
+		bv := b.MapIndex(k)
+		if !bv.IsValid() || !w.same(v, bv, sub) {
+			return w.differ(msgValues, a, b)
+		}
+	}
+	if st != nil {
+		// Equal lengths no longer prove that new has no extra keys.
+		for it := b.MapRange(); it.Next(); {
+			k := it.Key()
+			if !st.key(k).skip() && !a.MapIndex(k).IsValid() {
+				return w.differ(msgValues, a, b)
+			}
+		}
+	}
+	if nilDiffers {
+		return w.differ(msgValues, a, b)
+	}
+	return true
+}
+
+// appendPath writes the current path.
+func (w *walker) appendPath(buf []byte) []byte {
+	for _, s := range w.steps {
+		switch s.kind {
+		case stepField:
+			buf = append(buf, '.')
+			buf = append(buf, s.t.Field(s.i).Name...)
+		case stepIndex:
+			buf = append(buf, '[')
+			buf = strconv.AppendInt(buf, int64(s.i), 10)
+			buf = append(buf, ']')
+		case stepKey:
+			buf = append(buf, '[')
+			buf = append(buf, formatValue(s.key)...)
+			buf = append(buf, ']')
+		}
+	}
+	return buf
+}
+
+// Equal methods.
+
+type equalKind uint8
+
+const (
+	equalNone equalKind = iota
+	equalTime
+	equalMethod
+)
+
+type equalInfo struct {
+	kind  equalKind
+	index int // method index, for equalMethod
+}
+
+var (
+	timeType = reflect.TypeFor[time.Time]()
+	boolType = reflect.TypeFor[bool]()
+
+	// equalMethods caches equalInfo by reflect.Type. Types are few and
+	// never change, so the cache only grows to the number of types seen.
+	equalMethods sync.Map
+)
+
+// equalOf returns how values of type t compare through an Equal method.
+func equalOf(t reflect.Type) equalInfo {
+	if t == timeType {
+		return equalInfo{kind: equalTime}
+	}
+	if v, ok := equalMethods.Load(t); ok {
+		return v.(equalInfo)
+	}
+	var info equalInfo
+	if m, ok := t.MethodByName("Equal"); ok {
+		mt := m.Type // the receiver is the first argument
+		if mt.NumIn() == 2 && mt.In(1) == t && !mt.IsVariadic() && mt.NumOut() == 1 && mt.Out(0) == boolType {
+			info = equalInfo{kind: equalMethod, index: m.Index}
+		}
+	}
+	equalMethods.Store(t, info)
+	return info
+}
+
+// asTime returns the time.Time in v without copying it to the heap, as
+// Interface does for addressable values.
+func asTime(v reflect.Value) time.Time {
+	if v.CanAddr() {
+		return *v.Addr().Interface().(*time.Time)
+	}
+	return v.Interface().(time.Time)
+}
+
+// equalByMethod compares a and b with their type's Equal method. ok is false
+// when there is no such method, reflection may not call it, or it panicked.
+func equalByMethod(a, b reflect.Value, t reflect.Type) (eq, ok bool) {
+	info := equalOf(t)
+	if info.kind == equalNone || !a.CanInterface() || !b.CanInterface() {
+		return false, false
+	}
+	if info.kind == equalTime {
+		return asTime(a).Equal(asTime(b)), true
+	}
+	if t.Kind() == reflect.Pointer && (a.IsNil() || b.IsNil()) {
+		return false, false
+	}
+	defer func() {
+		if recover() != nil {
+			eq, ok = false, false
+		}
+	}()
+	return a.Method(info.index).Call([]reflect.Value{b})[0].Bool(), true
+}

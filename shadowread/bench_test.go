@@ -1,0 +1,101 @@
+package shadowread_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/shadowread"
+)
+
+// kv is the fake store function of the benchmarks: a map behind a mutex,
+// with an optional latency, so that the library's cost is not lost in the
+// noise of a recording fake.
+type kv struct {
+	mu      sync.RWMutex
+	m       map[string]user
+	latency time.Duration
+}
+
+func (s *kv) Get(ctx context.Context, key string) (user, error) {
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return user{}, ctx.Err()
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m[key], nil
+}
+
+func benchStores(newLatency time.Duration) [2]*kv {
+	m := map[string]user{ada.ID: ada}
+	return [2]*kv{{m: m}, {m: m, latency: newLatency}}
+}
+
+func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option) {
+	opts = append([]shadowread.Option{shadowread.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	r, err := shadowread.New[user]("users.get", cutover.Fixed(stage), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	key := ada.ID
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
+			return stores[side].Get(ctx, key)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := r.Drain(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	b.Run("direct", func(b *testing.B) {
+		s := benchStores(0)[cutover.Old]
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Get(ctx, ada.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0)) })
+	b.Run("off/sdk-metrics", func(b *testing.B) {
+		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider(sdkProvider(b)))
+	})
+	// Every read is compared: the caller pays for starting the comparison.
+	b.Run("shadow/async/new-instant", func(b *testing.B) { benchRead(b, cutover.Shadow, benchStores(0)) })
+	// The new store takes 100 ms: the caller must not notice. Comparisons
+	// beyond the concurrency bound are dropped.
+	b.Run("shadow/async/new-100ms", func(b *testing.B) {
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond))
+	})
+	b.Run("shadow/async/new-100ms/sdk-metrics", func(b *testing.B) {
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider(sdkProvider(b)))
+	})
+	b.Run("shadow/sync/new-instant", func(b *testing.B) {
+		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous())
+	})
+}
+
+func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp
+}

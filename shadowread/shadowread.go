@@ -1,0 +1,575 @@
+// Package shadowread reads from the authoritative store, returns exactly
+// what it answered, and compares that answer with the other store's, so
+// that every difference between the stores is seen before reads move.
+//
+// In shadow the old store answers and the new one is compared; in live the
+// new store answers and the old one is compared. The comparison runs on its
+// own goroutine by default, after the caller has its answer, on a context
+// the caller's cancellation does not reach and under a timeout of its own:
+// a slow or broken other store never slows or fails the caller. At most
+// [DefaultMaxConcurrent] comparisons run at once per reader; more are dropped
+// and counted, never queued. A sample rate bounds the extra load.
+//
+// Before a difference counts as a mismatch the authoritative store is read
+// once more: if its answer changed, a write raced the comparison, and the
+// read is counted as a race instead. A mismatch is counted, logged (at most
+// a few lines per second), reported to a callback with a capped diff naming
+// the differing fields, and its key recorded in the repair log if one is
+// given.
+//
+// In live and rampdown the new store answers; if it fails, or its breaker
+// refuses the call, the old store answers instead and nothing is compared.
+// In off, dualwrite and complete a [Reader] reads one store and adds no span.
+// In the other stages a read gets a span, with a child per store call, when
+// the caller's context carries a recording span.
+package shadowread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/diff"
+	"github.com/cutover-go/cutover/internal/storecall"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// Defaults of a [Reader].
+const (
+	DefaultTimeout       = 2 * time.Second // bound on one comparison's read of the other store
+	DefaultMaxConcurrent = 64              // comparisons running at once; more are dropped
+)
+
+// Mismatch describes one read for which the two stores answered differently.
+type Mismatch[T any] struct {
+	Op            string        // the reader's operation name
+	Key           string        // the entity key of the read
+	Stage         cutover.Stage // the stage the read ran in
+	Authoritative cutover.Side  // the store whose answer the caller got
+	Old, New      T             // the values each store returned, after normalising
+	OldErr        error         // the old store's error
+	NewErr        error         // the new store's error
+	Diff          string        // a capped, human-readable list of the differences
+}
+
+// Option configures a [Reader].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	breaker       *breaker.Breaker
+	repairs       cutover.RepairLog
+	rate          float64
+	sampler       func(context.Context) float64
+	timeout       time.Duration
+	maxConcurrent int
+	sync          bool
+	diff          diff.Options
+	compare       any // func(old, new T) bool
+	normalize     any // func(T) T
+	onMismatch    any // func(context.Context, *Mismatch[T])
+	compareErrors func(old, new error) bool
+	isFailure     func(err error) bool
+	providers     telemetry.Providers
+	now           func() time.Time
+}
+
+// WithBreaker guards every call to the new store with b.
+func WithBreaker(b *breaker.Breaker) Option { return optionFunc(func(c *config) { c.breaker = b }) }
+
+// WithRepairLog records the key of every mismatch in l, for repair of the
+// store that was not authoritative.
+func WithRepairLog(l cutover.RepairLog) Option { return optionFunc(func(c *config) { c.repairs = l }) }
+
+// WithSampleRate compares only a fraction rate, in [0, 1], of the reads that
+// the stage would compare. The default is 1, every read.
+func WithSampleRate(rate float64) Option { return optionFunc(func(c *config) { c.rate = rate }) }
+
+// WithSampler asks f for the sample rate of each read that the stage would
+// compare, such as the SampleRate method of a flags.Resolver. It replaces
+// [WithSampleRate]; rates outside [0, 1] are clamped.
+func WithSampler(f func(ctx context.Context) float64) Option {
+	return optionFunc(func(c *config) { c.sampler = f })
+}
+
+// WithTimeout bounds the other store's read in each comparison. The default
+// is [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
+// WithMaxConcurrent bounds the comparisons running at once; a read that finds
+// them all busy is not compared and is counted as dropped. The default is
+// [DefaultMaxConcurrent].
+func WithMaxConcurrent(n int) Option { return optionFunc(func(c *config) { c.maxConcurrent = n }) }
+
+// WithSynchronous compares before returning to the caller instead of on a
+// goroutine of its own. The caller still gets the authoritative answer
+// unchanged, but waits for the other store (up to the timeout). Meant for
+// tests and for offline checks.
+func WithSynchronous() Option { return optionFunc(func(c *config) { c.sync = true }) }
+
+// WithIgnore leaves the given fields out of the default comparison and of
+// the diff. A path names struct fields and map keys from the value's root,
+// separated by dots, with * matching any one element: "UpdatedAt",
+// "Address.Zip", "Items.*.Etag".
+func WithIgnore(paths ...string) Option {
+	return optionFunc(func(c *config) { c.diff.Ignore = append(c.diff.Ignore, paths...) })
+}
+
+// WithDiffLimits caps the mismatch diff at maxDiffs differences and maxBytes
+// bytes. Zero keeps the default of 10 differences and 2 KiB.
+func WithDiffLimits(maxDiffs, maxBytes int) Option {
+	return optionFunc(func(c *config) { c.diff.MaxDiffs, c.diff.MaxBytes = maxDiffs, maxBytes })
+}
+
+// WithCompare replaces the default comparison, deep equality less the
+// ignored fields, with f, which reports whether the old and new values are
+// equivalent. T must be the reader's payload type, or [New] fails.
+func WithCompare[T any](f func(old, new T) bool) Option {
+	return optionFunc(func(c *config) { c.compare = f })
+}
+
+// WithNormalize applies f to both values before comparing them, for example
+// to sort a slice or truncate timestamps to what both stores keep. T must be
+// the reader's payload type, or [New] fails.
+func WithNormalize[T any](f func(T) T) Option {
+	return optionFunc(func(c *config) { c.normalize = f })
+}
+
+// WithCompareErrors replaces the default comparison of the two stores'
+// errors. f is called when at least one store failed and reports whether
+// the outcomes are equivalent. By default two errors are equivalent when
+// one matches the other with errors.Is or their messages are equal, and an
+// error never matches a success.
+func WithCompareErrors(f func(old, new error) bool) Option {
+	return optionFunc(func(c *config) { c.compareErrors = f })
+}
+
+// WithFailures tells a store that failed to answer from one that answered
+// differently. f reports whether err, returned by the compared store, is a
+// failure, such as a lost connection, rather than an answer, such as "not
+// found". A failure is counted as a comparison error, neither a match nor a
+// mismatch, and is not recorded for repair. By default only timeouts and
+// panics are failures, and every returned error is compared with
+// [WithCompareErrors] rules: a new store that errs where the old one has a
+// row is a mismatch.
+func WithFailures(f func(err error) bool) Option {
+	return optionFunc(func(c *config) { c.isFailure = f })
+}
+
+// WithOnMismatch calls f with every mismatch, on the goroutine of the
+// comparison. A panic in f is recovered and logged. T must be the reader's
+// payload type, or [New] fails.
+func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option {
+	return optionFunc(func(c *config) { c.onMismatch = f })
+}
+
+// WithMeterProvider sets the meter provider. The default is the global one.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Meter = mp })
+}
+
+// WithTracerProvider sets the tracer provider. The default is the global one.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Tracer = tp })
+}
+
+// WithLogger sets the logger. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+
+// Reader reads one operation, such as "users.get", returning values of type
+// T. Create it with [New]; the zero value is not usable. It is safe for
+// concurrent use.
+type Reader[T any] struct {
+	op            string
+	stages        cutover.StageSource
+	repairs       cutover.RepairLog
+	breaker       *breaker.Breaker
+	rate          float64
+	sampler       func(context.Context) float64
+	timeout       time.Duration
+	sync          bool
+	sem           chan struct{}
+	comparer      *diff.Comparer
+	compare       func(old, new T) bool
+	normalize     func(T) T
+	onMismatch    func(context.Context, *Mismatch[T])
+	compareErrors func(old, new error) bool
+	isFailure     func(err error) bool
+
+	rec       *storecall.Recorder
+	logger    *slog.Logger
+	logs      *telemetry.Limiter
+	spanName  string
+	spanAttrs [len(cutover.Stages)]trace.SpanStartOption
+	results   *telemetry.Counter // "match", "mismatch", "error", "race"
+	mismatch  *telemetry.Counter
+	dropped   *telemetry.Counter
+	fallbacks *telemetry.Counter // "refused", "failed"
+	skipped   *telemetry.Counter
+
+	mu      sync.Mutex
+	pending int
+	idle    chan struct{} // closed when pending drops to zero
+}
+
+// Result indexes of the comparisons counter.
+const (
+	resultMatch = iota
+	resultMismatch
+	resultError
+	resultRace
+)
+
+// New returns a reader for the operation op, which names it in metrics,
+// spans, logs, mismatches and repair-log entries. stages gives the stage of
+// each read.
+func New[T any](op string, stages cutover.StageSource, opts ...Option) (*Reader[T], error) {
+	switch {
+	case op == "":
+		return nil, errors.New("shadowread: empty operation name")
+	case stages == nil:
+		return nil, errors.New("shadowread: nil stage source")
+	}
+	c := config{rate: 1, timeout: DefaultTimeout, maxConcurrent: DefaultMaxConcurrent}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	switch {
+	case c.rate < 0 || c.rate > 1 || c.rate != c.rate:
+		return nil, fmt.Errorf("shadowread: sample rate %v outside [0, 1]", c.rate)
+	case c.timeout <= 0:
+		return nil, fmt.Errorf("shadowread: timeout must be positive, got %v", c.timeout)
+	case c.maxConcurrent <= 0:
+		return nil, fmt.Errorf("shadowread: max concurrent comparisons must be positive, got %d", c.maxConcurrent)
+	}
+	r := &Reader[T]{
+		op: op, stages: stages, repairs: c.repairs, breaker: c.breaker, rate: c.rate, sampler: c.sampler,
+		timeout: c.timeout, sync: c.sync, sem: make(chan struct{}, c.maxConcurrent),
+		compareErrors: c.compareErrors, isFailure: c.isFailure, spanName: "shadowread " + op,
+	}
+	var err error
+	if r.compare, err = typed[func(T, T) bool]("WithCompare", c.compare); err != nil {
+		return nil, err
+	}
+	if r.normalize, err = typed[func(T) T]("WithNormalize", c.normalize); err != nil {
+		return nil, err
+	}
+	if r.onMismatch, err = typed[func(context.Context, *Mismatch[T])]("WithOnMismatch", c.onMismatch); err != nil {
+		return nil, err
+	}
+	if r.compareErrors == nil {
+		r.compareErrors = sameError
+	}
+	if r.comparer, err = diff.Compile(c.diff); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
+	}
+	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/shadowread")
+	r.logger = logger
+	r.logs = telemetry.NewLimiter(time.Second, 5, c.now)
+	for i, s := range cutover.Stages {
+		r.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
+	}
+	calls, err := telemetry.NewCalls(meter, "cutover.shadowread.duration",
+		"Duration of reads from each store, by role and outcome.", op)
+	if err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
+	}
+	r.rec = storecall.NewRecorder(op, calls, tracer, c.breaker)
+	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
+	counters := []struct {
+		dst                     **telemetry.Counter
+		name, desc, unit, value string
+		values                  []string
+	}{
+		{&r.results, "cutover.shadowread.comparisons", "Comparisons of the two stores' answers, by result.", "{comparison}", "", []string{"match", "mismatch", "error", "race"}},
+		{&r.mismatch, "cutover.shadowread.mismatches", "Reads for which the two stores answered differently.", "{mismatch}", "", []string{"mismatch"}},
+		{&r.dropped, "cutover.shadowread.dropped", "Comparisons not made because too many were running.", "{comparison}", "", []string{"full"}},
+		{&r.fallbacks, "cutover.shadowread.fallbacks", "Reads the old store answered because the authoritative new store failed or was refused.", "{read}", "", []string{"refused", "failed"}},
+		{&r.skipped, "cutover.shadowread.skipped", "Comparisons not made because the new store's breaker was open.", "{comparison}", "", []string{"breaker_open"}},
+	}
+	for _, k := range counters {
+		if *k.dst, err = telemetry.NewCounter(meter, k.name, k.desc, k.unit, base, telemetry.KeyReason, k.values...); err != nil {
+			return nil, fmt.Errorf("shadowread: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// typed returns opt as an F, or an error naming the option if it was given
+// for another payload type.
+func typed[F any](name string, opt any) (F, error) {
+	var f F
+	if opt == nil {
+		return f, nil
+	}
+	f, ok := opt.(F)
+	if !ok || reflect.ValueOf(opt).IsNil() {
+		return f, fmt.Errorf("shadowread: %s: got %T, want a non-nil %v", name, opt, reflect.TypeFor[F]())
+	}
+	return f, nil
+}
+
+func sameError(old, new error) bool {
+	if old == nil || new == nil {
+		return old == new
+	}
+	return errors.Is(old, new) || errors.Is(new, old) || old.Error() == new.Error()
+}
+
+// Op returns the operation name given to [New].
+func (r *Reader[T]) Op() string { return r.op }
+
+// Read reads the entity key from the store that the stage of this call
+// selects, calling read with the side to read, and returns exactly what that
+// store returned. In shadow and live it also schedules a comparison with
+// the other store.
+func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.Context, side cutover.Side) (T, error)) (T, error) {
+	stage := r.stages.Stage(ctx)
+	if !stage.Valid() {
+		stage = cutover.Off
+	}
+	f := storecall.ValueFunc[T](read)
+	auth := stage.Authoritative()
+	if stage == cutover.Off || stage == cutover.DualWrite || stage == cutover.Complete {
+		v, _, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, false, f)
+		return v, err
+	}
+	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
+	defer span.End()
+	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
+	if err != nil && auth == cutover.New && r.fallsBack(ctx, o, err) {
+		if o == telemetry.Refused {
+			r.fallbacks.Add(ctx, 0)
+		} else {
+			r.fallbacks.Add(ctx, 1)
+		}
+		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
+		return v, err
+	}
+	if stage.Compares() && r.sampled(ctx) {
+		r.schedule(ctx, stage, key, v, err, f)
+	}
+	return v, err
+}
+
+func (r *Reader[T]) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
+	switch o {
+	case telemetry.Refused:
+		return true
+	case telemetry.Canceled:
+		return false
+	}
+	return r.breaker == nil || r.breaker.IsFailure(ctx, err)
+}
+
+func (r *Reader[T]) sampled(ctx context.Context) bool {
+	rate := r.rate
+	if r.sampler != nil {
+		rate = r.sampler(ctx)
+	}
+	switch {
+	case rate >= 1:
+		return true
+	case rate > 0:
+		return rand.Float64() < rate
+	}
+	return false
+}
+
+// schedule runs the comparison of the authoritative answer with the other
+// store, on its own goroutine unless the reader is synchronous.
+func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key string, v T, err error, f storecall.ValueFunc[T]) {
+	if r.sync {
+		r.compareWith(ctx, stage, key, v, err, f)
+		return
+	}
+	select {
+	case r.sem <- struct{}{}:
+	default:
+		r.dropped.Add(ctx, 0)
+		return
+	}
+	r.begin()
+	go func() {
+		defer r.end()
+		r.compareWith(ctx, stage, key, v, err, f)
+	}()
+}
+
+func (r *Reader[T]) begin() {
+	r.mu.Lock()
+	if r.pending == 0 {
+		r.idle = make(chan struct{})
+	}
+	r.pending++
+	r.mu.Unlock()
+}
+
+func (r *Reader[T]) end() {
+	<-r.sem
+	r.mu.Lock()
+	r.pending--
+	if r.pending == 0 {
+		close(r.idle)
+	}
+	r.mu.Unlock()
+}
+
+// Drain waits until no comparison is running, or until ctx is done. Call it
+// at shutdown, after the last Read, so that pending comparisons are counted
+// and reported before the process exits.
+func (r *Reader[T]) Drain(ctx context.Context) error {
+	r.mu.Lock()
+	if r.pending == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shadowread: drain %s: %w", r.op, context.Cause(ctx))
+	}
+}
+
+// compareWith reads the other store and compares its answer with the
+// authoritative one, authV and authErr. Nothing it does reaches the caller.
+func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV T, authErr error, f storecall.ValueFunc[T]) {
+	ctx, cancel := storecall.Detach(ctx, r.timeout)
+	defer cancel()
+	auth := stage.Authoritative()
+	other := auth.Other()
+	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, other, telemetry.Shadow, true, f)
+	switch o {
+	case telemetry.Refused:
+		r.skipped.Add(ctx, 0)
+		return
+	case telemetry.Error:
+		if r.isFailure == nil || !r.isFailure(otherErr) {
+			break // an answer, to compare with the authoritative one
+		}
+		fallthrough
+	case telemetry.Timeout, telemetry.Panic:
+		r.results.Add(ctx, resultError)
+		r.logLimited(ctx, slog.LevelWarn, "cutover: shadow read failed", "op", r.op, "key", key,
+			"store", other.String(), "outcome", o.String(), "err", otherErr)
+		return
+	}
+	m := &Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
+	if auth == cutover.Old {
+		m.Old, m.OldErr, m.New, m.NewErr = authV, authErr, otherV, otherErr
+	} else {
+		m.Old, m.OldErr, m.New, m.NewErr = otherV, otherErr, authV, authErr
+	}
+	equal, err := r.equal(m)
+	switch {
+	case err != nil:
+		r.results.Add(ctx, resultError)
+		r.logLimited(ctx, slog.LevelError, "cutover: shadow comparison failed", "op", r.op, "key", key, "err", err)
+		return
+	case equal:
+		r.results.Add(ctx, resultMatch)
+		return
+	case r.changed(ctx, auth, authV, authErr, f):
+		r.results.Add(ctx, resultRace)
+		return
+	}
+	r.results.Add(ctx, resultMismatch)
+	r.mismatch.Add(ctx, 0)
+	r.logLimited(ctx, slog.LevelWarn, "cutover: shadow read mismatch", "op", r.op, "key", key,
+		"stage", stage.String(), "diff", m.Diff)
+	if r.repairs != nil {
+		rep := cutover.Repair{Op: r.op, Key: key, Target: other, Stage: stage, Reason: cutover.Mismatch, Time: time.Now()}
+		if err := r.repairs.Record(ctx, rep); err != nil {
+			r.logger.ErrorContext(ctx, "cutover: repair log failed for a shadow mismatch",
+				"op", r.op, "key", key, "store", other.String(), "err", err)
+		}
+	}
+	if r.onMismatch != nil {
+		r.report(ctx, m)
+	}
+}
+
+// changed reads the authoritative store again and reports whether its
+// answer differs from v and err, the one the caller got: then a write
+// landed between the two reads of the comparison, and the difference says
+// nothing about the stores. A failed second read reports false, so that the
+// mismatch is reported rather than explained away.
+func (r *Reader[T]) changed(ctx context.Context, auth cutover.Side, v T, err error, f storecall.ValueFunc[T]) bool {
+	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, auth, telemetry.Shadow, true, f)
+	if o != telemetry.OK && o != telemetry.Error {
+		return false
+	}
+	same, cmpErr := r.equal(&Mismatch[T]{Old: v, OldErr: err, New: again, NewErr: againErr})
+	return cmpErr == nil && !same
+}
+
+// equal normalises and compares the two answers in m, filling m.Diff when
+// they differ. A panic in a user function comes back as an error.
+func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("shadowread: compare panicked: %v", p)
+		}
+	}()
+	if m.OldErr != nil || m.NewErr != nil {
+		if r.compareErrors(m.OldErr, m.NewErr) {
+			return true, nil
+		}
+		m.Diff = fmt.Sprintf("error: %v != %v", errText(m.OldErr), errText(m.NewErr))
+		return false, nil
+	}
+	if r.normalize != nil {
+		m.Old, m.New = r.normalize(m.Old), r.normalize(m.New)
+	}
+	if r.compare != nil {
+		equal = r.compare(m.Old, m.New)
+	} else {
+		equal = r.comparer.Equal(m.Old, m.New)
+	}
+	if !equal {
+		m.Diff = r.comparer.Diff(m.Old, m.New)
+		if m.Diff == "" {
+			m.Diff = "values differ under the reader's compare function"
+		}
+	}
+	return equal, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%q", err.Error())
+}
+
+func (r *Reader[T]) report(ctx context.Context, m *Mismatch[T]) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.ErrorContext(ctx, "cutover: mismatch callback panicked", "op", r.op, "panic", p)
+		}
+	}()
+	r.onMismatch(ctx, m)
+}
+
+func (r *Reader[T]) logLimited(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if ok, suppressed := r.logs.Allow(); ok {
+		r.logger.Log(ctx, level, msg, append(args, "suppressed", suppressed)...)
+	}
+}
