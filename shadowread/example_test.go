@@ -19,11 +19,10 @@ func Example() {
 	_ = stores.Old.Put(ctx, "42", User{"42", "Ada", "ada@example.org"})
 	_ = stores.New.Put(ctx, "42", User{"42", "Ada", "ada@example.net"}) // copied wrong
 
+	mismatches := make(chan *shadowread.Mismatch[User], 1)
 	gets, err := shadowread.New[User]("users.get", cutover.Fixed(cutover.Shadow),
 		shadowread.WithLogger(slog.New(slog.DiscardHandler)),
-		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[User]) {
-			fmt.Printf("mismatch %s %q:\n%s\n", m.Op, m.Key, m.Diff)
-		}))
+		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[User]) { mismatches <- m }))
 	if err != nil {
 		panic(err)
 	}
@@ -32,10 +31,12 @@ func Example() {
 	})
 	fmt.Println("caller got:", u.Email, err)
 
-	// At shutdown, wait for the comparisons still running.
+	// The comparison runs on its own goroutine; at shutdown, wait for it.
 	if err := gets.Drain(ctx); err != nil {
 		panic(err)
 	}
+	m := <-mismatches
+	fmt.Printf("mismatch %s %q:\n%s\n", m.Op, m.Key, m.Diff)
 	// Output:
 	// caller got: ada@example.org <nil>
 	// mismatch users.get "42":
