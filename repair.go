@@ -25,6 +25,9 @@ const (
 	Fallback Reason = "fallback"
 	// Mismatch: a shadow read found the two stores answering differently.
 	Mismatch Reason = "mismatch"
+	// Unverified: a verification found the key's rows differ between the
+	// stores.
+	Unverified Reason = "unverified"
 )
 
 // Repair is one entry of a repair log: the key of one operation whose copy
@@ -32,13 +35,14 @@ const (
 //
 // For write reasons (SecondaryFailed, AuthoritativeFailed, Skipped,
 // Fallback) Target is the store that missed the write, and copying the
-// other store's row over it repairs the key. A Mismatch says only that a
-// read found the stores apart: Target is the store that was not
-// authoritative for that read, but a write racing the read, or an earlier
-// write still waiting for its own repair, can leave either copy the stale
-// one. A repairer should therefore reconcile by a version or update time
-// that both copies carry, or re-read and re-copy from the store that is
-// authoritative for writes, rather than copy blindly in log order.
+// other store's row over it repairs the key. Unverified names the new
+// store: the old one is the source of truth until reads move. A Mismatch
+// says only that a read found the stores apart: Target is the store that
+// was not authoritative for that read, but a write racing the read, or an
+// earlier write still waiting for its own repair, can leave either copy the
+// stale one. A repairer should therefore reconcile by a version or update
+// time that both copies carry, or re-read and re-copy from the store that
+// is authoritative for writes, rather than copy blindly in log order.
 type Repair struct {
 	Op     string    // operation name, such as "users.save"
 	Key    string    // entity key, such as "42"
