@@ -1,0 +1,133 @@
+package expandcontract
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// Bound keeps the stages that flags select inside what a migration's phase
+// allows: a flag asking for live while the backfill runs gets shadow, and
+// one asking for off while dual writes must go on gets dualwrite. Plug
+// [Bound.Clamp] into flags.WithBound.
+//
+// The phase is read from the store at most once per TTL, in the background,
+// so requests make no database round trip: only the first call of a new
+// Bound waits for a read. Until a phase has ever been read, reads are kept
+// on the old store (stages above shadow become shadow) and writes are left
+// as the flag says. A Bound is safe for concurrent use.
+type Bound struct {
+	s        *Store
+	name     string
+	instance string
+	ttl      time.Duration
+	reads    *telemetry.Counter // "ok", "error"
+	logs     *telemetry.Limiter
+
+	state      atomic.Pointer[boundState]
+	refreshing atomic.Bool
+	lowest     atomic.Int32 // lowest stage resolved since the last report; -1 if none
+}
+
+type boundState struct {
+	phase Phase
+	known bool      // false until a read of the phase succeeded
+	at    time.Time // when the phase was read, or last tried
+}
+
+// Bound returns a [Bound] for the migration name whose phase is re-read
+// after ttl. If instance is not empty, the Bound also reports, at each
+// re-read, the lowest stage it resolved since the previous one under that
+// instance id (see [Store.ReportStage]).
+func (s *Store) Bound(name string, ttl time.Duration, instance string) (*Bound, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("%w: bound TTL must be positive, got %v", ErrInvalidInput, ttl)
+	}
+	if instance != "" {
+		if err := validName(instance); err != nil {
+			return nil, fmt.Errorf("%w: instance id %q", ErrInvalidInput, instance)
+		}
+	}
+	reads, err := telemetry.NewCounter(s.meter, "cutover.expandcontract.phase_reads",
+		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, "ok", "error")
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	b := &Bound{s: s, name: name, instance: instance, ttl: ttl, reads: reads,
+		logs: telemetry.NewLimiter(time.Minute, 3, s.now)}
+	b.lowest.Store(-1)
+	return b, nil
+}
+
+// Clamp returns requested moved into the stages the migration's current
+// phase allows. Its signature fits flags.WithBound.
+func (b *Bound) Clamp(ctx context.Context, requested cutover.Stage) cutover.Stage {
+	st := b.state.Load()
+	if st == nil {
+		st = b.refresh(ctx)
+	} else if b.s.now().Sub(st.at) >= b.ttl && b.refreshing.CompareAndSwap(false, true) {
+		go func() {
+			defer b.refreshing.Store(false)
+			b.refresh(ctx)
+		}()
+	}
+	out := min(requested, cutover.Shadow)
+	if st.known {
+		out = st.phase.Clamp(requested)
+	}
+	for {
+		low := b.lowest.Load()
+		if low >= 0 && cutover.Stage(low) <= out || b.lowest.CompareAndSwap(low, int32(out)) {
+			break
+		}
+	}
+	return out
+}
+
+// Phase returns the phase the bound last read, and false if it has never
+// read one.
+func (b *Bound) Phase() (Phase, bool) {
+	if st := b.state.Load(); st != nil {
+		return st.phase, st.known
+	}
+	return Expand, false
+}
+
+// refresh reads the phase, reports the instance's stage, and returns the
+// new state. A failed read keeps the phase last known.
+func (b *Bound) refresh(ctx context.Context) *boundState {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	now := b.s.now()
+	next := &boundState{at: now}
+	m, err := b.s.Get(ctx, b.name)
+	if err != nil {
+		b.reads.Add(ctx, 1)
+		if prev := b.state.Load(); prev != nil {
+			next.phase, next.known = prev.phase, prev.known
+		}
+		if ok, suppressed := b.logs.Allow(); ok {
+			b.s.logger.ErrorContext(ctx, "cutover: reading the migration phase failed; keeping the last known",
+				"migration", b.name, "known", next.known, "phase", next.phase.String(), "err", err, "suppressed", suppressed)
+		}
+	} else {
+		b.reads.Add(ctx, 0)
+		next.phase, next.known = m.Phase, true
+	}
+	b.state.Store(next)
+	if b.instance != "" {
+		if low := b.lowest.Swap(-1); low >= 0 {
+			if err := b.s.ReportStage(ctx, b.name, b.instance, cutover.Stage(low)); err != nil {
+				b.lowest.CompareAndSwap(-1, low) // report it next time
+			}
+		}
+	}
+	return next
+}

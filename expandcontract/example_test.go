@@ -1,0 +1,59 @@
+package expandcontract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+)
+
+func Example() {
+	ctx := context.Background()
+	db := sqlx.MustOpen("sqlite", "file:example?mode=memory&cache=shared")
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	db.MustExec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_phone TEXT)`)
+
+	store, err := expandcontract.Open(ctx, db, expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	const name = "customers-phone"
+	if _, err := store.Ensure(ctx, name, "deploy-42"); err != nil {
+		panic(err)
+	}
+	// Expand: add the new column, and start dual writes, in one move.
+	m, err := store.Move(ctx, name, expandcontract.Move{
+		To: expandcontract.DualWrite, Actor: "alice", Reason: "rename customer_phone",
+		SQL: []string{`ALTER TABLE customers ADD COLUMN phone_number TEXT`},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("phase:", m.Phase)
+
+	// However far the flag owner turns the flag, the phase bounds it.
+	bound, err := store.Bound(name, time.Second, "")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("flag says live, requests get:", bound.Clamp(ctx, cutover.Live))
+
+	// Reads cannot move before the backfill is done and verified.
+	if _, err := store.Move(ctx, name, expandcontract.Move{To: expandcontract.Backfill, Actor: "alice"}); err != nil {
+		panic(err)
+	}
+	_, err = store.Move(ctx, name, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "alice"})
+	fmt.Println(errors.Is(err, expandcontract.ErrGuard), err)
+	// Output:
+	// phase: dualwrite
+	// flag says live, requests get: dualwrite
+	// true expandcontract: phase move refused by a guard: "customers-phone" from backfill to switchreads: backfill not complete (0 rows copied of about 0)
+}

@@ -1,0 +1,536 @@
+package expandcontract
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// ErrRepairPanic is wrapped by the error recorded for a repair whose
+// function panicked. The panic is recovered and counts as a failed attempt.
+var ErrRepairPanic = errors.New("expandcontract: repair function panicked")
+
+// Defaults of a [Repairer].
+const (
+	DefaultRepairBatch        = 100
+	DefaultRepairBackoff      = time.Second
+	DefaultRepairMaxBackoff   = 5 * time.Minute
+	DefaultRepairPollInterval = time.Second
+	DefaultRepairTimeout      = 30 * time.Second
+	DefaultRepairClaimTTL     = 2 * time.Minute
+)
+
+// repairKeyMigration is the attribute naming the migration on the
+// repairer's metrics.
+const repairKeyMigration = attribute.Key("cutover.migration")
+
+// repairLatencyBuckets are the bounds, in seconds, of the histogram of the
+// time from an entry's recording to its repair: from 100 ms to a day.
+var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, 24 * 3600}
+
+// RepairFunc repairs one key of a migration: it copies the row of r.Key
+// from the store that is the source of truth to r.Target, or deletes it
+// from r.Target if the source no longer has it. It must be idempotent, as
+// a repair can run more than once: after a crash, after a failure, or
+// because the key was recorded again. It must read the source when it
+// runs, not trust anything recorded, since the source may have changed
+// since. For [cutover.Mismatch] it should reconcile by a version or update
+// time both copies carry, as the documentation of [cutover.Repair] says.
+//
+// It must return when ctx is done: a repair that runs past the repairer's
+// claim TTL may be started again by another repairer. It may run while the
+// key is being written, and, for entries of one key that were recorded
+// apart and so fall in different batches, while another repairer repairs
+// the same key. Where a late copy of an older row would matter, copy
+// conditionally, by a version or update time both copies carry.
+type RepairFunc func(ctx context.Context, r cutover.Repair) error
+
+// RepairerOption configures a [Repairer].
+type RepairerOption interface{ applyRepairer(*repairerConfig) }
+
+type repairerOptionFunc func(*repairerConfig)
+
+func (f repairerOptionFunc) applyRepairer(c *repairerConfig) { f(c) }
+
+type repairerConfig struct {
+	batch       int
+	base, max   time.Duration
+	poll        time.Duration
+	maxAttempts int
+	timeout     time.Duration
+	claimTTL    time.Duration
+}
+
+// WithRepairBatch sets how many due entries [Repairer.RunOnce] reads at
+// once. The default is [DefaultRepairBatch]; n must be positive.
+func WithRepairBatch(n int) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.batch = n })
+}
+
+// WithRepairBackoff sets the wait before an entry whose repair failed is
+// due again: base after the first failure, doubling with each further
+// failure up to maxWait, and then drawn at random between half of that
+// and all of it, so that entries that failed together are not retried
+// together. The defaults are [DefaultRepairBackoff] and
+// [DefaultRepairMaxBackoff]; base must be positive and maxWait at least
+// base.
+func WithRepairBackoff(base, maxWait time.Duration) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.base, c.max = base, maxWait })
+}
+
+// WithRepairPollInterval sets how long [Repairer.Run] waits when no entry
+// is due before it looks again. The default is
+// [DefaultRepairPollInterval]; d must be positive.
+func WithRepairPollInterval(d time.Duration) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.poll = d })
+}
+
+// WithRepairMaxAttempts sets how many failed attempts make an entry stuck:
+// it is then no longer retried, but kept, counted by the stuck gauge and
+// [RepairLog.Stuck], until [RepairLog.RetryStuck]. The default, 0, retries
+// forever; n must not be negative.
+func WithRepairMaxAttempts(n int) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.maxAttempts = n })
+}
+
+// WithRepairTimeout bounds each call of the repair function. The default
+// is [DefaultRepairTimeout]; d must be positive and less than the claim
+// TTL.
+func WithRepairTimeout(d time.Duration) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.timeout = d })
+}
+
+// WithRepairClaimTTL sets how long a repairer holds the entries it is
+// repairing. Another repairer takes over entries held longer, so the
+// entries of a repairer that crashed are repaired after at most d. The
+// default is [DefaultRepairClaimTTL]; d must be longer than the repair
+// timeout.
+func WithRepairClaimTTL(d time.Duration) RepairerOption {
+	return repairerOptionFunc(func(c *repairerConfig) { c.claimTTL = d })
+}
+
+// Repairer drains a [RepairLog] by calling a [RepairFunc] for each key
+// recorded in it. Any number of repairers, in any number of processes, may
+// drain the same log at once: an entry is held by one of them while its
+// repair runs (a compare-and-swap on the entry's due time), so the function
+// never runs twice at once for one entry unless it overruns the claim TTL.
+// Create it with [RepairLog.NewRepairer]; it is safe for concurrent use.
+//
+// A Repairer reports, with the store's meter provider:
+//   - cutover.expandcontract.repairs.pending and
+//     cutover.expandcontract.repairs.stuck, gauges of the log's entries not
+//     repaired yet and of those stuck. They report the count last taken,
+//     which [Repairer.RunOnce] refreshes at most every 15 seconds of the
+//     store's clock, and [RepairLog.Pending] and [RepairLog.Stuck] whenever
+//     they run; collecting them never queries the database. Before the
+//     first count they report nothing.
+//   - cutover.expandcontract.repairs.done, a counter of entries by the
+//     result of their repair: "repaired" or "failed".
+//   - cutover.expandcontract.repairs.latency, a histogram of the seconds
+//     from the recording of each entry to its repair.
+//
+// Every metric carries the migration's name as cutover.migration.
+type Repairer struct {
+	log         *RepairLog
+	fn          RepairFunc
+	batch       int
+	base, max   time.Duration
+	poll        time.Duration
+	maxAttempts int
+	timeout     time.Duration
+	claimTTL    time.Duration
+
+	selectDue string
+	claim     string
+	logs      *telemetry.Limiter
+	done      *telemetry.Counter // "repaired", "failed"
+	latency   metric.Float64Histogram
+	attrs     metric.MeasurementOption
+	reg       metric.Registration
+
+	// wait waits d, or until ctx is done; tests replace it.
+	wait func(ctx context.Context, d time.Duration) error
+}
+
+// RepairStats says what one [Repairer.RunOnce] did.
+type RepairStats struct {
+	// Claimed counts the entries claimed. Those neither Repaired nor Failed
+	// were released, when ctx was done during their repair, or taken over
+	// by another repairer after the claim ran out.
+	Claimed  int
+	Repaired int // entries marked done
+	Failed   int // entries whose repair failed and that will be retried, or are stuck
+	Stuck    int // of Failed, entries that used their last attempt
+}
+
+// NewRepairer returns a repairer that drains l with fn. Call
+// [Repairer.Close] when done with it, to stop its gauges.
+func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repairer, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("%w: nil repair function", ErrInvalidInput)
+	}
+	c := repairerConfig{batch: DefaultRepairBatch, base: DefaultRepairBackoff, max: DefaultRepairMaxBackoff,
+		poll: DefaultRepairPollInterval, timeout: DefaultRepairTimeout, claimTTL: DefaultRepairClaimTTL}
+	for _, o := range opts {
+		o.applyRepairer(&c)
+	}
+	switch {
+	case c.batch < 1:
+		return nil, fmt.Errorf("%w: repair batch must be positive, got %d", ErrInvalidInput, c.batch)
+	case c.base <= 0 || c.max < c.base:
+		return nil, fmt.Errorf("%w: repair backoff must be positive with max >= base, got base %v and max %v",
+			ErrInvalidInput, c.base, c.max)
+	case c.poll <= 0:
+		return nil, fmt.Errorf("%w: repair poll interval must be positive, got %v", ErrInvalidInput, c.poll)
+	case c.maxAttempts < 0:
+		return nil, fmt.Errorf("%w: repair max attempts must not be negative, got %d", ErrInvalidInput, c.maxAttempts)
+	case c.timeout <= 0:
+		return nil, fmt.Errorf("%w: repair timeout must be positive, got %v", ErrInvalidInput, c.timeout)
+	case c.claimTTL <= c.timeout:
+		return nil, fmt.Errorf("%w: repair claim TTL %v must be longer than the repair timeout %v",
+			ErrInvalidInput, c.claimTTL, c.timeout)
+	}
+	s := l.s
+	r := &Repairer{
+		log: l, fn: fn, batch: c.batch, base: c.base, max: c.max, poll: c.poll, maxAttempts: c.maxAttempts,
+		timeout: c.timeout, claimTTL: c.claimTTL,
+		selectDue: s.q(`SELECT ` + repairColumns + ` FROM ` + s.t.repairs +
+			` WHERE migration = ? AND done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ` + fmt.Sprint(c.batch)),
+		claim: s.q(`UPDATE ` + s.t.repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
+		logs:  telemetry.NewLimiter(time.Minute, 10, s.now),
+		attrs: metric.WithAttributeSet(attribute.NewSet(repairKeyMigration.String(l.name))),
+		wait:  repairWait,
+	}
+	base := []attribute.KeyValue{repairKeyMigration.String(l.name)}
+	var err error
+	if r.done, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.repairs.done",
+		"Repair-log entries whose repair was attempted, by result.", "{entry}", base, telemetry.KeyReason, "repaired", "failed"); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	if r.latency, err = s.meter.Float64Histogram("cutover.expandcontract.repairs.latency",
+		metric.WithDescription("Time from the recording of a repair-log entry to its repair."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(repairLatencyBuckets...)); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	pending, err := s.meter.Int64ObservableGauge("cutover.expandcontract.repairs.pending",
+		metric.WithDescription("Repair-log entries not repaired yet, as last counted."), metric.WithUnit("{entry}"))
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	stuck, err := s.meter.Int64ObservableGauge("cutover.expandcontract.repairs.stuck",
+		metric.WithDescription("Repair-log entries that used up their attempts and wait to be retried, as last counted."),
+		metric.WithUnit("{entry}"))
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	obs := metric.WithAttributeSet(attribute.NewSet(repairKeyMigration.String(l.name)))
+	if r.reg, err = s.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if c := l.counts.Load(); c != nil {
+			o.ObserveInt64(pending, c.pending, obs)
+			o.ObserveInt64(stuck, c.stuck, obs)
+		}
+		return nil
+	}, pending, stuck); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	return r, nil
+}
+
+// Close stops the repairer's gauges. It does not wait for a running
+// [Repairer.RunOnce] or [Repairer.Run]; cancel their context for that.
+func (r *Repairer) Close() error {
+	if err := r.reg.Unregister(); err != nil {
+		return fmt.Errorf("expandcontract: %w", err)
+	}
+	return nil
+}
+
+// repairWait waits d, or until ctx is done.
+func repairWait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// Run repairs due entries until ctx is done, and then returns the
+// context's cause. It calls [Repairer.RunOnce] again at once while batches
+// come back full, and otherwise after the poll interval. Errors of a round,
+// such as an unreachable database, are logged (rate limited) and the round
+// is tried again after the poll interval.
+func (r *Repairer) Run(ctx context.Context) error {
+	for {
+		stats, full, err := r.runOnce(ctx)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if err != nil {
+			if ok, suppressed := r.logs.Allow(); ok {
+				r.log.s.logger.ErrorContext(ctx, "cutover: repair round failed; retrying after the poll interval",
+					"migration", r.log.name, "claimed", stats.Claimed, "repaired", stats.Repaired,
+					"err", err, "suppressed", suppressed)
+			}
+		} else if full {
+			continue
+		}
+		if err := r.wait(ctx, r.poll); err != nil {
+			return err
+		}
+	}
+}
+
+// RunOnce repairs one batch of due entries, oldest first: entries not
+// repaired whose due time has come. Entries of the same operation, key and
+// target are repaired by one call of the repair function, with the fields
+// of the latest of them. Each call holds its entries for the claim TTL
+// first, so that no other repairer calls the function for them meanwhile;
+// an entry another repairer holds is left to it.
+//
+// When the function succeeds, its entries are marked done. When it fails
+// or panics, each of its entries is counted as failed once more, keeps the
+// error, and is due again after the backoff; one that has used its last
+// attempt (see [WithRepairMaxAttempts]) becomes stuck instead. Nothing is
+// marked done, or deleted, otherwise. If ctx is done while the function
+// runs, its entries are released as they were, not counted as failed, and
+// RunOnce returns the context's cause.
+func (r *Repairer) RunOnce(ctx context.Context) (RepairStats, error) {
+	stats, _, err := r.runOnce(ctx)
+	return stats, err
+}
+
+// repairGroup is the entries of a batch that one call repairs.
+type repairGroup struct {
+	rows    []repairRow // by id
+	claimed []repairRow // the rows this repairer holds
+}
+
+type repairGroupKey struct {
+	op, key string
+	target  int64
+}
+
+// runOnce is RunOnce, also reporting whether the batch read was full.
+func (r *Repairer) runOnce(ctx context.Context) (stats RepairStats, full bool, err error) {
+	l, s := r.log, r.log.s
+	defer func() {
+		if c := l.counts.Load(); c == nil || s.now().Sub(c.at) >= repairCountEvery || c.at.After(s.now()) {
+			cctx, cancel := repairFinishContext(ctx)
+			defer cancel()
+			if _, cerr := l.count(cctx); cerr != nil {
+				s.logger.DebugContext(ctx, "cutover: counting pending repairs failed", "migration", l.name, "err", cerr)
+			}
+		}
+	}()
+	var rows []repairRow
+	if err := s.db.SelectContext(ctx, &rows, r.selectDue, l.name, micros(s.now())); err != nil {
+		return stats, false, fmt.Errorf("expandcontract: read due repairs of %q: %w", l.name, err)
+	}
+	full = len(rows) >= r.batch
+	var groups []*repairGroup
+	index := make(map[repairGroupKey]*repairGroup, len(rows))
+	for _, row := range rows {
+		k := repairGroupKey{row.Op, row.Key, row.Target}
+		g := index[k]
+		if g == nil {
+			g = &repairGroup{}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.rows = append(g.rows, row)
+	}
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return stats, full, context.Cause(ctx)
+		}
+		if err := r.repairOne(ctx, g, &stats); err != nil {
+			return stats, full, err
+		}
+	}
+	return stats, full, nil
+}
+
+// repairOne claims the rows of g, calls the function for them and records
+// the result.
+func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *RepairStats) error {
+	l, s := r.log, r.log.s
+	start := s.now()
+	claimAt := micros(start.Add(r.claimTTL))
+	for _, row := range g.rows {
+		res, err := s.db.ExecContext(ctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
+		if err != nil {
+			if len(g.claimed) > 0 {
+				err = errors.Join(err, r.release(ctx, g, claimAt))
+			}
+			return fmt.Errorf("expandcontract: claim repair %d of %q: %w", row.ID, l.name, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			g.claimed = append(g.claimed, row)
+		}
+	}
+	if len(g.claimed) == 0 {
+		return nil // another repairer has them
+	}
+	stats.Claimed += len(g.claimed)
+	latest := g.claimed[len(g.claimed)-1]
+	rep, err := latest.repair()
+	if err != nil {
+		// A row no repair can read: keep it, stuck, for a person to look at.
+		err = fmt.Errorf("%w: repair %d: %w", ErrCorrupt, latest.ID, err)
+		return r.failed(ctx, g, claimAt, err, true, stats)
+	}
+	fctx, cancel := context.WithTimeout(ctx, r.timeout)
+	err = r.call(fctx, rep)
+	cancel()
+	switch {
+	case err == nil:
+		return r.repaired(ctx, g, stats)
+	case ctx.Err() != nil:
+		if rerr := r.release(ctx, g, claimAt); rerr != nil {
+			return errors.Join(context.Cause(ctx), rerr)
+		}
+		return context.Cause(ctx)
+	}
+	return r.failed(ctx, g, claimAt, err, false, stats)
+}
+
+// call calls the repair function, turning a panic into an error.
+func (r *Repairer) call(ctx context.Context, rep cutover.Repair) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrRepairPanic, p)
+			r.log.s.logger.ErrorContext(ctx, "cutover: repair function panicked; counted as a failed attempt",
+				"migration", r.log.name, "op", rep.Op, "key", rep.Key, "target", rep.Target.String(),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	return r.fn(ctx, rep)
+}
+
+// repairFinishContext returns a context for recording the result of a
+// repair that already ran, which the caller's cancellation must not lose.
+func repairFinishContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// repairIDs returns the ids of rows and placeholders for them.
+func repairIDs(rows []repairRow) (args []any, marks string) {
+	args = make([]any, len(rows))
+	for i, row := range rows {
+		args[i] = row.ID
+	}
+	return args, strings.TrimSuffix(strings.Repeat("?, ", len(rows)), ", ")
+}
+
+// repaired marks the claimed rows of g done.
+func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *RepairStats) error {
+	l, s := r.log, r.log.s
+	fctx, cancel := repairFinishContext(ctx)
+	defer cancel()
+	now := s.now()
+	ids, marks := repairIDs(g.claimed)
+	// Done whoever holds the rows now: the repair succeeded after they were
+	// recorded.
+	_, err := s.db.ExecContext(fctx, s.q(`UPDATE `+s.t.repairs+` SET done_at = ? WHERE id IN (`+marks+
+		`) AND done_at IS NULL`), append([]any{micros(now)}, ids...)...)
+	if err != nil {
+		return fmt.Errorf("expandcontract: mark repairs of %q done (they will be repaired again): %w", l.name, err)
+	}
+	for _, row := range g.claimed {
+		r.latency.Record(ctx, max(0, now.Sub(time.UnixMicro(row.CreatedAt)).Seconds()), r.attrs)
+		r.done.Add(ctx, 0)
+	}
+	stats.Repaired += len(g.claimed)
+	return nil
+}
+
+// failed records the failure cause of the repair of g's claimed rows:
+// another attempt after the backoff, or stuck when the attempts are used
+// up or stuck is true.
+func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, cause error, stuck bool, stats *RepairStats) error {
+	l, s := r.log, r.log.s
+	fctx, cancel := repairFinishContext(ctx)
+	defer cancel()
+	attempts := slices.MaxFunc(g.claimed, func(a, b repairRow) int { return cmp.Compare(a.Attempts, b.Attempts) }).Attempts + 1
+	stuck = stuck || r.maxAttempts > 0 && attempts >= int64(r.maxAttempts)
+	now := s.now()
+	next := int64(repairStuckAt)
+	if !stuck {
+		next = micros(now.Add(r.backoff(attempts)))
+	}
+	ids, marks := repairIDs(g.claimed)
+	// Only while this repairer still holds the rows: one that took them
+	// over after the claim ran out now decides.
+	res, err := s.db.ExecContext(fctx, s.q(`UPDATE `+s.t.repairs+
+		` SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id IN (`+marks+
+		`) AND next_attempt_at = ? AND done_at IS NULL`),
+		append(append([]any{repairCleanText(cause.Error()), next}, ids...), claimAt)...)
+	if err != nil {
+		return fmt.Errorf("expandcontract: record failed repairs of %q (they will be tried again): %w", l.name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		n = int64(len(g.claimed))
+	}
+	for range n {
+		r.done.Add(ctx, 1)
+	}
+	stats.Failed += int(n)
+	rep := g.claimed[len(g.claimed)-1]
+	if stuck {
+		stats.Stuck += int(n)
+		r.log.s.logger.ErrorContext(ctx, "cutover: repair gave up; entries kept as stuck until RetryStuck",
+			"migration", l.name, "op", rep.Op, "key", rep.Key, "target", repairSideName(rep.Target),
+			"attempts", attempts, "entries", n, "err", cause)
+	} else if ok, suppressed := r.logs.Allow(); ok {
+		r.log.s.logger.WarnContext(ctx, "cutover: repair failed; will retry",
+			"migration", l.name, "op", rep.Op, "key", rep.Key, "target", repairSideName(rep.Target),
+			"attempts", attempts, "next", time.UnixMicro(next).UTC(), "err", cause, "suppressed", suppressed)
+	}
+	return nil
+}
+
+// release gives back the claimed rows of g, due as they were before.
+func (r *Repairer) release(ctx context.Context, g *repairGroup, claimAt int64) error {
+	s := r.log.s
+	fctx, cancel := repairFinishContext(ctx)
+	defer cancel()
+	var errs []error
+	for _, row := range g.claimed {
+		_, err := s.db.ExecContext(fctx, r.claim, row.NextAttemptAt, row.ID, claimAt)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("expandcontract: release repairs of %q (they are due again after the claim TTL): %w", r.log.name, err)
+	}
+	return nil
+}
+
+// backoff returns the wait before the attempt after the attempts-th failure.
+func (r *Repairer) backoff(attempts int64) time.Duration {
+	d := r.max
+	if attempts < 62 {
+		if b := r.base << (attempts - 1); b > 0 && b < r.max && b>>(attempts-1) == r.base {
+			d = b
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// repairSideName names a stored target for logs.
+func repairSideName(t int64) string { return cutover.Side(t).String() }

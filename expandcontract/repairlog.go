@@ -1,0 +1,315 @@
+package expandcontract
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/sqldialect"
+)
+
+// MaxRepairErrorLen is the most bytes of an error's text that the repair log
+// keeps, both for the failure behind an entry and for the last failure of
+// its repair. Longer texts are cut at a character boundary and end in "...".
+const MaxRepairErrorLen = 4096
+
+// repairStuckAt is the next_attempt_at of an entry that used up its
+// attempts: later than any clock, so no repairer claims it until
+// [RepairLog.RetryStuck] makes it due again.
+const repairStuckAt = math.MaxInt64
+
+// repairCountEvery is how often, at most, a repairer counts the pending
+// entries for its gauges.
+const repairCountEvery = 15 * time.Second
+
+// RepairLog is the repair log of one migration, kept in the store's
+// repairs table (cutover_repairs unless [WithTablePrefix] says otherwise)
+// so that every instance of a service, and the repairers draining it,
+// share it. It implements [cutover.RepairLog]: give
+// it to dualwrite.New and the shadow readers, and drain it with a
+// [Repairer]. Create it with [Store.RepairLog]; it is safe for concurrent
+// use.
+//
+// Entries are never deleted or marked done except by a repair that
+// succeeded: an entry whose repair keeps failing stays pending, and once it
+// has used the attempts a [Repairer] allows, it is kept as stuck until
+// [RepairLog.RetryStuck].
+type RepairLog struct {
+	s      *Store
+	name   string
+	insert string
+	counts atomic.Pointer[repairCounts]
+}
+
+// repairCounts is the last count of a log's pending entries.
+type repairCounts struct {
+	pending, stuck int64
+	at             time.Time
+}
+
+var _ cutover.RepairLog = (*RepairLog)(nil)
+
+// RepairLog returns the repair log of the migration name. The migration
+// need not exist in the store: a log can be filled before [Store.Ensure]
+// runs. The name must be 1 to 255 printable bytes of valid UTF-8.
+func (s *Store) RepairLog(name string) (*RepairLog, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	if !utf8.ValidString(name) {
+		return nil, fmt.Errorf("%w: migration name %q is not valid UTF-8", ErrInvalidInput, name)
+	}
+	return &RepairLog{s: s, name: name, insert: s.q(`INSERT INTO ` + s.t.repairs +
+		` (migration, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error)` +
+		` VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`)}, nil
+}
+
+// Name returns the name of the log's migration.
+func (l *RepairLog) Name() string { return l.name }
+
+// Record adds r to the log with one INSERT, due for repair at once. The
+// entry is stamped with the store's clock (see [WithClock]), not r.Time, so
+// that its age and the time it is due are measured by one clock; r.Err is
+// kept as its text, "" if nil, cut to [MaxRepairErrorLen] bytes.
+//
+// r.Op, r.Key and r.Reason must be valid UTF-8 without NUL bytes and at
+// most 255 characters long, the most every supported database stores
+// alike; r.Target must be [cutover.Old] or [cutover.New] and r.Stage a
+// valid stage. Anything else is refused with an error wrapping
+// [ErrInvalidInput], as is a failure of the database, so that the caller
+// knows the key was not recorded.
+func (l *RepairLog) Record(ctx context.Context, r cutover.Repair) error {
+	if err := repairValidate(r); err != nil {
+		return err
+	}
+	now := micros(l.s.now())
+	_, err := l.s.db.ExecContext(ctx, l.insert, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
+		string(r.Reason), repairErrorText(r.Err), now, now)
+	if err != nil {
+		return fmt.Errorf("expandcontract: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
+	}
+	return nil
+}
+
+// repairValidate checks that r can be stored, and read back, unchanged on
+// every supported database.
+func repairValidate(r cutover.Repair) error {
+	for _, f := range [...]struct{ what, v string }{{"operation", r.Op}, {"key", r.Key}, {"reason", string(r.Reason)}} {
+		switch {
+		case !utf8.ValidString(f.v):
+			return fmt.Errorf("%w: repair %s %q is not valid UTF-8", ErrInvalidInput, f.what, f.v)
+		case strings.IndexByte(f.v, 0) >= 0:
+			return fmt.Errorf("%w: repair %s %q holds a NUL byte", ErrInvalidInput, f.what, f.v)
+		case utf8.RuneCountInString(f.v) > sqldialect.MaxKeyTextLen:
+			return fmt.Errorf("%w: repair %s %.40q... is longer than %d characters",
+				ErrInvalidInput, f.what, f.v, sqldialect.MaxKeyTextLen)
+		}
+	}
+	if r.Target != cutover.Old && r.Target != cutover.New {
+		return fmt.Errorf("%w: repair target %v is not a store", ErrInvalidInput, r.Target)
+	}
+	if !r.Stage.Valid() {
+		return fmt.Errorf("%w: repair stage: %w: %v", ErrInvalidInput, cutover.ErrUnknownStage, r.Stage)
+	}
+	return nil
+}
+
+// repairErrorText returns the text of err as the log keeps it.
+func repairErrorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return repairCleanText(err.Error())
+}
+
+// repairCleanText makes s storable on every database: valid UTF-8, no NUL
+// bytes, at most MaxRepairErrorLen bytes.
+func repairCleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", `\x00`)
+	if len(s) <= MaxRepairErrorLen {
+		return s
+	}
+	cut := MaxRepairErrorLen - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// Pending returns the number of the log's entries not repaired yet: those
+// due, those waiting for a retry or held by a repairer, and the stuck ones.
+func (l *RepairLog) Pending(ctx context.Context) (int64, error) {
+	c, err := l.count(ctx)
+	return c.pending, err
+}
+
+// Stuck returns the number of the log's entries that used up the attempts
+// their repairer allows (see [WithRepairMaxAttempts]) and wait for
+// [RepairLog.RetryStuck]. They are counted by [RepairLog.Pending] too.
+func (l *RepairLog) Stuck(ctx context.Context) (int64, error) {
+	c, err := l.count(ctx)
+	return c.stuck, err
+}
+
+// count counts the pending and stuck entries, and keeps the count for the
+// gauges of the log's repairers.
+func (l *RepairLog) count(ctx context.Context) (repairCounts, error) {
+	var row struct {
+		Pending int64 `db:"pending"`
+		Stuck   int64 `db:"stuck"`
+	}
+	err := l.s.db.GetContext(ctx, &row, l.s.q(`SELECT COUNT(*) AS pending,
+		COALESCE(SUM(CASE WHEN next_attempt_at = ? THEN 1 ELSE 0 END), 0) AS stuck
+		FROM `+l.s.t.repairs+` WHERE migration = ? AND done_at IS NULL`), int64(repairStuckAt), l.name)
+	if err != nil {
+		return repairCounts{}, fmt.Errorf("expandcontract: count repairs of %q: %w", l.name, err)
+	}
+	c := repairCounts{pending: row.Pending, stuck: row.Stuck, at: l.s.now()}
+	l.counts.Store(&c)
+	return c, nil
+}
+
+// RetryStuck makes every stuck entry of the log due at once, with its
+// attempts counted from zero again, and returns how many there were. Call
+// it once the cause of their failures is fixed.
+func (l *RepairLog) RetryStuck(ctx context.Context) (int64, error) {
+	res, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE `+l.s.t.repairs+
+		` SET next_attempt_at = ?, attempts = 0 WHERE migration = ? AND done_at IS NULL AND next_attempt_at = ?`),
+		micros(l.s.now()), l.name, int64(repairStuckAt))
+	if err != nil {
+		return 0, fmt.Errorf("expandcontract: retry stuck repairs of %q: %w", l.name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("expandcontract: retry stuck repairs of %q: %w", l.name, err)
+	}
+	return n, nil
+}
+
+// DeleteDone deletes the log's entries that were repaired before before,
+// and returns how many it deleted. Entries not repaired are never deleted.
+func (l *RepairLog) DeleteDone(ctx context.Context, before time.Time) (int64, error) {
+	res, err := l.s.db.ExecContext(ctx, l.s.q(`DELETE FROM `+l.s.t.repairs+
+		` WHERE migration = ? AND done_at IS NOT NULL AND done_at < ?`), l.name, micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("expandcontract: delete done repairs of %q: %w", l.name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("expandcontract: delete done repairs of %q: %w", l.name, err)
+	}
+	return n, nil
+}
+
+// RepairEntry is one entry of a [RepairLog] as stored.
+type RepairEntry struct {
+	ID int64 // increases with the order in which entries were recorded
+	// Repair is the entry as recorded. Its Time is when the log recorded
+	// it, and its Err, if the entry had one, an error with the text kept.
+	Repair        cutover.Repair
+	Attempts      int       // repairs tried and failed since recorded, or since RetryStuck
+	NextAttemptAt time.Time // when it is due, or held until; zero if stuck or done
+	LastError     string    // the failure of the last attempt; "" if none failed
+	Stuck         bool      // it used up its attempts and waits for RetryStuck
+	DoneAt        time.Time // when it was repaired; zero if pending
+}
+
+// Done reports whether the entry was repaired.
+func (e RepairEntry) Done() bool { return !e.DoneAt.IsZero() }
+
+// RepairQuery selects entries for [RepairLog.Entries]. The zero value
+// selects the first 100 pending entries.
+type RepairQuery struct {
+	AfterID     int64 // only entries whose ID is greater; 0 starts at the first
+	Limit       int   // the most entries returned; 0 means 100
+	IncludeDone bool  // include repaired entries; false returns pending ones only
+}
+
+// Entries returns entries of the log in the order they were recorded, as q
+// selects them. Page through a long log by passing the last ID returned as
+// the next q.AfterID.
+func (l *RepairLog) Entries(ctx context.Context, q RepairQuery) ([]RepairEntry, error) {
+	switch {
+	case q.Limit < 0:
+		return nil, fmt.Errorf("%w: negative repair query limit %d", ErrInvalidInput, q.Limit)
+	case q.Limit == 0:
+		q.Limit = 100
+	}
+	where := `migration = ? AND id > ?`
+	if !q.IncludeDone {
+		where += ` AND done_at IS NULL`
+	}
+	var rows []repairRow
+	err := l.s.db.SelectContext(ctx, &rows, l.s.q(`SELECT `+repairColumns+` FROM `+l.s.t.repairs+
+		` WHERE `+where+` ORDER BY id LIMIT `+strconv.Itoa(q.Limit)), l.name, q.AfterID)
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: read repairs of %q: %w", l.name, err)
+	}
+	out := make([]RepairEntry, len(rows))
+	for i, r := range rows {
+		if out[i], err = r.entry(); err != nil {
+			return nil, fmt.Errorf("%w: repair %d of %q: %w", ErrCorrupt, r.ID, l.name, err)
+		}
+	}
+	return out, nil
+}
+
+// repairRow is the scanned form of a row of the repairs table.
+type repairRow struct {
+	ID            int64         `db:"id"`
+	Op            string        `db:"op"`
+	Key           string        `db:"entity_key"`
+	Target        int64         `db:"target"`
+	Stage         string        `db:"stage"`
+	Reason        string        `db:"reason"`
+	Error         string        `db:"error"`
+	CreatedAt     int64         `db:"created_at"`
+	Attempts      int64         `db:"attempts"`
+	NextAttemptAt int64         `db:"next_attempt_at"`
+	LastError     string        `db:"last_error"`
+	DoneAt        sql.NullInt64 `db:"done_at"`
+}
+
+const repairColumns = `id, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error, done_at`
+
+// repair returns the entry as it was recorded.
+func (r repairRow) repair() (cutover.Repair, error) {
+	st, err := cutover.ParseStage(r.Stage)
+	if err != nil {
+		return cutover.Repair{}, err
+	}
+	if r.Target != int64(cutover.Old) && r.Target != int64(cutover.New) {
+		return cutover.Repair{}, fmt.Errorf("target %d is not a store", r.Target)
+	}
+	rep := cutover.Repair{Op: r.Op, Key: r.Key, Target: cutover.Side(r.Target), Stage: st,
+		Reason: cutover.Reason(r.Reason), Time: time.UnixMicro(r.CreatedAt).UTC()}
+	if r.Error != "" {
+		rep.Err = errors.New(r.Error)
+	}
+	return rep, nil
+}
+
+func (r repairRow) entry() (RepairEntry, error) {
+	rep, err := r.repair()
+	if err != nil {
+		return RepairEntry{}, err
+	}
+	e := RepairEntry{ID: r.ID, Repair: rep, Attempts: int(r.Attempts), LastError: r.LastError, DoneAt: fromMicros(r.DoneAt)}
+	switch {
+	case e.Done():
+	case r.NextAttemptAt == repairStuckAt:
+		e.Stuck = true
+	default:
+		e.NextAttemptAt = time.UnixMicro(r.NextAttemptAt).UTC()
+	}
+	return e, nil
+}

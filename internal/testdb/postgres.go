@@ -1,0 +1,144 @@
+package testdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+)
+
+// postgresBinDir returns the directory holding initdb and postgres: that
+// of the initdb on PATH (symbolic links resolved), or else the newest
+// /usr/lib/postgresql/VERSION/bin, Debian's location.
+func postgresBinDir() (string, error) {
+	has := func(dir string) bool {
+		for _, n := range []string{"initdb", "postgres"} {
+			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil && has(filepath.Dir(r)) {
+			return filepath.Dir(r), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	version := func(dir string) int {
+		v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+		return v
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) })
+	for _, d := range dirs {
+		if has(d) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("initdb and postgres not found on PATH or in /usr/lib/postgresql/*/bin; install PostgreSQL or set %s", EnvPostgresDSN)
+}
+
+// launchPostgres initialises a throwaway PostgreSQL cluster in a new temp
+// directory and starts a server on it, listening on a free port of
+// 127.0.0.1. As root it runs both as the postgres OS user.
+func launchPostgres() (p *proc, dir, dsn string, err error) {
+	bin, err := postgresBinDir()
+	if err != nil {
+		return nil, "", "", err
+	}
+	cred, err := postgresCredential()
+	if err != nil {
+		return nil, "", "", err
+	}
+	dir, err = tempDir("postgres")
+	if err != nil {
+		return nil, "", "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, "", "", err
+		}
+	}
+	logPath := filepath.Join(dir, "postgres.log")
+	data := filepath.Join(dir, "data")
+	err = runSetup(cred, logPath, filepath.Join(bin, "initdb"),
+		"-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
+	if err != nil {
+		return nil, "", "", err
+	}
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, "", "", err
+		}
+		p, err := startServer(cred, syscall.SIGINT, logPath, filepath.Join(bin, "postgres"),
+			"-D", data, "-p", strconv.Itoa(port), "-k", dir,
+			"-c", "listen_addresses=127.0.0.1",
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+			"-c", "max_connections=300",
+			"-c", "shared_buffers=32MB",
+		)
+		if err != nil {
+			return nil, "", "", err
+		}
+		dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			p.kill()
+			return nil, "", "", err
+		}
+		exited, err := p.waitReady(db.PingContext)
+		db.Close()
+		if err == nil {
+			return p, dir, dsn, nil
+		}
+		p.kill()
+		if !exited || attempt == 3 { // an exit can be a lost race for the port
+			return nil, "", "", err
+		}
+	}
+}
+
+// postgresDSN returns the DSN of database name on the server of the admin
+// DSN, which is a URL (postgres://...) or a keyword/value string.
+func postgresDSN(admin, name string) (string, error) {
+	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
+		u, err := url.Parse(admin)
+		if err != nil {
+			return "", fmt.Errorf("parse %s: %w", EnvPostgresDSN, err)
+		}
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	return admin + " dbname=" + name, nil // a later keyword wins
+}
+
+// createPostgres creates database name on the PostgreSQL server.
+func createPostgres(ctx context.Context, admin *sql.DB, name string) error {
+	_, err := admin.ExecContext(ctx, `CREATE DATABASE "`+name+`"`)
+	return err
+}
+
+// dropPostgres drops database name, ending any sessions still connected
+// to it.
+func dropPostgres(ctx context.Context, admin *sql.DB, name string) error {
+	_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
+	return err
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test.sh runs the module's tests on SQLite, PostgreSQL and MariaDB:
+#
+#   scripts/test.sh [go test flags...]      e.g. scripts/test.sh -race -count=1
+#
+# It needs Go, the PostgreSQL server programs (initdb, pg_ctl, postgres) and
+# MariaDB (mariadbd, mariadb-install-db). When mariadbd is missing and this
+# runs as root, MariaDB is installed with apt-get first; otherwise the script
+# stops with a message saying what to install.
+#
+# Unless CUTOVER_POSTGRES_DSN and CUTOVER_MYSQL_DSN are both set already,
+# it starts one PostgreSQL and one MariaDB server for the whole run with
+# scripts/dbs.sh, so that the test processes do not each start their own,
+# and stops them when it exits, whether the tests pass, fail or are
+# interrupted. The tests of internal/testdb still start servers of their own
+# to check that path. Then it runs go test "$@" ./... and exits with its
+# status.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+
+have_mariadbd() {
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/local/sbin/mariadbd ]
+}
+
+if ! have_mariadbd; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "MariaDB is not installed (no mariadbd) and installing it needs root; install the mariadb-server package (Debian/Ubuntu: sudo apt-get install mariadb-server) or set CUTOVER_MYSQL_DSN"
+    exit 1
+  fi
+  say "installing mariadb-server with apt-get"
+  # Keep the package from starting a system-wide server: the tests start
+  # their own.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  status=0
+  { apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; } || status=$?
+  if [ -n "$made_policy" ]; then
+    rm -f "$policy"
+  fi
+  if [ "$status" -ne 0 ] || ! have_mariadbd; then
+    say "apt-get could not install mariadb-server"
+    exit 1
+  fi
+fi
+
+if [ -z "${CUTOVER_POSTGRES_DSN:-}" ] || [ -z "${CUTOVER_MYSQL_DSN:-}" ]; then
+  dbs_dir=$(mktemp -d "${TMPDIR:-/tmp}/cutover-dbs-XXXXXX")
+  trap 'scripts/dbs.sh stop "$dbs_dir"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  given_pg=${CUTOVER_POSTGRES_DSN:-}
+  given_my=${CUTOVER_MYSQL_DSN:-}
+  env_lines=$(scripts/dbs.sh start "$dbs_dir")
+  eval "$env_lines"
+  # A server named by the caller wins over the one just started.
+  if [ -n "$given_pg" ]; then export CUTOVER_POSTGRES_DSN=$given_pg; fi
+  if [ -n "$given_my" ]; then export CUTOVER_MYSQL_DSN=$given_my; fi
+fi
+
+status=0
+go test "$@" ./... || status=$?
+exit "$status"
