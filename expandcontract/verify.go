@@ -1,0 +1,523 @@
+package expandcontract
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cutover-go/cutover"
+)
+
+// The differences a verification finds. A [cutover.Repair] recorded by
+// [Store.Verify] carries one of them as its Err.
+var (
+	ErrMissingInNew = errors.New("expandcontract: key missing in the new store")     // in the old store only
+	ErrExtraInNew   = errors.New("expandcontract: key in the new store only")        // in the new store only
+	ErrValueDiffers = errors.New("expandcontract: value differs between the stores") // in both, with different values
+)
+
+// VerifyOp is the operation name of the repairs [Store.Verify] records.
+const VerifyOp = "verify"
+
+// DefaultVerifyChunkSize is the number of rows of a key range that
+// [Store.Verify] checksums as one, unless [WithChunkSize] says otherwise.
+const DefaultVerifyChunkSize = 10_000
+
+// VerifyOption configures [Store.Verify].
+type VerifyOption interface{ applyVerify(*verifyConfig) }
+
+type verifyOptionFunc func(*verifyConfig)
+
+func (f verifyOptionFunc) applyVerify(c *verifyConfig) { f(c) }
+
+type verifyConfig struct {
+	chunk       int
+	maxKeys     int
+	concurrency int
+	repairs     cutover.RepairLog
+	repairsSet  bool
+	recheck     time.Duration
+}
+
+// WithChunkSize sets how many rows of a side make one key range, the unit
+// that is checksummed and, when its checksums differ, read row by row. It
+// must be positive; the default is [DefaultVerifyChunkSize]. Each range
+// costs a few queries whatever its size, so small ranges spend most of the
+// time on round trips; a large range that differs costs more to read, but
+// reading 10,000 rows from each side takes milliseconds.
+func WithChunkSize(n int) VerifyOption {
+	return verifyOptionFunc(func(c *verifyConfig) { c.chunk = n })
+}
+
+// WithMaxReportedKeys caps how many differing keys the result and the
+// stored verification list, the first in key order. Every differing key is
+// recorded in the repair log all the same. The default is 100; 0 lists none.
+func WithMaxReportedKeys(n int) VerifyOption {
+	return verifyOptionFunc(func(c *verifyConfig) { c.maxKeys = n })
+}
+
+// WithRepairLog records the differing keys in l rather than in the
+// migration's own repair log in the store (see [Store.RepairLog]). l must
+// not be nil.
+func WithRepairLog(l cutover.RepairLog) VerifyOption {
+	return verifyOptionFunc(func(c *verifyConfig) { c.repairs, c.repairsSet = l, true })
+}
+
+// WithConcurrency sets how many key ranges are checksummed at once. Each
+// uses one connection of each side's database at a time, and the walk over
+// range boundaries one more. The default is 2.
+func WithConcurrency(n int) VerifyOption {
+	return verifyOptionFunc(func(c *verifyConfig) { c.concurrency = n })
+}
+
+// WithRecheck reads every key range that differs a second time, after
+// delay, and counts only the keys that differ both times. While dual
+// writes run, a write can reach one store just before a range is read and
+// the other just after; a recheck keeps such writes in flight from failing
+// the verification. By default there is no recheck.
+func WithRecheck(delay time.Duration) VerifyOption {
+	return verifyOptionFunc(func(c *verifyConfig) { c.recheck = delay })
+}
+
+// VerifyResult is the outcome of [Store.Verify].
+type VerifyResult struct {
+	Digest      Digest        // the digest the checksums used
+	Rows        int64         // rows of the old side compared
+	NewRows     int64         // rows of the new side compared
+	Chunks      int64         // key ranges checksummed
+	Drilled     int64         // key ranges whose checksums differed, read row by row
+	Differences int64         // differing keys: Missing + Extra + Changed
+	Missing     int64         // keys in the old store only
+	Extra       int64         // keys in the new store only
+	Changed     int64         // keys whose values differ
+	Keys        []string      // the first differing keys in key order, at most WithMaxReportedKeys
+	Started     time.Time     // when the verification started, by the store's clock
+	Duration    time.Duration // how long it took
+}
+
+// Clean reports whether the verification found no difference.
+func (r VerifyResult) Clean() bool { return r.Differences == 0 }
+
+// summary is the detail stored with the verification.
+func (r VerifyResult) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "digest=%s chunks=%d new_rows=%d missing=%d extra=%d changed=%d duration=%s",
+		r.Digest, r.Chunks, r.NewRows, r.Missing, r.Extra, r.Changed, r.Duration.Round(time.Millisecond))
+	if len(r.Keys) > 0 {
+		b.WriteString(" keys:")
+		for _, k := range r.Keys {
+			b.WriteByte(' ')
+			b.WriteString(strconv.Quote(k))
+		}
+		if n := r.Differences - int64(len(r.Keys)); n > 0 {
+			fmt.Fprintf(&b, " and %d more", n)
+		}
+	}
+	return b.String()
+}
+
+// Verify compares the rows of old and new, the two sides of the migration
+// name, stores the result with the migration (see
+// [Store.RecordVerification]), and returns it. The result is stored as of
+// the moment the verification started, by the store's clock: a clean one
+// that started after the backfill finished lets the migration move to
+// switchreads.
+//
+// It walks the key space in ranges of the chunk size (see
+// [WithChunkSize]), cut by the old side's keys and, past its last key, by
+// the new side's, so that rows found only in the new store are compared
+// too. For each range it compares the two sides' checksums; only where they
+// differ does it read the range's rows from both sides and name the keys
+// that differ: missing in the new store, extra in it, or with another
+// value. A NULL value differs from the empty text.
+//
+// Every differing key is recorded in the migration's repair log (see
+// [Store.RepairLog], and [WithRepairLog] for another one) as a
+// [cutover.Repair] with Op [VerifyOp], Target [cutover.New] (the old store
+// is the source of truth until reads move), Stage the lowest stage the
+// migration's phase allows, Reason [cutover.Unverified], and Err one of
+// [ErrMissingInNew], [ErrExtraInNew] and [ErrValueDiffers]. A failure to
+// record ends the verification with an error.
+//
+// The checksums use the fastest digest both sides compute (see [Digest]).
+// Verify reads while the application writes, without locking: a range's
+// sides are read one after the other, so a write in flight between the two
+// reads shows as a difference unless [WithRecheck] reads it again.
+//
+// If the verification fails, or ctx ends, Verify returns the error and the
+// partial result, and stores nothing.
+func (s *Store) Verify(ctx context.Context, name string, old, new RowSource, opts ...VerifyOption) (VerifyResult, error) {
+	c := verifyConfig{chunk: DefaultVerifyChunkSize, maxKeys: 100, concurrency: 2}
+	for _, o := range opts {
+		if o != nil {
+			o.applyVerify(&c)
+		}
+	}
+	if err := validName(name); err != nil {
+		return VerifyResult{}, err
+	}
+	switch {
+	case c.chunk < 1:
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: chunk size must be positive, got %d", ErrInvalidInput, name, c.chunk)
+	case c.maxKeys < 0:
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: max reported keys must not be negative, got %d", ErrInvalidInput, name, c.maxKeys)
+	case c.concurrency < 1:
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: concurrency must be positive, got %d", ErrInvalidInput, name, c.concurrency)
+	case c.recheck < 0:
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: negative recheck delay %v", ErrInvalidInput, name, c.recheck)
+	case c.repairsSet && c.repairs == nil:
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: nil repair log", ErrInvalidInput, name)
+	}
+	for _, side := range []struct {
+		name string
+		src  RowSource
+	}{{"old", old}, {"new", new}} {
+		if isNil(side.src) {
+			return VerifyResult{}, fmt.Errorf("%w: verify %q: nil %s row source", ErrInvalidInput, name, side.name)
+		}
+		if v, ok := side.src.(interface{ validate() error }); ok {
+			if err := v.validate(); err != nil {
+				return VerifyResult{}, fmt.Errorf("verify %q: %s side: %w", name, side.name, err)
+			}
+		}
+	}
+	d, err := commonDigest(old.Digests(), new.Digests())
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("%w: verify %q: %w", ErrInvalidInput, name, err)
+	}
+	m, err := s.Get(ctx, name)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if c.repairs == nil {
+		l, err := s.RepairLog(name)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		c.repairs = l
+	}
+	stage, _ := m.Phase.Stages()
+	v := &verifier{s: s, c: c, old: old, new: new, pair: newSQLPair(old, new), d: d, stage: stage,
+		res: VerifyResult{Digest: d, Started: s.now()}}
+	start := time.Now()
+	err = v.run(ctx)
+	res := v.result()
+	res.Duration = time.Since(start)
+	if err != nil {
+		s.logger.WarnContext(ctx, "cutover: verification failed", "migration", name, "err", err,
+			"chunks", res.Chunks, "differences", res.Differences)
+		return res, fmt.Errorf("expandcontract: verify %q: %w", name, err)
+	}
+	err = s.RecordVerification(ctx, name, Verification{At: res.Started, Clean: res.Clean(),
+		Rows: res.Rows, Differences: res.Differences, Detail: res.summary()})
+	if err != nil {
+		return res, err
+	}
+	s.logger.InfoContext(ctx, "cutover: verification finished", "migration", name, "clean", res.Clean(),
+		"rows", res.Rows, "new_rows", res.NewRows, "differences", res.Differences, "chunks", res.Chunks,
+		"drilled", res.Drilled, "digest", d.String(), "duration", res.Duration)
+	return res, nil
+}
+
+// isNil reports whether src is nil or a nil pointer in an interface.
+func isNil(src RowSource) bool {
+	if src == nil {
+		return true
+	}
+	if s, ok := src.(*SQLRows); ok && s == nil {
+		return true
+	}
+	return false
+}
+
+// commonDigest returns the first digest of old's that new computes too.
+func commonDigest(old, new []Digest) (Digest, error) {
+	for _, d := range old {
+		if slices.Contains(new, d) {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("the sides share no digest (old %v, new %v)", old, new)
+}
+
+// diff is one differing key.
+type diff struct {
+	key  any
+	kind error // ErrMissingInNew, ErrExtraInNew or ErrValueDiffers
+}
+
+// verifier runs one verification.
+type verifier struct {
+	s        *Store
+	c        verifyConfig
+	old, new RowSource
+	pair     *sqlPair // set when old and new are two columns of one table
+	d        Digest
+	stage    cutover.Stage
+
+	mu     sync.Mutex
+	res    VerifyResult
+	sample map[int64][]string // differing keys by range number, the lowest ranges only
+	held   int                // keys in sample
+}
+
+// job is one key range to compare, numbered in key order.
+type job struct {
+	seq int64
+	r   KeyRange
+}
+
+// run walks the key ranges and compares them with c.concurrency workers.
+func (v *verifier) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan job, 2*v.c.concurrency)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(jobs)
+		if err := v.walk(ctx, jobs); err != nil {
+			cancel(err)
+		}
+	})
+	for range v.c.concurrency {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := v.compare(ctx, j); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// walk sends the key ranges to jobs: ranges of c.chunk rows of the old
+// side, then of the new side past the old side's last key, then the rest.
+func (v *verifier) walk(ctx context.Context, jobs chan<- job) error {
+	src, side := v.old, "old"
+	var after any
+	for seq := int64(0); ; seq++ {
+		var (
+			to  any
+			ok  bool
+			err error
+		)
+		for {
+			to, ok, err = src.Boundary(ctx, after, v.c.chunk)
+			if err != nil {
+				return fmt.Errorf("%s side: %w", side, err)
+			}
+			if ok || side == "new" {
+				break
+			}
+			src, side = v.new, "new" // the old side has no full range left
+		}
+		if ok && (to == nil || to == after) {
+			return fmt.Errorf("%s side: boundary %v after %v does not advance", side, to, after)
+		}
+		select {
+		case jobs <- job{seq: seq, r: KeyRange{From: after, To: to}}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if !ok {
+			return nil
+		}
+		after = to
+	}
+}
+
+// compare checksums both sides of one range and, if they differ, finds the
+// differing keys.
+func (v *verifier) compare(ctx context.Context, j job) error {
+	oc, nc, err := v.checksums(ctx, j.r)
+	if err != nil {
+		return err
+	}
+	var diffs []diff
+	if oc != nc {
+		if diffs, err = v.drill(ctx, j.r); err != nil {
+			return err
+		}
+		if len(diffs) > 0 && v.c.recheck > 0 {
+			if diffs, err = v.recheck(ctx, j.r, diffs); err != nil {
+				return err
+			}
+		}
+	}
+	for _, df := range diffs {
+		err := v.c.repairs.Record(ctx, cutover.Repair{Op: VerifyOp, Key: keyString(df.key), Target: cutover.New,
+			Stage: v.stage, Reason: cutover.Unverified, Err: df.kind, Time: v.s.now()})
+		if err != nil {
+			return fmt.Errorf("record key %q for repair: %w", keyString(df.key), err)
+		}
+	}
+	v.add(j.seq, oc, nc, diffs, oc != nc)
+	return nil
+}
+
+// checksums returns the checksums of both sides over r.
+func (v *verifier) checksums(ctx context.Context, r KeyRange) (oc, nc Checksum, err error) {
+	if v.pair != nil {
+		return v.pair.checksums(ctx, r, v.d)
+	}
+	if oc, err = v.old.Checksum(ctx, r, v.d); err != nil {
+		return oc, nc, fmt.Errorf("old side: %w", err)
+	}
+	if nc, err = v.new.Checksum(ctx, r, v.d); err != nil {
+		return oc, nc, fmt.Errorf("new side: %w", err)
+	}
+	return oc, nc, nil
+}
+
+// drill reads the rows of r from both sides and returns the differing
+// keys, sorted.
+func (v *verifier) drill(ctx context.Context, r KeyRange) ([]diff, error) {
+	if v.pair != nil {
+		return v.pair.drill(ctx, r)
+	}
+	type value struct {
+		v    string
+		null bool
+	}
+	olds := make(map[any]value, v.c.chunk)
+	err := v.old.Rows(ctx, r, func(row Row) error {
+		olds[row.Key] = value{string(row.Value), row.Null}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("old side: %w", err)
+	}
+	var diffs []diff
+	err = v.new.Rows(ctx, r, func(row Row) error {
+		o, ok := olds[row.Key]
+		switch {
+		case !ok:
+			diffs = append(diffs, diff{row.Key, ErrExtraInNew})
+			return nil
+		case o.null != row.Null || o.v != string(row.Value):
+			diffs = append(diffs, diff{row.Key, ErrValueDiffers})
+		}
+		delete(olds, row.Key)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new side: %w", err)
+	}
+	for k := range olds {
+		diffs = append(diffs, diff{k, ErrMissingInNew})
+	}
+	slices.SortFunc(diffs, func(a, b diff) int { return compareKeys(a.key, b.key) })
+	return diffs, nil
+}
+
+// recheck waits, reads r again, and keeps the keys of diffs that still
+// differ, as they differ now.
+func (v *verifier) recheck(ctx context.Context, r KeyRange, diffs []diff) ([]diff, error) {
+	t := time.NewTimer(v.c.recheck)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return nil, context.Cause(ctx)
+	case <-t.C:
+	}
+	again, err := v.drill(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	before := make(map[any]bool, len(diffs))
+	for _, df := range diffs {
+		before[df.key] = true
+	}
+	return slices.DeleteFunc(again, func(df diff) bool { return !before[df.key] }), nil
+}
+
+// compareKeys orders int64 keys by value and other keys by their text.
+func compareKeys(a, b any) int {
+	if x, ok := a.(int64); ok {
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, y)
+		}
+	}
+	return strings.Compare(keyString(a), keyString(b))
+}
+
+// add counts one compared range.
+func (v *verifier) add(seq int64, oc, nc Checksum, diffs []diff, drilled bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	r := &v.res
+	r.Chunks++
+	r.Rows += oc.Rows
+	r.NewRows += nc.Rows
+	if drilled {
+		r.Drilled++
+	}
+	for _, df := range diffs {
+		r.Differences++
+		switch df.kind {
+		case ErrMissingInNew:
+			r.Missing++
+		case ErrExtraInNew:
+			r.Extra++
+		default:
+			r.Changed++
+		}
+	}
+	if len(diffs) == 0 || v.c.maxKeys == 0 {
+		return
+	}
+	if v.sample == nil {
+		v.sample = make(map[int64][]string)
+	}
+	keys := make([]string, 0, min(len(diffs), v.c.maxKeys))
+	for _, df := range diffs[:min(len(diffs), v.c.maxKeys)] {
+		keys = append(keys, keyString(df.key))
+	}
+	v.sample[seq] = keys
+	v.held += len(keys)
+	// Drop the highest ranges while the lower ones hold enough keys.
+	for v.held > v.c.maxKeys {
+		top := int64(-1)
+		for s := range v.sample {
+			top = max(top, s)
+		}
+		if v.held-len(v.sample[top]) < v.c.maxKeys {
+			break
+		}
+		v.held -= len(v.sample[top])
+		delete(v.sample, top)
+	}
+}
+
+// result returns the result so far, with the sample of keys in key order.
+func (v *verifier) result() VerifyResult {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	res := v.res
+	seqs := make([]int64, 0, len(v.sample))
+	for s := range v.sample {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	for _, s := range seqs {
+		res.Keys = append(res.Keys, v.sample[s]...)
+	}
+	if len(res.Keys) > v.c.maxKeys {
+		res.Keys = res.Keys[:v.c.maxKeys]
+	}
+	return res
+}
