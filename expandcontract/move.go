@@ -208,24 +208,31 @@ func (s *Store) switchReadsBlocked(m Migration) string {
 // apply runs the statements of m and swaps the phase, retrying while a
 // statement times out on a lock.
 func (s *Store) apply(ctx context.Context, cur Migration, m Move, ev Event) error {
+	return s.withLockRetries(ctx, cur.Name, m, func() error { return s.applyOnce(ctx, cur, m, ev) })
+}
+
+// withLockRetries calls fn until it succeeds, fails with an error other
+// than a lock timeout, or has been tried the store's number of DDL
+// attempts, waiting a growing, jittered backoff between tries.
+func (s *Store) withLockRetries(ctx context.Context, name string, m Move, fn func() error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.applyOnce(ctx, cur, m, ev)
-		if err == nil || !s.dialect.IsLockTimeout(err) || attempt >= s.ddlAttempts {
-			if err != nil && s.dialect.IsLockTimeout(err) {
-				return fmt.Errorf("expandcontract: move %q to %s: gave up after %d lock timeouts: %w", cur.Name, m.To, attempt, err)
-			}
+		err := fn()
+		if err == nil || !s.dialect.IsLockTimeout(err) {
 			return err
 		}
-		s.logger.WarnContext(ctx, "cutover: phase move statement timed out on a lock; retrying",
-			"migration", cur.Name, "to", m.To.String(), "attempt", attempt, "err", err)
+		if attempt >= s.ddlAttempts {
+			return fmt.Errorf("expandcontract: %q, statements for %s: gave up after %d lock timeouts: %w", name, m.To, attempt, err)
+		}
+		s.logger.WarnContext(ctx, "cutover: migration statement timed out on a lock; retrying",
+			"migration", name, "to", m.To.String(), "attempt", attempt, "err", err)
 		wait := backoff/2 + rand.N(backoff)
 		backoff = min(2*backoff, 5*time.Second)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("expandcontract: move %q to %s: %w", cur.Name, m.To, context.Cause(ctx))
+			return fmt.Errorf("expandcontract: %q, statements for %s: %w", name, m.To, context.Cause(ctx))
 		case <-t.C:
 		}
 	}
@@ -240,13 +247,8 @@ func (s *Store) applyOnce(ctx context.Context, cur Migration, m Move, ev Event) 
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if transactionalDDL && len(m.SQL) > 0 {
-			if err := s.dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
-				return fmt.Errorf("expandcontract: set lock timeout: %w", err)
-			}
-			for i, q := range m.SQL {
-				if _, err := tx.ExecContext(ctx, q); err != nil {
-					return fmt.Errorf("expandcontract: move %q to %s: statement %d: %w", cur.Name, m.To, i, err)
-				}
+			if err := s.runInTx(ctx, tx, cur.Name, m.To, m.SQL); err != nil {
+				return err
 			}
 		}
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE `+s.t.migrations+
@@ -263,6 +265,19 @@ func (s *Store) applyOnce(ctx context.Context, cur Migration, m Move, ev Event) 
 		}
 		return nil
 	})
+}
+
+// runInTx runs statements in tx under the lock timeout.
+func (s *Store) runInTx(ctx context.Context, tx *sqlx.Tx, name string, to Phase, stmts []string) error {
+	if err := s.dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
+		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
+	}
+	for i, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("expandcontract: %q, statement %d for %s: %w", name, i, to, err)
+		}
+	}
+	return nil
 }
 
 // runOnConn runs statements on one connection under the lock timeout, for
