@@ -1,0 +1,143 @@
+package expandcontract_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/internal/testdb"
+)
+
+// BenchmarkBackfillPostgres copies a column of 1,000,000 rows on
+// PostgreSQL with the runner (an SQLBatch, each batch committed with its
+// checkpoint) and with a hand-written keyset loop doing the same batches
+// without a checkpoint (select the last key of the next batch, update the
+// range, commit), in the same iteration, in an order that alternates from
+// one iteration (or -count) to the next. It
+// reports the rows per second of each and their ratio.
+func BenchmarkBackfillPostgres(b *testing.B) {
+	const rows = 1_000_000
+	db := testdb.Postgres(b)
+	ctx := context.Background()
+	s, err := expandcontract.Open(ctx, db.DB, expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill := func(b *testing.B, table string) {
+		b.Helper()
+		for _, q := range []string{
+			`DROP TABLE IF EXISTS ` + table,
+			`CREATE TABLE ` + table + ` (id BIGINT PRIMARY KEY, customer_phone TEXT NOT NULL, phone_number TEXT)`,
+			`INSERT INTO ` + table + ` (id, customer_phone) SELECT g, '+1-555-' || g FROM generate_series(1, ` + strconv.Itoa(rows) + `) AS g`,
+			`VACUUM ANALYZE ` + table,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				b.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	check := func(b *testing.B, table string) {
+		b.Helper()
+		var n int
+		if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+table+` WHERE phone_number IS DISTINCT FROM customer_phone`); err != nil {
+			b.Fatal(err)
+		}
+		if n != 0 {
+			b.Fatalf("%s: %d rows not copied", table, n)
+		}
+	}
+
+	runs := 0 // names a new migration for each iteration, over every -count
+	for _, batch := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			var runnerTime, loopTime time.Duration
+			for range b.N {
+				b.StopTimer()
+				fill(b, "bench_runner")
+				fill(b, "bench_loop")
+				runs++
+				name := fmt.Sprintf("bench-%d", runs)
+				if _, err := s.Ensure(ctx, name, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+					if _, err := s.Move(ctx, name, expandcontract.Move{To: p, Actor: "bench"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				bf, err := s.NewBackfill(name, expandcontract.Keyset{Table: "bench_runner", Column: "id"},
+					expandcontract.SQLBatch(`UPDATE bench_runner SET phone_number = customer_phone WHERE id > :from AND id <= :to`),
+					expandcontract.WithBatchSize(batch))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+
+				runner := func() {
+					start := time.Now()
+					if err := bf.Run(ctx); err != nil {
+						b.Fatal(err)
+					}
+					runnerTime += time.Since(start)
+				}
+				loop := func() {
+					start := time.Now()
+					if err := keysetLoop(ctx, db, "bench_loop", batch); err != nil {
+						b.Fatal(err)
+					}
+					loopTime += time.Since(start)
+				}
+				if runs%2 == 0 {
+					runner()
+					loop()
+				} else {
+					loop()
+					runner()
+				}
+
+				b.StopTimer()
+				check(b, "bench_runner")
+				check(b, "bench_loop")
+				b.StartTimer()
+			}
+			runnerRate := float64(rows*b.N) / runnerTime.Seconds()
+			loopRate := float64(rows*b.N) / loopTime.Seconds()
+			b.ReportMetric(runnerRate, "runner-rows/s")
+			b.ReportMetric(loopRate, "loop-rows/s")
+			b.ReportMetric(runnerRate/loopRate, "runner/loop")
+		})
+	}
+}
+
+// keysetLoop copies the column of table in batches of n keys, as one
+// would by hand: find the last key of the next batch, update the range
+// (each statement commits on its own), repeat.
+func keysetLoop(ctx context.Context, db *testdb.DB, table string, n int) error {
+	next := `SELECT id FROM ` + table + ` WHERE id > $1 ORDER BY id LIMIT 1 OFFSET ` + strconv.Itoa(n-1)
+	rest := `SELECT MAX(id) FROM ` + table + ` WHERE id > $1`
+	update := `UPDATE ` + table + ` SET phone_number = customer_phone WHERE id > $1 AND id <= $2`
+	last := int64(0) // below every key
+	for {
+		var to sql.NullInt64
+		err := db.QueryRowContext(ctx, next, last).Scan(&to)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = db.QueryRowContext(ctx, rest, last).Scan(&to)
+		}
+		if err != nil {
+			return err
+		}
+		if !to.Valid {
+			return nil
+		}
+		if _, err := db.ExecContext(ctx, update, last, to.Int64); err != nil {
+			return err
+		}
+		last = to.Int64
+	}
+}

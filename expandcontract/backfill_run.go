@@ -1,0 +1,776 @@
+package expandcontract
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// batchAttempts is how many times a batch is tried when it fails on a
+// deadlock, a serialization failure or a lock timeout, which roll it back
+// whole and may pass.
+const batchAttempts = 5
+
+// releaseTimeout bounds the statements a run makes after its context is
+// done: giving back the lease.
+const releaseTimeout = 5 * time.Second
+
+// control is the part of a migration's row that steers its runner.
+type control struct {
+	Phase      string         `db:"phase"`
+	Checkpoint sql.NullString `db:"backfill_checkpoint"`
+	Rows       int64          `db:"backfill_rows"`
+	Total      int64          `db:"backfill_total"`
+	DoneAt     sql.NullInt64  `db:"backfill_done_at"`
+	Paused     int64          `db:"backfill_paused"`
+	Canceled   int64          `db:"backfill_canceled"`
+	LeaseOwner sql.NullString `db:"lease_owner"`
+	LeaseUntil sql.NullInt64  `db:"lease_until"`
+}
+
+// run is the state of one call of Run.
+type run struct {
+	after      any    // the checkpoint's key; nil before the first batch
+	checkpoint string // after, encoded
+	rows       int64  // rows copied, over every run
+	runRows    int64  // rows copied by this run
+	total      int64
+	batches    int64
+	start      time.Time     // when this run started, on the real clock
+	paused     time.Duration // time spent paused
+	next       time.Time     // when the rate limit lets the next batch start
+	released   bool          // the lease was given back
+}
+
+// Run backfills the migration until no key is left beyond the checkpoint,
+// then records the backfill as done, gives back the lease and returns nil.
+// It returns nil at once if the backfill is already done.
+//
+// The migration must be in the [Backfill] phase; otherwise, or if it
+// leaves it during the run, Run returns an error wrapping
+// [ErrNotBackfillPhase]. Run first takes the backfill's lease: if another
+// runner holds it and its lease has not run out, Run returns a
+// *[LeaseHeldError]; a lease that ran out (its runner died) is taken over,
+// which the history of the migration records. Each batch commits with the
+// checkpoint, in one transaction that succeeds only while the runner holds
+// the lease, so a runner whose lease was taken over never commits again
+// and returns an error wrapping [ErrLeaseLost].
+//
+// A pause asked for through the metadata ([Store.PauseBackfill], from any
+// instance) stops the runner before its next commit; it waits, keeping
+// its lease, until the backfill is resumed, canceled or ctx is done. A
+// cancellation ([Store.CancelBackfill]) makes Run give back the lease and
+// return an error wrapping [ErrCanceled]. A batch in flight when either is
+// asked for is rolled back and done again later, never twice. When ctx is
+// done, or a batch fails, Run rolls the batch back, gives back the lease
+// and returns the error; the next run resumes from the checkpoint.
+//
+// Run may be called again after it returns, but not while it runs.
+func (b *Backfiller) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: backfill of %q: Run is already running on this Backfiller", ErrInvalidInput, b.name)
+	}
+	defer b.running.Store(false)
+
+	r, c, err := b.acquire(ctx)
+	if err != nil || r == nil {
+		return err
+	}
+	runCtx, stop := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.heartbeat(runCtx, stop) })
+	b.gaugeRows.Store(r.rows)
+	b.gaugeTotal.Store(r.total)
+	reg, regErr := b.s.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(b.ratio, ratio(b.gaugeRows.Load(), b.gaugeTotal.Load()), b.attrs)
+		return nil
+	}, b.ratio)
+	if regErr != nil {
+		b.s.logger.WarnContext(ctx, "cutover: backfill progress gauge unavailable", "migration", b.name, "err", regErr)
+	}
+
+	err = b.loop(runCtx, &wg, r, c)
+	stop(nil)
+	wg.Wait()
+	if reg != nil {
+		_ = reg.Unregister()
+	}
+	if !r.released {
+		b.release(ctx)
+	}
+	return err
+}
+
+// acquire checks that the backfill may run and takes its lease. It
+// returns a nil run if the backfill is already done.
+func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
+	var (
+		c        control
+		done     bool
+		takeover string
+	)
+	err := b.retry(ctx, "take the lease", func() error {
+		done, takeover = false, ""
+		return b.s.inTx(ctx, func(tx *sqlx.Tx) error {
+			var err error
+			if c, err = b.control(ctx, tx, true); err != nil {
+				return err
+			}
+			switch {
+			case c.Phase != Backfill.String():
+				return b.phaseErr(c)
+			case c.DoneAt.Valid:
+				done = true
+				return nil
+			case c.Canceled != 0:
+				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with ResetBackfillCancel to run it",
+					ErrCanceled, b.name, c.Checkpoint.String)
+			}
+			now := b.s.now()
+			if held := b.heldBy(c, now); held != nil {
+				return held
+			}
+			if c.LeaseOwner.Valid && c.LeaseOwner.String != b.cfg.owner {
+				takeover = fmt.Sprintf("; took over the lease of %q, which ran out at %s",
+					c.LeaseOwner.String, fromMicros(c.LeaseUntil).Format(time.RFC3339Nano))
+			}
+			res, err := tx.ExecContext(ctx, b.qTake, b.cfg.owner, micros(now.Add(b.cfg.ttl)), micros(now), micros(now),
+				b.name, b.cfg.owner, micros(now))
+			if err != nil {
+				return fmt.Errorf("expandcontract: backfill of %q: take the lease: %w", b.name, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				// Taken meanwhile, or (MySQL) our own lease left unchanged.
+				if c, err = b.control(ctx, tx, true); err != nil {
+					return err
+				}
+				if held := b.heldBy(c, now); held != nil {
+					return held
+				}
+			}
+			ev := Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+				Detail: fmt.Sprintf("start at checkpoint %q with %d rows copied%s", c.Checkpoint.String, c.Rows, takeover)}
+			if ev.Version, err = b.version(ctx, tx); err != nil {
+				return err
+			}
+			if err := b.s.addEvent(ctx, tx, ev); err != nil {
+				return fmt.Errorf("expandcontract: backfill of %q: record start: %w", b.name, err)
+			}
+			return nil
+		})
+	})
+	if err != nil || done {
+		return nil, c, err
+	}
+	if takeover != "" {
+		b.s.logger.WarnContext(ctx, "cutover: backfill lease taken over from a runner that stopped renewing it",
+			"migration", b.name, "owner", b.cfg.owner, "previous", c.LeaseOwner.String)
+	}
+	r := &run{rows: c.Rows, total: c.Total, start: time.Now()}
+	r.next = r.start
+	if c.Checkpoint.Valid {
+		if r.after, err = decodeKey(b.keys.kind, c.Checkpoint.String); err != nil {
+			b.release(ctx)
+			return nil, c, fmt.Errorf("%w: backfill of %q: %w", ErrCorrupt, b.name, err)
+		}
+		r.checkpoint = c.Checkpoint.String
+	}
+	b.s.logger.InfoContext(ctx, "cutover: backfill started", "migration", b.name, "owner", b.cfg.owner,
+		"checkpoint", r.checkpoint, "rows", r.rows)
+	return r, c, nil
+}
+
+// heldBy returns the error for a lease that c shows held by another live
+// runner at now, or nil.
+func (b *Backfiller) heldBy(c control, now time.Time) error {
+	if c.LeaseOwner.Valid && c.LeaseOwner.String != b.cfg.owner && c.LeaseUntil.Valid && c.LeaseUntil.Int64 > micros(now) {
+		return &LeaseHeldError{Migration: b.name, Owner: c.LeaseOwner.String, Until: fromMicros(c.LeaseUntil)}
+	}
+	return nil
+}
+
+func (b *Backfiller) phaseErr(c control) error {
+	return fmt.Errorf("%w: %q is in phase %s; a backfill runs only in phase %s", ErrNotBackfillPhase, b.name, c.Phase, Backfill)
+}
+
+// control reads the migration's steering columns, locking its row when
+// lock is set and q is a transaction.
+func (b *Backfiller) control(ctx context.Context, q sqlx.QueryerContext, lock bool) (control, error) {
+	var c control
+	query := b.qControl
+	if lock {
+		query = b.qControlLock
+	}
+	err := sqlx.GetContext(ctx, q, &c, query, b.name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("%w: %q", ErrNotFound, b.name)
+	}
+	if err != nil {
+		return c, fmt.Errorf("expandcontract: backfill of %q: read state: %w", b.name, err)
+	}
+	return c, nil
+}
+
+func (b *Backfiller) version(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+	var v int64
+	if err := tx.GetContext(ctx, &v, b.s.q(`SELECT version FROM `+b.s.t.migrations+` WHERE name = ?`), b.name); err != nil {
+		return 0, fmt.Errorf("expandcontract: backfill of %q: read version: %w", b.name, err)
+	}
+	return v, nil
+}
+
+// scanned is the result of a scan.
+type scanned struct {
+	rng   KeyRange
+	first any
+	ok    bool
+	err   error
+}
+
+// lookahead is a scan of the range after a key, run while the batch that
+// ends at that key runs, so that the next batch need not wait for it.
+type lookahead struct {
+	after any
+	done  chan scanned
+}
+
+// lookAhead starts a scan of the range after the key after.
+func (b *Backfiller) lookAhead(ctx context.Context, wg *sync.WaitGroup, after any) *lookahead {
+	la := &lookahead{after: after, done: make(chan scanned, 1)}
+	wg.Go(func() {
+		var sc scanned
+		sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, after)
+		la.done <- sc
+	})
+	return la
+}
+
+// loop runs batches until none is left. Goroutines it starts join wg.
+//
+// The keys of the next batch are read while the current batch runs, on
+// another connection: the range after a batch depends only on the batch's
+// last key, and a batch that does not commit leaves that read unused.
+func (b *Backfiller) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control) error {
+	if c.Paused != 0 {
+		if err := b.waitResume(ctx, r); err != nil {
+			return err
+		}
+	}
+	if err := b.estimate(ctx, r); err != nil {
+		return err
+	}
+	var ahead *lookahead
+	for {
+		if ctx.Err() != nil {
+			return b.ctxErr(ctx)
+		}
+		if err := b.throttle(ctx); err != nil {
+			return err
+		}
+		start := time.Now()
+		var sc scanned
+		if ahead != nil && ahead.after == r.after {
+			sc = <-ahead.done
+		} else {
+			sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, r.after)
+		}
+		ahead = nil
+		rng, first, ok, err := sc.rng, sc.first, sc.ok, sc.err
+		if err != nil {
+			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
+			return err
+		}
+		if !ok {
+			halt, err := b.finish(ctx, r)
+			if err != nil {
+				return err
+			}
+			if halt != nil {
+				if err := b.halted(ctx, r, *halt); err != nil {
+					return err
+				}
+				continue
+			}
+			return nil
+		}
+		ahead = b.lookAhead(ctx, wg, rng.To)
+		rows, halt, err := b.commit(ctx, rng, first)
+		if err != nil {
+			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
+			return err
+		}
+		if halt != nil {
+			if err := b.halted(ctx, r, *halt); err != nil {
+				return err
+			}
+			continue
+		}
+		end := time.Now()
+		b.duration.Record(ctx, end.Sub(start).Seconds(), b.attrsOK)
+		b.rows.Add(ctx, rows, b.attrs)
+		r.after, r.checkpoint = rng.To, encodeKey(rng.To)
+		r.rows += rows
+		r.runRows += rows
+		r.batches++
+		b.gaugeRows.Store(r.rows)
+		b.report(r, false)
+
+		wait := b.cfg.batchPause
+		if b.cfg.rate > 0 {
+			if r.next.Before(start) {
+				r.next = start
+			}
+			r.next = r.next.Add(time.Duration(float64(rows) / b.cfg.rate * float64(time.Second)))
+			wait = max(wait, r.next.Sub(end))
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return b.ctxErr(ctx)
+		}
+	}
+}
+
+// estimate sets the run's total: the one given, or the rows copied plus
+// the keys beyond the checkpoint.
+func (b *Backfiller) estimate(ctx context.Context, r *run) error {
+	if b.cfg.totalSet {
+		r.total = b.cfg.total
+	} else {
+		var n int64
+		var err error
+		if r.after == nil {
+			err = b.keys.db.GetContext(ctx, &n, b.keys.countAll)
+		} else {
+			err = b.keys.db.GetContext(ctx, &n, b.keys.countAfter, r.after)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return b.ctxErr(ctx)
+			}
+			return fmt.Errorf("expandcontract: backfill of %q: count the keys to copy: %w", b.name, err)
+		}
+		r.total = r.rows + n
+	}
+	b.gaugeTotal.Store(r.total)
+	if _, err := b.s.db.ExecContext(ctx, b.qTotal, r.total, b.name, b.cfg.owner); err != nil {
+		if ctx.Err() != nil {
+			return b.ctxErr(ctx)
+		}
+		return fmt.Errorf("expandcontract: backfill of %q: record the total: %w", b.name, err)
+	}
+	return nil
+}
+
+// throttle calls the throttle hook until it lets the batch go.
+func (b *Backfiller) throttle(ctx context.Context) error {
+	if b.cfg.throttle == nil {
+		return nil
+	}
+	for {
+		wait, err := b.cfg.throttle(ctx)
+		if ctx.Err() != nil {
+			return b.ctxErr(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("expandcontract: backfill of %q: throttle: %w", b.name, err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return b.ctxErr(ctx)
+		}
+	}
+}
+
+// scan reads the range of the next batch of keys after the key after (nil:
+// from the start), and the first key of the batch. It reports false if no
+// key is left.
+func (b *Backfiller) scan(ctx context.Context, after any) (rng KeyRange, first any, ok bool, err error) {
+	var row *sqlx.Row
+	if after == nil {
+		row = b.keys.db.QueryRowxContext(ctx, b.keys.first)
+	} else {
+		row = b.keys.db.QueryRowxContext(ctx, b.keys.next, after)
+	}
+	var n int64
+	rng.From = after
+	if b.keys.kind == TextKeys {
+		var lo, hi sql.NullString
+		err = row.Scan(&lo, &hi, &n)
+		first, rng.To = lo.String, hi.String
+	} else {
+		var lo, hi sql.NullInt64
+		err = row.Scan(&lo, &hi, &n)
+		first, rng.To = lo.Int64, hi.Int64
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return rng, nil, false, b.ctxErr(ctx)
+		}
+		return rng, nil, false, fmt.Errorf("expandcontract: backfill of %q: read the next %s keys after %s: %w",
+			b.name, b.keys.kind, boundString(after), err)
+	}
+	return rng, first, n > 0, nil
+}
+
+// below returns the value an [SQLBatch] binds to :from in the first
+// batch, whose first key is first: a value below every key.
+func (b *Backfiller) below(ctx context.Context, first any) (any, error) {
+	noBound := func(why string) error {
+		return fmt.Errorf("%w: backfill of %q: the SQL batch needs a value for :from below the first key %s, and %s; "+
+			"use a BatchFunc, which gets a nil From for the first batch", ErrInvalidInput, b.name, boundString(first), why)
+	}
+	switch k := first.(type) {
+	case int64:
+		if k == math.MinInt64 {
+			return nil, noBound("no integer is smaller")
+		}
+		return k - 1, nil
+	case string:
+		if k == "" {
+			return nil, noBound("no string is smaller")
+		}
+		var n int64
+		if err := b.keys.db.GetContext(ctx, &n, b.keys.atOrBelow, ""); err != nil {
+			if ctx.Err() != nil {
+				return nil, b.ctxErr(ctx)
+			}
+			return nil, fmt.Errorf("expandcontract: backfill of %q: look for keys equal to the empty string: %w", b.name, err)
+		}
+		if n > 0 {
+			return nil, noBound(fmt.Sprintf("the column's collation takes %d of its keys as equal to the empty string", n))
+		}
+		return "", nil
+	}
+	return nil, fmt.Errorf("expandcontract: backfill of %q: key %v of type %T", b.name, first, first)
+}
+
+// boundString shows a key in messages: quoted, or "the start" for nil.
+func boundString(k any) string {
+	switch v := k.(type) {
+	case nil:
+		return "the start"
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return strconv.Quote(encodeKey(k))
+}
+
+// rangeString shows a range in messages, as (from, to].
+func rangeString(r KeyRange) string {
+	from := "start"
+	if r.From != nil {
+		from = boundString(r.From)
+	}
+	return "(" + from + ", " + boundString(r.To) + "]"
+}
+
+// commit runs the batch over rng, whose first key is first, and commits
+// it with the checkpoint. If the checkpoint could not be written because
+// the runner must stop or wait, it rolls the batch back and returns the
+// state that says why.
+func (b *Backfiller) commit(ctx context.Context, rng KeyRange, first any) (rows int64, halt *control, err error) {
+	batchRange := rng
+	if _, ok := b.batch.(*compiledSQL); ok && rng.From == nil {
+		if batchRange.From, err = b.below(ctx, first); err != nil {
+			return 0, nil, err
+		}
+	}
+	err = b.retry(ctx, "batch", func() error {
+		rows, halt = 0, nil
+		tx, err := b.s.db.BeginTxx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("expandcontract: backfill of %q: begin batch: %w", b.name, err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if rows, err = b.batch.CopyRange(ctx, tx, batchRange); err != nil {
+			return fmt.Errorf("expandcontract: backfill of %q: batch %s: %w", b.name, rangeString(rng), err)
+		}
+		if rows < 0 {
+			return fmt.Errorf("expandcontract: backfill of %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
+		}
+		now := b.s.now()
+		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, micros(now.Add(b.cfg.ttl)), micros(now),
+			b.name, b.cfg.owner, Backfill.String())
+		if err != nil {
+			return fmt.Errorf("expandcontract: backfill of %q: write checkpoint: %w", b.name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			c, err := b.control(ctx, tx, true)
+			if err != nil {
+				return err
+			}
+			if b.mustHalt(c) {
+				halt = &c
+				return nil // rolled back by the deferred call
+			}
+			// Matched but unchanged (MySQL counts changed rows only).
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("expandcontract: backfill of %q: commit batch: %w", b.name, err)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		err = b.ctxErr(ctx)
+	}
+	return rows, halt, err
+}
+
+// mustHalt reports whether c forbids the runner to commit.
+func (b *Backfiller) mustHalt(c control) bool {
+	return c.Phase != Backfill.String() || !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner ||
+		c.Paused != 0 || c.Canceled != 0
+}
+
+// halted acts on the state c that stopped a commit: it returns the error
+// that ends the run, or nil after waiting out a pause.
+func (b *Backfiller) halted(ctx context.Context, r *run, c control) error {
+	switch {
+	case c.Phase != Backfill.String():
+		return b.phaseErr(c)
+	case !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner:
+		return b.lostErr(c)
+	case c.Canceled != 0:
+		return b.canceled(ctx, r)
+	case c.Paused != 0:
+		return b.waitResume(ctx, r)
+	}
+	return nil
+}
+
+func (b *Backfiller) lostErr(c control) error {
+	if c.LeaseOwner.Valid {
+		return fmt.Errorf("%w: backfill of %q: the lease is now held by %q", ErrLeaseLost, b.name, c.LeaseOwner.String)
+	}
+	return fmt.Errorf("%w: backfill of %q: the lease was given back by another runner", ErrLeaseLost, b.name)
+}
+
+// waitResume waits, keeping the lease, until the backfill is resumed.
+func (b *Backfiller) waitResume(ctx context.Context, r *run) error {
+	b.s.logger.InfoContext(ctx, "cutover: backfill paused", "migration", b.name, "owner", b.cfg.owner, "checkpoint", r.checkpoint)
+	start := time.Now()
+	defer func() { r.paused += time.Since(start) }()
+	for {
+		if err := sleep(ctx, b.cfg.poll); err != nil {
+			return b.ctxErr(ctx)
+		}
+		c, err := b.control(ctx, b.s.db, false)
+		if err != nil {
+			if ctx.Err() != nil {
+				return b.ctxErr(ctx)
+			}
+			b.s.logger.WarnContext(ctx, "cutover: paused backfill could not read its state", "migration", b.name, "err", err)
+			continue
+		}
+		paused := c.Paused != 0
+		if c.Paused = 0; b.mustHalt(c) { // stopped for another reason than the pause
+			return b.halted(ctx, r, c)
+		}
+		if paused {
+			continue
+		}
+		b.s.logger.InfoContext(ctx, "cutover: backfill resumed", "migration", b.name, "owner", b.cfg.owner)
+		return nil
+	}
+}
+
+// canceled records that the runner stopped on a cancellation and gives
+// back the lease.
+func (b *Backfiller) canceled(ctx context.Context, r *run) error {
+	err := b.s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil // the lease is gone already: nothing to record
+		}
+		v, err := b.version(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return b.s.addEvent(ctx, tx, Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+			Version: v, Detail: fmt.Sprintf("stopped on cancel at checkpoint %q with %d rows copied", r.checkpoint, r.rows)})
+	})
+	if err == nil {
+		r.released = true
+	}
+	b.s.logger.InfoContext(ctx, "cutover: backfill canceled", "migration", b.name, "owner", b.cfg.owner,
+		"checkpoint", r.checkpoint, "rows", r.rows)
+	return fmt.Errorf("%w: backfill of %q stopped at checkpoint %q with %d rows copied; lift the cancellation with ResetBackfillCancel to resume",
+		ErrCanceled, b.name, r.checkpoint, r.rows)
+}
+
+// finish records that the backfill is done and gives back the lease, or
+// returns the state that forbids it.
+func (b *Backfiller) finish(ctx context.Context, r *run) (*control, error) {
+	var halt *control
+	err := b.retry(ctx, "finish", func() error {
+		halt = nil
+		return b.s.inTx(ctx, func(tx *sqlx.Tx) error {
+			now := b.s.now()
+			res, err := tx.ExecContext(ctx, b.qDone, micros(now), micros(now), b.name, b.cfg.owner, Backfill.String())
+			if err != nil {
+				return fmt.Errorf("expandcontract: backfill of %q: record done: %w", b.name, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				c, err := b.control(ctx, tx, true)
+				if err != nil {
+					return err
+				}
+				halt = &c
+				return errHalt
+			}
+			v, err := b.version(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return b.s.addEvent(ctx, tx, Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+				Version: v, Detail: fmt.Sprintf("done at checkpoint %q with %d rows copied", r.checkpoint, r.rows)})
+		})
+	})
+	if errors.Is(err, errHalt) {
+		return halt, nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = b.ctxErr(ctx)
+		}
+		return nil, err
+	}
+	r.released = true
+	b.gaugeTotal.Store(max(r.total, r.rows))
+	b.report(r, true)
+	b.s.logger.InfoContext(ctx, "cutover: backfill done", "migration", b.name, "owner", b.cfg.owner,
+		"rows", r.rows, "batches", r.batches)
+	return nil, nil
+}
+
+// errHalt rolls back a transaction that found the runner must stop.
+var errHalt = errors.New("expandcontract: backfill halted")
+
+// report calls the progress function.
+func (b *Backfiller) report(r *run, done bool) {
+	if b.cfg.progress == nil {
+		return
+	}
+	p := Progress{Rows: r.rows, Total: r.total, Batches: r.batches, Checkpoint: r.checkpoint, Done: done}
+	if active := time.Since(r.start) - r.paused; active > 0 {
+		p.Rate = float64(r.runRows) / active.Seconds()
+	}
+	if !done && p.Rate > 0 && r.total > r.rows {
+		p.ETA = time.Duration(float64(r.total-r.rows) / p.Rate * float64(time.Second))
+	}
+	b.cfg.progress(p)
+}
+
+// heartbeat renews the lease every third of its TTL until ctx is done. If
+// another runner took the lease, it cancels the run with ErrLeaseLost.
+func (b *Backfiller) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
+	t := time.NewTicker(b.cfg.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := b.s.db.ExecContext(ctx, b.qRenew, micros(b.s.now().Add(b.cfg.ttl)), b.name, b.cfg.owner)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 1 {
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.s.logger.WarnContext(ctx, "cutover: backfill lease renewal failed", "migration", b.name, "owner", b.cfg.owner, "err", err)
+			continue
+		}
+		// Nothing renewed: lost, or (MySQL) renewed to the same time.
+		c, err := b.control(ctx, b.s.db, false)
+		if err != nil {
+			continue
+		}
+		if !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner {
+			b.s.logger.WarnContext(ctx, "cutover: backfill lease lost; stopping", "migration", b.name,
+				"owner", b.cfg.owner, "holder", c.LeaseOwner.String)
+			stop(b.lostErr(c))
+			return
+		}
+	}
+}
+
+// release gives back the lease, if the runner still holds it.
+func (b *Backfiller) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if _, err := b.s.db.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner); err != nil {
+		b.s.logger.WarnContext(ctx, "cutover: backfill lease not given back; it runs out by itself",
+			"migration", b.name, "owner", b.cfg.owner, "err", err)
+	}
+}
+
+// retry runs fn again while it fails on a deadlock, a serialization
+// failure or a lock timeout, up to batchAttempts times.
+func (b *Backfiller) retry(ctx context.Context, what string, fn func() error) error {
+	backoff := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		d := b.s.dialect
+		if err == nil || attempt >= batchAttempts || ctx.Err() != nil ||
+			!d.IsSerializationFailure(err) && !d.IsLockTimeout(err) {
+			return err
+		}
+		b.s.logger.WarnContext(ctx, "cutover: backfill statement lost a lock conflict; retrying",
+			"migration", b.name, "step", what, "attempt", attempt, "err", err)
+		if sleep(ctx, backoff/2+rand.N(backoff)) != nil {
+			return err
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// ctxErr returns the error of a run whose context is done: the lost lease
+// that stopped it, or the caller's cancellation.
+func (b *Backfiller) ctxErr(ctx context.Context) error {
+	err := context.Cause(ctx)
+	if errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	return fmt.Errorf("expandcontract: backfill of %q: %w", b.name, err)
+}
+
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func ratio(rows, total int64) float64 {
+	if total <= 0 {
+		return 0
+	}
+	return min(1, float64(rows)/float64(total))
+}

@@ -1,0 +1,1212 @@
+package expandcontract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/internal/sqldialect"
+	"github.com/cutover-go/cutover/internal/testdb"
+)
+
+// bfClock is a settable clock for the stores of backfill tests.
+type bfClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newBFClock() *bfClock { return &bfClock{now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)} }
+
+func (c *bfClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *bfClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// bfLogSignal is a slog handler that sends the message of each record on a
+// channel, so that a test can wait for the runner to reach a state.
+type bfLogSignal struct{ msgs chan string }
+
+func newBFLogSignal() *bfLogSignal { return &bfLogSignal{msgs: make(chan string, 1024)} }
+
+func (h *bfLogSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (h *bfLogSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *bfLogSignal) WithGroup(string) slog.Handler            { return h }
+func (h *bfLogSignal) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.msgs <- r.Message:
+	default:
+	}
+	return nil
+}
+
+// wait returns once a record whose message contains want was logged.
+func (h *bfLogSignal) wait(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case m := <-h.msgs:
+			if strings.Contains(m, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log message containing %q", want)
+		}
+	}
+}
+
+// bfStore opens a store on db with the clock c (nil: the real clock).
+func bfStore(t *testing.T, db *sqlx.DB, c *bfClock, opts ...expandcontract.Option) *expandcontract.Store {
+	t.Helper()
+	base := []expandcontract.Option{expandcontract.WithLogger(slog.New(slog.DiscardHandler))}
+	if c != nil {
+		base = append(base, expandcontract.WithClock(c.Now))
+	}
+	s, err := expandcontract.Open(t.Context(), db, append(base, opts...)...)
+	require.NoError(t, err)
+	return s
+}
+
+// bfSecondPool opens another connection pool on the database of db, as
+// another instance of the service would have.
+func bfSecondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
+	t.Helper()
+	other, err := sqlx.Open(db.DriverName(), db.DSN)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	return other
+}
+
+// bfToBackfill creates the migration name and moves it to the backfill phase.
+func bfToBackfill(t *testing.T, s *expandcontract.Store, name string) {
+	t.Helper()
+	_, err := s.Ensure(t.Context(), name, "test")
+	require.NoError(t, err)
+	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+		_, err := s.Move(t.Context(), name, expandcontract.Move{To: p, Actor: "test", Reason: "backfill test"})
+		require.NoError(t, err)
+	}
+}
+
+// bfIntIDs are the keys of the customers table: multiples of 5 from -200
+// up, with gaps, inserted out of order (n must be prime to 37).
+func bfIntIDs(n int) []int64 {
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = int64(i*37%n*5 - 200)
+	}
+	return ids
+}
+
+// bfTextIDs are text keys with mixed case, digits and punctuation.
+func bfTextIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		switch i % 4 {
+		case 0:
+			ids[i] = fmt.Sprintf("user-%04d", i*37%1000)
+		case 1:
+			ids[i] = fmt.Sprintf("User_%d", i)
+		case 2:
+			ids[i] = fmt.Sprintf("%d.%d", i, i*i)
+		default:
+			ids[i] = fmt.Sprintf("z%c%d", 'A'+i%26, i)
+		}
+	}
+	return ids
+}
+
+// bfCreateCustomers creates the customers table with keys of kind on db and
+// fills it with ids: customer_phone set, phone_number empty, copies 0.
+func bfCreateCustomers(t *testing.T, db *testdb.DB, kind expandcontract.KeyKind, ids []any) {
+	t.Helper()
+	bfCreateTable(t, db, "customers", kind, ids)
+}
+
+// bfCreateTable creates a table like customers.
+func bfCreateTable(t *testing.T, db *testdb.DB, table string, kind expandcontract.KeyKind, ids []any) {
+	t.Helper()
+	d := db.Dialect
+	keyType := d.TypeBigInt()
+	if kind == expandcontract.TextKeys {
+		keyType = d.TypeKeyText()
+	}
+	_, err := db.ExecContext(t.Context(), `CREATE TABLE `+table+` (id `+keyType+` PRIMARY KEY,
+		customer_phone `+d.TypeKeyText()+` NOT NULL, phone_number `+d.TypeKeyText()+`,
+		note `+d.TypeKeyText()+`, copies `+d.TypeBigInt()+` NOT NULL DEFAULT 0)`)
+	require.NoError(t, err)
+	bfInsertCustomers(t, db.DB, d, table, ids)
+}
+
+func bfInsertCustomers(t *testing.T, db *sqlx.DB, d sqldialect.Dialect, table string, ids []any) {
+	t.Helper()
+	for chunk := range slices.Chunk(ids, 100) {
+		q := `INSERT INTO ` + table + ` (id, customer_phone) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")
+		var args []any
+		for _, id := range chunk {
+			args = append(args, id, fmt.Sprintf("+1-555-%v", id))
+		}
+		_, err := db.ExecContext(t.Context(), d.Rebind(q), args...)
+		require.NoError(t, err)
+	}
+}
+
+func bfAnys[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// bfCopySQL copies the phone column and counts the copies of each row.
+const bfCopySQL = `UPDATE customers SET phone_number = customer_phone, copies = copies + 1 WHERE id > :from AND id <= :to`
+
+// bfCopyRange is the copy of bfCopySQL as a BatchFunc, which handles the
+// first batch (a nil From) itself.
+func bfCopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+	return bfCopyRangeOf("customers")(ctx, tx, r)
+}
+
+// bfCopyRangeOf is bfCopyRange on another table.
+func bfCopyRangeOf(table string) expandcontract.BatchFunc {
+	return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		return bfCopyRangeIn(ctx, tx, table, r)
+	}
+}
+
+func bfCopyRangeIn(ctx context.Context, tx *sqlx.Tx, table string, r expandcontract.KeyRange) (int64, error) {
+	q, args := `UPDATE `+table+` SET phone_number = customer_phone, copies = copies + 1 WHERE id <= ?`, []any{r.To}
+	if r.From != nil {
+		q += ` AND id > ?`
+		args = append(args, r.From)
+	}
+	res, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// bfCheckCopiedOnce fails the test unless every row of table was copied
+// exactly once.
+func bfCheckCopiedOnce(t *testing.T, db *sqlx.DB, table string, rows int) {
+	t.Helper()
+	var got []struct {
+		ID     string  `db:"id"`
+		Phone  string  `db:"customer_phone"`
+		Copy   *string `db:"phone_number"`
+		Copies int64   `db:"copies"`
+	}
+	text := "TEXT"
+	if db.DriverName() == "mysql" {
+		text = "CHAR"
+	}
+	require.NoError(t, db.SelectContext(t.Context(), &got,
+		`SELECT CAST(id AS `+text+`) AS id, customer_phone, phone_number, copies FROM `+table))
+	require.Len(t, got, rows)
+	bad := 0
+	for _, r := range got {
+		if r.Copies != 1 || r.Copy == nil || *r.Copy != r.Phone {
+			if bad++; bad <= 10 {
+				t.Errorf("row %s copied %d times (phone_number %v)", r.ID, r.Copies, r.Copy)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("... and %d more rows not copied exactly once", bad-10)
+	}
+}
+
+func bfState(t *testing.T, s *expandcontract.Store, name string) expandcontract.BackfillState {
+	t.Helper()
+	m, err := s.Get(t.Context(), name)
+	require.NoError(t, err)
+	return m.Backfill
+}
+
+func bfEvents(t *testing.T, s *expandcontract.Store, name string) []string {
+	t.Helper()
+	evs, err := s.Events(t.Context(), name)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range evs {
+		if e.Kind == "backfill" {
+			out = append(out, e.Detail)
+		}
+	}
+	return out
+}
+
+// bfGauge collects the progress gauge of migration name from r.
+func bfGauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, r.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == "cutover.expandcontract.backfill.progress" {
+				for _, p := range g.DataPoints {
+					if v, ok := p.Attributes.Value("cutover.migration"); ok && v.AsString() == name {
+						return p.Value, true
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestBackfillSQLIntKeys(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(95)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		s := bfStore(t, db.DB, newBFClock(), expandcontract.WithMeterProvider(mp))
+		bfToBackfill(t, s, "phones")
+
+		var reports []expandcontract.Progress
+		var gauges []float64
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10), expandcontract.WithOwner("runner-1"),
+			expandcontract.WithProgress(func(p expandcontract.Progress) {
+				reports = append(reports, p)
+				if !p.Done {
+					v, ok := bfGauge(t, reader, "phones")
+					assert.True(t, ok, "the gauge reports while the backfill runs")
+					gauges = append(gauges, v)
+				}
+			}))
+		require.NoError(t, err)
+		assert.Equal(t, "runner-1", bf.Owner())
+		require.NoError(t, bf.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+
+		sorted := slices.Sorted(slices.Values(ids))
+		require.Len(t, reports, 11, "ten batches and the final report")
+		for i, p := range reports[:10] {
+			rows := int64(min(10*(i+1), len(ids)))
+			assert.Equal(t, rows, p.Rows, "batch %d", i)
+			assert.Equal(t, int64(i+1), p.Batches)
+			assert.Equal(t, int64(len(ids)), p.Total)
+			assert.Equal(t, fmt.Sprint(sorted[rows-1]), p.Checkpoint)
+			assert.False(t, p.Done)
+			assert.Positive(t, p.Rate)
+			if rows < int64(len(ids)) {
+				assert.Positive(t, p.ETA, "batch %d", i)
+			}
+			assert.InDelta(t, float64(rows)/float64(len(ids)), gauges[i], 1e-9)
+		}
+		last := reports[10]
+		assert.True(t, last.Done)
+		assert.Equal(t, int64(len(ids)), last.Rows)
+		assert.Equal(t, int64(10), last.Batches)
+		assert.Zero(t, last.ETA)
+		_, ok := bfGauge(t, reader, "phones")
+		assert.False(t, ok, "the gauge stops reporting when the run ends")
+
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Done())
+		assert.Equal(t, int64(len(ids)), st.Rows)
+		assert.Equal(t, int64(len(ids)), st.Total)
+		assert.Equal(t, fmt.Sprint(sorted[len(sorted)-1]), st.Checkpoint)
+		assert.False(t, st.StartedAt.IsZero())
+		assert.Empty(t, st.LeaseOwner, "the lease is given back")
+		assert.True(t, st.LeaseUntil.IsZero())
+		details := bfEvents(t, s, "phones")
+		require.Len(t, details, 2)
+		assert.Contains(t, details[0], `start at checkpoint ""`)
+		assert.Contains(t, details[1], "done at checkpoint")
+
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		sums := map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				switch d := m.Data.(type) {
+				case metricdata.Sum[int64]:
+					for _, p := range d.DataPoints {
+						sums[m.Name] += p.Value
+					}
+				case metricdata.Histogram[float64]:
+					for _, p := range d.DataPoints {
+						sums[m.Name] += int64(p.Count)
+					}
+				}
+			}
+		}
+		assert.Equal(t, int64(len(ids)), sums["cutover.expandcontract.backfill.rows"])
+		assert.Equal(t, int64(10), sums["cutover.expandcontract.backfill.batch.duration"])
+
+		// A finished backfill runs no more.
+		again, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"}, expandcontract.SQLBatch(bfCopySQL))
+		require.NoError(t, err)
+		require.NoError(t, again.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		assert.Len(t, bfEvents(t, s, "phones"), 2)
+	})
+}
+
+func TestBackfillSQLTextKeys(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfTextIDs(61)
+		bfCreateCustomers(t, db, expandcontract.TextKeys, bfAnys(ids))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		var seen []expandcontract.KeyRange
+		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+			seen = append(seen, r)
+			return bfCopyRange(ctx, tx, r)
+		})
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
+			batch, expandcontract.WithBatchSize(7))
+		require.NoError(t, err)
+		require.NoError(t, bf.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+
+		// The ranges follow code point order, which all three databases use
+		// for these columns, and chain without gaps.
+		sorted := slices.Sorted(slices.Values(ids))
+		require.Len(t, seen, 9)
+		for i, r := range seen {
+			assert.Equal(t, sorted[min(7*i+6, len(sorted)-1)], r.To, "batch %d", i)
+			if i == 0 {
+				assert.Nil(t, r.From)
+			} else {
+				assert.Equal(t, seen[i-1].To, r.From)
+			}
+		}
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Done())
+		assert.Equal(t, sorted[len(sorted)-1], st.Checkpoint)
+	})
+}
+
+func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		old := testdb.SQLite(t)
+		ids := bfIntIDs(83)
+		bfCreateCustomers(t, old, expandcontract.IntKeys, bfAnys(ids))
+		_, err := db.ExecContext(t.Context(), `CREATE TABLE accounts (id `+db.Dialect.TypeBigInt()+` PRIMARY KEY,
+			customer_phone `+db.Dialect.TypeKeyText()+` NOT NULL, phone_number `+db.Dialect.TypeKeyText()+`,
+			copies `+db.Dialect.TypeBigInt()+` NOT NULL)`)
+		require.NoError(t, err)
+		// A row that dual writes already put there is overwritten.
+		_, err = db.ExecContext(t.Context(), db.Rebind(`INSERT INTO accounts (id, customer_phone, phone_number, copies) VALUES (?, 'stale', 'stale', 0)`), ids[3])
+		require.NoError(t, err)
+
+		upsert := `INSERT INTO accounts (id, customer_phone, phone_number, copies) VALUES (?, ?, ?, 1) `
+		if db.Name == sqldialect.MySQL {
+			upsert += `ON DUPLICATE KEY UPDATE customer_phone = VALUES(customer_phone), phone_number = VALUES(phone_number), copies = copies + 1`
+		} else {
+			upsert += `ON CONFLICT (id) DO UPDATE SET customer_phone = excluded.customer_phone, phone_number = excluded.phone_number, copies = accounts.copies + 1`
+		}
+		upsert = db.Rebind(upsert)
+		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+			var rows []struct {
+				ID    int64  `db:"id"`
+				Phone string `db:"customer_phone"`
+			}
+			q, args := `SELECT id, customer_phone FROM customers WHERE id <= ?`, []any{r.To}
+			if r.From != nil {
+				q += ` AND id > ?`
+				args = append(args, r.From)
+			}
+			err := old.SelectContext(ctx, &rows, q, args...)
+			if err != nil {
+				return 0, err
+			}
+			for _, row := range rows {
+				if _, err := tx.ExecContext(ctx, upsert, row.ID, row.Phone, row.Phone); err != nil {
+					return 0, err
+				}
+			}
+			return int64(len(rows)), nil
+		})
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "accounts")
+		bf, err := s.NewBackfill("accounts", expandcontract.Keyset{DB: old.DB, Table: "customers", Column: "id"}, batch,
+			expandcontract.WithBatchSize(9))
+		require.NoError(t, err)
+		require.NoError(t, bf.Run(t.Context()))
+
+		var got []struct {
+			ID     int64  `db:"id"`
+			Phone  string `db:"customer_phone"`
+			Copy   string `db:"phone_number"`
+			Copies int64  `db:"copies"`
+		}
+		require.NoError(t, db.SelectContext(t.Context(), &got, `SELECT id, customer_phone, phone_number, copies FROM accounts ORDER BY id`))
+		require.Len(t, got, len(ids))
+		for _, r := range got {
+			assert.Equal(t, fmt.Sprintf("+1-555-%d", r.ID), r.Phone)
+			assert.Equal(t, r.Phone, r.Copy)
+			assert.Equal(t, int64(1), r.Copies, "id %d", r.ID)
+		}
+		st := bfState(t, s, "accounts")
+		assert.Equal(t, int64(len(ids)), st.Rows)
+		assert.True(t, st.Done())
+	})
+}
+
+// TestBackfillResumesWithoutSkippingOrRedoing stops runs in every way a
+// batch can end badly, and checks that the runs that resume copy every
+// row exactly once.
+func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(120)
+		sorted := slices.Sorted(slices.Values(ids))
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		copyBatch := expandcontract.SQLBatch(bfCopySQL)
+		// counting wraps the copy: hook runs after the batch's statement,
+		// inside its transaction, with the number of the batch in this run.
+		counting := func(hook func(ctx context.Context, n int) error) expandcontract.BatchFunc {
+			n := 0
+			return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+				rows, err := bfCopyRange(ctx, tx, r)
+				if err != nil {
+					return 0, err
+				}
+				n++
+				return rows, hook(ctx, n)
+			}
+		}
+		checkpointAfter := func(batches int) {
+			t.Helper()
+			st := bfState(t, s, "phones")
+			assert.Equal(t, fmt.Sprint(sorted[10*batches-1]), st.Checkpoint)
+			assert.Equal(t, int64(10*batches), st.Rows)
+			assert.Empty(t, st.LeaseOwner, "a stopped run gives back its lease")
+			assert.False(t, st.Done())
+		}
+
+		// 1. The context is canceled inside batch 3, before its commit.
+		ctx, cancel := context.WithCancel(t.Context())
+		bf, err := s.NewBackfill("phones", keys, counting(func(_ context.Context, n int) error {
+			if n == 3 {
+				cancel()
+			}
+			return nil
+		}), expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		err = bf.Run(ctx)
+		require.ErrorIs(t, err, context.Canceled)
+		checkpointAfter(2)
+
+		// 2. The batch function fails in the second batch of the next run,
+		// after its statement ran.
+		boom := errors.New("boom")
+		bf, err = s.NewBackfill("phones", keys, counting(func(_ context.Context, n int) error {
+			if n == 2 {
+				return boom
+			}
+			return nil
+		}), expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		err = bf.Run(t.Context())
+		require.ErrorIs(t, err, boom)
+		assert.ErrorContains(t, err, fmt.Sprintf("batch (%d, %d]", sorted[29], sorted[39]))
+		checkpointAfter(3)
+
+		// 3. The context is canceled between batches, after batch 2
+		// committed: the cancellation is seen before the next batch.
+		ctx, cancel = context.WithCancel(t.Context())
+		bf, err = s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10),
+			expandcontract.WithProgress(func(p expandcontract.Progress) {
+				if p.Batches == 2 {
+					cancel()
+				}
+			}))
+		require.NoError(t, err)
+		require.ErrorIs(t, bf.Run(ctx), context.Canceled)
+		checkpointAfter(5)
+
+		// 4. The context's deadline passes inside a batch: its statements
+		// fail and it rolls back.
+		bf, err = s.NewBackfill("phones", keys, counting(func(ctx context.Context, n int) error {
+			if n == 1 {
+				<-ctx.Done()
+			}
+			return nil
+		}), expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+		err = bf.Run(ctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		checkpointAfter(5)
+
+		// 5. A new runner resumes from the checkpoint and finishes.
+		bf, err = s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		require.NoError(t, bf.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Done())
+		assert.Equal(t, int64(len(ids)), st.Rows)
+		assert.Equal(t, int64(len(ids)), st.Total, "a resumed run counts the rows copied and those left")
+	})
+}
+
+// TestBackfillPauseResumeCancelFromAnotherInstance steers a runner through
+// a second store, on its own connection pool, as another instance would.
+func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(100)
+		sorted := slices.Sorted(slices.Values(ids))
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		logs := newBFLogSignal()
+		s := bfStore(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
+		other := bfStore(t, bfSecondPool(t, db), nil)
+		bfToBackfill(t, s, "phones")
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+
+		// The throttle hook runs before each batch, outside its
+		// transaction; the runner has committed calls-1 batches by then.
+		var calls, batches atomic.Int64
+		copyBatch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+			batches.Add(1)
+			return bfCopyRange(ctx, tx, r)
+		})
+		steer := func(ctx context.Context) (time.Duration, error) {
+			switch calls.Add(1) {
+			case 3:
+				return 0, other.PauseBackfill(ctx, "phones", "operator")
+			case 7:
+				return 0, other.CancelBackfill(ctx, "phones", "operator")
+			}
+			return 0, nil
+		}
+		bf, err := s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10),
+			expandcontract.WithThrottle(steer), expandcontract.WithPollInterval(2*time.Millisecond))
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- bf.Run(t.Context()) }()
+
+		logs.wait(t, "backfill paused")
+		// The batch that ran after the pause was rolled back.
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Paused)
+		assert.Equal(t, int64(20), st.Rows)
+		assert.Equal(t, fmt.Sprint(sorted[19]), st.Checkpoint)
+		assert.Equal(t, bf.Owner(), st.LeaseOwner, "a paused runner keeps its lease")
+		assert.Equal(t, int64(3), batches.Load())
+		require.NoError(t, other.ResumeBackfill(t.Context(), "phones", "operator"))
+		logs.wait(t, "backfill resumed")
+
+		err = <-done
+		require.ErrorIs(t, err, expandcontract.ErrCanceled)
+		st = bfState(t, s, "phones")
+		assert.True(t, st.Canceled)
+		assert.Equal(t, int64(50), st.Rows, "batches 1-2 and 3-5 committed; the one after the cancel rolled back")
+		assert.Equal(t, fmt.Sprint(sorted[49]), st.Checkpoint)
+		assert.Empty(t, st.LeaseOwner)
+		assert.False(t, st.Done())
+
+		// A canceled backfill does not start, and changes nothing.
+		before := bfEvents(t, s, "phones")
+		bf2, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		require.ErrorIs(t, bf2.Run(t.Context()), expandcontract.ErrCanceled)
+		assert.Equal(t, before, bfEvents(t, s, "phones"))
+		assert.Empty(t, bfState(t, s, "phones").LeaseOwner)
+
+		// Paused before it starts, a runner waits for the resume.
+		require.NoError(t, other.ResetBackfillCancel(t.Context(), "phones", "operator"))
+		require.NoError(t, other.PauseBackfill(t.Context(), "phones", "operator"))
+		bf3, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+			expandcontract.WithPollInterval(2*time.Millisecond))
+		require.NoError(t, err)
+		go func() { done <- bf3.Run(t.Context()) }()
+		logs.wait(t, "backfill paused")
+		assert.Equal(t, int64(50), bfState(t, s, "phones").Rows)
+		require.NoError(t, other.ResumeBackfill(t.Context(), "phones", "operator"))
+		require.NoError(t, <-done)
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+
+		details := strings.Join(bfEvents(t, s, "phones"), "\n")
+		for _, want := range []string{"pause", "resume", "cancel", "stopped on cancel", "reset cancel", "done at checkpoint"} {
+			assert.Contains(t, details, want)
+		}
+	})
+}
+
+func TestBackfillPauseWaitsUntilCanceled(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(30)))
+		logs := newBFLogSignal()
+		s := bfStore(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
+		other := bfStore(t, bfSecondPool(t, db), nil)
+		bfToBackfill(t, s, "phones")
+		require.NoError(t, other.PauseBackfill(t.Context(), "phones", "operator"))
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithPollInterval(time.Millisecond))
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- bf.Run(t.Context()) }()
+		logs.wait(t, "backfill paused")
+		require.NoError(t, other.CancelBackfill(t.Context(), "phones", "operator"))
+		require.ErrorIs(t, <-done, expandcontract.ErrCanceled)
+		st := bfState(t, s, "phones")
+		assert.Zero(t, st.Rows)
+		assert.Empty(t, st.LeaseOwner)
+
+		// And a paused runner stops when its context is done.
+		require.NoError(t, other.ResetBackfillCancel(t.Context(), "phones", "operator"))
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { done <- bf.Run(ctx) }()
+		logs.wait(t, "backfill paused")
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+		assert.Empty(t, bfState(t, s, "phones").LeaseOwner)
+	})
+}
+
+func TestBackfillOneRunnerAtATime(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(40)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		c := newBFClock()
+		s := bfStore(t, db.DB, c)
+		other := bfStore(t, bfSecondPool(t, db), c)
+		bfToBackfill(t, s, "phones")
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+
+		// Two runners start at once; the one that gets the lease holds in
+		// its throttle hook until the other has returned.
+		holding := make(chan string, 2)
+		release := make(chan struct{})
+		runner := func(st *expandcontract.Store, owner string) *expandcontract.Backfiller {
+			var once sync.Once
+			bf, err := st.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+				expandcontract.WithOwner(owner), expandcontract.WithLease(time.Minute),
+				expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+					once.Do(func() {
+						holding <- owner
+						<-release
+					})
+					return 0, nil
+				}))
+			require.NoError(t, err)
+			return bf
+		}
+		a, b := runner(s, "runner-a"), runner(other, "runner-b")
+		errs := make(chan error, 2)
+		start := make(chan struct{})
+		for _, bf := range []*expandcontract.Backfiller{a, b} {
+			go func() {
+				<-start
+				errs <- bf.Run(t.Context())
+			}()
+		}
+		close(start)
+		winner := <-holding
+		loserErr := <-errs
+		var held *expandcontract.LeaseHeldError
+		require.ErrorAs(t, loserErr, &held)
+		assert.ErrorIs(t, loserErr, expandcontract.ErrLeaseHeld)
+		assert.Equal(t, winner, held.Owner)
+		assert.Equal(t, "phones", held.Migration)
+		assert.True(t, held.Until.Equal(c.Now().Add(time.Minute)), "until %v", held.Until)
+		assert.ErrorContains(t, loserErr, winner)
+
+		// The same Backfiller cannot run twice at once either.
+		w := a
+		if winner == "runner-b" {
+			w = b
+		}
+		assert.ErrorIs(t, w.Run(t.Context()), expandcontract.ErrInvalidInput)
+
+		close(release)
+		require.NoError(t, <-errs)
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+	})
+}
+
+func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(25)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		c := newBFClock()
+		s := bfStore(t, db.DB, c)
+		bfToBackfill(t, s, "phones")
+		// A runner died holding the lease.
+		until := c.Now().Add(30 * time.Second)
+		_, err := db.ExecContext(t.Context(), db.Rebind(`UPDATE cutover_migrations SET lease_owner = ?, lease_until = ? WHERE name = ?`),
+			"dead-runner", until.UnixMicro(), "phones")
+		require.NoError(t, err)
+
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithOwner("runner-2"))
+		require.NoError(t, err)
+		err = bf.Run(t.Context())
+		var held *expandcontract.LeaseHeldError
+		require.ErrorAs(t, err, &held)
+		assert.Equal(t, "dead-runner", held.Owner)
+		assert.True(t, held.Until.Equal(until))
+		assert.Zero(t, bfState(t, s, "phones").Rows)
+
+		c.Advance(30 * time.Second) // the lease runs out
+		require.NoError(t, bf.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		details := bfEvents(t, s, "phones")
+		require.NotEmpty(t, details)
+		assert.Contains(t, details[0], `took over the lease of "dead-runner", which ran out at 2026-11-02T09:00:30Z`)
+		evs, err := s.Events(t.Context(), "phones")
+		require.NoError(t, err)
+		assert.Equal(t, "runner-2", evs[len(evs)-1].Actor)
+	})
+}
+
+// TestBackfillFencing lets a runner's lease run out while it is stuck,
+// lets another runner take over and finish, and then unsticks the first:
+// its batch must not commit.
+func TestBackfillFencing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(50)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		c := newBFClock()
+		s := bfStore(t, db.DB, c)
+		other := bfStore(t, bfSecondPool(t, db), c)
+		bfToBackfill(t, s, "phones")
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+
+		stuck, unstick := make(chan struct{}), make(chan struct{})
+		var calls, lateBatches atomic.Int64
+		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+			if calls.Load() >= 3 {
+				lateBatches.Add(1) // runs, but must not commit
+			}
+			return bfCopyRange(ctx, tx, r)
+		})
+		a, err := s.NewBackfill("phones", keys, batch, expandcontract.WithBatchSize(10), expandcontract.WithOwner("runner-a"),
+			expandcontract.WithLease(time.Minute),
+			expandcontract.WithThrottle(func(context.Context) (time.Duration, error) {
+				if calls.Add(1) == 3 {
+					close(stuck)
+					<-unstick
+				}
+				return 0, nil
+			}))
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(t.Context()) }()
+		<-stuck
+		assert.Equal(t, int64(20), bfState(t, s, "phones").Rows)
+
+		c.Advance(time.Minute + time.Second)
+		b, err := other.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+			expandcontract.WithOwner("runner-b"))
+		require.NoError(t, err)
+		require.NoError(t, b.Run(t.Context()))
+
+		close(unstick)
+		err = <-done
+		require.ErrorIs(t, err, expandcontract.ErrLeaseLost)
+		assert.Equal(t, int64(1), lateBatches.Load(), "the fenced runner ran one batch and stopped")
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Done())
+		assert.Equal(t, int64(len(ids)), st.Rows)
+		details := bfEvents(t, s, "phones")
+		assert.Contains(t, strings.Join(details, "\n"), `took over the lease of "runner-a"`)
+	})
+}
+
+// TestBackfillHeartbeat keeps a runner waiting in its throttle hook, past
+// many lease TTLs: the heartbeat keeps the lease, and stops the runner
+// once the lease is stolen.
+func TestBackfillHeartbeat(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(20)))
+		s := bfStore(t, db.DB, nil)
+		bfToBackfill(t, s, "phones")
+		const ttl = 30 * time.Millisecond
+		waiting := make(chan struct{})
+		renewed := make(chan struct{})
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithLease(ttl),
+			expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+				close(waiting)
+				<-renewed
+				<-ctx.Done() // until the heartbeat stops the run
+				return 0, nil
+			}))
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- bf.Run(t.Context()) }()
+		<-waiting
+		first := bfState(t, s, "phones").LeaseUntil
+		require.Eventually(t, func() bool { return bfState(t, s, "phones").LeaseUntil.After(first.Add(ttl)) },
+			10*time.Second, time.Millisecond, "the heartbeat renews the lease")
+		close(renewed)
+
+		_, err = db.ExecContext(t.Context(), db.Rebind(`UPDATE cutover_migrations SET lease_owner = ? WHERE name = ?`), "thief", "phones")
+		require.NoError(t, err)
+		err = <-done
+		require.ErrorIs(t, err, expandcontract.ErrLeaseLost)
+		assert.ErrorContains(t, err, `"thief"`)
+		st := bfState(t, s, "phones")
+		assert.Equal(t, "thief", st.LeaseOwner, "a runner never gives back a lease it lost")
+		assert.Zero(t, st.Rows)
+	})
+}
+
+func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
+		s := bfStore(t, db.DB, newBFClock())
+		other := bfStore(t, bfSecondPool(t, db), newBFClock())
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		bf, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10))
+		require.NoError(t, err)
+		require.ErrorIs(t, bf.Run(t.Context()), expandcontract.ErrNotFound)
+
+		_, err = s.Ensure(t.Context(), "phones", "test")
+		require.NoError(t, err)
+		_, err = s.Move(t.Context(), "phones", expandcontract.Move{To: expandcontract.DualWrite, Actor: "test"})
+		require.NoError(t, err)
+		before, err := s.Get(t.Context(), "phones")
+		require.NoError(t, err)
+		err = bf.Run(t.Context())
+		require.ErrorIs(t, err, expandcontract.ErrNotBackfillPhase)
+		assert.ErrorContains(t, err, "phase dualwrite")
+		after, err := s.Get(t.Context(), "phones")
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "a refused run changes nothing")
+		assert.Empty(t, bfEvents(t, s, "phones"))
+
+		// A move back while the runner works stops it before its next commit.
+		_, err = s.Move(t.Context(), "phones", expandcontract.Move{To: expandcontract.Backfill, Actor: "test"})
+		require.NoError(t, err)
+		var calls atomic.Int64
+		bf, err = s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+			expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+				if calls.Add(1) == 3 {
+					_, err := other.Move(ctx, "phones", expandcontract.Move{To: expandcontract.DualWrite, Actor: "operator", Reason: "roll back"})
+					return 0, err
+				}
+				return 0, nil
+			}))
+		require.NoError(t, err)
+		err = bf.Run(t.Context())
+		require.ErrorIs(t, err, expandcontract.ErrNotBackfillPhase)
+		st := bfState(t, s, "phones")
+		assert.Equal(t, int64(20), st.Rows)
+		assert.Empty(t, st.LeaseOwner)
+		var copied int
+		require.NoError(t, db.GetContext(t.Context(), &copied, `SELECT COUNT(*) FROM customers WHERE copies > 0`))
+		assert.Equal(t, 20, copied, "the batch after the move was rolled back")
+	})
+}
+
+func TestBackfillBadInput(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(10)))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		before, err := s.Get(t.Context(), "phones")
+		require.NoError(t, err)
+		events, err := s.Events(t.Context(), "phones")
+		require.NoError(t, err)
+
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		good := expandcontract.SQLBatch(bfCopySQL)
+		var nilFunc expandcontract.BatchFunc
+		cases := []struct {
+			name  string
+			mig   string
+			keys  expandcontract.Keyset
+			batch expandcontract.Batch
+			opts  []expandcontract.BackfillOption
+			want  string
+		}{
+			{"hostile table", "phones", expandcontract.Keyset{Table: "users; DROP TABLE customers", Column: "id"}, good, nil, `"users; DROP TABLE customers"`},
+			{"quote in column", "phones", expandcontract.Keyset{Table: "customers", Column: `id" --`}, good, nil, "key column"},
+			{"dotted column", "phones", expandcontract.Keyset{Table: "customers", Column: "customers.id"}, good, nil, "cannot have a dot"},
+			{"empty table", "phones", expandcontract.Keyset{Column: "id"}, good, nil, "key table"},
+			{"key kind", "phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: 7}, good, nil, "unknown key kind"},
+			{"migration name", "", keys, good, nil, "migration name"},
+			{"nil batch", "phones", keys, nil, nil, "nil batch"},
+			{"nil batch func", "phones", keys, nilFunc, nil, "nil batch function"},
+			{"zero batch size", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchSize(0)}, "batch size must be positive, got 0"},
+			{"negative batch size", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchSize(-5)}, "got -5"},
+			{"negative rate", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithRate(-1)}, "rate must be"},
+			{"NaN rate", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithRate(math.NaN())}, "rate must be"},
+			{"negative pause", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchPause(-time.Second)}, "batch pause"},
+			{"nil throttle", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithThrottle(nil)}, "nil throttle"},
+			{"nil progress", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithProgress(nil)}, "nil progress"},
+			{"short lease", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithLease(0)}, "lease TTL"},
+			{"empty owner", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithOwner("")}, "owner"},
+			{"negative total", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithTotal(-1)}, "total"},
+			{"zero poll", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithPollInterval(0)}, "poll interval"},
+			{"nil option", "phones", keys, good, []expandcontract.BackfillOption{nil}, "nil option"},
+			{"empty SQL", "phones", keys, expandcontract.SQLBatch("  "), nil, "empty SQL"},
+			{"SQL without :to", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id >= :from"), nil, "both :from and :to"},
+			{"SQL typo", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :form AND :to"), nil, "unknown parameter :form"},
+			{"SQL placeholder", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = ? WHERE id BETWEEN :from AND :to"), nil, "placeholder ?"},
+			{"SQL quote", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET note = 'x WHERE id BETWEEN :from AND :to"), nil, "unterminated"},
+			{"SQL comment", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :from AND :to /*"), nil, "unterminated comment"},
+		}
+		if db.Name == sqldialect.Postgres {
+			cases = append(cases, struct {
+				name  string
+				mig   string
+				keys  expandcontract.Keyset
+				batch expandcontract.Batch
+				opts  []expandcontract.BackfillOption
+				want  string
+			}{"SQL dollar placeholder", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = $1 WHERE id BETWEEN :from AND :to"), nil, "placeholder $1"})
+		}
+		for _, tc := range cases {
+			bf, err := s.NewBackfill(tc.mig, tc.keys, tc.batch, tc.opts...)
+			assert.Nil(t, bf, tc.name)
+			require.ErrorIs(t, err, expandcontract.ErrInvalidInput, tc.name)
+			assert.ErrorContains(t, err, tc.want, tc.name)
+		}
+		_, err = s.NewBackfill("phones", expandcontract.Keyset{Table: "a b", Column: "id"}, good)
+		assert.ErrorIs(t, err, sqldialect.ErrInvalidIdentifier)
+
+		var n int
+		require.NoError(t, db.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM customers WHERE copies = 0`))
+		assert.Equal(t, 10, n, "the table is intact")
+		after, err := s.Get(t.Context(), "phones")
+		require.NoError(t, err)
+		assert.Equal(t, before, after)
+		eventsAfter, err := s.Events(t.Context(), "phones")
+		require.NoError(t, err)
+		assert.Equal(t, events, eventsAfter)
+
+		// A batch reporting a negative row count stops the run.
+		bf, err := s.NewBackfill("phones", keys, expandcontract.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
+			return -1, nil
+		}))
+		require.NoError(t, err)
+		assert.ErrorContains(t, bf.Run(t.Context()), "reported -1 rows")
+		assert.Zero(t, bfState(t, s, "phones").Rows)
+
+		// Keys of the wrong kind for the column fail on the first read.
+		bf, err = s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "customer_phone"}, good)
+		require.NoError(t, err)
+		assert.ErrorContains(t, bf.Run(t.Context()), "read the next int keys")
+	})
+}
+
+// TestSQLBatchLeavesLiteralsAlone runs a statement whose literals and
+// comments hold parameter look-alikes.
+func TestSQLBatchLeavesLiteralsAlone(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(30)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		stmt := `UPDATE customers /* :nope ? */ SET phone_number = customer_phone, copies = copies + 1,
+			note = 'at :to? it''s' -- :from ?
+			WHERE id > :from AND id <= :to AND id <> :from - 1`
+		if db.Name == sqldialect.Postgres {
+			stmt += ` AND id::text <> $$:to?$$ AND id::bigint = CAST(id AS bigint)`
+		}
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(stmt), expandcontract.WithBatchSize(4))
+		require.NoError(t, err)
+		require.NoError(t, bf.Run(t.Context()))
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		var notes []string
+		require.NoError(t, db.SelectContext(t.Context(), &notes, `SELECT DISTINCT note FROM customers`))
+		assert.Equal(t, []string{"at :to? it's"}, notes)
+	})
+}
+
+// TestSQLBatchFirstKeyBound covers the value an SQLBatch binds to :from
+// in the first batch, and the keys below which there is none.
+func TestSQLBatchFirstKeyBound(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		s := bfStore(t, db.DB, newBFClock())
+		cases := 0
+		// Each case has its own table: PostgreSQL connections keep the
+		// parameter types of the statements they prepared.
+		run := func(kind expandcontract.KeyKind, ids []any, sqlBatch bool) error {
+			t.Helper()
+			cases++
+			name, table := fmt.Sprintf("case-%d", cases), fmt.Sprintf("customers_%d", cases)
+			bfToBackfill(t, s, name)
+			bfCreateTable(t, db, table, kind, ids)
+			var batch expandcontract.Batch = bfCopyRangeOf(table)
+			if sqlBatch {
+				batch = expandcontract.SQLBatch(strings.ReplaceAll(bfCopySQL, "customers", table))
+			}
+			bf, err := s.NewBackfill(name, expandcontract.Keyset{Table: table, Column: "id", Kind: kind}, batch,
+				expandcontract.WithBatchSize(2))
+			require.NoError(t, err)
+			if err := bf.Run(t.Context()); err != nil {
+				var copied int
+				require.NoError(t, db.GetContext(t.Context(), &copied, `SELECT COUNT(*) FROM `+table+` WHERE copies > 0`))
+				assert.Zero(t, copied, "nothing is copied")
+				assert.Zero(t, bfState(t, s, name).Rows)
+				return err
+			}
+			bfCheckCopiedOnce(t, db.DB, table, len(ids))
+			return nil
+		}
+		ints, texts := expandcontract.IntKeys, expandcontract.TextKeys
+
+		// Integer keys: the first key minus one.
+		require.NoError(t, run(ints, bfAnys([]int64{math.MaxInt64, -7, 0, math.MinInt64 + 1}), true))
+		err := run(ints, bfAnys([]int64{3, math.MinInt64, 9}), true)
+		require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		assert.ErrorContains(t, err, "first key -9223372036854775808")
+		assert.ErrorContains(t, err, "use a BatchFunc")
+		require.NoError(t, run(ints, bfAnys([]int64{3, math.MinInt64, 9}), false))
+
+		// Text keys: the empty string.
+		require.NoError(t, run(texts, bfAnys([]string{"b", "!", "a", "A"}), true))
+		err = run(texts, bfAnys([]string{"b", "", "a"}), true)
+		require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		assert.ErrorContains(t, err, `first key ""`)
+		require.NoError(t, run(texts, bfAnys([]string{"b", "", "a"}), false))
+		// Keys of spaces, or of characters below the space, are above the
+		// empty string, except on MySQL, whose collations pad with spaces.
+		for _, low := range []string{" ", "\x01"} {
+			err = run(texts, bfAnys([]string{"b", low, "a"}), true)
+			if db.Name == sqldialect.MySQL {
+				require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+				assert.ErrorContains(t, err, "collation takes 1 of its keys as equal to the empty string")
+				require.NoError(t, run(texts, bfAnys([]string{"b", low, "a"}), false))
+			} else {
+				require.NoError(t, err)
+			}
+		}
+
+		sqlBatch := expandcontract.SQLBatch(bfCopySQL)
+		bfCreateCustomers(t, db, texts, bfAnys([]string{"a", "b", "c"}))
+		// Called by hand, an SQLBatch needs both bounds and a valid statement.
+		tx, err := db.BeginTxx(t.Context(), nil)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback() }()
+		_, err = sqlBatch.CopyRange(t.Context(), tx, expandcontract.KeyRange{To: "b"})
+		assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		n, err := sqlBatch.CopyRange(t.Context(), tx, expandcontract.KeyRange{From: "a", To: "c"})
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), n)
+		_, err = expandcontract.SQLBatch("UPDATE customers SET copies = 0").CopyRange(t.Context(), tx,
+			expandcontract.KeyRange{From: "a", To: "b"})
+		assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+	})
+}
+
+func TestBackfillThrottleRateAndPause(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ids := bfIntIDs(60)
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+
+		// The throttle holds each batch once for a millisecond; its error
+		// stops the run with the checkpoint where it was.
+		lag := errors.New("replica unreachable")
+		var calls atomic.Int64
+		bf, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+			expandcontract.WithThrottle(func(context.Context) (time.Duration, error) {
+				switch n := calls.Add(1); {
+				case n == 7:
+					return 0, lag
+				case n%2 == 1:
+					return time.Millisecond, nil
+				}
+				return 0, nil
+			}))
+		require.NoError(t, err)
+		err = bf.Run(t.Context())
+		require.ErrorIs(t, err, lag)
+		assert.ErrorContains(t, err, "throttle")
+		assert.Equal(t, int64(30), bfState(t, s, "phones").Rows)
+
+		// 30 rows left at 2000 rows/s, 10 per batch: the waits after the
+		// three batches add up to 15ms; the rate reported stays under the
+		// limit.
+		var last expandcontract.Progress
+		bf, err = s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
+			expandcontract.WithRate(2000), expandcontract.WithProgress(func(p expandcontract.Progress) { last = p }),
+			expandcontract.WithTotal(60))
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, bf.Run(t.Context()))
+		assert.GreaterOrEqual(t, time.Since(start), 15*time.Millisecond)
+		assert.True(t, last.Done)
+		assert.Equal(t, int64(60), last.Total)
+		assert.LessOrEqual(t, last.Rate, 2000.0)
+		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+	})
+}
+
+func TestBackfillBatchPause(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		var last expandcontract.Progress
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10), expandcontract.WithBatchPause(5*time.Millisecond),
+			expandcontract.WithTotal(1000), expandcontract.WithProgress(func(p expandcontract.Progress) { last = p }))
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, bf.Run(t.Context()))
+		assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "four pauses")
+		assert.Equal(t, int64(1000), last.Total, "WithTotal replaces the count")
+		assert.Equal(t, int64(1000), bfState(t, s, "phones").Total)
+		bfCheckCopiedOnce(t, db.DB, "customers", 40)
+	})
+}
+
+func TestBackfillEmptyTable(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		bfCreateCustomers(t, db, expandcontract.TextKeys, nil)
+		s := bfStore(t, db.DB, newBFClock())
+		bfToBackfill(t, s, "phones")
+		var reports []expandcontract.Progress
+		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
+			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithProgress(func(p expandcontract.Progress) { reports = append(reports, p) }))
+		require.NoError(t, err)
+		require.NoError(t, bf.Run(t.Context()))
+		require.Len(t, reports, 1)
+		assert.Equal(t, expandcontract.Progress{Done: true}, reports[0])
+		st := bfState(t, s, "phones")
+		assert.True(t, st.Done())
+		assert.Empty(t, st.Checkpoint)
+	})
+}
+
+func TestKeyKindString(t *testing.T) {
+	assert.Equal(t, "int", expandcontract.IntKeys.String())
+	assert.Equal(t, "text", expandcontract.TextKeys.String())
+	assert.Equal(t, "KeyKind(9)", expandcontract.KeyKind(9).String())
+}
