@@ -357,9 +357,6 @@ func (s *Store) NewBackfill(name string, keys Keyset, batch Batch, opts ...Backf
 // Owner returns the id under which the runner takes the lease.
 func (b *Backfiller) Owner() string { return b.cfg.owner }
 
-// keyMigration is the attribute naming the migration on backfill metrics.
-const keyMigration = attribute.Key("cutover.migration")
-
 func (b *Backfiller) instruments() error {
 	var err error
 	meter := b.s.meter
@@ -379,7 +376,7 @@ func (b *Backfiller) instruments() error {
 		metric.WithUnit("1")); err != nil {
 		return err
 	}
-	mig := keyMigration.String(b.name)
+	mig := telemetry.KeyMigration.String(b.name)
 	b.attrs = metric.WithAttributeSet(attribute.NewSet(mig))
 	b.attrsOK = metric.WithAttributeSet(attribute.NewSet(mig, telemetry.KeyOutcome.String(telemetry.OK.String())))
 	b.attrsErr = metric.WithAttributeSet(attribute.NewSet(mig, telemetry.KeyOutcome.String(telemetry.Error.String())))

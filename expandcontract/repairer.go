@@ -32,10 +32,6 @@ const (
 	DefaultRepairClaimTTL     = 2 * time.Minute
 )
 
-// repairKeyMigration is the attribute naming the migration on the
-// repairer's metrics.
-const repairKeyMigration = attribute.Key("cutover.migration")
-
 // repairLatencyBuckets are the bounds, in seconds, of the histogram of the
 // time from an entry's recording to its repair: from 100 ms to a day.
 var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, 24 * 3600}
@@ -210,10 +206,10 @@ func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repaire
 			` WHERE migration = ? AND done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ` + fmt.Sprint(c.batch)),
 		claim: s.q(`UPDATE ` + s.t.repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
 		logs:  telemetry.NewLimiter(time.Minute, 10, s.now),
-		attrs: metric.WithAttributeSet(attribute.NewSet(repairKeyMigration.String(l.name))),
+		attrs: metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name))),
 		wait:  repairWait,
 	}
-	base := []attribute.KeyValue{repairKeyMigration.String(l.name)}
+	base := []attribute.KeyValue{telemetry.KeyMigration.String(l.name)}
 	var err error
 	if r.done, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.repairs.done",
 		"Repair-log entries whose repair was attempted, by result.", "{entry}", base, telemetry.KeyReason, "repaired", "failed"); err != nil {
@@ -235,7 +231,7 @@ func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repaire
 	if err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
-	obs := metric.WithAttributeSet(attribute.NewSet(repairKeyMigration.String(l.name)))
+	obs := metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name)))
 	if r.reg, err = s.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if c := l.counts.Load(); c != nil {
 			o.ObserveInt64(pending, c.pending, obs)

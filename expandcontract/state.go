@@ -30,7 +30,7 @@ func (s *Store) RecordVerification(ctx context.Context, name string, v Verificat
 }
 
 // MarkBackfillDone records that the backfill of the migration name is
-// complete, for a backfill made by other means than [Backfill]. actor is
+// complete, for a backfill made by other means than [Backfiller.Run]. actor is
 // recorded in the history.
 func (s *Store) MarkBackfillDone(ctx context.Context, name, actor string) error {
 	return s.update(ctx, name, "backfill", actor, "marked done",

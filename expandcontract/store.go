@@ -109,6 +109,9 @@ type Store struct {
 	logger       *slog.Logger
 	meter        metric.Meter
 	moves        *telemetry.Counter // "moved", "refused", "conflict"
+	verifyRows   metric.Int64Counter
+	verifyDiffs  metric.Int64Counter
+	verifyTime   metric.Float64Histogram
 }
 
 // Open creates the metadata tables in db if they do not exist and returns a
@@ -153,6 +156,18 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	s.meter, _, s.logger = c.providers.Resolve("github.com/cutover-go/cutover/expandcontract")
 	if s.moves, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.moves",
 		"Phase moves asked for, by result.", "{move}", nil, telemetry.KeyReason, "moved", "refused", "conflict"); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	if s.verifyRows, err = s.meter.Int64Counter("cutover.expandcontract.verify.rows",
+		metric.WithDescription("Rows of the old store compared by verifications."), metric.WithUnit("{row}")); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	if s.verifyDiffs, err = s.meter.Int64Counter("cutover.expandcontract.verify.differences",
+		metric.WithDescription("Keys that verifications found to differ between the stores."), metric.WithUnit("{key}")); err != nil {
+		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	if s.verifyTime, err = s.meter.Float64Histogram("cutover.expandcontract.verify.duration",
+		metric.WithDescription("Duration of verifications."), metric.WithUnit("s")); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {

@@ -11,7 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // The differences a verification finds. A [cutover.Repair] recorded by
@@ -219,6 +223,7 @@ func (s *Store) Verify(ctx context.Context, name string, old, new RowSource, opt
 	if err != nil {
 		return res, err
 	}
+	s.recordVerifyMetrics(ctx, name, res)
 	s.logger.InfoContext(ctx, "cutover: verification finished", "migration", name, "clean", res.Clean(),
 		"rows", res.Rows, "new_rows", res.NewRows, "differences", res.Differences, "chunks", res.Chunks,
 		"drilled", res.Drilled, "digest", d.String(), "duration", res.Duration)
@@ -520,4 +525,13 @@ func (v *verifier) result() VerifyResult {
 		res.Keys = res.Keys[:v.c.maxKeys]
 	}
 	return res
+}
+
+// recordVerifyMetrics counts the rows and differences of a finished
+// verification and records its duration.
+func (s *Store) recordVerifyMetrics(ctx context.Context, name string, res VerifyResult) {
+	attrs := metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(name)))
+	s.verifyRows.Add(ctx, res.Rows, attrs)
+	s.verifyDiffs.Add(ctx, res.Differences, attrs)
+	s.verifyTime.Record(ctx, res.Duration.Seconds(), attrs)
 }

@@ -26,6 +26,7 @@ const (
 	KeyFlag      = attribute.Key("cutover.flag")      // flag key
 	KeyReason    = attribute.Key("cutover.reason")    // why a fallback, drop or resolution happened
 	KeyBreaker   = attribute.Key("cutover.breaker")   // breaker name
+	KeyMigration = attribute.Key("cutover.migration") // expand-contract migration name
 )
 
 // Providers are the telemetry providers of one component. A nil field means

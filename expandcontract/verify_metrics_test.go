@@ -1,0 +1,36 @@
+package expandcontract_test
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/internal/metrictest"
+	"github.com/cutover-go/cutover/internal/testdb"
+)
+
+func TestVerifyMetrics(t *testing.T) {
+	db := testdb.SQLite(t)
+	m := metrictest.New(t)
+	s, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithMeterProvider(m.Provider()),
+		expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	_, err = s.Ensure(t.Context(), "rename", "test")
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), `CREATE TABLE c (id INTEGER PRIMARY KEY, a TEXT, b TEXT)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), `INSERT INTO c VALUES (1, 'x', 'x'), (2, 'y', 'z'), (3, 'w', 'w')`)
+	require.NoError(t, err)
+	src := func(col string) *expandcontract.SQLRows {
+		return &expandcontract.SQLRows{DB: db.DB, Table: "c", Key: "id", Kind: expandcontract.IntKeys, Value: col}
+	}
+	_, err = s.Verify(t.Context(), "rename", src("a"), src("b"), expandcontract.WithRepairLog(new(cutover.MemoryRepairLog)))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), m.Sum("cutover.expandcontract.verify.rows", "cutover.migration", "rename"))
+	assert.Equal(t, int64(1), m.Sum("cutover.expandcontract.verify.differences", "cutover.migration", "rename"))
+	assert.Equal(t, int64(1), m.Sum("cutover.expandcontract.verify.duration", "", ""))
+}
