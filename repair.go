@@ -36,7 +36,10 @@ const (
 // For write reasons (SecondaryFailed, AuthoritativeFailed, Skipped,
 // Fallback) Target is the store that missed the write, and copying the
 // other store's row over it repairs the key. Unverified names the new
-// store: the old one is the source of truth until reads move. A Mismatch
+// store: the old one is the source of truth until reads move; a
+// verification run after they moved (in live or rampdown the new store
+// takes writes first) can find either copy the stale one, and its keys
+// need the same care as a Mismatch. A Mismatch
 // says only that a read found the stores apart: Target is the store that
 // was not authoritative for that read, but a write racing the read, or an
 // earlier write still waiting for its own repair, can leave either copy the

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,6 +47,10 @@ const (
 	// callers that would rather retry than leave the stores apart.
 	Fail
 )
+
+// ErrNilFunc is returned by [Writer.Write] and [Call] when the write
+// function is nil; no store is called.
+var ErrNilFunc = errors.New("dualwrite: nil write function")
 
 // DefaultTimeout bounds a secondary write when no [WithTimeout] is given.
 const DefaultTimeout = 2 * time.Second
@@ -164,7 +169,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 		return nil, errors.New("dualwrite: empty operation name")
 	case stages == nil:
 		return nil, errors.New("dualwrite: nil stage source")
-	case repairs == nil:
+	case repairs == nil || isNilPointer(repairs):
 		return nil, errors.New("dualwrite: nil repair log: failed secondary writes must be recorded somewhere")
 	}
 	c := config{timeout: DefaultTimeout}
@@ -217,6 +222,9 @@ func (w *Writer) Op() string { return w.op }
 // the authoritative store's error, or nil; see the package documentation
 // for what happens to secondary failures.
 func (w *Writer) Write(ctx context.Context, key string, write func(ctx context.Context, side cutover.Side) error) error {
+	if write == nil {
+		return ErrNilFunc
+	}
 	_, err := run(ctx, w, key, storecall.ErrFunc(write))
 	return err
 }
@@ -224,6 +232,10 @@ func (w *Writer) Write(ctx context.Context, key string, write func(ctx context.C
 // Call is [Writer.Write] for writes that return a result, such as a
 // generated id: it returns the authoritative store's result.
 func Call[R any](ctx context.Context, w *Writer, key string, write func(ctx context.Context, side cutover.Side) (R, error)) (R, error) {
+	if write == nil {
+		var zero R
+		return zero, ErrNilFunc
+	}
 	return run(ctx, w, key, storecall.ValueFunc[R](write))
 }
 
@@ -371,4 +383,11 @@ func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, ta
 	}
 	w.repaired.Add(ctx, reasonIndex(reason))
 	return nil
+}
+
+// isNilPointer reports whether v holds a nil pointer, as a typed nil
+// *MemoryRepairLog in an interface does.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
@@ -150,7 +151,7 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	}{{&s.t.schema, "schema"}, {&s.t.migrations, "migrations"}, {&s.t.events, "events"},
 		{&s.t.repairs, "repairs"}, {&s.t.instances, "instances"}} {
 		if *tt.dst, err = d.QuoteIdent(c.prefix + tt.name); err != nil {
-			return nil, fmt.Errorf("expandcontract: table prefix %q: %w", c.prefix, err)
+			return nil, fmt.Errorf("%w: table prefix %q: %w", ErrInvalidInput, c.prefix, err)
 		}
 	}
 	s.meter, _, s.logger = c.providers.Resolve("github.com/cutover-go/cutover/expandcontract")
@@ -184,6 +185,12 @@ func (s *Store) Dialect() sqldialect.Dialect { return s.dialect }
 
 // migrate creates the tables, or checks those already there.
 func (s *Store) migrate(ctx context.Context) error {
+	// A newer library's tables are refused before anything is created.
+	var existing int64
+	if err := s.db.GetContext(ctx, &existing, `SELECT version FROM `+s.t.schema+` WHERE id = 1`); err == nil && existing > SchemaVersion {
+		return fmt.Errorf("%w: tables %s* are at version %d, this library knows %d; upgrade the library",
+			ErrNewerSchema, s.prefix, existing, SchemaVersion)
+	}
 	d := s.dialect
 	key, text, big, small := d.TypeKeyText(), d.TypeText(), d.TypeBigInt(), d.TypeBool()
 	stmts := []string{
@@ -293,8 +300,13 @@ func (s *Store) q(query string) string { return s.dialect.Rebind(query) }
 
 // validName checks a migration name: non-empty, at most 255 bytes, printable.
 func validName(name string) error {
-	if name == "" || len(name) > 255 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Errorf("%w: migration name %q must be 1 to 255 printable bytes", ErrInvalidInput, name)
+	switch {
+	case name == "" || len(name) > 255:
+		return fmt.Errorf("%w: migration name %q must be 1 to 255 bytes", ErrInvalidInput, name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: migration name %q is not valid UTF-8", ErrInvalidInput, name)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%w: migration name %q holds a control character", ErrInvalidInput, name)
 	}
 	return nil
 }

@@ -51,6 +51,10 @@ const (
 	DefaultMaxConcurrent = 64              // comparisons running at once; more are dropped
 )
 
+// ErrNilFunc is returned by [Reader.Read] when the read function is nil;
+// no store is called.
+var ErrNilFunc = errors.New("shadowread: nil read function")
+
 // Mismatch describes one read for which the two stores answered differently.
 type Mismatch[T any] struct {
 	Op            string        // the reader's operation name
@@ -338,6 +342,10 @@ func (r *Reader[T]) Op() string { return r.op }
 // store returned. In shadow and live it also schedules a comparison with
 // the other store.
 func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.Context, side cutover.Side) (T, error)) (T, error) {
+	if read == nil {
+		var zero T
+		return zero, ErrNilFunc
+	}
 	stage := r.stages.Stage(ctx)
 	if !stage.Valid() {
 		stage = cutover.Off

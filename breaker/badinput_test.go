@@ -1,0 +1,73 @@
+package breaker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/cutover-go/cutover/breaker"
+)
+
+// TestBadInputNew gives New an empty name and negative durations. Each
+// fails with an error that starts "breaker: " and names the problem; no
+// instrument is created and nothing is logged.
+func TestBadInputNew(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		breaker  string
+		settings breaker.Settings
+		want     string
+	}{
+		{"empty name", "", breaker.Settings{}, "breaker: empty name"},
+		{"negative interval", "db", breaker.Settings{Interval: -time.Second}, "breaker: negative interval or timeout in settings (-1s, 0s)"},
+		{"negative timeout", "db", breaker.Settings{Timeout: -time.Millisecond}, "breaker: negative interval or timeout in settings (0s, -1ms)"},
+		{"both negative", "db", breaker.Settings{Interval: -1, Timeout: -2}, "(-1ns, -2ns)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reader := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			var logs bytes.Buffer
+			b, err := breaker.New(tc.breaker, breaker.WithSettings(tc.settings), breaker.WithMeterProvider(mp),
+				breaker.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			assert.Nil(t, b)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "breaker: "), "%v", err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.False(t, errors.Is(err, breaker.ErrOpen))
+
+			var rm metricdata.ResourceMetrics
+			require.NoError(t, reader.Collect(t.Context(), &rm))
+			for _, sm := range rm.ScopeMetrics {
+				assert.Empty(t, sm.Metrics, "no instrument reports")
+			}
+			assert.Empty(t, logs.String(), "nothing logged")
+		})
+	}
+}
+
+// TestBadInputZeroSettings checks that zero settings are not bad input:
+// each takes the documented default, so a breaker built from the zero
+// Settings opens after more than five consecutive failures.
+func TestBadInputZeroSettings(t *testing.T) {
+	b, err := breaker.New("db", breaker.WithSettings(breaker.Settings{}), breaker.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	down := errors.New("down")
+	for range 6 {
+		assert.Equal(t, breaker.Closed, b.State())
+		_ = b.Do(t.Context(), func(context.Context) error { return down })
+	}
+	assert.Equal(t, breaker.Open, b.State())
+	err = b.Do(t.Context(), func(context.Context) error { t.Fatal("called while open"); return nil })
+	assert.ErrorIs(t, err, breaker.ErrOpen)
+	assert.Contains(t, err.Error(), "breaker: open: db")
+}

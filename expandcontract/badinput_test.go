@@ -1,0 +1,752 @@
+package expandcontract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/internal/metrictest"
+	"github.com/cutover-go/cutover/internal/sqldialect"
+	"github.com/cutover-go/cutover/internal/testdb"
+)
+
+// The tests of this file give every kind of bad input to the package and
+// check two things each time: the error says what was wrong (and wraps the
+// sentinel docs/bad-input.md lists), and nothing changed: no metadata row,
+// no history event, no table of the application.
+
+// badClock is a settable clock.
+type badClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *badClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *badClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newBadClock() *badClock { return &badClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)} }
+
+func badStore(t *testing.T, db *testdb.DB, c *badClock, opts ...expandcontract.Option) *expandcontract.Store {
+	t.Helper()
+	s, err := expandcontract.Open(t.Context(), db.DB, append([]expandcontract.Option{
+		expandcontract.WithClock(c.Now), expandcontract.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	require.NoError(t, err)
+	return s
+}
+
+func badMove(t *testing.T, s *expandcontract.Store, to expandcontract.Phase) {
+	t.Helper()
+	_, err := s.Move(t.Context(), "users", expandcontract.Move{To: to, Actor: "test"})
+	require.NoError(t, err)
+}
+
+// badKeep creates the application's table keep, with one row, that no bad
+// input may touch.
+func badKeep(t *testing.T, db *testdb.DB) {
+	t.Helper()
+	_, err := db.ExecContext(t.Context(), `CREATE TABLE keep (id `+db.Dialect.TypeBigInt()+` PRIMARY KEY, v `+db.Dialect.TypeKeyText()+`)`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), `INSERT INTO keep (id, v) VALUES (42, 'kept')`)
+	require.NoError(t, err)
+}
+
+// badTables lists the tables of the test's database.
+func badTables(t *testing.T, db *testdb.DB) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+	switch db.Name {
+	case sqldialect.Postgres:
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	case sqldialect.MySQL:
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`
+	}
+	var names []string
+	require.NoError(t, db.SelectContext(t.Context(), &names, q))
+	slices.Sort(names)
+	return names
+}
+
+// badSnapshot returns every row of the application's keep table and of the
+// metadata tables, as text, to compare before and after bad input. With
+// events false it leaves out the history.
+func badSnapshot(t *testing.T, db *testdb.DB, events bool) string {
+	t.Helper()
+	queries := []string{`SELECT * FROM keep ORDER BY id`}
+	if slices.Contains(badTables(t, db), "cutover_schema") {
+		queries = append(queries, `SELECT * FROM cutover_schema`, `SELECT * FROM cutover_migrations ORDER BY name`,
+			`SELECT * FROM cutover_repairs ORDER BY id`, `SELECT * FROM cutover_instances ORDER BY migration, instance`)
+		if events {
+			queries = append(queries, `SELECT * FROM cutover_events ORDER BY id`)
+		}
+	}
+	var b strings.Builder
+	for _, q := range queries {
+		rows, err := db.QueryxContext(t.Context(), q)
+		require.NoError(t, err, q)
+		for rows.Next() {
+			m := map[string]any{}
+			require.NoError(t, rows.MapScan(m))
+			for k, v := range m {
+				if bs, ok := v.([]byte); ok {
+					m[k] = string(bs)
+				}
+			}
+			fmt.Fprintln(&b, m)
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+	}
+	return b.String()
+}
+
+func badEvents(t *testing.T, s *expandcontract.Store) []expandcontract.Event {
+	t.Helper()
+	ev, err := s.Events(t.Context(), "users")
+	require.NoError(t, err)
+	return ev
+}
+
+// badIs checks that err wraps every one of want and says what.
+func badIs(t *testing.T, err error, what string, want ...error) {
+	t.Helper()
+	require.Error(t, err)
+	for _, w := range want {
+		assert.ErrorIs(t, err, w)
+	}
+	assert.Contains(t, err.Error(), what)
+}
+
+// TestBadInputOpen gives Open a nil database, a database of an unknown
+// driver, nil and non-positive options and hostile table prefixes. Each
+// fails with an error naming the problem, and no table is created.
+func TestBadInputOpen(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		before := badSnapshot(t, db, true)
+		o := func(opts ...expandcontract.Option) []expandcontract.Option { return opts }
+		prefix := func(p string) []expandcontract.Option { return o(expandcontract.WithTablePrefix(p)) }
+		for _, tc := range []struct {
+			name string
+			db   *sqlx.DB
+			opts []expandcontract.Option
+			want error
+			what string
+		}{
+			{"nil database", nil, nil, expandcontract.ErrInvalidInput, "nil database"},
+			{"unknown driver", sqlx.NewDb(db.DB.DB, "oracle"), nil, nil, `unsupported database/sql driver "oracle"`},
+			{"nil clock", db.DB, o(expandcontract.WithClock(nil)), expandcontract.ErrInvalidInput, "nil clock"},
+			{"zero verification age", db.DB, o(expandcontract.WithVerificationMaxAge(0)), expandcontract.ErrInvalidInput, "verification max age must be positive, got 0s"},
+			{"negative verification age", db.DB, o(expandcontract.WithVerificationMaxAge(-time.Hour)), expandcontract.ErrInvalidInput, "got -1h0m0s"},
+			{"zero lock timeout", db.DB, o(expandcontract.WithLockTimeout(0)), expandcontract.ErrInvalidInput, "lock timeout must be positive"},
+			{"negative lock timeout", db.DB, o(expandcontract.WithLockTimeout(-time.Second)), expandcontract.ErrInvalidInput, "got -1s"},
+			{"no DDL attempts", db.DB, o(expandcontract.WithDDLAttempts(0)), expandcontract.ErrInvalidInput, "DDL attempts must be at least 1, got 0"},
+			{"negative DDL attempts", db.DB, o(expandcontract.WithDDLAttempts(-3)), expandcontract.ErrInvalidInput, "got -3"},
+			{"prefix injection", db.DB, prefix("keep; DROP TABLE keep; --"), sqldialect.ErrInvalidIdentifier, `table prefix "keep; DROP TABLE keep; --"`},
+			{"prefix double quote", db.DB, prefix(`a"b`), sqldialect.ErrInvalidIdentifier, "table prefix"},
+			{"prefix backtick", db.DB, prefix("a`b"), sqldialect.ErrInvalidIdentifier, "table prefix"},
+			{"prefix space", db.DB, prefix("a b"), sqldialect.ErrInvalidIdentifier, "table prefix"},
+			{"prefix digit", db.DB, prefix("1abc"), sqldialect.ErrInvalidIdentifier, "starts with the digit"},
+			{"prefix cyrillic lookalike", db.DB, prefix("\u0441utover_"), sqldialect.ErrInvalidIdentifier, "non-ASCII character"},
+			{"prefix fullwidth lookalike", db.DB, prefix("\uff43utover_"), sqldialect.ErrInvalidIdentifier, "non-ASCII character"},
+			{"prefix two dots", db.DB, prefix("a.b."), sqldialect.ErrInvalidIdentifier, "more than one dot"},
+			{"prefix too long", db.DB, prefix(strings.Repeat("p", 60)), sqldialect.ErrInvalidIdentifier, "at most 63"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s, err := expandcontract.Open(t.Context(), tc.db, tc.opts...)
+				assert.Nil(t, s)
+				require.Error(t, err)
+				if tc.want != nil {
+					assert.ErrorIs(t, err, tc.want)
+				}
+				assert.Contains(t, err.Error(), tc.what)
+				assert.True(t, strings.HasPrefix(err.Error(), "expandcontract: "), "%v", err)
+			})
+		}
+		assert.Equal(t, []string{"keep"}, badTables(t, db), "no table was created")
+		assert.Equal(t, before, badSnapshot(t, db, true))
+	})
+}
+
+// TestBadInputNewerOrCorruptSchema opens metadata tables that a newer
+// version of the library made, and tables whose schema version is not a
+// version. Open refuses both and changes no row.
+func TestBadInputNewerOrCorruptSchema(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		_, err := s.Ensure(t.Context(), "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+
+		for _, tc := range []struct {
+			version int64
+			want    error
+			what    string
+		}{
+			{expandcontract.SchemaVersion + 1, expandcontract.ErrNewerSchema,
+				fmt.Sprintf("tables cutover_* are at version %d, this library knows %d; upgrade the library", expandcontract.SchemaVersion+1, expandcontract.SchemaVersion)},
+			{99, expandcontract.ErrNewerSchema, "version 99"},
+			{0, expandcontract.ErrCorrupt, "schema version 0"},
+			{-1, expandcontract.ErrCorrupt, "schema version -1"},
+		} {
+			_, err := db.ExecContext(t.Context(), db.Dialect.Rebind(`UPDATE cutover_schema SET version = ?`), tc.version)
+			require.NoError(t, err)
+			before := badSnapshot(t, db, true)
+			for range 2 {
+				s, err := expandcontract.Open(t.Context(), db.DB)
+				assert.Nil(t, s)
+				badIs(t, err, tc.what, tc.want)
+			}
+			assert.Equal(t, before, badSnapshot(t, db, true), "version %d: nothing changed", tc.version)
+		}
+		_, err = db.ExecContext(t.Context(), db.Dialect.Rebind(`UPDATE cutover_schema SET version = ?`), expandcontract.SchemaVersion)
+		require.NoError(t, err)
+		s = badStore(t, db, newBadClock())
+		m, err := s.Get(t.Context(), "users")
+		require.NoError(t, err)
+		assert.Equal(t, expandcontract.DualWrite, m.Phase, "once the version is right again, the store opens as it was")
+	})
+}
+
+// TestBadInputMigrationNames gives every method that takes a migration
+// name, or an instance id, one that is empty, too long or holds a control
+// character. Each is refused with ErrInvalidInput before any query runs.
+func TestBadInputMigrationNames(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		c := newBadClock()
+		s := badStore(t, db, c)
+		_, err := s.Ensure(t.Context(), "users", "test")
+		require.NoError(t, err)
+		before := badSnapshot(t, db, true)
+		ctx := t.Context()
+		rows := &expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+		keys := expandcontract.Keyset{Table: "keep", Column: "id"}
+		batch := expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
+
+		for _, name := range []string{"", strings.Repeat("n", 256), "tab\there", "nul\x00", "line\nbreak", "del\x7f"} {
+			calls := map[string]func() error{
+				"Ensure": func() error { _, err := s.Ensure(ctx, name, "test"); return err },
+				"Move": func() error {
+					_, err := s.Move(ctx, name, expandcontract.Move{To: expandcontract.DualWrite, Actor: "test"})
+					return err
+				},
+				"Bound":               func() error { _, err := s.Bound(name, time.Second, ""); return err },
+				"RepairLog":           func() error { _, err := s.RepairLog(name); return err },
+				"ReportStage":         func() error { return s.ReportStage(ctx, name, "web-1", cutover.Live) },
+				"RecordVerification":  func() error { return s.RecordVerification(ctx, name, expandcontract.Verification{Clean: true}) },
+				"MarkBackfillDone":    func() error { return s.MarkBackfillDone(ctx, name, "test") },
+				"PauseBackfill":       func() error { return s.PauseBackfill(ctx, name, "test") },
+				"ResumeBackfill":      func() error { return s.ResumeBackfill(ctx, name, "test") },
+				"CancelBackfill":      func() error { return s.CancelBackfill(ctx, name, "test") },
+				"ResetBackfillCancel": func() error { return s.ResetBackfillCancel(ctx, name, "test") },
+				"Verify":              func() error { _, err := s.Verify(ctx, name, rows, rows); return err },
+				"NewBackfill":         func() error { _, err := s.NewBackfill(name, keys, batch); return err },
+				"Retire": func() error {
+					return s.Retire(ctx, name, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
+				},
+			}
+			for method, call := range calls {
+				err := call()
+				require.Error(t, err, "%s(%q)", method, name)
+				assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, "%s(%q)", method, name)
+				assert.Contains(t, err.Error(), "migration name", "%s(%q)", method, name)
+			}
+		}
+		for _, id := range []string{"", "nul\x00", strings.Repeat("i", 256)} {
+			err := s.ReportStage(ctx, "users", id, cutover.Live)
+			badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
+		}
+		_, err = s.Bound("users", time.Second, "bad\x00id")
+		badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
+		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
+	})
+}
+
+// TestBadInputMoves asks for moves that are malformed, illegal, refused by
+// a guard, stale, or of a migration that does not exist. Malformed moves
+// are refused before anything is read or run; the others leave the phase
+// and version as they were and add one refusal or conflict to the history;
+// statements of a refused move never run.
+func TestBadInputMoves(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		_, err := s.Ensure(t.Context(), "users", "test")
+		require.NoError(t, err)
+		ctx := t.Context()
+		drop := []string{"DROP TABLE keep"}
+
+		before := badSnapshot(t, db, true)
+		for _, tc := range []struct {
+			name string
+			mig  string
+			m    expandcontract.Move
+			want error
+			what string
+		}{
+			{"unknown phase", "users", expandcontract.Move{To: 9, Actor: "bob", SQL: drop}, expandcontract.ErrUnknownPhase, "move to Phase(9)"},
+			{"no actor", "users", expandcontract.Move{To: expandcontract.DualWrite, SQL: drop}, expandcontract.ErrInvalidInput, "a move needs an actor"},
+			{"blank actor", "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: " \t", SQL: drop}, expandcontract.ErrInvalidInput, "a move needs an actor"},
+			{"negative version", "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: -1, SQL: drop}, expandcontract.ErrInvalidInput, "negative version -1"},
+			{"empty statement", "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep", "  "}}, expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
+			{"no such migration", "nope", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: drop}, expandcontract.ErrNotFound, `"nope"`},
+		} {
+			_, err := s.Move(ctx, tc.mig, tc.m)
+			badIs(t, err, tc.what, tc.want)
+		}
+		assert.Equal(t, before, badSnapshot(t, db, true), "malformed moves change nothing, not even the history")
+
+		refused := func(m expandcontract.Move, kind string, want error, what string) {
+			t.Helper()
+			before := badSnapshot(t, db, false)
+			events := badEvents(t, s)
+			_, err := s.Move(ctx, "users", m)
+			badIs(t, err, what, want)
+			assert.Equal(t, before, badSnapshot(t, db, false), "the phase, the version and the application's tables are as they were")
+			after := badEvents(t, s)
+			require.Len(t, after, len(events)+1, "the refusal is in the history")
+			assert.Equal(t, kind, after[len(after)-1].Kind)
+		}
+		var me *expandcontract.MoveError
+		refused(expandcontract.Move{To: expandcontract.Expand, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "already there")
+		refused(expandcontract.Move{To: expandcontract.Backfill, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "phases move one step at a time")
+		refused(expandcontract.Move{To: expandcontract.Contract, Actor: "bob", Force: true, SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "from expand the next is dualwrite")
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		refused(expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrGuard, "backfill not complete")
+		_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob"})
+		require.ErrorAs(t, err, &me)
+		assert.Equal(t, expandcontract.Backfill, me.From)
+		assert.Equal(t, expandcontract.SwitchReads, me.To)
+
+		var ce *expandcontract.ConflictError
+		refused(expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 1, SQL: drop}, "conflict", expandcontract.ErrConflict, "the move expected version 1")
+		_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 2})
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, expandcontract.ConflictError{Migration: "users", Expected: 2, Actual: 3, Phase: expandcontract.Backfill}, *ce)
+		assert.Equal(t, []string{"cutover_events", "cutover_instances", "cutover_migrations", "cutover_repairs", "cutover_schema", "keep"},
+			badTables(t, db), "no refused statement ran")
+	})
+}
+
+// TestBadInputPhaseText parses strings that name no phase.
+func TestBadInputPhaseText(t *testing.T) {
+	for _, s := range []string{"", "Expand", "dual-write", "switch_reads", "sideways", " backfill", "backfill\x00", "c\u043entract", strings.Repeat("x", 1000)} {
+		p, err := expandcontract.ParsePhase(s)
+		assert.ErrorIs(t, err, expandcontract.ErrUnknownPhase, "%q", s)
+		assert.Equal(t, expandcontract.Expand, p, "%q", s)
+		assert.Less(t, len(err.Error()), 400, "the error does not echo unbounded input")
+		into := expandcontract.Backfill
+		assert.ErrorIs(t, into.UnmarshalText([]byte(s)), expandcontract.ErrUnknownPhase)
+		assert.Equal(t, expandcontract.Backfill, into, "%q: a failed unmarshal leaves the phase alone", s)
+	}
+	_, err := expandcontract.Phase(9).MarshalText()
+	assert.ErrorIs(t, err, expandcontract.ErrUnknownPhase)
+	lo, hi := expandcontract.Phase(9).Stages()
+	assert.Equal(t, [2]cutover.Stage{cutover.Off, cutover.Off}, [2]cutover.Stage{lo, hi}, "a value that is no phase allows only off")
+}
+
+// TestBadInputStateUpdates gives the methods that change a migration's
+// state values they refuse: impossible verification counts, no actor, a
+// stage that is not one, a non-positive TTL, a migration that does not
+// exist.
+func TestBadInputStateUpdates(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		_, err := s.Ensure(t.Context(), "users", "test")
+		require.NoError(t, err)
+		ctx := t.Context()
+		before, state := badSnapshot(t, db, true), badSnapshot(t, db, false)
+		for _, tc := range []struct {
+			name string
+			err  error
+			want error
+			what string
+		}{
+			{"negative rows", s.RecordVerification(ctx, "users", expandcontract.Verification{Rows: -1}), expandcontract.ErrInvalidInput, "verification with -1 rows"},
+			{"negative differences", s.RecordVerification(ctx, "users", expandcontract.Verification{Differences: -2}), expandcontract.ErrInvalidInput, "-2 differences"},
+			{"clean with differences", s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true, Differences: 3}), expandcontract.ErrInvalidInput, "a clean verification with 3 differences"},
+			{"verification of nothing", s.RecordVerification(ctx, "nope", expandcontract.Verification{Clean: true}), expandcontract.ErrNotFound, `"nope"`},
+			{"done without actor", s.MarkBackfillDone(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
+			{"pause without actor", s.PauseBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
+			{"resume without actor", s.ResumeBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
+			{"cancel without actor", s.CancelBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
+			{"reset without actor", s.ResetBackfillCancel(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
+			{"pause of nothing", s.PauseBackfill(ctx, "nope", "test"), expandcontract.ErrNotFound, `"nope"`},
+			{"stage not a stage", s.ReportStage(ctx, "users", "web-1", cutover.Stage(9)), cutover.ErrUnknownStage, "9"},
+			{"retire without actor", s.Retire(ctx, "users", expandcontract.Retire{SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrInvalidInput, "retiring needs an actor"},
+			{"retire nothing", s.Retire(ctx, "users", expandcontract.Retire{Actor: "test"}), expandcontract.ErrInvalidInput, "nothing to run"},
+			{"retire empty statement", s.Retire(ctx, "users", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep", ""}}), expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
+			{"retire of nothing", s.Retire(ctx, "nope", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrNotFound, `"nope"`},
+		} {
+			t.Run(tc.name, func(t *testing.T) { badIs(t, tc.err, tc.what, tc.want) })
+		}
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			b, err := s.Bound("users", ttl, "")
+			assert.Nil(t, b)
+			badIs(t, err, "bound TTL must be positive", expandcontract.ErrInvalidInput)
+		}
+		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
+
+		// Retire outside contract is refused, recorded, and runs nothing.
+		err = s.Retire(ctx, "users", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
+		badIs(t, err, "only in contract", expandcontract.ErrIllegalMove)
+		assert.Equal(t, state, badSnapshot(t, db, false), "keep is still there")
+	})
+}
+
+// TestBadInputCorruptMigrationRow corrupts the row of a migration with raw
+// SQL: a phase that is no phase, a version of 0 or -1, a negative count of
+// backfilled rows. Every method that reads the row fails with ErrCorrupt
+// naming the migration and the bad value, and changes nothing; a Bound
+// that knew the phase keeps it, and a new Bound keeps reads on the old
+// store. Once the row is mended, all works again.
+func TestBadInputCorruptMigrationRow(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		c := newBadClock()
+		metrics := metrictest.New(t)
+		s := badStore(t, db, c, expandcontract.WithMeterProvider(metrics.Provider()))
+		_, err := s.Ensure(t.Context(), "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		ctx := t.Context()
+		known, err := s.Bound("users", time.Second, "")
+		require.NoError(t, err)
+		require.Equal(t, cutover.Shadow, known.Clamp(ctx, cutover.Live), "backfill allows up to shadow")
+		rows := &expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+
+		for _, tc := range []struct {
+			name, set, what string
+		}{
+			{"unknown phase", `phase = 'sideways'`, `migration "users": phase: expandcontract: unknown phase "sideways"`},
+			{"empty phase", `phase = ''`, `unknown phase ""`},
+			{"version zero", `version = 0`, `migration "users": version 0`},
+			{"negative version", `version = -1`, `migration "users": version -1`},
+			{"negative backfill rows", `backfill_rows = -5`, `backfill rows -5 of 0`},
+			{"negative backfill total", `backfill_total = -7`, `backfill rows 0 of -7`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+tc.set+` WHERE name = 'users'`)
+				require.NoError(t, err)
+				before := badSnapshot(t, db, true)
+
+				for method, call := range map[string]func() error{
+					"Get":    func() error { _, err := s.Get(ctx, "users"); return err },
+					"Ensure": func() error { _, err := s.Ensure(ctx, "users", "test"); return err },
+					"Move": func() error {
+						_, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+						return err
+					},
+					"forced Move": func() error {
+						_, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
+						return err
+					},
+					"PauseBackfill":      func() error { return s.PauseBackfill(ctx, "users", "bob") },
+					"MarkBackfillDone":   func() error { return s.MarkBackfillDone(ctx, "users", "bob") },
+					"RecordVerification": func() error { return s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true}) },
+					"Verify":             func() error { _, err := s.Verify(ctx, "users", rows, rows); return err },
+					"Retire": func() error {
+						return s.Retire(ctx, "users", expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+					},
+				} {
+					err := call()
+					require.Error(t, err, method)
+					assert.ErrorIs(t, err, expandcontract.ErrCorrupt, method)
+					assert.Contains(t, err.Error(), tc.what, method)
+				}
+				assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed, not even the history")
+
+				// The bound that knew the phase keeps it...
+				errs := metrics.Sum("cutover.expandcontract.phase_reads", "cutover.reason", "error")
+				c.Advance(2 * time.Second)
+				require.Eventually(t, func() bool {
+					known.Clamp(ctx, cutover.Live)
+					return metrics.Sum("cutover.expandcontract.phase_reads", "cutover.reason", "error") > errs
+				}, 10*time.Second, time.Millisecond, "the bound re-reads the phase")
+				assert.Equal(t, cutover.Shadow, known.Clamp(ctx, cutover.Live))
+				assert.Equal(t, cutover.DualWrite, known.Clamp(ctx, cutover.Off), "dual writes go on")
+				p, ok := known.Phase()
+				assert.Equal(t, expandcontract.Backfill, p)
+				assert.True(t, ok)
+				// ...and a new one keeps reads on the old store.
+				fresh, err := s.Bound("users", time.Second, "")
+				require.NoError(t, err)
+				assert.Equal(t, cutover.Shadow, fresh.Clamp(ctx, cutover.Complete))
+				assert.Equal(t, cutover.Off, fresh.Clamp(ctx, cutover.Off))
+				_, ok = fresh.Phase()
+				assert.False(t, ok)
+
+				_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET phase = 'backfill', version = 3, backfill_rows = 0, backfill_total = 0 WHERE name = 'users'`)
+				require.NoError(t, err)
+				m, err := s.Get(ctx, "users")
+				require.NoError(t, err, "mended")
+				assert.Equal(t, expandcontract.Backfill, m.Phase)
+			})
+		}
+	})
+}
+
+// TestBadInputCorruptHistoryAndInstances corrupts a history event and an
+// instance's stage report. Reading them fails with ErrCorrupt. Retire,
+// which must know every instance's stage before it drops anything, refuses
+// and drops nothing; a move to contract, which only warns about instances,
+// goes ahead and records the warning.
+func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		c := newBadClock()
+		s := badStore(t, db, c)
+		ctx := t.Context()
+		_, err := s.Ensure(ctx, "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		require.NoError(t, s.MarkBackfillDone(ctx, "users", "test"))
+		c.Advance(time.Second)
+		require.NoError(t, s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true}))
+		badMove(t, s, expandcontract.SwitchReads)
+
+		_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO cutover_instances (migration, instance, stage, seen_at) VALUES ('users', 'web-1', 'sideways', ?)`),
+			c.Now().UnixMicro())
+		require.NoError(t, err)
+		_, err = s.Instances(ctx, "users")
+		badIs(t, err, `instance "web-1" of "users": cutover: unknown stage "sideways"`, expandcontract.ErrCorrupt, cutover.ErrUnknownStage)
+
+		m, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.Contract, Actor: "bob"})
+		require.NoError(t, err)
+		assert.Equal(t, expandcontract.Contract, m.Phase)
+		events := badEvents(t, s)
+		assert.Contains(t, events[len(events)-1].Detail, "could not read instance reports")
+
+		before := badSnapshot(t, db, true)
+		err = s.Retire(ctx, "users", expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+		badIs(t, err, `instance "web-1"`, expandcontract.ErrCorrupt)
+		assert.Equal(t, before, badSnapshot(t, db, true), "keep was not dropped")
+
+		_, err = db.ExecContext(ctx, `UPDATE cutover_events SET from_phase = 'sideways' WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM cutover_events) AS first_event)`)
+		require.NoError(t, err)
+		_, err = s.Events(ctx, "users")
+		badIs(t, err, `unknown phase "sideways"`, expandcontract.ErrCorrupt, expandcontract.ErrUnknownPhase)
+	})
+}
+
+// TestBadInputHostileIdentifiers names tables and columns, for a backfill
+// and a verification, with SQL in them, quotes, look-alike letters, control
+// characters and too many parts. Each is refused with an error that wraps
+// ErrInvalidInput (and ErrInvalidIdentifier when the name is no
+// identifier), quotes the name, and runs nothing.
+func TestBadInputHostileIdentifiers(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		ctx := t.Context()
+		_, err := s.Ensure(ctx, "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		before := badSnapshot(t, db, true)
+		batch := expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
+		good := expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+
+		hostile := []string{
+			"keep; DROP TABLE keep", "keep; DROP TABLE keep; --", `a"b`, `keep" --`, "a`b", "keep'", "k\u0435ep", "\uff4beep",
+			"keep\x00", "keep\n", "a.b.c", "", " keep", strings.Repeat("k", 64), "1keep", "ke ep",
+		}
+		for _, name := range hostile {
+			_, err := s.NewBackfill("users", expandcontract.Keyset{Table: name, Column: "id"}, batch)
+			badIs(t, err, "key table", expandcontract.ErrInvalidInput, sqldialect.ErrInvalidIdentifier)
+			if name != "" {
+				assert.Contains(t, err.Error(), fmt.Sprintf("%q", name))
+			}
+			_, err = s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: name}, batch)
+			badIs(t, err, "key column", expandcontract.ErrInvalidInput)
+
+			bad := good
+			bad.Table = name
+			_, err = s.Verify(ctx, "users", &bad, &good)
+			badIs(t, err, "SQLRows table", expandcontract.ErrInvalidInput, sqldialect.ErrInvalidIdentifier)
+			bad = good
+			bad.Key = name
+			_, err = s.Verify(ctx, "users", &good, &bad)
+			badIs(t, err, "SQLRows key column", expandcontract.ErrInvalidInput)
+		}
+		assert.Equal(t, before, badSnapshot(t, db, true), "keep is intact and no verification was stored")
+	})
+}
+
+// TestBadInputRepairEntries makes a dual write whose secondary fails for a
+// key the repair log cannot store: the caller gets a *dualwrite.SecondaryError
+// whose RecordErr wraps ErrInvalidInput, so the key is not silently lost,
+// and the log holds nothing. A stored entry whose target is no store is
+// kept stuck and never given to the repair function.
+func TestBadInputRepairEntries(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		c := newBadClock()
+		s := badStore(t, db, c)
+		ctx := t.Context()
+		log, err := s.RepairLog("users")
+		require.NoError(t, err)
+		w, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), log,
+			dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		errDown := errors.New("new store down")
+		for _, tc := range []struct{ key, what string }{
+			{"\xff\xfe", "not valid UTF-8"},
+			{"a\x00b", "NUL byte"},
+			{strings.Repeat("k", 256), "longer than 255 characters"},
+		} {
+			var oldWrites int
+			err := w.Write(ctx, tc.key, func(_ context.Context, side cutover.Side) error {
+				if side == cutover.New {
+					return errDown
+				}
+				oldWrites++
+				return nil
+			})
+			var se *dualwrite.SecondaryError
+			require.ErrorAs(t, err, &se)
+			assert.ErrorIs(t, se.RecordErr, expandcontract.ErrInvalidInput)
+			assert.Contains(t, se.RecordErr.Error(), tc.what)
+			assert.ErrorIs(t, err, errDown, "the write's own failure is kept")
+			assert.Equal(t, 1, oldWrites, "the authoritative write happened; only its repair could not be recorded")
+		}
+		n, err := log.Pending(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "nothing was recorded")
+
+		now := c.Now().UnixMicro()
+		_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO cutover_repairs (migration, op, entity_key, target,
+			stage, reason, error, created_at, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`),
+			"users", "users.save", "1", 7, "dualwrite", "secondary_failed", "", now, now)
+		require.NoError(t, err)
+		_, err = log.Entries(ctx, expandcontract.RepairQuery{})
+		badIs(t, err, "target 7 is not a store", expandcontract.ErrCorrupt)
+		called := 0
+		r, err := log.NewRepairer(func(context.Context, cutover.Repair) error { called++; return nil })
+		require.NoError(t, err)
+		defer r.Close()
+		stats, err := r.RunOnce(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
+		assert.Zero(t, called, "the function never sees an entry it cannot trust")
+		var lastError string
+		require.NoError(t, db.GetContext(ctx, &lastError, `SELECT last_error FROM cutover_repairs`))
+		assert.Contains(t, lastError, "target 7 is not a store")
+	})
+}
+
+// TestBadInputMigrationNameNotUTF8 gives a migration name that is not
+// valid UTF-8. The repair log refuses it with ErrInvalidInput. The other
+// methods do not check for UTF-8 and pass it to the database: PostgreSQL
+// fails the query and MariaDB the insert, changing nothing, while SQLite
+// stores it.
+func TestBadInputMigrationNameNotUTF8(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		ctx := t.Context()
+		const name = "bad \xff name"
+		_, err := s.RepairLog(name)
+		badIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
+
+		before := badSnapshot(t, db, true)
+		_, err = s.Ensure(ctx, name, "test")
+		badIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
+		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
+	})
+}
+
+// TestBadInputCorruptCheckpoint stores a backfill checkpoint that is no
+// integer key. A run over integer keys takes the lease, finds the
+// checkpoint unreadable, gives the lease back and returns ErrCorrupt: no
+// batch runs and the checkpoint stays for a person to look at.
+func TestBadInputCorruptCheckpoint(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		ctx := t.Context()
+		_, err := s.Ensure(ctx, "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET backfill_checkpoint = 'forty-two' WHERE name = 'users'`)
+		require.NoError(t, err)
+		copied := 0
+		bf, err := s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: "id"},
+			expandcontract.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
+				copied++
+				return 0, nil
+			}))
+		require.NoError(t, err)
+		err = bf.Run(ctx)
+		badIs(t, err, `checkpoint "forty-two" is not an integer key`, expandcontract.ErrCorrupt)
+		assert.Zero(t, copied)
+		m, err := s.Get(ctx, "users")
+		require.NoError(t, err)
+		assert.Empty(t, m.Backfill.LeaseOwner, "the lease was given back")
+		assert.Equal(t, "forty-two", m.Backfill.Checkpoint)
+		assert.Zero(t, m.Backfill.Rows)
+		assert.False(t, m.Backfill.Done())
+	})
+}
+
+// TestBadInputCorruptRowAndBackfill runs a backfill over a migration row
+// whose version or backfill count is corrupt while its phase is backfill.
+// Run does not check those columns (the test logs what it did); whatever
+// it does, the row is still reported corrupt afterwards, so no move can
+// build on it.
+func TestBadInputCorruptRowAndBackfill(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		badKeep(t, db)
+		s := badStore(t, db, newBadClock())
+		ctx := t.Context()
+		_, err := s.Ensure(ctx, "users", "test")
+		require.NoError(t, err)
+		badMove(t, s, expandcontract.DualWrite)
+		badMove(t, s, expandcontract.Backfill)
+		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`} {
+			_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+set+`, backfill_done_at = NULL WHERE name = 'users'`)
+			require.NoError(t, err)
+			bf, err := s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: "id"},
+				expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`))
+			require.NoError(t, err)
+			runErr := bf.Run(ctx)
+			_, err = s.Get(ctx, "users")
+			t.Logf("%s: %s: Run returned %v; Get after it: %v", db.Name, set, runErr, err)
+			assert.ErrorIs(t, err, expandcontract.ErrCorrupt, "%s: the row is still reported corrupt", set)
+			_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
+			assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
+			var phase string
+			require.NoError(t, db.GetContext(ctx, &phase, `SELECT phase FROM cutover_migrations WHERE name = 'users'`))
+			assert.Equal(t, "backfill", phase)
+			_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET version = 3, backfill_rows = 0, backfill_total = 0 WHERE name = 'users'`)
+			require.NoError(t, err)
+		}
+	})
+}
