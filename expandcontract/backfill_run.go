@@ -217,6 +217,9 @@ func (b *Backfiller) control(ctx context.Context, q sqlx.QueryerContext, lock bo
 	if err != nil {
 		return c, fmt.Errorf("expandcontract: backfill of %q: read state: %w", b.name, err)
 	}
+	if c.Rows < 0 || c.Total < 0 {
+		return c, fmt.Errorf("%w: migration %q: backfill rows %d of %d", ErrCorrupt, b.name, c.Rows, c.Total)
+	}
 	return c, nil
 }
 
@@ -224,6 +227,9 @@ func (b *Backfiller) version(ctx context.Context, tx *sqlx.Tx) (int64, error) {
 	var v int64
 	if err := tx.GetContext(ctx, &v, b.s.q(`SELECT version FROM `+b.s.t.migrations+` WHERE name = ?`), b.name); err != nil {
 		return 0, fmt.Errorf("expandcontract: backfill of %q: read version: %w", b.name, err)
+	}
+	if v < 1 {
+		return 0, fmt.Errorf("%w: migration %q: version %d", ErrCorrupt, b.name, v)
 	}
 	return v, nil
 }

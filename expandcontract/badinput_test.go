@@ -718,9 +718,8 @@ func TestBadInputCorruptCheckpoint(t *testing.T) {
 
 // TestBadInputCorruptRowAndBackfill runs a backfill over a migration row
 // whose version or backfill count is corrupt while its phase is backfill.
-// Run does not check those columns (the test logs what it did); whatever
-// it does, the row is still reported corrupt afterwards, so no move can
-// build on it.
+// Run refuses it with ErrCorrupt and copies nothing, the row is still
+// reported corrupt afterwards, and no move can build on it.
 func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
@@ -736,9 +735,13 @@ func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 			bf, err := s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: "id"},
 				expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`))
 			require.NoError(t, err)
-			runErr := bf.Run(ctx)
+			var before int
+			require.NoError(t, db.GetContext(ctx, &before, `SELECT COUNT(*) FROM cutover_events`))
+			assert.ErrorIs(t, bf.Run(ctx), expandcontract.ErrCorrupt, "%s: Run refuses the corrupt row", set)
+			var after int
+			require.NoError(t, db.GetContext(ctx, &after, `SELECT COUNT(*) FROM cutover_events`))
+			assert.Equal(t, before, after, "%s: Run recorded nothing", set)
 			_, err = s.Get(ctx, "users")
-			t.Logf("%s: %s: Run returned %v; Get after it: %v", db.Name, set, runErr, err)
 			assert.ErrorIs(t, err, expandcontract.ErrCorrupt, "%s: the row is still reported corrupt", set)
 			_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
 			assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
