@@ -55,6 +55,10 @@ var ErrNilFunc = errors.New("dualwrite: nil write function")
 // DefaultTimeout bounds a secondary write when no [WithTimeout] is given.
 const DefaultTimeout = 2 * time.Second
 
+// DefaultRecordTimeout bounds the recording of one key in the repair log
+// when no [WithRecordTimeout] is given.
+const DefaultRecordTimeout = 5 * time.Second
+
 // SecondaryError reports a secondary write that failed, or a repair-log
 // entry that could not be recorded. The authoritative write succeeded unless
 // Reason is cutover.AuthoritativeFailed.
@@ -92,11 +96,12 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	breaker    *breaker.Breaker
-	policy     Policy
-	concurrent bool
-	timeout    time.Duration
-	providers  telemetry.Providers
+	breaker       *breaker.Breaker
+	policy        Policy
+	concurrent    bool
+	timeout       time.Duration
+	recordTimeout time.Duration
+	providers     telemetry.Providers
 }
 
 // WithBreaker guards every call to the new store with b.
@@ -115,6 +120,15 @@ func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concu
 // WithTimeout bounds each secondary write, which runs on a context that the
 // caller's cancellation does not reach. The default is [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
+// WithRecordTimeout bounds the recording of one key in the repair log,
+// which runs on a context that the caller's cancellation does not reach.
+// It is separate from the secondary timeout: a repair log slower than the
+// secondary store must still get the key. The default is
+// [DefaultRecordTimeout].
+func WithRecordTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.recordTimeout = d })
+}
 
 // WithMeterProvider sets the meter provider. The default is the global one.
 func WithMeterProvider(mp metric.MeterProvider) Option {
@@ -138,6 +152,7 @@ type Writer struct {
 	policy     Policy
 	concurrent bool
 	timeout    time.Duration
+	recTimeout time.Duration
 	rec        *storecall.Recorder
 	breaker    *breaker.Breaker
 	logger     *slog.Logger
@@ -172,12 +187,15 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	case repairs == nil || isNilPointer(repairs):
 		return nil, errors.New("dualwrite: nil repair log: failed secondary writes must be recorded somewhere")
 	}
-	c := config{timeout: DefaultTimeout}
+	c := config{timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
 	for _, o := range opts {
 		o.apply(&c)
 	}
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("dualwrite: secondary timeout must be positive, got %v", c.timeout)
+	}
+	if c.recordTimeout <= 0 {
+		return nil, fmt.Errorf("dualwrite: record timeout must be positive, got %v", c.recordTimeout)
 	}
 	if c.policy > Fail {
 		return nil, fmt.Errorf("dualwrite: unknown policy %d", c.policy)
@@ -191,7 +209,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	w := &Writer{
 		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
-		timeout: c.timeout, breaker: c.breaker, logger: logger,
+		timeout: c.timeout, recTimeout: c.recordTimeout, breaker: c.breaker, logger: logger,
 		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
@@ -372,7 +390,7 @@ func (w *Writer) secondaryFailed(ctx context.Context, stage cutover.Stage, key s
 // record puts the key in the repair log. A log that fails turns into a
 // *SecondaryError for the caller: the key must not be dropped unseen.
 func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, target cutover.Side, reason cutover.Reason, cause error) error {
-	rctx, cancel := storecall.Detach(ctx, w.timeout)
+	rctx, cancel := storecall.Detach(ctx, w.recTimeout)
 	defer cancel()
 	r := cutover.Repair{Op: w.op, Key: key, Target: target, Stage: stage, Reason: reason, Err: cause, Time: time.Now()}
 	if err := w.repairs.Record(rctx, r); err != nil {

@@ -340,3 +340,37 @@ func TestNewRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// slowLog is a repair log that takes longer than a secondary write may.
+type slowLog struct {
+	cutover.MemoryRepairLog
+	delay time.Duration
+}
+
+func (l *slowLog) Record(ctx context.Context, r cutover.Repair) error {
+	t := time.NewTimer(l.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.MemoryRepairLog.Record(ctx, r)
+}
+
+func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
+	stores := dualwritetest.NewPair[string]()
+	log := &slowLog{delay: 20 * time.Millisecond}
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log,
+		dualwrite.WithTimeout(time.Millisecond), dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	stores.New.FailNext(1, nil)
+	err = w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
+		return stores.Side(side).Put(ctx, "42", "Ada")
+	})
+	require.NoError(t, err, "the repair log has a budget of its own")
+	assert.Equal(t, 1, log.Len())
+
+	_, err = dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log, dualwrite.WithRecordTimeout(0))
+	assert.ErrorContains(t, err, "dualwrite: record timeout must be positive")
+}

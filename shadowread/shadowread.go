@@ -45,6 +45,10 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
+// recordTimeout bounds the recording of one mismatched key in the repair
+// log, apart from the comparison's timeout.
+const recordTimeout = 5 * time.Second
+
 // Defaults of a [Reader].
 const (
 	DefaultTimeout       = 2 * time.Second // bound on one comparison's read of the other store
@@ -504,7 +508,12 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		"stage", stage.String(), "diff", m.Diff)
 	if r.repairs != nil {
 		rep := cutover.Repair{Op: r.op, Key: key, Target: other, Stage: stage, Reason: cutover.Mismatch, Time: time.Now()}
-		if err := r.repairs.Record(ctx, rep); err != nil {
+		// The comparison's own timeout may be nearly spent: the key gets
+		// a budget of its own.
+		rctx, cancel := storecall.Detach(ctx, recordTimeout)
+		err := r.repairs.Record(rctx, rep)
+		cancel()
+		if err != nil {
 			r.logger.ErrorContext(ctx, "cutover: repair log failed for a shadow mismatch",
 				"op", r.op, "key", key, "store", other.String(), "err", err)
 		}

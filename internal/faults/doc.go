@@ -1,0 +1,55 @@
+// Package faults is the fault-injection suite of the library: it proves,
+// over real TCP against real PostgreSQL and MariaDB servers, that a
+// migration walked through every stage loses no acknowledged write and
+// never lets a sick new store fail or hold its callers.
+//
+// For each database the suite creates an old store (a users table, reached
+// directly) and a new store (the same table in a second database, reached
+// through a toxiproxy proxy run inside the test on 127.0.0.1). The
+// application side is the library as a service embeds it: a dualwrite
+// Writer and a shadowread Reader sharing one breaker, a short secondary
+// timeout, the durable repair log of expandcontract in the old database,
+// and a Repairer draining it in the background through the same
+// connections. Sixteen goroutines write their own keys, each write a new
+// version of the key, and read random keys, bounded in count per window
+// and in time.
+//
+// The walk moves the migration's phase and stage together: off, dualwrite,
+// a backfill with the library's Backfiller, shadow, a verification under
+// load before reads move, live, rampdown and complete. In each stage that
+// uses the new store, the new store gets, one window each, no fault,
+// latency beyond the secondary timeout, a timeout that swallows requests,
+// connection resets, a bandwidth limit, sliced replies and a full outage,
+// then recovers. Every window checks that each caller error came from the
+// store that answers for the stage (none at all before complete: the old
+// store stands in for the new one), that reads of the freshest store are
+// not stale, and that the p99 of the callers' latency stays within a bound
+// set by the secondary timeout. A caller error that says the repair log did
+// not record a key is counted in the unrec column and fails the window like
+// any error from the wrong store: the log has a budget of its own
+// (dualwrite.WithRecordTimeout), which TestRepairLogSlowerThanSecondaryTimeout
+// checks on its own.
+//
+// After rampdown, with the load stopped and the repair log drained, a
+// verification must find the two stores identical and both must hold the
+// last acknowledged version of every key; at the end the new store alone
+// must.
+//
+// The report, one row per window and one per fault, gives writes attempted
+// and acknowledged, acknowledged writes lost, caller errors, p50, p99 and
+// maximum caller latency, fallbacks, breaker refusals, mismatches, keys
+// recorded for repair and entries repaired. It is logged with -v, and
+// written to the file that CUTOVER_FAULT_REPORT names. Run the suite with
+//
+//	scripts/test.sh -race -run TestFaults ./internal/faults/ -v
+//
+// or on its own (the test starts its own servers, or uses the ones
+// CUTOVER_POSTGRES_DSN and CUTOVER_MYSQL_DSN name; see internal/testdb)
+//
+//	go test -race -run TestFaults -v ./internal/faults/
+//
+// The flag -faults.long, given after the package, makes every window last
+// 10 seconds instead of one; the walk then needs a longer -timeout:
+//
+//	go test -race -timeout 60m -run TestFaults -v ./internal/faults/ -faults.long
+package faults
