@@ -98,18 +98,11 @@ func launchPostgres() (p *proc, dir, dsn string, err error) {
 			return nil, "", "", err
 		}
 		dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			p.kill()
-			return nil, "", "", err
-		}
-		exited, err := p.waitReady(db.PingContext)
-		db.Close()
+		retry, err := awaitReady(p, "pgx", dsn, attempt == 3)
 		if err == nil {
 			return p, dir, dsn, nil
 		}
-		p.kill()
-		if !exited || attempt == 3 { // an exit can be a lost race for the port
+		if !retry {
 			return nil, "", "", err
 		}
 	}

@@ -2,6 +2,7 @@ package testdb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -293,4 +294,23 @@ func findProgram(names []string, dirs ...string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found on PATH or in %s", strings.Join(names, " or "), strings.Join(dirs, ", "))
+}
+
+// awaitReady waits until the server p accepts connections on dsn through
+// driver. On failure it kills p, and reports whether starting it again on
+// another port may help: a server that exited may have lost a race for its
+// port, unless this was the last attempt.
+func awaitReady(p *proc, driver, dsn string, lastAttempt bool) (retry bool, err error) {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		p.kill()
+		return false, err
+	}
+	exited, err := p.waitReady(db.PingContext)
+	db.Close()
+	if err == nil {
+		return false, nil
+	}
+	p.kill()
+	return exited && !lastAttempt, err
 }
