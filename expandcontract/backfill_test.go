@@ -24,25 +24,9 @@ import (
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
-// bfClock is a settable clock for the stores of backfill tests.
-type bfClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type bfClock = clock
 
-func newBFClock() *bfClock { return &bfClock{now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)} }
-
-func (c *bfClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *bfClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newBFClock() *bfClock { return newClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)) }
 
 // bfLogSignal is a slog handler that sends the message of each record on a
 // channel, so that a test can wait for the runner to reach a state.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,25 +27,9 @@ import (
 // sentinel docs/bad-input.md lists), and nothing changed: no metadata row,
 // no history event, no table of the application.
 
-// badClock is a settable clock.
-type badClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type badClock = clock
 
-func (c *badClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *badClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newBadClock() *badClock { return &badClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)} }
+func newBadClock() *badClock { return newClock() }
 
 func badStore(t *testing.T, db *testdb.DB, c *badClock, opts ...expandcontract.Option) *expandcontract.Store {
 	t.Helper()

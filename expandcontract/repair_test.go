@@ -22,29 +22,11 @@ import (
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
-// repairClock is a settable clock shared by the stores of one test.
-type repairClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *repairClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *repairClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // repairFixture is a store with a settable clock and a repair log called
 // "users" on one test database.
 type repairFixture struct {
 	db      *testdb.DB
-	clock   *repairClock
+	clock   *clock
 	metrics *metrictest.Reader
 	store   *expandcontract.Store
 	log     *expandcontract.RepairLog
@@ -52,7 +34,7 @@ type repairFixture struct {
 
 func newRepairFixture(t *testing.T, db *testdb.DB) *repairFixture {
 	t.Helper()
-	f := &repairFixture{db: db, clock: &repairClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)},
+	f := &repairFixture{db: db, clock: newClock(),
 		metrics: metrictest.New(t)}
 	f.store = f.open(t)
 	var err error

@@ -23,7 +23,9 @@ type clock struct {
 	now time.Time
 }
 
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)} }
+func newClock() *clock { return newClockAt(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)) }
+
+func newClockAt(t time.Time) *clock { return &clock{now: t} }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
