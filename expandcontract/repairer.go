@@ -368,7 +368,18 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *RepairS
 	start := s.now()
 	claimAt := micros(start.Add(r.claimTTL))
 	for _, row := range g.rows {
-		res, err := s.db.ExecContext(ctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
+		if err := ctx.Err(); err != nil {
+			if len(g.claimed) > 0 {
+				err = errors.Join(err, r.release(ctx, g, claimAt))
+			}
+			return fmt.Errorf("expandcontract: claim repair %d of %q: %w", row.ID, l.name, err)
+		}
+		// A claim interrupted by the caller's cancellation could land
+		// without our knowing, and hold the entry for the claim TTL: each
+		// claim runs to its end, and is released if the caller has gone.
+		cctx, cancel := repairFinishContext(ctx)
+		res, err := s.db.ExecContext(cctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
+		cancel()
 		if err != nil {
 			if len(g.claimed) > 0 {
 				err = errors.Join(err, r.release(ctx, g, claimAt))
