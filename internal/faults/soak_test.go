@@ -103,9 +103,9 @@ func soak(t *testing.T, kind string, seed uint64, dur time.Duration) {
 		}
 	}()
 	w.setUp()
-	// The suite's repair loop stops by cancelling its batch; replace it,
-	// while the log is still empty, with one that stops between batches,
-	// which are small so that a stop under a fault is quick.
+	// Replace the suite's repairer, while the log is still empty, with one
+	// of small batches and a short repair timeout, so that stopping it under
+	// a fault is quick.
 	w.loop.stop()
 	repairer, err := w.durable.NewRepairer(repairKey(w.stores),
 		expandcontract.WithRepairBatch(20), expandcontract.WithRepairBackoff(20*time.Millisecond, 500*time.Millisecond),
@@ -114,7 +114,7 @@ func soak(t *testing.T, kind string, seed uint64, dur time.Duration) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { repairer.Close() })
-	w.loop = startRepairsGracefully(ctx, repairer)
+	w.loop = startRepairs(ctx, repairer)
 	t.Cleanup(w.loop.stop)
 
 	// To switchreads, as the walk goes, with a fault in off (the new store
@@ -274,40 +274,11 @@ func (k *soaker) toggleRepairer() {
 		return
 	}
 	prev := w.loop
-	next := startRepairsGracefully(w.ctx, prev.r)
+	next := startRepairs(w.ctx, prev.r)
 	next.repaired.Add(prev.repaired.Load())
 	next.failed.Add(prev.failed.Load())
 	w.loop = next
 	w.t.Cleanup(next.stop)
 	k.repairOn = true
 	k.restarts++
-}
-
-// startRepairsGracefully is startRepairs with a stop that lets the batch
-// under way finish instead of cancelling it, as a service's graceful
-// shutdown would. Cancelling RunOnce while it claims an entry can leave the
-// entry claimed for the whole claim TTL (two minutes by default): the claim
-// may reach the database although its statement returns the context's
-// error, and RunOnce releases only the claims it saw succeed. That is the
-// Repairer's documented fallback, but it would hold the final drain past
-// its budget, so the soak stops its repairer between batches.
-func startRepairsGracefully(ctx context.Context, r *expandcontract.Repairer) *repairLoop {
-	stopCtx, stop := context.WithCancel(ctx)
-	l := &repairLoop{r: r, cancel: stop, done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		for stopCtx.Err() == nil {
-			st, err := r.RunOnce(ctx)
-			l.repaired.Add(int64(st.Repaired))
-			l.failed.Add(int64(st.Failed))
-			if err == nil && st.Claimed > 0 {
-				continue
-			}
-			select {
-			case <-stopCtx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return l
 }
