@@ -372,7 +372,8 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
-	if stage.Compares() && r.sampled(ctx) {
+	// A read the caller abandoned has no answer worth comparing.
+	if stage.Compares() && o != telemetry.Canceled && r.sampled(ctx) {
 		r.schedule(ctx, stage, key, v, err, f)
 	}
 	return v, err
