@@ -108,7 +108,7 @@ type Breaker struct {
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
 	isFailure func(error) bool
 	refused   error // returned, without allocating, for refused calls
-	rejected  *telemetry.Counter
+	rejected  *telemetry.Counter[rejection]
 }
 
 // errCallerGone marks an outcome that must not count for or against the
@@ -141,13 +141,12 @@ func New(name string, opts ...Option) (*Breaker, error) {
 	}
 	var err error
 	b.rejected, err = telemetry.NewCounter(meter, "cutover.breaker.rejections",
-		"Calls to the new store that the breaker refused.", "{call}", base, telemetry.KeyReason, "open", "too_many_requests")
+		"Calls to the new store that the breaker refused.", "{call}", base, telemetry.KeyReason, numRejections)
 	if err != nil {
 		return nil, fmt.Errorf("breaker: %w", err)
 	}
 	transitions, err := telemetry.NewCounter(meter, "cutover.breaker.transitions",
-		"State changes of the breaker, by the state entered.", "{transition}", base, attribute.Key("cutover.breaker.state"),
-		Closed.String(), HalfOpen.String(), Open.String())
+		"State changes of the breaker, by the state entered.", "{transition}", base, attribute.Key("cutover.breaker.state"), numStates)
 	if err != nil {
 		return nil, fmt.Errorf("breaker: %w", err)
 	}
@@ -159,7 +158,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		ReadyToTrip: s.ReadyToTrip,
 		IsExcluded:  func(err error) bool { return err == errCallerGone },
 		OnStateChange: func(name string, from, to gobreaker.State) {
-			transitions.Add(context.Background(), int(to))
+			transitions.Add(context.Background(), stateOf(to))
 			level := slog.LevelInfo
 			if to == Open {
 				level = slog.LevelWarn
@@ -204,9 +203,9 @@ type Ticket struct {
 func (b *Breaker) Allow() (Ticket, error) {
 	done, err := b.cb.Allow()
 	if err != nil {
-		reason := 0
+		reason := rejectedOpen
 		if errors.Is(err, gobreaker.ErrTooManyRequests) {
-			reason = 1
+			reason = rejectedTooMany
 		}
 		b.rejected.Add(context.Background(), reason)
 		return Ticket{}, b.refused
@@ -258,3 +257,21 @@ func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) er
 	t.Done(ctx, err)
 	return err
 }
+
+// rejection says why the breaker refused a call.
+type rejection uint8
+
+const (
+	rejectedOpen    rejection = iota // the breaker is open
+	rejectedTooMany                  // half-open, and its probes are all out
+	numRejections
+)
+
+func (r rejection) String() string { return [numRejections]string{"open", "too_many_requests"}[r] }
+
+// stateOf is a State as the transitions counter's attribute.
+type stateOf uint8
+
+const numStates = stateOf(Open) + 1
+
+func (s stateOf) String() string { return State(s).String() }

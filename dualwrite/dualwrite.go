@@ -159,21 +159,44 @@ type Writer struct {
 	logs       *telemetry.Limiter
 	spanName   string
 	spanAttrs  [len(cutover.Stages)]trace.SpanStartOption
-	repaired   *telemetry.Counter // by cutover.Reason, in reasonIndex order
-	unrecorded *telemetry.Counter
-	fallbacks  *telemetry.Counter // "refused", "failed"
+	repaired   *telemetry.Counter[repairReason]
+	unrecorded *telemetry.Counter[recordFailure]
+	fallbacks  *telemetry.Counter[storecall.FallbackReason]
 }
 
-var reasons = []string{string(cutover.SecondaryFailed), string(cutover.AuthoritativeFailed), string(cutover.Skipped), string(cutover.Fallback)}
+// repairReason is a cutover.Reason as the repairs counter's attribute.
+type repairReason uint8
 
-func reasonIndex(r cutover.Reason) int {
-	for i, s := range reasons {
-		if string(r) == s {
-			return i
+const (
+	repairSecondaryFailed repairReason = iota
+	repairAuthoritativeFailed
+	repairSkipped
+	repairFallback
+	numRepairReasons
+)
+
+var repairReasons = [numRepairReasons]cutover.Reason{cutover.SecondaryFailed, cutover.AuthoritativeFailed, cutover.Skipped, cutover.Fallback}
+
+func (r repairReason) String() string { return string(repairReasons[r]) }
+
+func repairReasonOf(r cutover.Reason) repairReason {
+	for i, s := range repairReasons {
+		if r == s {
+			return repairReason(i)
 		}
 	}
-	return 0
+	return repairSecondaryFailed
 }
+
+// recordFailure is the one reason of the repair_errors counter.
+type recordFailure uint8
+
+const (
+	recordFailed recordFailure = iota
+	numRecordFailures
+)
+
+func (recordFailure) String() string { return "record_failed" }
 
 // New returns a writer for the operation op, which names it in metrics,
 // spans, logs and repair-log entries. stages gives the stage of each call;
@@ -218,15 +241,15 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 		w.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
 	}
 	if w.repaired, err = telemetry.NewCounter(meter, "cutover.dualwrite.repairs",
-		"Keys recorded in the repair log because a write left the stores apart.", "{key}", base, telemetry.KeyReason, reasons...); err != nil {
+		"Keys recorded in the repair log because a write left the stores apart.", "{key}", base, telemetry.KeyReason, numRepairReasons); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	if w.unrecorded, err = telemetry.NewCounter(meter, "cutover.dualwrite.repair_errors",
-		"Keys the repair log failed to record; each failed its call.", "{key}", base, telemetry.KeyReason, "record_failed"); err != nil {
+		"Keys the repair log failed to record; each failed its call.", "{key}", base, telemetry.KeyReason, numRecordFailures); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	if w.fallbacks, err = telemetry.NewCounter(meter, "cutover.dualwrite.fallbacks",
-		"Writes that went to the old store because the authoritative new store failed or was refused.", "{write}", base, telemetry.KeyReason, "refused", "failed"); err != nil {
+		"Writes that went to the old store because the authoritative new store failed or was refused.", "{write}", base, telemetry.KeyReason, storecall.NumFallbackReasons); err != nil {
 		return nil, fmt.Errorf("dualwrite: %w", err)
 	}
 	return w, nil
@@ -317,9 +340,9 @@ func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage 
 
 func (w *Writer) countFallback(ctx context.Context, o telemetry.Outcome) {
 	if o == telemetry.Refused {
-		w.fallbacks.Add(ctx, 0)
+		w.fallbacks.Add(ctx, storecall.FallbackRefused)
 	} else {
-		w.fallbacks.Add(ctx, 1)
+		w.fallbacks.Add(ctx, storecall.FallbackFailed)
 	}
 }
 
@@ -394,12 +417,12 @@ func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, ta
 	defer cancel()
 	r := cutover.Repair{Op: w.op, Key: key, Target: target, Stage: stage, Reason: reason, Err: cause, Time: time.Now()}
 	if err := w.repairs.Record(rctx, r); err != nil {
-		w.unrecorded.Add(ctx, 0)
+		w.unrecorded.Add(ctx, recordFailed)
 		w.logger.ErrorContext(ctx, "cutover: repair log failed; the call fails so the key is not lost",
 			"op", w.op, "key", key, "store", target.String(), "reason", string(reason), "err", err)
 		return &SecondaryError{Op: w.op, Key: key, Target: target, Reason: reason, Err: cause, RecordErr: err}
 	}
-	w.repaired.Add(ctx, reasonIndex(reason))
+	w.repaired.Add(ctx, repairReasonOf(reason))
 	return nil
 }
 

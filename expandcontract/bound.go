@@ -10,6 +10,18 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
+// readResult is how a read of the phase ended, the reason of the
+// phase_reads counter.
+type readResult uint8
+
+const (
+	readOK readResult = iota
+	readFailed
+	numReadResults
+)
+
+func (r readResult) String() string { return [numReadResults]string{"ok", "error"}[r] }
+
 // Bound keeps the stages that flags select inside what a migration's phase
 // allows: a flag asking for live while the backfill runs gets shadow, and
 // one asking for off while dual writes must go on gets dualwrite. Plug
@@ -25,7 +37,7 @@ type Bound struct {
 	name     string
 	instance string
 	ttl      time.Duration
-	reads    *telemetry.Counter // "ok", "error"
+	reads    *telemetry.Counter[readResult]
 	logs     *telemetry.Limiter
 
 	state      atomic.Pointer[boundState]
@@ -56,7 +68,7 @@ func (s *Store) Bound(name string, ttl time.Duration, instance string) (*Bound, 
 		}
 	}
 	reads, err := telemetry.NewCounter(s.meter, "cutover.expandcontract.phase_reads",
-		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, "ok", "error")
+		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, numReadResults)
 	if err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
@@ -109,7 +121,7 @@ func (b *Bound) refresh(ctx context.Context) *boundState {
 	next := &boundState{at: now}
 	m, err := b.s.Get(ctx, b.name)
 	if err != nil {
-		b.reads.Add(ctx, 1)
+		b.reads.Add(ctx, readFailed)
 		if prev := b.state.Load(); prev != nil {
 			next.phase, next.known = prev.phase, prev.known
 		}
@@ -118,7 +130,7 @@ func (b *Bound) refresh(ctx context.Context) *boundState {
 				"migration", b.name, "known", next.known, "phase", next.phase.String(), "err", err, "suppressed", suppressed)
 		}
 	} else {
-		b.reads.Add(ctx, 0)
+		b.reads.Add(ctx, readOK)
 		next.phase, next.known = m.Phase, true
 	}
 	b.state.Store(next)

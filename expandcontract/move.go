@@ -32,6 +32,18 @@ type Move struct {
 	SQL []string
 }
 
+// moveResult is how a move ended, the reason of the moves counter.
+type moveResult uint8
+
+const (
+	moveMoved moveResult = iota
+	moveRefused
+	moveConflict
+	numMoveResults
+)
+
+func (r moveResult) String() string { return [numMoveResults]string{"moved", "refused", "conflict"}[r] }
+
 // MoveError is the error of a move that was refused. It wraps
 // [ErrIllegalMove] or [ErrGuard].
 type MoveError struct {
@@ -100,7 +112,7 @@ func (s *Store) Move(ctx context.Context, name string, m Move) (Migration, error
 	}
 	warnings, refusal := s.check(ctx, cur, m)
 	if refusal != nil {
-		s.moves.Add(ctx, 1)
+		s.moves.Add(ctx, moveRefused)
 		ev := Event{Migration: name, Actor: m.Actor, Kind: "refuse", From: cur.Phase, To: m.To,
 			Version: cur.Version, Reason: m.Reason, Detail: refusal.Error()}
 		if err := s.addEvent(ctx, s.db, ev); err != nil {
@@ -123,7 +135,7 @@ func (s *Store) Move(ctx context.Context, name string, m Move) (Migration, error
 		}
 		return Migration{}, err
 	}
-	s.moves.Add(ctx, 0)
+	s.moves.Add(ctx, moveMoved)
 	for _, w := range warnings {
 		s.logger.WarnContext(ctx, "cutover: phase move warning", "migration", name, "to", m.To.String(), "warning", w)
 	}
@@ -135,7 +147,7 @@ func (s *Store) Move(ctx context.Context, name string, m Move) (Migration, error
 // conflict records and returns the conflict of m with the migration as it
 // now stands.
 func (s *Store) conflict(ctx context.Context, cur Migration, m Move) error {
-	s.moves.Add(ctx, 2)
+	s.moves.Add(ctx, moveConflict)
 	now, err := s.Get(ctx, cur.Name)
 	if err != nil {
 		now = cur

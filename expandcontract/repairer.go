@@ -151,7 +151,7 @@ type Repairer struct {
 	selectDue string
 	claim     string
 	logs      *telemetry.Limiter
-	done      *telemetry.Counter // "repaired", "failed"
+	done      *telemetry.Counter[repairResult]
 	latency   metric.Float64Histogram
 	attrs     metric.MeasurementOption
 	reg       metric.Registration
@@ -212,7 +212,7 @@ func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repaire
 	base := []attribute.KeyValue{telemetry.KeyMigration.String(l.name)}
 	var err error
 	if r.done, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.repairs.done",
-		"Repair-log entries whose repair was attempted, by result.", "{entry}", base, telemetry.KeyReason, "repaired", "failed"); err != nil {
+		"Repair-log entries whose repair was attempted, by result.", "{entry}", base, telemetry.KeyReason, numRepairResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
 	if r.latency, err = s.meter.Float64Histogram("cutover.expandcontract.repairs.latency",
@@ -460,7 +460,7 @@ func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *RepairSt
 	}
 	for _, row := range g.claimed {
 		r.latency.Record(ctx, max(0, now.Sub(time.UnixMicro(row.CreatedAt)).Seconds()), r.attrs)
-		r.done.Add(ctx, 0)
+		r.done.Add(ctx, repaired)
 	}
 	stats.Repaired += len(g.claimed)
 	return nil
@@ -495,7 +495,7 @@ func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, ca
 		n = int64(len(g.claimed))
 	}
 	for range n {
-		r.done.Add(ctx, 1)
+		r.done.Add(ctx, repairFailed)
 	}
 	stats.Failed += int(n)
 	rep := g.claimed[len(g.claimed)-1]
@@ -541,3 +541,15 @@ func (r *Repairer) backoff(attempts int64) time.Duration {
 
 // repairSideName names a stored target for logs.
 func repairSideName(t int64) string { return cutover.Side(t).String() }
+
+// repairResult is how a repair attempt ended, the reason of the
+// repairs.done counter.
+type repairResult uint8
+
+const (
+	repaired repairResult = iota
+	repairFailed
+	numRepairResults
+)
+
+func (r repairResult) String() string { return [numRepairResults]string{"repaired", "failed"}[r] }

@@ -109,7 +109,7 @@ type Store struct {
 	ddlAttempts  int
 	logger       *slog.Logger
 	meter        metric.Meter
-	moves        *telemetry.Counter // "moved", "refused", "conflict"
+	moves        *telemetry.Counter[moveResult]
 	verifyRows   metric.Int64Counter
 	verifyDiffs  metric.Int64Counter
 	verifyTime   metric.Float64Histogram
@@ -156,7 +156,7 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	}
 	s.meter, _, s.logger = c.providers.Resolve("github.com/cutover-go/cutover/expandcontract")
 	if s.moves, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.moves",
-		"Phase moves asked for, by result.", "{move}", nil, telemetry.KeyReason, "moved", "refused", "conflict"); err != nil {
+		"Phase moves asked for, by result.", "{move}", nil, telemetry.KeyReason, numMoveResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
 	if s.verifyRows, err = s.meter.Int64Counter("cutover.expandcontract.verify.rows",

@@ -223,24 +223,46 @@ type Reader[T any] struct {
 	logs      *telemetry.Limiter
 	spanName  string
 	spanAttrs [len(cutover.Stages)]trace.SpanStartOption
-	results   *telemetry.Counter // "match", "mismatch", "error", "race"
-	mismatch  *telemetry.Counter
-	dropped   *telemetry.Counter
-	fallbacks *telemetry.Counter // "refused", "failed"
-	skipped   *telemetry.Counter
+	results   *telemetry.Counter[result]
+	mismatch  *telemetry.Counter[mismatchReason]
+	dropped   *telemetry.Counter[droppedReason]
+	fallbacks *telemetry.Counter[storecall.FallbackReason]
+	skipped   *telemetry.Counter[skippedReason]
 
 	mu      sync.Mutex
 	pending int
 	idle    chan struct{} // closed when pending drops to zero
 }
 
-// Result indexes of the comparisons counter.
+// result is how a comparison ended, the reason of the comparisons counter.
+type result uint8
+
 const (
-	resultMatch = iota
+	resultMatch result = iota
 	resultMismatch
 	resultError
 	resultRace
+	numResults
 )
+
+func (r result) String() string { return [numResults]string{"match", "mismatch", "error", "race"}[r] }
+
+// The reasons of the counters that have only one, as attribute values.
+type (
+	mismatchReason uint8
+	droppedReason  uint8
+	skippedReason  uint8
+)
+
+const (
+	mismatched  mismatchReason = 0
+	poolFull    droppedReason  = 0
+	breakerOpen skippedReason  = 0
+)
+
+func (mismatchReason) String() string { return "mismatch" }
+func (droppedReason) String() string  { return "full" }
+func (skippedReason) String() string  { return "breaker_open" }
 
 // New returns a reader for the operation op, which names it in metrics,
 // spans, logs, mismatches and repair-log entries. stages gives the stage of
@@ -298,21 +320,25 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option) (*Reader[
 	}
 	r.rec = storecall.NewRecorder(op, calls, tracer, c.breaker)
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
-	counters := []struct {
-		dst                     **telemetry.Counter
-		name, desc, unit, value string
-		values                  []string
-	}{
-		{&r.results, "cutover.shadowread.comparisons", "Comparisons of the two stores' answers, by result.", "{comparison}", "", []string{"match", "mismatch", "error", "race"}},
-		{&r.mismatch, "cutover.shadowread.mismatches", "Reads for which the two stores answered differently.", "{mismatch}", "", []string{"mismatch"}},
-		{&r.dropped, "cutover.shadowread.dropped", "Comparisons not made because too many were running.", "{comparison}", "", []string{"full"}},
-		{&r.fallbacks, "cutover.shadowread.fallbacks", "Reads the old store answered because the authoritative new store failed or was refused.", "{read}", "", []string{"refused", "failed"}},
-		{&r.skipped, "cutover.shadowread.skipped", "Comparisons not made because the new store's breaker was open.", "{comparison}", "", []string{"breaker_open"}},
+	if r.results, err = telemetry.NewCounter(meter, "cutover.shadowread.comparisons",
+		"Comparisons of the two stores' answers, by result.", "{comparison}", base, telemetry.KeyReason, numResults); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
 	}
-	for _, k := range counters {
-		if *k.dst, err = telemetry.NewCounter(meter, k.name, k.desc, k.unit, base, telemetry.KeyReason, k.values...); err != nil {
-			return nil, fmt.Errorf("shadowread: %w", err)
-		}
+	if r.mismatch, err = telemetry.NewCounter(meter, "cutover.shadowread.mismatches",
+		"Reads for which the two stores answered differently.", "{mismatch}", base, telemetry.KeyReason, mismatched+1); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
+	}
+	if r.dropped, err = telemetry.NewCounter(meter, "cutover.shadowread.dropped",
+		"Comparisons not made because too many were running.", "{comparison}", base, telemetry.KeyReason, poolFull+1); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
+	}
+	if r.fallbacks, err = telemetry.NewCounter(meter, "cutover.shadowread.fallbacks",
+		"Reads the old store answered because the authoritative new store failed or was refused.", "{read}", base, telemetry.KeyReason, storecall.NumFallbackReasons); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
+	}
+	if r.skipped, err = telemetry.NewCounter(meter, "cutover.shadowread.skipped",
+		"Comparisons not made because the new store's breaker was open.", "{comparison}", base, telemetry.KeyReason, breakerOpen+1); err != nil {
+		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	return r, nil
 }
@@ -365,9 +391,9 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
 	if err != nil && auth == cutover.New && r.fallsBack(ctx, o, err) {
 		if o == telemetry.Refused {
-			r.fallbacks.Add(ctx, 0)
+			r.fallbacks.Add(ctx, storecall.FallbackRefused)
 		} else {
-			r.fallbacks.Add(ctx, 1)
+			r.fallbacks.Add(ctx, storecall.FallbackFailed)
 		}
 		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
@@ -413,7 +439,7 @@ func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key strin
 	select {
 	case r.sem <- struct{}{}:
 	default:
-		r.dropped.Add(ctx, 0)
+		r.dropped.Add(ctx, poolFull)
 		return
 	}
 	r.begin()
@@ -471,7 +497,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, other, telemetry.Shadow, true, f)
 	switch o {
 	case telemetry.Refused:
-		r.skipped.Add(ctx, 0)
+		r.skipped.Add(ctx, breakerOpen)
 		return
 	case telemetry.Error:
 		if r.isFailure == nil || !r.isFailure(otherErr) {
@@ -504,7 +530,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		return
 	}
 	r.results.Add(ctx, resultMismatch)
-	r.mismatch.Add(ctx, 0)
+	r.mismatch.Add(ctx, mismatched)
 	r.logLimited(ctx, slog.LevelWarn, "cutover: shadow read mismatch", "op", r.op, "key", key,
 		"stage", stage.String(), "diff", m.Diff)
 	if r.repairs != nil {

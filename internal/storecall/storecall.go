@@ -154,3 +154,19 @@ func isPanic(err error) bool {
 	var pe *cutover.PanicError
 	return errors.As(err, &pe)
 }
+
+// FallbackReason says why a call fell back to the old store; it is the
+// reason attribute of the dualwrite and shadowread fallback counters.
+type FallbackReason uint8
+
+// The reasons of a fallback.
+const (
+	FallbackRefused    FallbackReason = iota // the new store's breaker refused the call
+	FallbackFailed                           // the call to the new store failed
+	NumFallbackReasons                       // the number of reasons
+)
+
+// String returns the attribute value of r.
+func (r FallbackReason) String() string {
+	return [NumFallbackReasons]string{"refused", "failed"}[r]
+}

@@ -186,27 +186,35 @@ func (c *Calls) Record(ctx context.Context, side uint8, r Role, o Outcome, d tim
 	c.hist.Record(ctx, d.Seconds(), c.opts[side&1][r][o]...)
 }
 
+// Enum is a small enumeration of metric attribute values: the values 0, 1,
+// ... up to a count, each with the attribute value its String method returns.
+type Enum interface {
+	~uint8
+	String() string
+}
+
 // Counter is an Int64Counter with one precomputed attribute set per value of
-// a small enumeration, so that adding allocates nothing.
-type Counter struct {
+// the enumeration E, so that adding allocates nothing and a value of
+// another enumeration does not compile. It is safe for concurrent use.
+type Counter[E Enum] struct {
 	c    metric.Int64Counter
 	opts [][]metric.AddOption
 }
 
 // NewCounter creates the counter name on meter. It precomputes, for each
-// value v in values, the attribute set base plus key=v.
-func NewCounter(meter metric.Meter, name, description, unit string, base []attribute.KeyValue, key attribute.Key, values ...string) (*Counter, error) {
+// value v of E below n, the attribute set base plus key=v.String().
+func NewCounter[E Enum](meter metric.Meter, name, description, unit string, base []attribute.KeyValue, key attribute.Key, n E) (*Counter[E], error) {
 	c, err := meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit(unit))
 	if err != nil {
 		return nil, err
 	}
-	ctr := &Counter{c: c, opts: make([][]metric.AddOption, len(values))}
-	for i, v := range values {
-		kvs := append(slices.Clone(base), key.String(v))
-		ctr.opts[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	ctr := &Counter[E]{c: c, opts: make([][]metric.AddOption, n)}
+	for v := range n {
+		kvs := append(slices.Clone(base), key.String(v.String()))
+		ctr.opts[v] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
 	}
 	return ctr, nil
 }
 
-// Add adds one to the count of the i-th value given to [NewCounter].
-func (c *Counter) Add(ctx context.Context, i int) { c.c.Add(ctx, 1, c.opts[i]...) }
+// Add adds one to the count of v.
+func (c *Counter[E]) Add(ctx context.Context, v E) { c.c.Add(ctx, 1, c.opts[v]...) }
