@@ -17,6 +17,10 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/metrictest"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
@@ -27,21 +31,9 @@ import (
 // sentinel docs/bad-input.md lists), and nothing changed: no metadata row,
 // no history event, no table of the application.
 
-type badClock = clock
-
-func newBadClock() *badClock { return newClock() }
-
-func badStore(t *testing.T, db *testdb.DB, c *badClock, opts ...expandcontract.Option) *expandcontract.Store {
-	t.Helper()
-	s, err := expandcontract.Open(t.Context(), db.DB, append([]expandcontract.Option{
-		expandcontract.WithClock(c.Now), expandcontract.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
-	require.NoError(t, err)
-	return s
-}
-
 func badMove(t *testing.T, s *expandcontract.Store, to expandcontract.Phase) {
 	t.Helper()
-	_, err := s.Move(t.Context(), "users", expandcontract.Move{To: to, Actor: "test"})
+	_, err := ectest.Migration(t, s, "users").Move(t.Context(), expandcontract.Move{To: to, Actor: "test"})
 	require.NoError(t, err)
 }
 
@@ -106,7 +98,7 @@ func badSnapshot(t *testing.T, db *testdb.DB, events bool) string {
 
 func badEvents(t *testing.T, s *expandcontract.Store) []expandcontract.Event {
 	t.Helper()
-	ev, err := s.Events(t.Context(), "users")
+	ev, err := ectest.Migration(t, s, "users").Events(t.Context())
 	require.NoError(t, err)
 	return ev
 }
@@ -178,8 +170,8 @@ func TestBadInputOpen(t *testing.T) {
 func TestBadInputNewerOrCorruptSchema(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
-		_, err := s.Ensure(t.Context(), "users", "test")
+		s := ectest.Open(t, db.DB, ectest.NewClock())
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 
@@ -206,63 +198,57 @@ func TestBadInputNewerOrCorruptSchema(t *testing.T) {
 		}
 		_, err = db.ExecContext(t.Context(), db.Dialect.Rebind(`UPDATE cutover_schema SET version = ?`), expandcontract.SchemaVersion)
 		require.NoError(t, err)
-		s = badStore(t, db, newBadClock())
-		m, err := s.Get(t.Context(), "users")
+		s = ectest.Open(t, db.DB, ectest.NewClock())
+		m, err := ectest.Migration(t, s, "users").State(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, expandcontract.DualWrite, m.Phase, "once the version is right again, the store opens as it was")
 	})
 }
 
-// TestBadInputMigrationNames gives every method that takes a migration
-// name, or an instance id, one that is empty, too long or holds a control
-// character. Each is refused with ErrInvalidInput before any query runs.
+// TestBadInputMigrationNames gives the store a migration name that is
+// empty, too long, not UTF-8 or holds a control character: the handle is
+// refused with ErrInvalidInput before any query runs, so no method of a
+// migration, and no backfill, verifier or repair log, ever sees such a
+// name. Each of those refuses a nil handle with its package's sentinel.
 func TestBadInputMigrationNames(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		c := newBadClock()
-		s := badStore(t, db, c)
-		_, err := s.Ensure(t.Context(), "users", "test")
+		c := ectest.NewClock()
+		s := ectest.Open(t, db.DB, c)
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		before := badSnapshot(t, db, true)
 		ctx := t.Context()
-		rows := &expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
-		keys := expandcontract.Keyset{Table: "keep", Column: "id"}
-		batch := expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
+		rows := &verify.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+		keys := backfill.Keyset{Table: "keep", Column: "id"}
+		batch := backfill.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
 
 		for _, name := range []string{"", strings.Repeat("n", 256), "tab\there", "nul\x00", "line\nbreak", "del\x7f"} {
-			calls := map[string]func() error{
-				"Ensure": func() error { _, err := s.Ensure(ctx, name, "test"); return err },
-				"Move": func() error {
-					_, err := s.Move(ctx, name, expandcontract.Move{To: expandcontract.DualWrite, Actor: "test"})
-					return err
-				},
-				"Bound":               func() error { _, err := s.Bound(name, time.Second, ""); return err },
-				"RepairLog":           func() error { _, err := s.RepairLog(name); return err },
-				"ReportStage":         func() error { return s.ReportStage(ctx, name, "web-1", cutover.Live) },
-				"RecordVerification":  func() error { return s.RecordVerification(ctx, name, expandcontract.Verification{Clean: true}) },
-				"MarkBackfillDone":    func() error { return s.MarkBackfillDone(ctx, name, "test") },
-				"PauseBackfill":       func() error { return s.PauseBackfill(ctx, name, "test") },
-				"ResumeBackfill":      func() error { return s.ResumeBackfill(ctx, name, "test") },
-				"CancelBackfill":      func() error { return s.CancelBackfill(ctx, name, "test") },
-				"ResetBackfillCancel": func() error { return s.ResetBackfillCancel(ctx, name, "test") },
-				"Verify":              func() error { _, err := s.Verify(ctx, name, rows, rows); return err },
-				"NewBackfill":         func() error { _, err := s.NewBackfill(name, keys, batch); return err },
-				"Retire": func() error {
-					return s.Retire(ctx, name, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
-				},
-			}
-			for method, call := range calls {
-				err := call()
-				require.Error(t, err, "%s(%q)", method, name)
-				assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, "%s(%q)", method, name)
-				assert.Contains(t, err.Error(), "migration name", "%s(%q)", method, name)
-			}
+			m, err := s.Migration(name)
+			assert.Nil(t, m)
+			badIs(t, err, "migration name", expandcontract.ErrInvalidInput)
+		}
+		nilCalls := map[string]struct {
+			call func() error
+			want error
+		}{
+			"backfill.New":         {func() error { _, err := backfill.New(nil, keys, batch); return err }, backfill.ErrInvalidInput},
+			"backfill.MarkDone":    {func() error { return backfill.MarkDone(ctx, nil, "test") }, backfill.ErrInvalidInput},
+			"backfill.Pause":       {func() error { return backfill.Pause(ctx, nil, "test") }, backfill.ErrInvalidInput},
+			"backfill.Resume":      {func() error { return backfill.Resume(ctx, nil, "test") }, backfill.ErrInvalidInput},
+			"backfill.Cancel":      {func() error { return backfill.Cancel(ctx, nil, "test") }, backfill.ErrInvalidInput},
+			"backfill.ResetCancel": {func() error { return backfill.ResetCancel(ctx, nil, "test") }, backfill.ErrInvalidInput},
+			"verify.New":           {func() error { _, err := verify.New(nil, rows, rows); return err }, verify.ErrInvalidInput},
+			"repair.NewLog":        {func() error { _, err := repair.NewLog(nil); return err }, repair.ErrInvalidInput},
+		}
+		for what, c := range nilCalls {
+			t.Run(what, func(t *testing.T) { badIs(t, c.call(), "nil migration", c.want) })
 		}
 		for _, id := range []string{"", "nul\x00", strings.Repeat("i", 256)} {
-			err := s.ReportStage(ctx, "users", id, cutover.Live)
+			err := ectest.Migration(t, s, "users").ReportStage(ctx, id, cutover.Live)
 			badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
 		}
-		_, err = s.Bound("users", time.Second, "bad\x00id")
+		_, err = ectest.Migration(t, s, "users").Bound(time.Second, "bad\x00id")
 		badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
 		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
 	})
@@ -276,8 +262,8 @@ func TestBadInputMigrationNames(t *testing.T) {
 func TestBadInputMoves(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
-		_, err := s.Ensure(t.Context(), "users", "test")
+		s := ectest.Open(t, db.DB, ectest.NewClock())
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		ctx := t.Context()
 		drop := []string{"DROP TABLE keep"}
@@ -297,7 +283,7 @@ func TestBadInputMoves(t *testing.T) {
 			{"empty statement", "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep", "  "}}, expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
 			{"no such migration", "nope", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: drop}, expandcontract.ErrNotFound, `"nope"`},
 		} {
-			_, err := s.Move(ctx, tc.mig, tc.m)
+			_, err := ectest.Migration(t, s, tc.mig).Move(ctx, tc.m)
 			badIs(t, err, tc.what, tc.want)
 		}
 		assert.Equal(t, before, badSnapshot(t, db, true), "malformed moves change nothing, not even the history")
@@ -306,7 +292,7 @@ func TestBadInputMoves(t *testing.T) {
 			t.Helper()
 			before := badSnapshot(t, db, false)
 			events := badEvents(t, s)
-			_, err := s.Move(ctx, "users", m)
+			_, err := ectest.Migration(t, s, "users").Move(ctx, m)
 			badIs(t, err, what, want)
 			assert.Equal(t, before, badSnapshot(t, db, false), "the phase, the version and the application's tables are as they were")
 			after := badEvents(t, s)
@@ -320,14 +306,14 @@ func TestBadInputMoves(t *testing.T) {
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
 		refused(expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrGuard, "backfill not complete")
-		_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob"})
+		_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob"})
 		require.ErrorAs(t, err, &me)
 		assert.Equal(t, expandcontract.Backfill, me.From)
 		assert.Equal(t, expandcontract.SwitchReads, me.To)
 
 		var ce *expandcontract.ConflictError
 		refused(expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 1, SQL: drop}, "conflict", expandcontract.ErrConflict, "the move expected version 1")
-		_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 2})
+		_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 2})
 		require.ErrorAs(t, err, &ce)
 		assert.Equal(t, expandcontract.ConflictError{Migration: "users", Expected: 2, Actual: 3, Phase: expandcontract.Backfill}, *ce)
 		assert.Equal(t, []string{"cutover_events", "cutover_instances", "cutover_migrations", "cutover_repairs", "cutover_schema", "keep"},
@@ -359,8 +345,8 @@ func TestBadInputPhaseText(t *testing.T) {
 func TestBadInputStateUpdates(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
-		_, err := s.Ensure(t.Context(), "users", "test")
+		s := ectest.Open(t, db.DB, ectest.NewClock())
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		ctx := t.Context()
 		before, state := badSnapshot(t, db, true), badSnapshot(t, db, false)
@@ -370,33 +356,33 @@ func TestBadInputStateUpdates(t *testing.T) {
 			want error
 			what string
 		}{
-			{"negative rows", s.RecordVerification(ctx, "users", expandcontract.Verification{Rows: -1}), expandcontract.ErrInvalidInput, "verification with -1 rows"},
-			{"negative differences", s.RecordVerification(ctx, "users", expandcontract.Verification{Differences: -2}), expandcontract.ErrInvalidInput, "-2 differences"},
-			{"clean with differences", s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true, Differences: 3}), expandcontract.ErrInvalidInput, "a clean verification with 3 differences"},
-			{"verification of nothing", s.RecordVerification(ctx, "nope", expandcontract.Verification{Clean: true}), expandcontract.ErrNotFound, `"nope"`},
-			{"done without actor", s.MarkBackfillDone(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
-			{"pause without actor", s.PauseBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
-			{"resume without actor", s.ResumeBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
-			{"cancel without actor", s.CancelBackfill(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
-			{"reset without actor", s.ResetBackfillCancel(ctx, "users", ""), expandcontract.ErrInvalidInput, "needs an actor"},
-			{"pause of nothing", s.PauseBackfill(ctx, "nope", "test"), expandcontract.ErrNotFound, `"nope"`},
-			{"stage not a stage", s.ReportStage(ctx, "users", "web-1", cutover.Stage(9)), cutover.ErrUnknownStage, "9"},
-			{"retire without actor", s.Retire(ctx, "users", expandcontract.Retire{SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrInvalidInput, "retiring needs an actor"},
-			{"retire nothing", s.Retire(ctx, "users", expandcontract.Retire{Actor: "test"}), expandcontract.ErrInvalidInput, "nothing to run"},
-			{"retire empty statement", s.Retire(ctx, "users", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep", ""}}), expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
-			{"retire of nothing", s.Retire(ctx, "nope", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrNotFound, `"nope"`},
+			{"negative rows", ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Rows: -1}), expandcontract.ErrInvalidInput, "verification with -1 rows"},
+			{"negative differences", ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Differences: -2}), expandcontract.ErrInvalidInput, "-2 differences"},
+			{"clean with differences", ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true, Differences: 3}), expandcontract.ErrInvalidInput, "a clean verification with 3 differences"},
+			{"verification of nothing", ectest.Migration(t, s, "nope").RecordVerification(ctx, expandcontract.Verification{Clean: true}), expandcontract.ErrNotFound, `"nope"`},
+			{"done without actor", backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"pause without actor", backfill.Pause(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"resume without actor", backfill.Resume(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"cancel without actor", backfill.Cancel(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"reset without actor", backfill.ResetCancel(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"pause of nothing", backfill.Pause(ctx, ectest.Migration(t, s, "nope"), "test"), expandcontract.ErrNotFound, `"nope"`},
+			{"stage not a stage", ectest.Migration(t, s, "users").ReportStage(ctx, "web-1", cutover.Stage(9)), cutover.ErrUnknownStage, "9"},
+			{"retire without actor", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrInvalidInput, "retiring needs an actor"},
+			{"retire nothing", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test"}), expandcontract.ErrInvalidInput, "nothing to run"},
+			{"retire empty statement", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep", ""}}), expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
+			{"retire of nothing", ectest.Migration(t, s, "nope").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrNotFound, `"nope"`},
 		} {
 			t.Run(tc.name, func(t *testing.T) { badIs(t, tc.err, tc.what, tc.want) })
 		}
 		for _, ttl := range []time.Duration{0, -time.Second} {
-			b, err := s.Bound("users", ttl, "")
+			b, err := ectest.Migration(t, s, "users").Bound(ttl, "")
 			assert.Nil(t, b)
 			badIs(t, err, "bound TTL must be positive", expandcontract.ErrInvalidInput)
 		}
 		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
 
 		// Retire outside contract is refused, recorded, and runs nothing.
-		err = s.Retire(ctx, "users", expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
+		err = ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
 		badIs(t, err, "only in contract", expandcontract.ErrIllegalMove)
 		assert.Equal(t, state, badSnapshot(t, db, false), "keep is still there")
 	})
@@ -411,18 +397,18 @@ func TestBadInputStateUpdates(t *testing.T) {
 func TestBadInputCorruptMigrationRow(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		c := newBadClock()
+		c := ectest.NewClock()
 		metrics := metrictest.New(t)
-		s := badStore(t, db, c, expandcontract.WithMeterProvider(metrics.Provider()))
-		_, err := s.Ensure(t.Context(), "users", "test")
+		s := ectest.Open(t, db.DB, c, expandcontract.WithMeterProvider(metrics.Provider()))
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
 		ctx := t.Context()
-		known, err := s.Bound("users", time.Second, "")
+		known, err := ectest.Migration(t, s, "users").Bound(time.Second, "")
 		require.NoError(t, err)
 		require.Equal(t, cutover.Shadow, known.Clamp(ctx, cutover.Live), "backfill allows up to shadow")
-		rows := &expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+		rows := &verify.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
 
 		for _, tc := range []struct {
 			name, set, what string
@@ -440,22 +426,24 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 				before := badSnapshot(t, db, true)
 
 				for method, call := range map[string]func() error{
-					"Get":    func() error { _, err := s.Get(ctx, "users"); return err },
-					"Ensure": func() error { _, err := s.Ensure(ctx, "users", "test"); return err },
+					"Get":    func() error { _, err := ectest.Migration(t, s, "users").State(ctx); return err },
+					"Ensure": func() error { _, err := ectest.Migration(t, s, "users").Ensure(ctx, "test"); return err },
 					"Move": func() error {
-						_, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+						_, err := ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep"}})
 						return err
 					},
 					"forced Move": func() error {
-						_, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
+						_, err := ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
 						return err
 					},
-					"PauseBackfill":      func() error { return s.PauseBackfill(ctx, "users", "bob") },
-					"MarkBackfillDone":   func() error { return s.MarkBackfillDone(ctx, "users", "bob") },
-					"RecordVerification": func() error { return s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true}) },
-					"Verify":             func() error { _, err := s.Verify(ctx, "users", rows, rows); return err },
+					"PauseBackfill":    func() error { return backfill.Pause(ctx, ectest.Migration(t, s, "users"), "bob") },
+					"MarkBackfillDone": func() error { return backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "bob") },
+					"RecordVerification": func() error {
+						return ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true})
+					},
+					"Verify": func() error { _, err := ectest.Verify(ctx, ectest.Migration(t, s, "users"), rows, rows); return err },
 					"Retire": func() error {
-						return s.Retire(ctx, "users", expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+						return ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
 					},
 				} {
 					err := call()
@@ -478,7 +466,7 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 				assert.Equal(t, expandcontract.Backfill, p)
 				assert.True(t, ok)
 				// ...and a new one keeps reads on the old store.
-				fresh, err := s.Bound("users", time.Second, "")
+				fresh, err := ectest.Migration(t, s, "users").Bound(time.Second, "")
 				require.NoError(t, err)
 				assert.Equal(t, cutover.Shadow, fresh.Clamp(ctx, cutover.Complete))
 				assert.Equal(t, cutover.Off, fresh.Clamp(ctx, cutover.Off))
@@ -487,7 +475,7 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 
 				_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET phase = 'backfill', version = 3, backfill_rows = 0, backfill_total = 0 WHERE name = 'users'`)
 				require.NoError(t, err)
-				m, err := s.Get(ctx, "users")
+				m, err := ectest.Migration(t, s, "users").State(ctx)
 				require.NoError(t, err, "mended")
 				assert.Equal(t, expandcontract.Backfill, m.Phase)
 			})
@@ -503,38 +491,38 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		c := newBadClock()
-		s := badStore(t, db, c)
+		c := ectest.NewClock()
+		s := ectest.Open(t, db.DB, c)
 		ctx := t.Context()
-		_, err := s.Ensure(ctx, "users", "test")
+		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
-		require.NoError(t, s.MarkBackfillDone(ctx, "users", "test"))
+		require.NoError(t, backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "test"))
 		c.Advance(time.Second)
-		require.NoError(t, s.RecordVerification(ctx, "users", expandcontract.Verification{Clean: true}))
+		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true}))
 		badMove(t, s, expandcontract.SwitchReads)
 
 		_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO cutover_instances (migration, instance, stage, seen_at) VALUES ('users', 'web-1', 'sideways', ?)`),
 			c.Now().UnixMicro())
 		require.NoError(t, err)
-		_, err = s.Instances(ctx, "users")
+		_, err = ectest.Migration(t, s, "users").Instances(ctx)
 		badIs(t, err, `instance "web-1" of "users": cutover: unknown stage "sideways"`, expandcontract.ErrCorrupt, cutover.ErrUnknownStage)
 
-		m, err := s.Move(ctx, "users", expandcontract.Move{To: expandcontract.Contract, Actor: "bob"})
+		m, err := ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.Contract, Actor: "bob"})
 		require.NoError(t, err)
 		assert.Equal(t, expandcontract.Contract, m.Phase)
 		events := badEvents(t, s)
 		assert.Contains(t, events[len(events)-1].Detail, "could not read instance reports")
 
 		before := badSnapshot(t, db, true)
-		err = s.Retire(ctx, "users", expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
+		err = ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
 		badIs(t, err, `instance "web-1"`, expandcontract.ErrCorrupt)
 		assert.Equal(t, before, badSnapshot(t, db, true), "keep was not dropped")
 
 		_, err = db.ExecContext(ctx, `UPDATE cutover_events SET from_phase = 'sideways' WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM cutover_events) AS first_event)`)
 		require.NoError(t, err)
-		_, err = s.Events(ctx, "users")
+		_, err = ectest.Migration(t, s, "users").Events(ctx)
 		badIs(t, err, `unknown phase "sideways"`, expandcontract.ErrCorrupt, expandcontract.ErrUnknownPhase)
 	})
 }
@@ -547,37 +535,37 @@ func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
 func TestBadInputHostileIdentifiers(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
+		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
-		_, err := s.Ensure(ctx, "users", "test")
+		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
 		before := badSnapshot(t, db, true)
-		batch := expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
-		good := expandcontract.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
+		batch := backfill.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
+		good := verify.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
 
 		hostile := []string{
 			"keep; DROP TABLE keep", "keep; DROP TABLE keep; --", `a"b`, `keep" --`, "a`b", "keep'", "k\u0435ep", "\uff4beep",
 			"keep\x00", "keep\n", "a.b.c", "", " keep", strings.Repeat("k", 64), "1keep", "ke ep",
 		}
 		for _, name := range hostile {
-			_, err := s.NewBackfill("users", expandcontract.Keyset{Table: name, Column: "id"}, batch)
-			badIs(t, err, "key table", expandcontract.ErrInvalidInput, sqldialect.ErrInvalidIdentifier)
+			_, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: name, Column: "id"}, batch)
+			badIs(t, err, "key table", backfill.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
 			if name != "" {
 				assert.Contains(t, err.Error(), fmt.Sprintf("%q", name))
 			}
-			_, err = s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: name}, batch)
-			badIs(t, err, "key column", expandcontract.ErrInvalidInput)
+			_, err = backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: name}, batch)
+			badIs(t, err, "key column", backfill.ErrInvalidInput)
 
 			bad := good
 			bad.Table = name
-			_, err = s.Verify(ctx, "users", &bad, &good)
-			badIs(t, err, "SQLRows table", expandcontract.ErrInvalidInput, sqldialect.ErrInvalidIdentifier)
+			_, err = ectest.Verify(ctx, ectest.Migration(t, s, "users"), &bad, &good)
+			badIs(t, err, "SQLRows table", verify.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
 			bad = good
 			bad.Key = name
-			_, err = s.Verify(ctx, "users", &good, &bad)
-			badIs(t, err, "SQLRows key column", expandcontract.ErrInvalidInput)
+			_, err = ectest.Verify(ctx, ectest.Migration(t, s, "users"), &good, &bad)
+			badIs(t, err, "SQLRows key column", verify.ErrInvalidInput)
 		}
 		assert.Equal(t, before, badSnapshot(t, db, true), "keep is intact and no verification was stored")
 	})
@@ -590,10 +578,10 @@ func TestBadInputHostileIdentifiers(t *testing.T) {
 // kept stuck and never given to the repair function.
 func TestBadInputRepairEntries(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := newBadClock()
-		s := badStore(t, db, c)
+		c := ectest.NewClock()
+		s := ectest.Open(t, db.DB, c)
 		ctx := t.Context()
-		log, err := s.RepairLog("users")
+		log, err := repair.NewLog(ectest.Migration(t, s, "users"))
 		require.NoError(t, err)
 		w, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), log,
 			dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
@@ -614,7 +602,7 @@ func TestBadInputRepairEntries(t *testing.T) {
 			})
 			var se *dualwrite.SecondaryError
 			require.ErrorAs(t, err, &se)
-			assert.ErrorIs(t, se.RecordErr, expandcontract.ErrInvalidInput)
+			assert.ErrorIs(t, se.RecordErr, repair.ErrInvalidInput)
 			assert.Contains(t, se.RecordErr.Error(), tc.what)
 			assert.ErrorIs(t, err, errDown, "the write's own failure is kept")
 			assert.Equal(t, 1, oldWrites, "the authoritative write happened; only its repair could not be recorded")
@@ -628,15 +616,15 @@ func TestBadInputRepairEntries(t *testing.T) {
 			stage, reason, error, created_at, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`),
 			"users", "users.save", "1", 7, "dualwrite", "secondary_failed", "", now, now)
 		require.NoError(t, err)
-		_, err = log.Entries(ctx, expandcontract.RepairQuery{})
+		_, err = log.Entries(ctx, repair.Query{})
 		badIs(t, err, "target 7 is not a store", expandcontract.ErrCorrupt)
 		called := 0
-		r, err := log.NewRepairer(func(context.Context, cutover.Repair) error { called++; return nil })
+		r, err := repair.New(log, func(context.Context, cutover.Repair) error { called++; return nil })
 		require.NoError(t, err)
 		defer r.Close()
 		stats, err := r.RunOnce(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
 		assert.Zero(t, called, "the function never sees an entry it cannot trust")
 		var lastError string
 		require.NoError(t, db.GetContext(ctx, &lastError, `SELECT last_error FROM cutover_repairs`))
@@ -645,21 +633,14 @@ func TestBadInputRepairEntries(t *testing.T) {
 }
 
 // TestBadInputMigrationNameNotUTF8 gives a migration name that is not
-// valid UTF-8. The repair log refuses it with ErrInvalidInput. The other
-// methods do not check for UTF-8 and pass it to the database: PostgreSQL
-// fails the query and MariaDB the insert, changing nothing, while SQLite
-// stores it.
+// valid UTF-8: the store refuses its handle with ErrInvalidInput, on every
+// database alike, so that nothing stores or queries it.
 func TestBadInputMigrationNameNotUTF8(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
-		ctx := t.Context()
-		const name = "bad \xff name"
-		_, err := s.RepairLog(name)
-		badIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
-
+		s := ectest.Open(t, db.DB, ectest.NewClock())
 		before := badSnapshot(t, db, true)
-		_, err = s.Ensure(ctx, name, "test")
+		_, err := s.Migration("bad \xff name")
 		badIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
 		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
 	})
@@ -672,17 +653,17 @@ func TestBadInputMigrationNameNotUTF8(t *testing.T) {
 func TestBadInputCorruptCheckpoint(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
+		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
-		_, err := s.Ensure(ctx, "users", "test")
+		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
 		_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET backfill_checkpoint = 'forty-two' WHERE name = 'users'`)
 		require.NoError(t, err)
 		copied := 0
-		bf, err := s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: "id"},
-			expandcontract.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
+		bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
+			backfill.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
 				copied++
 				return 0, nil
 			}))
@@ -690,7 +671,7 @@ func TestBadInputCorruptCheckpoint(t *testing.T) {
 		err = bf.Run(ctx)
 		badIs(t, err, `checkpoint "forty-two" is not an integer key`, expandcontract.ErrCorrupt)
 		assert.Zero(t, copied)
-		m, err := s.Get(ctx, "users")
+		m, err := ectest.Migration(t, s, "users").State(ctx)
 		require.NoError(t, err)
 		assert.Empty(t, m.Backfill.LeaseOwner, "the lease was given back")
 		assert.Equal(t, "forty-two", m.Backfill.Checkpoint)
@@ -706,17 +687,17 @@ func TestBadInputCorruptCheckpoint(t *testing.T) {
 func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		badKeep(t, db)
-		s := badStore(t, db, newBadClock())
+		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
-		_, err := s.Ensure(ctx, "users", "test")
+		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
 		badMove(t, s, expandcontract.DualWrite)
 		badMove(t, s, expandcontract.Backfill)
 		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`} {
 			_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+set+`, backfill_done_at = NULL WHERE name = 'users'`)
 			require.NoError(t, err)
-			bf, err := s.NewBackfill("users", expandcontract.Keyset{Table: "keep", Column: "id"},
-				expandcontract.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`))
+			bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
+				backfill.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`))
 			require.NoError(t, err)
 			var before int
 			require.NoError(t, db.GetContext(ctx, &before, `SELECT COUNT(*) FROM cutover_events`))
@@ -724,9 +705,9 @@ func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 			var after int
 			require.NoError(t, db.GetContext(ctx, &after, `SELECT COUNT(*) FROM cutover_events`))
 			assert.Equal(t, before, after, "%s: Run recorded nothing", set)
-			_, err = s.Get(ctx, "users")
+			_, err = ectest.Migration(t, s, "users").State(ctx)
 			assert.ErrorIs(t, err, expandcontract.ErrCorrupt, "%s: the row is still reported corrupt", set)
-			_, err = s.Move(ctx, "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
+			_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
 			assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
 			var phase string
 			require.NoError(t, db.GetContext(ctx, &phase, `SELECT phase FROM cutover_migrations WHERE name = 'users'`))

@@ -33,11 +33,9 @@ func (r readResult) String() string { return [numReadResults]string{"ok", "error
 // on the old store (stages above shadow become shadow) and writes are left
 // as the flag says. A Bound is safe for concurrent use.
 type Bound struct {
-	s        *Store
-	name     string
+	m        *Migration
 	instance string
 	ttl      time.Duration
-	reads    *telemetry.Counter[readResult]
 	logs     *telemetry.Limiter
 
 	state      atomic.Pointer[boundState]
@@ -51,29 +49,20 @@ type boundState struct {
 	at    time.Time // when the phase was read, or last tried
 }
 
-// Bound returns a [Bound] for the migration name whose phase is re-read
-// after ttl. If instance is not empty, the Bound also reports, at each
-// re-read, the lowest stage it resolved since the previous one under that
-// instance id (see [Store.ReportStage]).
-func (s *Store) Bound(name string, ttl time.Duration, instance string) (*Bound, error) {
-	if err := validName(name); err != nil {
-		return nil, err
-	}
+// Bound returns a [Bound] for the migration whose phase is re-read after
+// ttl. If instance is not empty, the Bound also reports, at each re-read,
+// the lowest stage it resolved since the previous one under that instance
+// id (see [Migration.ReportStage]).
+func (m *Migration) Bound(ttl time.Duration, instance string) (*Bound, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("%w: bound TTL must be positive, got %v", ErrInvalidInput, ttl)
 	}
 	if instance != "" {
-		if err := validName(instance); err != nil {
-			return nil, fmt.Errorf("%w: instance id %q", ErrInvalidInput, instance)
+		if err := checkName("instance id", instance); err != nil {
+			return nil, err
 		}
 	}
-	reads, err := telemetry.NewCounter(s.meter, "cutover.expandcontract.phase_reads",
-		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, numReadResults)
-	if err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
-	}
-	b := &Bound{s: s, name: name, instance: instance, ttl: ttl, reads: reads,
-		logs: telemetry.NewLimiter(time.Minute, 3, s.now)}
+	b := &Bound{m: m, instance: instance, ttl: ttl, logs: telemetry.NewLimiter(time.Minute, 3, m.s.m.Now)}
 	b.lowest.Store(-1)
 	return b, nil
 }
@@ -84,7 +73,7 @@ func (b *Bound) Clamp(ctx context.Context, requested cutover.Stage) cutover.Stag
 	st := b.state.Load()
 	if st == nil {
 		st = b.refresh(ctx)
-	} else if b.s.now().Sub(st.at) >= b.ttl && b.refreshing.CompareAndSwap(false, true) {
+	} else if b.m.s.m.Now().Sub(st.at) >= b.ttl && b.refreshing.CompareAndSwap(false, true) {
 		go func() {
 			defer b.refreshing.Store(false)
 			b.refresh(ctx)
@@ -117,26 +106,26 @@ func (b *Bound) Phase() (Phase, bool) {
 func (b *Bound) refresh(ctx context.Context) *boundState {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	now := b.s.now()
+	now := b.m.s.m.Now()
 	next := &boundState{at: now}
-	m, err := b.s.Get(ctx, b.name)
+	st, err := b.m.State(ctx)
 	if err != nil {
-		b.reads.Add(ctx, readFailed)
+		b.m.s.phaseReads.Add(ctx, readFailed)
 		if prev := b.state.Load(); prev != nil {
 			next.phase, next.known = prev.phase, prev.known
 		}
 		if ok, suppressed := b.logs.Allow(); ok {
-			b.s.logger.ErrorContext(ctx, "cutover: reading the migration phase failed; keeping the last known",
-				"migration", b.name, "known", next.known, "phase", next.phase.String(), "err", err, "suppressed", suppressed)
+			b.m.s.m.Logger.ErrorContext(ctx, "cutover: reading the migration phase failed; keeping the last known",
+				"migration", b.m.h.Name, "known", next.known, "phase", next.phase.String(), "err", err, "suppressed", suppressed)
 		}
 	} else {
-		b.reads.Add(ctx, readOK)
-		next.phase, next.known = m.Phase, true
+		b.m.s.phaseReads.Add(ctx, readOK)
+		next.phase, next.known = st.Phase, true
 	}
 	b.state.Store(next)
 	if b.instance != "" {
 		if low := b.lowest.Swap(-1); low >= 0 {
-			if err := b.s.ReportStage(ctx, b.name, b.instance, cutover.Stage(low)); err != nil {
+			if err := b.m.ReportStage(ctx, b.instance, cutover.Stage(low)); err != nil {
 				b.lowest.CompareAndSwap(-1, low) // report it next time
 			}
 		}

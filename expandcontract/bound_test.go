@@ -11,6 +11,8 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/flags"
 	"github.com/cutover-go/cutover/flags/flagstest"
 	"github.com/cutover-go/cutover/internal/testdb"
@@ -34,11 +36,11 @@ func TestPhaseClamp(t *testing.T) {
 
 func TestFlagCannotReachLiveBeforeCleanVerification(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := newClock()
-		s := openStore(t, db, c)
-		_, err := s.Ensure(t.Context(), "users", "test")
+		c := ectest.NewClock()
+		s := ectest.Open(t, db.DB, c)
+		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
-		bound, err := s.Bound("users", time.Second, "web-1")
+		bound, err := ectest.Migration(t, s, "users").Bound(time.Second, "web-1")
 		require.NoError(t, err)
 
 		ff := flagstest.New(t)
@@ -59,23 +61,23 @@ func TestFlagCannotReachLiveBeforeCleanVerification(t *testing.T) {
 		}
 
 		assert.Equal(t, cutover.Off, stage.Stage(t.Context()), "expand: nothing is written to the new store yet")
-		move(t, s, "users", expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
 		assert.Equal(t, cutover.DualWrite, resolve())
-		move(t, s, "users", expandcontract.Backfill)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
 		assert.Equal(t, cutover.Shadow, resolve(), "live during backfill is clamped to shadow")
 
-		require.NoError(t, s.MarkBackfillDone(t.Context(), "users", "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "users"), "test"))
 		c.Advance(time.Second)
-		require.NoError(t, s.RecordVerification(t.Context(), "users", expandcontract.Verification{Clean: false, Differences: 1}))
-		_, err = s.Move(t.Context(), "users", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})
+		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Differences: 1}))
+		_, err = ectest.Migration(t, s, "users").Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})
 		require.ErrorIs(t, err, expandcontract.ErrGuard)
 		assert.Equal(t, cutover.Shadow, resolve(), "no live read before a clean verification")
 
-		require.NoError(t, s.RecordVerification(t.Context(), "users", expandcontract.Verification{Clean: true}))
-		move(t, s, "users", expandcontract.SwitchReads)
+		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: true}))
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.SwitchReads)
 		assert.Equal(t, cutover.Live, resolve())
 
-		insts, err := s.Instances(t.Context(), "users")
+		insts, err := ectest.Migration(t, s, "users").Instances(t.Context())
 		require.NoError(t, err)
 		require.Len(t, insts, 1, "the bound reports the stages its instance resolves")
 		assert.Equal(t, "web-1", insts[0].ID)
@@ -84,17 +86,17 @@ func TestFlagCannotReachLiveBeforeCleanVerification(t *testing.T) {
 
 func currentPhase(t *testing.T, s *expandcontract.Store) expandcontract.Phase {
 	t.Helper()
-	m, err := s.Get(context.Background(), "users")
+	m, err := ectest.Migration(t, s, "users").State(context.Background())
 	require.NoError(t, err)
 	return m.Phase
 }
 
 func TestBoundKeepsLastPhaseWhenTheDatabaseFails(t *testing.T) {
 	db := testdb.SQLite(t)
-	c := newClock()
-	s := openStore(t, db, c)
-	walkToSwitchReads(t, s, c, "users")
-	bound, err := s.Bound("users", time.Second, "")
+	c := ectest.NewClock()
+	s := ectest.Open(t, db.DB, c)
+	ectest.WalkToSwitchReads(t, s, c, "users")
+	bound, err := ectest.Migration(t, s, "users").Bound(time.Second, "")
 	require.NoError(t, err)
 	assert.Equal(t, cutover.Live, bound.Clamp(t.Context(), cutover.Live))
 
@@ -107,8 +109,8 @@ func TestBoundKeepsLastPhaseWhenTheDatabaseFails(t *testing.T) {
 
 func TestBoundWithoutAnyPhaseKeepsReadsOnOld(t *testing.T) {
 	db := testdb.SQLite(t)
-	s := openStore(t, db, newClock())
-	bound, err := s.Bound("never-created", time.Second, "")
+	s := ectest.Open(t, db.DB, ectest.NewClock())
+	bound, err := ectest.Migration(t, s, "never-created").Bound(time.Second, "")
 	require.NoError(t, err)
 	assert.Equal(t, cutover.Shadow, bound.Clamp(t.Context(), cutover.Complete))
 	assert.Equal(t, cutover.DualWrite, bound.Clamp(t.Context(), cutover.DualWrite))

@@ -25,32 +25,35 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	const name = "customers-phone"
-	if _, err := store.Ensure(ctx, name, "deploy-42"); err != nil {
+	mig, err := store.Migration("customers-phone")
+	if err != nil {
+		panic(err)
+	}
+	if _, err := mig.Ensure(ctx, "deploy-42"); err != nil {
 		panic(err)
 	}
 	// Expand: add the new column, and start dual writes, in one move.
-	m, err := store.Move(ctx, name, expandcontract.Move{
+	st, err := mig.Move(ctx, expandcontract.Move{
 		To: expandcontract.DualWrite, Actor: "alice", Reason: "rename customer_phone",
 		SQL: []string{`ALTER TABLE customers ADD COLUMN phone_number TEXT`},
 	})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("phase:", m.Phase)
+	fmt.Println("phase:", st.Phase)
 
 	// However far the flag owner turns the flag, the phase bounds it.
-	bound, err := store.Bound(name, time.Second, "")
+	bound, err := mig.Bound(time.Second, "")
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("flag says live, requests get:", bound.Clamp(ctx, cutover.Live))
 
 	// Reads cannot move before the backfill is done and verified.
-	if _, err := store.Move(ctx, name, expandcontract.Move{To: expandcontract.Backfill, Actor: "alice"}); err != nil {
+	if _, err := mig.Move(ctx, expandcontract.Move{To: expandcontract.Backfill, Actor: "alice"}); err != nil {
 		panic(err)
 	}
-	_, err = store.Move(ctx, name, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "alice"})
+	_, err = mig.Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "alice"})
 	fmt.Println(errors.Is(err, expandcontract.ErrGuard), err)
 	// Output:
 	// phase: dualwrite

@@ -3,7 +3,7 @@ package expandcontract_test
 import (
 	"testing"
 
-	"github.com/cutover-go/cutover/internal/testdb"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
+func TestMain(m *testing.M) { ectest.Main(m) }

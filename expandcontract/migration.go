@@ -2,16 +2,50 @@ package expandcontract
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 )
 
-// Migration is the stored state of one migration.
+func init() {
+	meta.SetHandleOf(func(m any) *meta.Handle {
+		if mg, _ := m.(*Migration); mg != nil {
+			return &mg.h
+		}
+		return nil
+	})
+}
+
+// Migration is one migration of a [Store], by name: the handle through
+// which its phase is moved and read, and which the backfill, verify and
+// repair packages take. Get one with [Store.Migration]; the zero value is
+// not usable. A Migration holds no state of its own and is safe for
+// concurrent use; any number of handles may name the same migration.
 type Migration struct {
+	s *Store
+	h meta.Handle
+}
+
+// Migration returns the handle of the migration name, which need not exist
+// yet (see [Migration.Ensure]). The name must be 1 to 255 bytes of valid
+// UTF-8 without control characters; otherwise the error wraps
+// [ErrInvalidInput].
+func (s *Store) Migration(name string) (*Migration, error) {
+	if err := checkName("migration name", name); err != nil {
+		return nil, err
+	}
+	return &Migration{s: s, h: meta.Handle{Store: s.m, Name: name}}, nil
+}
+
+// Name returns the migration's name.
+func (m *Migration) Name() string { return m.h.Name }
+
+// State is the stored state of one migration.
+type State struct {
 	Name         string
 	Phase        Phase
 	Version      int64 // bumped by every change of phase; the compare-and-swap token
@@ -52,110 +86,72 @@ type Event struct {
 	Migration string
 	At        time.Time
 	Actor     string // who asked, such as a user or an instance id
-	Kind      string // "create", "move", "force", "refuse", "backfill", "verify"
+	Kind      string // "create", "move", "force", "refuse", "conflict", "backfill", "verify", "retire"
 	From, To  Phase
 	Version   int64  // the migration's version after the event
 	Reason    string // why, as given by the actor
 	Detail    string // what the library adds: a refusal's cause, warnings
 }
 
-// migrationRow is the scanned form of a row of the migrations table.
-type migrationRow struct {
-	Name         string         `db:"name"`
-	Phase        string         `db:"phase"`
-	Version      int64          `db:"version"`
-	CreatedAt    int64          `db:"created_at"`
-	UpdatedAt    int64          `db:"updated_at"`
-	Checkpoint   sql.NullString `db:"backfill_checkpoint"`
-	Rows         int64          `db:"backfill_rows"`
-	Total        int64          `db:"backfill_total"`
-	StartedAt    sql.NullInt64  `db:"backfill_started_at"`
-	DoneAt       sql.NullInt64  `db:"backfill_done_at"`
-	Paused       int64          `db:"backfill_paused"`
-	Canceled     int64          `db:"backfill_canceled"`
-	LeaseOwner   sql.NullString `db:"lease_owner"`
-	LeaseUntil   sql.NullInt64  `db:"lease_until"`
-	VerifiedAt   sql.NullInt64  `db:"verified_at"`
-	VerifyClean  sql.NullInt64  `db:"verify_clean"`
-	VerifyRows   sql.NullInt64  `db:"verify_rows"`
-	VerifyDiffs  sql.NullInt64  `db:"verify_diffs"`
-	VerifyDetail sql.NullString `db:"verify_detail"`
-}
-
-const migrationColumns = `name, phase, version, created_at, updated_at, backfill_checkpoint, backfill_rows,
-	backfill_total, backfill_started_at, backfill_done_at, backfill_paused, backfill_canceled, lease_owner,
-	lease_until, verified_at, verify_clean, verify_rows, verify_diffs, verify_detail`
-
-func (r migrationRow) migration() (Migration, error) {
+// state converts a scanned row.
+func state(r meta.Row) (State, error) {
 	p, err := ParsePhase(r.Phase)
 	if err != nil {
-		return Migration{}, fmt.Errorf("%w: migration %q: phase: %w", ErrCorrupt, r.Name, err)
+		return State{}, fmt.Errorf("%w: migration %q: phase: %w", ErrCorrupt, r.Name, err)
 	}
-	if r.Version < 1 || r.Rows < 0 || r.Total < 0 {
-		return Migration{}, fmt.Errorf("%w: migration %q: version %d, backfill rows %d of %d",
-			ErrCorrupt, r.Name, r.Version, r.Rows, r.Total)
-	}
-	return Migration{
+	return State{
 		Name: r.Name, Phase: p, Version: r.Version,
 		CreatedAt: time.UnixMicro(r.CreatedAt).UTC(), UpdatedAt: time.UnixMicro(r.UpdatedAt).UTC(),
 		Backfill: BackfillState{
 			Checkpoint: r.Checkpoint.String, Rows: r.Rows, Total: r.Total,
-			StartedAt: fromMicros(r.StartedAt), DoneAt: fromMicros(r.DoneAt),
+			StartedAt: meta.FromMicros(r.StartedAt), DoneAt: meta.FromMicros(r.DoneAt),
 			Paused: r.Paused != 0, Canceled: r.Canceled != 0,
-			LeaseOwner: r.LeaseOwner.String, LeaseUntil: fromMicros(r.LeaseUntil),
+			LeaseOwner: r.LeaseOwner.String, LeaseUntil: meta.FromMicros(r.LeaseUntil),
 		},
 		Verification: Verification{
-			At: fromMicros(r.VerifiedAt), Clean: r.VerifyClean.Int64 != 0,
+			At: meta.FromMicros(r.VerifiedAt), Clean: r.VerifyClean.Int64 != 0,
 			Rows: r.VerifyRows.Int64, Differences: r.VerifyDiffs.Int64, Detail: r.VerifyDetail.String,
 		},
 	}, nil
 }
 
-// Ensure returns the migration name, creating it in the [Expand] phase if it
-// does not exist yet. Every instance of a service can call it at start.
-func (s *Store) Ensure(ctx context.Context, name, actor string) (Migration, error) {
-	if err := validName(name); err != nil {
-		return Migration{}, err
-	}
-	m, err := s.Get(ctx, name)
+// Ensure returns the migration's state, creating it in the [Expand] phase
+// if it does not exist yet. Every instance of a service can call it at
+// start; actor is recorded in the history of a creation.
+func (m *Migration) Ensure(ctx context.Context, actor string) (State, error) {
+	st, err := m.State(ctx)
 	if !errors.Is(err, ErrNotFound) {
-		return m, err
+		return st, err
 	}
-	now := micros(s.now())
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO `+s.t.migrations+
+	k := m.s.m
+	now := meta.Micros(k.Now())
+	err = k.InTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, k.Q(`INSERT INTO `+k.T.Migrations+
 			` (name, phase, version, created_at, updated_at) VALUES (?, ?, 1, ?, ?)`),
-			name, Expand.String(), now, now)
+			m.h.Name, Expand.String(), now, now)
 		if err != nil {
 			return err
 		}
-		return s.addEvent(ctx, tx, Event{Migration: name, Actor: actor, Kind: "create", From: Expand, To: Expand, Version: 1})
+		return m.addEvent(ctx, tx, Event{Actor: actor, Kind: "create", From: Expand, To: Expand, Version: 1})
 	})
-	if err != nil && !s.dialect.IsUniqueViolation(err) {
-		return Migration{}, fmt.Errorf("expandcontract: create migration %q: %w", name, err)
+	if err != nil && !k.Dialect.IsUniqueViolation(err) {
+		return State{}, fmt.Errorf("expandcontract: create migration %q: %w", m.h.Name, err)
 	}
-	return s.Get(ctx, name) // also when another instance created it first
+	return m.State(ctx) // also when another instance created it first
 }
 
-// Get returns the migration name, or an error wrapping [ErrNotFound].
-func (s *Store) Get(ctx context.Context, name string) (Migration, error) {
-	return s.get(ctx, s.db, name)
-}
-
-func (s *Store) get(ctx context.Context, q sqlx.QueryerContext, name string) (Migration, error) {
-	var r migrationRow
-	err := sqlx.GetContext(ctx, q, &r, s.q(`SELECT `+migrationColumns+` FROM `+s.t.migrations+` WHERE name = ?`), name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Migration{}, fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
+// State returns the migration's stored state, or an error wrapping
+// [ErrNotFound] if it was never created.
+func (m *Migration) State(ctx context.Context) (State, error) {
+	r, err := m.s.m.Get(ctx, m.s.m.DB, m.h.Name)
 	if err != nil {
-		return Migration{}, fmt.Errorf("expandcontract: read migration %q: %w", name, err)
+		return State{}, err
 	}
-	return r.migration()
+	return state(r)
 }
 
-// Events returns the history of the migration name, oldest first.
-func (s *Store) Events(ctx context.Context, name string) ([]Event, error) {
+// Events returns the migration's history, oldest first.
+func (m *Migration) Events(ctx context.Context) ([]Event, error) {
 	var rows []struct {
 		ID        int64  `db:"id"`
 		Migration string `db:"migration"`
@@ -168,17 +164,18 @@ func (s *Store) Events(ctx context.Context, name string) ([]Event, error) {
 		Reason    string `db:"reason"`
 		Detail    string `db:"detail"`
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT id, migration, at, actor, kind, from_phase, to_phase, version,
-		reason, detail FROM `+s.t.events+` WHERE migration = ? ORDER BY id`), name)
+	k := m.s.m
+	err := k.DB.SelectContext(ctx, &rows, k.Q(`SELECT id, migration, at, actor, kind, from_phase, to_phase, version,
+		reason, detail FROM `+k.T.Events+` WHERE migration = ? ORDER BY id`), m.h.Name)
 	if err != nil {
-		return nil, fmt.Errorf("expandcontract: read events of %q: %w", name, err)
+		return nil, fmt.Errorf("expandcontract: read events of %q: %w", m.h.Name, err)
 	}
 	events := make([]Event, len(rows))
 	for i, r := range rows {
 		from, err1 := ParsePhase(r.From)
 		to, err2 := ParsePhase(r.To)
 		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("%w: event %d of %q: %w", ErrCorrupt, r.ID, name, err)
+			return nil, fmt.Errorf("%w: event %d of %q: %w", ErrCorrupt, r.ID, m.h.Name, err)
 		}
 		events[i] = Event{ID: r.ID, Migration: r.Migration, At: time.UnixMicro(r.At).UTC(), Actor: r.Actor,
 			Kind: r.Kind, From: from, To: to, Version: r.Version, Reason: r.Reason, Detail: r.Detail}
@@ -186,25 +183,8 @@ func (s *Store) Events(ctx context.Context, name string) ([]Event, error) {
 	return events, nil
 }
 
-func (s *Store) addEvent(ctx context.Context, e sqlx.ExecerContext, ev Event) error {
-	if ev.At.IsZero() {
-		ev.At = s.now()
-	}
-	_, err := e.ExecContext(ctx, s.q(`INSERT INTO `+s.t.events+
-		` (migration, at, actor, kind, from_phase, to_phase, version, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		ev.Migration, micros(ev.At), ev.Actor, ev.Kind, ev.From.String(), ev.To.String(), ev.Version, ev.Reason, ev.Detail)
-	return err
-}
-
-// inTx runs fn in a transaction, committing if it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// addEvent appends ev, an event of this migration, to the history.
+func (m *Migration) addEvent(ctx context.Context, e sqlx.ExecerContext, ev Event) error {
+	return m.s.m.AddEvent(ctx, e, meta.Event{Migration: m.h.Name, At: ev.At, Actor: ev.Actor, Kind: ev.Kind,
+		From: ev.From.String(), To: ev.To.String(), Version: ev.Version, Reason: ev.Reason, Detail: ev.Detail})
 }

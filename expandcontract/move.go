@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 )
 
 // Move asks for a change of a migration's phase: one step forward or back.
@@ -79,114 +80,121 @@ func (e *ConflictError) Error() string {
 // Unwrap returns [ErrConflict].
 func (e *ConflictError) Unwrap() error { return ErrConflict }
 
-// Move changes the phase of the migration name as m asks, and returns the
-// migration as it is after the move. The move is a compare-and-swap on the
+// Move changes the migration's phase as mv asks, and returns the
+// migration's state after the move. The move is a compare-and-swap on the
 // migration's version: of two instances moving at once, one wins and the
 // other gets a *ConflictError. Every move, refusal and conflict is recorded
 // in the history.
-func (s *Store) Move(ctx context.Context, name string, m Move) (Migration, error) {
+func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	switch {
-	case validName(name) != nil:
-		return Migration{}, validName(name)
-	case !m.To.Valid():
-		return Migration{}, fmt.Errorf("%w: move to %v", ErrUnknownPhase, m.To)
-	case strings.TrimSpace(m.Actor) == "":
-		return Migration{}, fmt.Errorf("%w: a move needs an actor", ErrInvalidInput)
-	case m.Version < 0:
-		return Migration{}, fmt.Errorf("%w: negative version %d", ErrInvalidInput, m.Version)
+	case !mv.To.Valid():
+		return State{}, fmt.Errorf("%w: move to %v", ErrUnknownPhase, mv.To)
+	case strings.TrimSpace(mv.Actor) == "":
+		return State{}, fmt.Errorf("%w: a move needs an actor", ErrInvalidInput)
+	case mv.Version < 0:
+		return State{}, fmt.Errorf("%w: negative version %d", ErrInvalidInput, mv.Version)
 	}
-	for i, q := range m.SQL {
-		if strings.TrimSpace(q) == "" {
-			return Migration{}, fmt.Errorf("%w: SQL statement %d is empty", ErrInvalidInput, i)
-		}
+	if err := checkStatements(mv.SQL); err != nil {
+		return State{}, err
 	}
-	cur, err := s.Get(ctx, name)
+	cur, err := m.State(ctx)
 	if err != nil {
-		return Migration{}, err
+		return State{}, err
 	}
-	if m.Version == 0 {
-		m.Version = cur.Version
+	if mv.Version == 0 {
+		mv.Version = cur.Version
 	}
-	if m.Version != cur.Version {
-		return Migration{}, s.conflict(ctx, cur, m)
+	if mv.Version != cur.Version {
+		return State{}, m.conflict(ctx, cur, mv)
 	}
-	warnings, refusal := s.check(ctx, cur, m)
+	k := m.s.m
+	warnings, refusal := m.check(ctx, cur, mv)
 	if refusal != nil {
-		s.moves.Add(ctx, moveRefused)
-		ev := Event{Migration: name, Actor: m.Actor, Kind: "refuse", From: cur.Phase, To: m.To,
-			Version: cur.Version, Reason: m.Reason, Detail: refusal.Error()}
-		if err := s.addEvent(ctx, s.db, ev); err != nil {
-			return Migration{}, errors.Join(refusal, fmt.Errorf("expandcontract: record refusal: %w", err))
+		m.s.moves.Add(ctx, moveRefused)
+		ev := Event{Actor: mv.Actor, Kind: "refuse", From: cur.Phase, To: mv.To,
+			Version: cur.Version, Reason: mv.Reason, Detail: refusal.Error()}
+		if err := m.addEvent(ctx, k.DB, ev); err != nil {
+			return State{}, errors.Join(refusal, fmt.Errorf("expandcontract: record refusal: %w", err))
 		}
-		s.logger.WarnContext(ctx, "cutover: phase move refused", "migration", name, "from", cur.Phase.String(),
-			"to", m.To.String(), "actor", m.Actor, "why", refusal.Reason)
-		return Migration{}, refusal
+		k.Logger.WarnContext(ctx, "cutover: phase move refused", "migration", m.h.Name, "from", cur.Phase.String(),
+			"to", mv.To.String(), "actor", mv.Actor, "why", refusal.Reason)
+		return State{}, refusal
 	}
 	kind := "move"
-	if m.Force {
+	if mv.Force {
 		kind = "force"
 	}
-	ev := Event{Migration: name, Actor: m.Actor, Kind: kind, From: cur.Phase, To: m.To,
-		Version: cur.Version + 1, Reason: m.Reason, Detail: strings.Join(warnings, "; ")}
-	if err := s.apply(ctx, cur, m, ev); err != nil {
+	ev := Event{Actor: mv.Actor, Kind: kind, From: cur.Phase, To: mv.To,
+		Version: cur.Version + 1, Reason: mv.Reason, Detail: strings.Join(warnings, "; ")}
+	if err := m.apply(ctx, cur, mv, ev); err != nil {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
-			return Migration{}, s.conflict(ctx, cur, m)
+			return State{}, m.conflict(ctx, cur, mv)
 		}
-		return Migration{}, err
+		return State{}, err
 	}
-	s.moves.Add(ctx, moveMoved)
+	m.s.moves.Add(ctx, moveMoved)
 	for _, w := range warnings {
-		s.logger.WarnContext(ctx, "cutover: phase move warning", "migration", name, "to", m.To.String(), "warning", w)
+		k.Logger.WarnContext(ctx, "cutover: phase move warning", "migration", m.h.Name, "to", mv.To.String(), "warning", w)
 	}
-	s.logger.InfoContext(ctx, "cutover: phase moved", "migration", name, "from", cur.Phase.String(),
-		"to", m.To.String(), "actor", m.Actor, "reason", m.Reason, "forced", m.Force)
-	return s.Get(ctx, name)
+	k.Logger.InfoContext(ctx, "cutover: phase moved", "migration", m.h.Name, "from", cur.Phase.String(),
+		"to", mv.To.String(), "actor", mv.Actor, "reason", mv.Reason, "forced", mv.Force)
+	return m.State(ctx)
 }
 
-// conflict records and returns the conflict of m with the migration as it
+// checkStatements refuses an empty statement among stmts.
+func checkStatements(stmts []string) error {
+	for i, q := range stmts {
+		if strings.TrimSpace(q) == "" {
+			return fmt.Errorf("%w: SQL statement %d is empty", ErrInvalidInput, i)
+		}
+	}
+	return nil
+}
+
+// conflict records and returns the conflict of mv with the migration as it
 // now stands.
-func (s *Store) conflict(ctx context.Context, cur Migration, m Move) error {
-	s.moves.Add(ctx, moveConflict)
-	now, err := s.Get(ctx, cur.Name)
+func (m *Migration) conflict(ctx context.Context, cur State, mv Move) error {
+	m.s.moves.Add(ctx, moveConflict)
+	now, err := m.State(ctx)
 	if err != nil {
 		now = cur
 	}
-	ce := &ConflictError{Migration: cur.Name, Expected: m.Version, Actual: now.Version, Phase: now.Phase}
-	ev := Event{Migration: cur.Name, Actor: m.Actor, Kind: "conflict", From: now.Phase, To: m.To,
-		Version: now.Version, Reason: m.Reason, Detail: ce.Error()}
-	if err := s.addEvent(ctx, s.db, ev); err != nil {
+	ce := &ConflictError{Migration: cur.Name, Expected: mv.Version, Actual: now.Version, Phase: now.Phase}
+	ev := Event{Actor: mv.Actor, Kind: "conflict", From: now.Phase, To: mv.To,
+		Version: now.Version, Reason: mv.Reason, Detail: ce.Error()}
+	if err := m.addEvent(ctx, m.s.m.DB, ev); err != nil {
 		return errors.Join(ce, fmt.Errorf("expandcontract: record conflict: %w", err))
 	}
 	return ce
 }
 
-// check applies the rules of the phase sequence to m. It returns warnings
+// check applies the rules of the phase sequence to mv. It returns warnings
 // for a move that may go ahead, or the refusal.
-func (s *Store) check(ctx context.Context, cur Migration, m Move) (warnings []string, refusal *MoveError) {
+func (m *Migration) check(ctx context.Context, cur State, mv Move) (warnings []string, refusal *MoveError) {
 	refuse := func(kind error, format string, args ...any) *MoveError {
-		return &MoveError{Migration: cur.Name, From: cur.Phase, To: m.To, Reason: fmt.Sprintf(format, args...), kind: kind}
+		return &MoveError{Migration: cur.Name, From: cur.Phase, To: mv.To, Reason: fmt.Sprintf(format, args...), kind: kind}
 	}
-	from, to := cur.Phase, m.To
+	from, to := cur.Phase, mv.To
 	switch {
 	case to == from:
 		return nil, refuse(ErrIllegalMove, "already there")
 	case to != from+1 && to+1 != from:
 		return nil, refuse(ErrIllegalMove, "phases move one step at a time; from %s the next is %s and the previous %s",
 			from, min(from+1, Contract), max(from, 1)-1)
-	case from == Contract && !m.Force:
+	case from == Contract && !mv.Force:
 		return nil, refuse(ErrIllegalMove, "contract is final: the old store may be gone; move back only with Force")
 	}
 	if to == SwitchReads && from == Backfill {
-		if why := s.switchReadsBlocked(cur); why != "" {
-			if !m.Force {
+		if why := m.s.switchReadsBlocked(cur); why != "" {
+			if !mv.Force {
 				return nil, refuse(ErrGuard, "%s", why)
 			}
 			warnings = append(warnings, "forced past guard: "+why)
 		}
 	}
 	if to == Contract {
-		touching, err := s.instancesTouchingOld(ctx, cur.Name)
+		touching, err := m.instancesTouchingOld(ctx)
 		switch {
 		case err != nil:
 			warnings = append(warnings, fmt.Sprintf("could not read instance reports: %v", err))
@@ -198,8 +206,9 @@ func (s *Store) check(ctx context.Context, cur Migration, m Move) (warnings []st
 }
 
 // switchReadsBlocked says why reads may not move yet, or "" if they may.
-func (s *Store) switchReadsBlocked(m Migration) string {
-	b, v := m.Backfill, m.Verification
+func (s *Store) switchReadsBlocked(st State) string {
+	b, v := st.Backfill, st.Verification
+	now := s.m.Now()
 	switch {
 	case !b.Done():
 		return fmt.Sprintf("backfill not complete (%d rows copied of about %d)", b.Rows, b.Total)
@@ -210,69 +219,68 @@ func (s *Store) switchReadsBlocked(m Migration) string {
 			v.At.Format(time.RFC3339), b.DoneAt.Format(time.RFC3339))
 	case !v.Clean:
 		return fmt.Sprintf("the last verification found %d differing keys", v.Differences)
-	case s.now().Sub(v.At) > s.maxVerifyAge:
+	case now.Sub(v.At) > s.maxVerifyAge:
 		return fmt.Sprintf("the last clean verification is %s old, more than %s",
-			s.now().Sub(v.At).Round(time.Second), s.maxVerifyAge)
+			now.Sub(v.At).Round(time.Second), s.maxVerifyAge)
 	}
 	return ""
 }
 
-// apply runs the statements of m and swaps the phase, retrying while a
+// apply runs the statements of mv and swaps the phase, retrying while a
 // statement times out on a lock.
-func (s *Store) apply(ctx context.Context, cur Migration, m Move, ev Event) error {
-	return s.withLockRetries(ctx, cur.Name, m, func() error { return s.applyOnce(ctx, cur, m, ev) })
+func (m *Migration) apply(ctx context.Context, cur State, mv Move, ev Event) error {
+	return m.withLockRetries(ctx, mv.To, func() error { return m.applyOnce(ctx, cur, mv, ev) })
 }
+
+// lockRetries is the backoff between tries of statements that timed out
+// on a lock.
+var lockRetries = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // withLockRetries calls fn until it succeeds, fails with an error other
 // than a lock timeout, or has been tried the store's number of DDL
 // attempts, waiting a growing, jittered backoff between tries.
-func (s *Store) withLockRetries(ctx context.Context, name string, m Move, fn func() error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+func (m *Migration) withLockRetries(ctx context.Context, to Phase, fn func() error) error {
+	k := m.s.m
+	for attempt := int64(1); ; attempt++ {
 		err := fn()
-		if err == nil || !s.dialect.IsLockTimeout(err) {
+		if err == nil || !k.Dialect.IsLockTimeout(err) {
 			return err
 		}
-		if attempt >= s.ddlAttempts {
-			return fmt.Errorf("expandcontract: %q, statements for %s: gave up after %d lock timeouts: %w", name, m.To, attempt, err)
+		if attempt >= int64(m.s.ddlAttempts) {
+			return fmt.Errorf("expandcontract: %q, statements for %s: gave up after %d lock timeouts: %w", m.h.Name, to, attempt, err)
 		}
-		s.logger.WarnContext(ctx, "cutover: migration statement timed out on a lock; retrying",
-			"migration", name, "to", m.To.String(), "attempt", attempt, "err", err)
-		wait := backoff/2 + rand.N(backoff)
-		backoff = min(2*backoff, 5*time.Second)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("expandcontract: %q, statements for %s: %w", name, m.To, context.Cause(ctx))
-		case <-t.C:
+		k.Logger.WarnContext(ctx, "cutover: migration statement timed out on a lock; retrying",
+			"migration", m.h.Name, "to", to.String(), "attempt", attempt, "err", err)
+		if err := backoff.Sleep(ctx, lockRetries.Wait(attempt)); err != nil {
+			return fmt.Errorf("expandcontract: %q, statements for %s: %w", m.h.Name, to, err)
 		}
 	}
 }
 
-func (s *Store) applyOnce(ctx context.Context, cur Migration, m Move, ev Event) error {
-	transactionalDDL := s.dialect.Name() != "mysql"
-	if !transactionalDDL && len(m.SQL) > 0 {
-		if err := s.runOnConn(ctx, m.SQL); err != nil {
+func (m *Migration) applyOnce(ctx context.Context, cur State, mv Move, ev Event) error {
+	k := m.s.m
+	transactionalDDL := k.Dialect.Name() != "mysql"
+	if !transactionalDDL && len(mv.SQL) > 0 {
+		if err := m.s.runOnConn(ctx, mv.SQL); err != nil {
 			return err
 		}
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if transactionalDDL && len(m.SQL) > 0 {
-			if err := s.runInTx(ctx, tx, cur.Name, m.To, m.SQL); err != nil {
+	return k.InTx(ctx, func(tx *sqlx.Tx) error {
+		if transactionalDDL && len(mv.SQL) > 0 {
+			if err := m.s.runInTx(ctx, tx, m.h.Name, mv.To, mv.SQL); err != nil {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE `+s.t.migrations+
+		res, err := tx.ExecContext(ctx, k.Q(`UPDATE `+k.T.Migrations+
 			` SET phase = ?, version = version + 1, updated_at = ? WHERE name = ? AND version = ?`),
-			m.To.String(), micros(s.now()), cur.Name, cur.Version)
+			mv.To.String(), meta.Micros(k.Now()), cur.Name, cur.Version)
 		if err != nil {
-			return fmt.Errorf("expandcontract: move %q to %s: %w", cur.Name, m.To, err)
+			return fmt.Errorf("expandcontract: move %q to %s: %w", cur.Name, mv.To, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return &ConflictError{Migration: cur.Name, Expected: cur.Version}
 		}
-		if err := s.addEvent(ctx, tx, ev); err != nil {
+		if err := m.addEvent(ctx, tx, ev); err != nil {
 			return fmt.Errorf("expandcontract: record move: %w", err)
 		}
 		return nil
@@ -281,7 +289,7 @@ func (s *Store) applyOnce(ctx context.Context, cur Migration, m Move, ev Event) 
 
 // runInTx runs statements in tx under the lock timeout.
 func (s *Store) runInTx(ctx context.Context, tx *sqlx.Tx, name string, to Phase, stmts []string) error {
-	if err := s.dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
+	if err := s.m.Dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
 		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
 	}
 	for i, q := range stmts {
@@ -296,12 +304,12 @@ func (s *Store) runInTx(ctx context.Context, tx *sqlx.Tx, name string, to Phase,
 // databases whose DDL cannot join a transaction: the transaction here only
 // pins the connection, since each DDL statement commits on its own.
 func (s *Store) runOnConn(ctx context.Context, stmts []string) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.m.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := s.dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
+	if err := s.m.Dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
 		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
 	}
 	// The session keeps the timeout; give the pooled connection back as it was.
@@ -315,26 +323,25 @@ func (s *Store) runOnConn(ctx context.Context, stmts []string) error {
 	return nil
 }
 
-// ReportStage records that instance resolved stage for the migration name,
-// so that a move to contract can warn while some instance still uses the
-// old store. A [Bound] with an instance id reports by itself.
-func (s *Store) ReportStage(ctx context.Context, name, instance string, stage cutover.Stage) error {
-	if err := validName(name); err != nil {
+// ReportStage records that instance resolved stage for the migration, so
+// that a move to contract can warn, and [Migration.Retire] refuse, while
+// some instance still uses the old store. A [Bound] with an instance id
+// reports by itself.
+func (m *Migration) ReportStage(ctx context.Context, instance string, stage cutover.Stage) error {
+	if err := checkName("instance id", instance); err != nil {
 		return err
-	}
-	if err := validName(instance); err != nil {
-		return fmt.Errorf("%w: instance id %q", ErrInvalidInput, instance)
 	}
 	if !stage.Valid() {
 		return fmt.Errorf("%w: %v", cutover.ErrUnknownStage, stage)
 	}
-	q := `INSERT INTO ` + s.t.instances + ` (migration, instance, stage, seen_at) VALUES (?, ?, ?, ?) `
-	if s.dialect.Name() == "mysql" {
+	k := m.s.m
+	q := `INSERT INTO ` + k.T.Instances + ` (migration, instance, stage, seen_at) VALUES (?, ?, ?, ?) `
+	if k.Dialect.Name() == "mysql" {
 		q += `ON DUPLICATE KEY UPDATE stage = VALUES(stage), seen_at = VALUES(seen_at)`
 	} else {
 		q += `ON CONFLICT (migration, instance) DO UPDATE SET stage = excluded.stage, seen_at = excluded.seen_at`
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(q), name, instance, stage.String(), micros(s.now())); err != nil {
+	if _, err := k.DB.ExecContext(ctx, k.Q(q), m.h.Name, instance, stage.String(), meta.Micros(k.Now())); err != nil {
 		return fmt.Errorf("expandcontract: report stage of %q: %w", instance, err)
 	}
 	return nil
@@ -352,31 +359,32 @@ type Instance struct {
 const InstanceWindow = 5 * time.Minute
 
 // Instances returns the instances that reported a stage for the migration
-// name within [InstanceWindow], by id.
-func (s *Store) Instances(ctx context.Context, name string) ([]Instance, error) {
+// within [InstanceWindow], by id.
+func (m *Migration) Instances(ctx context.Context) ([]Instance, error) {
 	var rows []struct {
 		ID     string `db:"instance"`
 		Stage  string `db:"stage"`
 		SeenAt int64  `db:"seen_at"`
 	}
-	err := s.db.SelectContext(ctx, &rows, s.q(`SELECT instance, stage, seen_at FROM `+s.t.instances+
-		` WHERE migration = ? AND seen_at >= ? ORDER BY instance`), name, micros(s.now().Add(-InstanceWindow)))
+	k := m.s.m
+	err := k.DB.SelectContext(ctx, &rows, k.Q(`SELECT instance, stage, seen_at FROM `+k.T.Instances+
+		` WHERE migration = ? AND seen_at >= ? ORDER BY instance`), m.h.Name, meta.Micros(k.Now().Add(-InstanceWindow)))
 	if err != nil {
-		return nil, fmt.Errorf("expandcontract: read instances of %q: %w", name, err)
+		return nil, fmt.Errorf("expandcontract: read instances of %q: %w", m.h.Name, err)
 	}
 	out := make([]Instance, len(rows))
 	for i, r := range rows {
 		st, err := cutover.ParseStage(r.Stage)
 		if err != nil {
-			return nil, fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, name, err)
+			return nil, fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, m.h.Name, err)
 		}
 		out[i] = Instance{ID: r.ID, Stage: st, SeenAt: time.UnixMicro(r.SeenAt).UTC()}
 	}
 	return out, nil
 }
 
-func (s *Store) instancesTouchingOld(ctx context.Context, name string) ([]string, error) {
-	insts, err := s.Instances(ctx, name)
+func (m *Migration) instancesTouchingOld(ctx context.Context) ([]string, error) {
+	insts, err := m.Instances(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -19,13 +20,13 @@ func TestMoveDDLDoesNotQueueBehindLongTransactions(t *testing.T) {
 	for _, name := range []string{"postgres", "mysql"} {
 		t.Run(name, func(t *testing.T) {
 			db := testdb.Open(t, name)
-			s := openStore(t, db, newClock(),
+			s := ectest.Open(t, db.DB, ectest.NewClock(),
 				expandcontract.WithLockTimeout(50*time.Millisecond), expandcontract.WithDDLAttempts(3))
 			_, err := db.ExecContext(t.Context(), `CREATE TABLE customers (id INTEGER PRIMARY KEY, customer_phone VARCHAR(40))`)
 			require.NoError(t, err)
 			_, err = db.ExecContext(t.Context(), `INSERT INTO customers (id, customer_phone) VALUES (1, '555')`)
 			require.NoError(t, err)
-			_, err = s.Ensure(t.Context(), "rename", "test")
+			_, err = ectest.Migration(t, s, "rename").Ensure(t.Context(), "test")
 			require.NoError(t, err)
 
 			// A long transaction holds a lock that ALTER TABLE must wait for.
@@ -37,10 +38,10 @@ func TestMoveDDLDoesNotQueueBehindLongTransactions(t *testing.T) {
 
 			addColumn := expandcontract.Move{To: expandcontract.DualWrite, Actor: "test",
 				SQL: []string{`ALTER TABLE customers ADD COLUMN phone_number VARCHAR(40)`}}
-			_, err = s.Move(t.Context(), "rename", addColumn)
+			_, err = ectest.Migration(t, s, "rename").Move(t.Context(), addColumn)
 			require.Error(t, err)
 			assert.ErrorContains(t, err, "gave up after 3 lock timeouts")
-			m, err := s.Get(t.Context(), "rename")
+			m, err := ectest.Migration(t, s, "rename").State(t.Context())
 			require.NoError(t, err)
 			assert.Equal(t, expandcontract.Expand, m.Phase, "the move did not happen")
 
@@ -50,7 +51,7 @@ func TestMoveDDLDoesNotQueueBehindLongTransactions(t *testing.T) {
 			require.NoError(t, db.GetContext(ctx, &phone, `SELECT customer_phone FROM customers WHERE id = 1`))
 
 			require.NoError(t, long.Rollback())
-			m, err = s.Move(t.Context(), "rename", addColumn)
+			m, err = ectest.Migration(t, s, "rename").Move(t.Context(), addColumn)
 			require.NoError(t, err, "once the long transaction ends the move goes through")
 			assert.Equal(t, expandcontract.DualWrite, m.Phase)
 			_, err = db.ExecContext(t.Context(), `UPDATE customers SET phone_number = customer_phone`)

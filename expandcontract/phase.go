@@ -1,15 +1,15 @@
 package expandcontract
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 )
 
 // ErrUnknownPhase is wrapped by the error of [ParsePhase] for a string that
 // names no phase.
-var ErrUnknownPhase = errors.New("expandcontract: unknown phase")
+var ErrUnknownPhase = meta.ErrUnknownPhase
 
 // Phase is where one migration stands in the expand-contract sequence. Each
 // phase bounds the stages that flags may select, so that reads never move to
@@ -39,7 +39,7 @@ const (
 // Phases lists every phase in order.
 var Phases = [...]Phase{Expand, DualWrite, Backfill, SwitchReads, Contract}
 
-var phaseNames = [...]string{"expand", "dualwrite", "backfill", "switchreads", "contract"}
+var phaseNames = meta.PhaseNames
 
 var phaseBounds = [...][2]cutover.Stage{
 	Expand:      {cutover.Off, cutover.Off},
@@ -52,15 +52,8 @@ var phaseBounds = [...][2]cutover.Stage{
 // ParsePhase returns the phase named s, one of "expand", "dualwrite",
 // "backfill", "switchreads" and "contract".
 func ParsePhase(s string) (Phase, error) {
-	for i, n := range phaseNames {
-		if s == n {
-			return Phase(i), nil
-		}
-	}
-	if len(s) > 64 {
-		s = s[:64] + "..."
-	}
-	return Expand, fmt.Errorf("%w %q (want expand, dualwrite, backfill, switchreads or contract)", ErrUnknownPhase, s)
+	i, err := meta.PhaseIndex(s)
+	return Phase(i), err
 }
 
 // String returns the name of p, or "Phase(N)" for a value that is not one.

@@ -19,7 +19,7 @@ type Retire struct {
 	Force bool
 }
 
-// Retire runs r.SQL for the migration name, which must be in [Contract].
+// Retire runs r.SQL for the migration, which must be in [Contract].
 // Moving to contract only stops flags from selecting any stage but complete;
 // instances see that within their [Bound]'s TTL. Retire is the step after:
 // it refuses, with an error wrapping [ErrGuard], while any instance that
@@ -28,37 +28,34 @@ type Retire struct {
 // column or table as it is dropped. The statements run under the store's
 // lock timeout, with retries, like those of a [Move], and are recorded in
 // the history.
-func (s *Store) Retire(ctx context.Context, name string, r Retire) error {
+func (m *Migration) Retire(ctx context.Context, r Retire) error {
 	switch {
-	case validName(name) != nil:
-		return validName(name)
 	case strings.TrimSpace(r.Actor) == "":
 		return fmt.Errorf("%w: retiring needs an actor", ErrInvalidInput)
 	case len(r.SQL) == 0:
 		return fmt.Errorf("%w: nothing to run", ErrInvalidInput)
 	}
-	for i, q := range r.SQL {
-		if strings.TrimSpace(q) == "" {
-			return fmt.Errorf("%w: SQL statement %d is empty", ErrInvalidInput, i)
-		}
+	if err := checkStatements(r.SQL); err != nil {
+		return err
 	}
-	m, err := s.Get(ctx, name)
+	st, err := m.State(ctx)
 	if err != nil {
 		return err
 	}
+	k := m.s.m
 	refuse := func(kind error, why string) error {
-		me := &MoveError{Migration: name, From: m.Phase, To: m.Phase, Reason: why, kind: kind}
-		ev := Event{Migration: name, Actor: r.Actor, Kind: "refuse", From: m.Phase, To: m.Phase,
-			Version: m.Version, Reason: r.Reason, Detail: "retire: " + me.Error()}
-		if err := s.addEvent(ctx, s.db, ev); err != nil {
+		me := &MoveError{Migration: m.h.Name, From: st.Phase, To: st.Phase, Reason: why, kind: kind}
+		ev := Event{Actor: r.Actor, Kind: "refuse", From: st.Phase, To: st.Phase,
+			Version: st.Version, Reason: r.Reason, Detail: "retire: " + me.Error()}
+		if err := m.addEvent(ctx, k.DB, ev); err != nil {
 			return fmt.Errorf("%w (and recording the refusal failed: %v)", me, err)
 		}
 		return me
 	}
-	if m.Phase != Contract {
+	if st.Phase != Contract {
 		return refuse(ErrIllegalMove, "the old store is retired only in contract")
 	}
-	touching, err := s.instancesTouchingOld(ctx, name)
+	touching, err := m.instancesTouchingOld(ctx)
 	if err != nil {
 		return err
 	}
@@ -74,21 +71,19 @@ func (s *Store) Retire(ctx context.Context, name string, r Retire) error {
 	if r.Force {
 		kind = "force"
 	}
-	backoff := Move{To: Contract, SQL: r.SQL}
-	return s.withLockRetries(ctx, name, backoff, func() error {
-		if s.dialect.Name() == "mysql" {
-			if err := s.runOnConn(ctx, r.SQL); err != nil {
+	ev := Event{Actor: r.Actor, Kind: kind, From: Contract, To: Contract, Version: st.Version, Reason: r.Reason, Detail: detail}
+	return m.withLockRetries(ctx, Contract, func() error {
+		if k.Dialect.Name() == "mysql" {
+			if err := m.s.runOnConn(ctx, r.SQL); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, s.db, Event{Migration: name, Actor: r.Actor, Kind: kind, From: Contract,
-				To: Contract, Version: m.Version, Reason: r.Reason, Detail: detail})
+			return m.addEvent(ctx, k.DB, ev)
 		}
-		return s.inTx(ctx, func(tx *sqlx.Tx) error {
-			if err := s.runInTx(ctx, tx, name, Contract, r.SQL); err != nil {
+		return k.InTx(ctx, func(tx *sqlx.Tx) error {
+			if err := m.s.runInTx(ctx, tx, m.h.Name, Contract, r.SQL); err != nil {
 				return err
 			}
-			return s.addEvent(ctx, tx, Event{Migration: name, Actor: r.Actor, Kind: kind, From: Contract,
-				To: Contract, Version: m.Version, Reason: r.Reason, Detail: detail})
+			return m.addEvent(ctx, tx, ev)
 		})
 	})
 }

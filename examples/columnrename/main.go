@@ -58,6 +58,9 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/flags"
 	"github.com/cutover-go/cutover/shadowread"
 )
@@ -116,10 +119,14 @@ func run(ctx context.Context, o options) (lost int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := store.Ensure(ctx, migration, instance); err != nil {
+	mig, err := store.Migration(migration)
+	if err != nil {
 		return 0, err
 	}
-	repairs, err := store.RepairLog(migration)
+	if _, err := mig.Ensure(ctx, instance); err != nil {
+		return 0, err
+	}
+	repairs, err := repair.NewLog(mig)
 	if err != nil {
 		return 0, err
 	}
@@ -135,7 +142,7 @@ func run(ctx context.Context, o options) (lost int, err error) {
 		provider.UpdateFlags(map[string]memprovider.InMemoryFlag{flagKey: {
 			Key: flagKey, State: memprovider.Enabled, DefaultVariant: "v", Variants: map[string]any{"v": s.String()}}})
 	}
-	bound, err := store.Bound(migration, phaseTTL, instance)
+	bound, err := mig.Bound(phaseTTL, instance)
 	if err != nil {
 		return 0, err
 	}
@@ -161,8 +168,8 @@ func run(ctx context.Context, o options) (lost int, err error) {
 		cutover.New: {db: db, column: "phone_number", failRate: 0.01},
 	}, saves: saves, gets: gets}
 
-	repairer, err := repairs.NewRepairer(repairFunc(db), expandcontract.WithRepairPollInterval(50*time.Millisecond),
-		expandcontract.WithRepairBackoff(10*time.Millisecond, time.Second))
+	repairer, err := repair.New(repairs, repairFunc(db), repair.WithPollInterval(50*time.Millisecond),
+		repair.WithBackoff(10*time.Millisecond, time.Second))
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +187,7 @@ func run(ctx context.Context, o options) (lost int, err error) {
 
 	step := func(flagStage cutover.Stage) error {
 		setFlag(flagStage)
-		if err := waitForPhase(ctx, store, bound, stage); err != nil {
+		if err := waitForPhase(ctx, mig, bound, stage); err != nil {
 			return err
 		}
 		before := readMetrics(ctx, metrics)
@@ -197,7 +204,7 @@ func run(ctx context.Context, o options) (lost int, err error) {
 		return nil
 	}
 	moveTo := func(p expandcontract.Phase, why string, sql ...string) error {
-		_, err := store.Move(ctx, migration, expandcontract.Move{To: p, Actor: "operator", Reason: why, SQL: sql})
+		_, err := mig.Move(ctx, expandcontract.Move{To: p, Actor: "operator", Reason: why, SQL: sql})
 		return err
 	}
 
@@ -217,17 +224,21 @@ func run(ctx context.Context, o options) (lost int, err error) {
 	}
 	// Shadow reads would only report the rows the backfill has not reached.
 	setFlag(cutover.DualWrite)
-	if sum.backfilled, err = backfill(ctx, store, db, t); err != nil {
+	if sum.backfilled, err = runBackfill(ctx, mig, db, t); err != nil {
 		return 0, err
 	}
 	// Verify; keys still waiting in the repair log differ, so drain it and
 	// verify again, as an operator would, until the result is clean.
-	var ver expandcontract.VerifyResult
+	verifier, err := verify.New(mig,
+		&verify.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "customer_phone"},
+		&verify.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "phone_number"},
+		verify.WithRecheck(20*time.Millisecond))
+	if err != nil {
+		return 0, err
+	}
+	var ver verify.Result
 	for attempt := 1; ; attempt++ {
-		ver, err = store.Verify(ctx, migration,
-			&expandcontract.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "customer_phone"},
-			&expandcontract.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "phone_number"},
-			expandcontract.WithRecheck(20*time.Millisecond))
+		ver, err = verifier.Run(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -263,7 +274,7 @@ func run(ctx context.Context, o options) (lost int, err error) {
 	if err := step(cutover.Complete); err != nil {
 		return 0, err
 	}
-	if err := retire(ctx, store, bound, stage); err != nil {
+	if err := retire(ctx, mig, bound, stage); err != nil {
 		return 0, err
 	}
 	if err := step(cutover.Complete); err != nil {
@@ -367,17 +378,17 @@ func phone(id, n int) string { return fmt.Sprintf("+1-555-%04d-%03d", id%10000, 
 
 // backfill copies customer_phone to phone_number for every row, in batches,
 // while traffic goes on, drawing a progress bar.
-func backfill(ctx context.Context, store *expandcontract.Store, db *sqlx.DB, t *traffic) (int64, error) {
+func runBackfill(ctx context.Context, mig *expandcontract.Migration, db *sqlx.DB, t *traffic) (int64, error) {
 	// On a terminal the bar redraws in place; in a log it prints a line a
 	// quarter.
 	fi, _ := os.Stdout.Stat()
 	terminal := fi != nil && fi.Mode()&os.ModeCharDevice != 0
 	lastQuarter := -1
-	b, err := store.NewBackfill(migration,
-		expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.IntKeys},
-		expandcontract.SQLBatch(`UPDATE customers SET phone_number = customer_phone WHERE id > :from AND id <= :to`),
-		expandcontract.WithBatchSize(500), expandcontract.WithOwner(instance),
-		expandcontract.WithProgress(func(p expandcontract.Progress) {
+	b, err := backfill.New(mig,
+		backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.IntKeys},
+		backfill.SQLBatch(`UPDATE customers SET phone_number = customer_phone WHERE id > :from AND id <= :to`),
+		backfill.WithBatchSize(500), backfill.WithOwner(instance),
+		backfill.WithProgress(func(p backfill.Progress) {
 			bar, frac := progressBar(p)
 			switch {
 			case terminal && p.Done:
@@ -402,7 +413,7 @@ func backfill(ctx context.Context, store *expandcontract.Store, db *sqlx.DB, t *
 	if err != nil {
 		return 0, err
 	}
-	m, err := store.Get(ctx, migration)
+	m, err := mig.State(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -410,7 +421,7 @@ func backfill(ctx context.Context, store *expandcontract.Store, db *sqlx.DB, t *
 }
 
 // progressBar draws p as a bar of 20 steps, and returns the fraction done.
-func progressBar(p expandcontract.Progress) (string, float64) {
+func progressBar(p backfill.Progress) (string, float64) {
 	frac := 1.0
 	if p.Total > 0 && !p.Done {
 		frac = min(1, float64(p.Rows)/float64(p.Total))
@@ -423,8 +434,8 @@ func progressBar(p expandcontract.Progress) (string, float64) {
 
 // waitForPhase returns once the bound has read the migration's current
 // phase, as every instance does within the phase TTL.
-func waitForPhase(ctx context.Context, store *expandcontract.Store, bound *expandcontract.Bound, stage *flags.Resolver) error {
-	m, err := store.Get(ctx, migration)
+func waitForPhase(ctx context.Context, mig *expandcontract.Migration, bound *expandcontract.Bound, stage *flags.Resolver) error {
+	m, err := mig.State(ctx)
 	if err != nil {
 		return err
 	}
@@ -442,7 +453,7 @@ func waitForPhase(ctx context.Context, store *expandcontract.Store, bound *expan
 }
 
 // drainRepairs waits until the repair log is empty.
-func drainRepairs(ctx context.Context, repairs *expandcontract.RepairLog) error {
+func drainRepairs(ctx context.Context, repairs *repair.Log) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		n, err := repairs.Pending(ctx)
@@ -458,12 +469,12 @@ func drainRepairs(ctx context.Context, repairs *expandcontract.RepairLog) error 
 
 // retire drops the old column once this instance has reported that it
 // resolves only complete.
-func retire(ctx context.Context, store *expandcontract.Store, bound *expandcontract.Bound, stage *flags.Resolver) error {
+func retire(ctx context.Context, mig *expandcontract.Migration, bound *expandcontract.Bound, stage *flags.Resolver) error {
 	drop := expandcontract.Retire{Actor: "operator", Reason: "rename done",
 		SQL: []string{`ALTER TABLE customers DROP COLUMN customer_phone`}}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := store.Retire(ctx, migration, drop)
+		err := mig.Retire(ctx, drop)
 		if !errors.Is(err, expandcontract.ErrGuard) || time.Now().After(deadline) {
 			if err == nil {
 				fmt.Println("retire       dropped customers.customer_phone")

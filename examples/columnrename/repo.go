@@ -14,7 +14,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
-	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/shadowread"
 )
 
@@ -76,7 +76,7 @@ func (r *migratingRepo) Get(ctx context.Context, id int64) (Customer, error) {
 // repairFunc copies a customer's phone to the column that may be behind.
 // Within one table a single UPDATE reads and writes the row atomically, so
 // the copy is always of the latest value.
-func repairFunc(db *sqlx.DB) expandcontract.RepairFunc {
+func repairFunc(db *sqlx.DB) repair.Func {
 	return func(ctx context.Context, r cutover.Repair) error {
 		q := `UPDATE customers SET phone_number = customer_phone WHERE id = ?`
 		if r.Target == cutover.Old {

@@ -1,12 +1,14 @@
-package expandcontract
+package backfill
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -57,7 +59,7 @@ type run struct {
 //
 // The migration must be in the [Backfill] phase; otherwise, or if it
 // leaves it during the run, Run returns an error wrapping
-// [ErrNotBackfillPhase]. Run first takes the backfill's lease: if another
+// [ErrWrongPhase]. Run first takes the backfill's lease: if another
 // runner holds it and its lease has not run out, Run returns a
 // *[LeaseHeldError]; a lease that ran out (its runner died) is taken over,
 // which the history of the migration records. Each batch commits with the
@@ -75,9 +77,9 @@ type run struct {
 // and returns the error; the next run resumes from the checkpoint.
 //
 // Run may be called again after it returns, but not while it runs.
-func (b *Backfiller) Run(ctx context.Context) error {
+func (b *Runner) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: backfill of %q: Run is already running on this Backfiller", ErrInvalidInput, b.name)
+		return fmt.Errorf("%w: %q: Run is already running on this Runner", ErrInvalidInput, b.name)
 	}
 	defer b.running.Store(false)
 
@@ -90,12 +92,12 @@ func (b *Backfiller) Run(ctx context.Context) error {
 	wg.Go(func() { b.heartbeat(runCtx, stop) })
 	b.gaugeRows.Store(r.rows)
 	b.gaugeTotal.Store(r.total)
-	reg, regErr := b.s.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	reg, regErr := b.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveFloat64(b.ratio, ratio(b.gaugeRows.Load(), b.gaugeTotal.Load()), b.attrs)
 		return nil
 	}, b.ratio)
 	if regErr != nil {
-		b.s.logger.WarnContext(ctx, "cutover: backfill progress gauge unavailable", "migration", b.name, "err", regErr)
+		b.k.Logger.WarnContext(ctx, "cutover: backfill progress gauge unavailable", "migration", b.name, "err", regErr)
 	}
 
 	err = b.loop(runCtx, &wg, r, c)
@@ -112,7 +114,7 @@ func (b *Backfiller) Run(ctx context.Context) error {
 
 // acquire checks that the backfill may run and takes its lease. It
 // returns a nil run if the backfill is already done.
-func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
+func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 	var (
 		c        control
 		done     bool
@@ -120,13 +122,13 @@ func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
 	)
 	err := b.retry(ctx, "take the lease", func() error {
 		done, takeover = false, ""
-		return b.s.inTx(ctx, func(tx *sqlx.Tx) error {
+		return b.k.InTx(ctx, func(tx *sqlx.Tx) error {
 			var err error
 			if c, err = b.control(ctx, tx, true); err != nil {
 				return err
 			}
 			switch {
-			case c.Phase != Backfill.String():
+			case c.Phase != backfillPhase:
 				return b.phaseErr(c)
 			case c.DoneAt.Valid:
 				done = true
@@ -135,18 +137,18 @@ func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
 				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with ResetBackfillCancel to run it",
 					ErrCanceled, b.name, c.Checkpoint.String)
 			}
-			now := b.s.now()
+			now := b.k.Now()
 			if held := b.heldBy(c, now); held != nil {
 				return held
 			}
 			if c.LeaseOwner.Valid && c.LeaseOwner.String != b.cfg.owner {
 				takeover = fmt.Sprintf("; took over the lease of %q, which ran out at %s",
-					c.LeaseOwner.String, fromMicros(c.LeaseUntil).Format(time.RFC3339Nano))
+					c.LeaseOwner.String, meta.FromMicros(c.LeaseUntil).Format(time.RFC3339Nano))
 			}
-			res, err := tx.ExecContext(ctx, b.qTake, b.cfg.owner, micros(now.Add(b.cfg.ttl)), micros(now), micros(now),
-				b.name, b.cfg.owner, micros(now))
+			res, err := tx.ExecContext(ctx, b.qTake, b.cfg.owner, meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now), meta.Micros(now),
+				b.name, b.cfg.owner, meta.Micros(now))
 			if err != nil {
-				return fmt.Errorf("expandcontract: backfill of %q: take the lease: %w", b.name, err)
+				return fmt.Errorf("backfill: %q: take the lease: %w", b.name, err)
 			}
 			if n, err := res.RowsAffected(); err != nil || n != 1 {
 				// Taken meanwhile, or (MySQL) our own lease left unchanged.
@@ -157,13 +159,13 @@ func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
 					return held
 				}
 			}
-			ev := Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+			ev := meta.Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: backfillPhase, To: backfillPhase,
 				Detail: fmt.Sprintf("start at checkpoint %q with %d rows copied%s", c.Checkpoint.String, c.Rows, takeover)}
 			if ev.Version, err = b.version(ctx, tx); err != nil {
 				return err
 			}
-			if err := b.s.addEvent(ctx, tx, ev); err != nil {
-				return fmt.Errorf("expandcontract: backfill of %q: record start: %w", b.name, err)
+			if err := b.k.AddEvent(ctx, tx, ev); err != nil {
+				return fmt.Errorf("backfill: %q: record start: %w", b.name, err)
 			}
 			return nil
 		})
@@ -172,7 +174,7 @@ func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
 		return nil, c, err
 	}
 	if takeover != "" {
-		b.s.logger.WarnContext(ctx, "cutover: backfill lease taken over from a runner that stopped renewing it",
+		b.k.Logger.WarnContext(ctx, "cutover: backfill lease taken over from a runner that stopped renewing it",
 			"migration", b.name, "owner", b.cfg.owner, "previous", c.LeaseOwner.String)
 	}
 	r := &run{rows: c.Rows, total: c.Total, start: time.Now()}
@@ -180,31 +182,31 @@ func (b *Backfiller) acquire(ctx context.Context) (*run, control, error) {
 	if c.Checkpoint.Valid {
 		if r.after, err = decodeKey(b.keys.kind, c.Checkpoint.String); err != nil {
 			b.release(ctx)
-			return nil, c, fmt.Errorf("%w: backfill of %q: %w", ErrCorrupt, b.name, err)
+			return nil, c, fmt.Errorf("%w: %q: %w", expandcontract.ErrCorrupt, b.name, err)
 		}
 		r.checkpoint = c.Checkpoint.String
 	}
-	b.s.logger.InfoContext(ctx, "cutover: backfill started", "migration", b.name, "owner", b.cfg.owner,
+	b.k.Logger.InfoContext(ctx, "cutover: backfill started", "migration", b.name, "owner", b.cfg.owner,
 		"checkpoint", r.checkpoint, "rows", r.rows)
 	return r, c, nil
 }
 
 // heldBy returns the error for a lease that c shows held by another live
 // runner at now, or nil.
-func (b *Backfiller) heldBy(c control, now time.Time) error {
-	if c.LeaseOwner.Valid && c.LeaseOwner.String != b.cfg.owner && c.LeaseUntil.Valid && c.LeaseUntil.Int64 > micros(now) {
-		return &LeaseHeldError{Migration: b.name, Owner: c.LeaseOwner.String, Until: fromMicros(c.LeaseUntil)}
+func (b *Runner) heldBy(c control, now time.Time) error {
+	if c.LeaseOwner.Valid && c.LeaseOwner.String != b.cfg.owner && c.LeaseUntil.Valid && c.LeaseUntil.Int64 > meta.Micros(now) {
+		return &LeaseHeldError{Migration: b.name, Owner: c.LeaseOwner.String, Until: meta.FromMicros(c.LeaseUntil)}
 	}
 	return nil
 }
 
-func (b *Backfiller) phaseErr(c control) error {
-	return fmt.Errorf("%w: %q is in phase %s; a backfill runs only in phase %s", ErrNotBackfillPhase, b.name, c.Phase, Backfill)
+func (b *Runner) phaseErr(c control) error {
+	return fmt.Errorf("%w: %q is in phase %s; a backfill runs only in phase %s", ErrWrongPhase, b.name, c.Phase, expandcontract.Backfill)
 }
 
 // control reads the migration's steering columns, locking its row when
 // lock is set and q is a transaction.
-func (b *Backfiller) control(ctx context.Context, q sqlx.QueryerContext, lock bool) (control, error) {
+func (b *Runner) control(ctx context.Context, q sqlx.QueryerContext, lock bool) (control, error) {
 	var c control
 	query := b.qControl
 	if lock {
@@ -212,31 +214,31 @@ func (b *Backfiller) control(ctx context.Context, q sqlx.QueryerContext, lock bo
 	}
 	err := sqlx.GetContext(ctx, q, &c, query, b.name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("%w: %q", ErrNotFound, b.name)
+		return c, fmt.Errorf("%w: %q", expandcontract.ErrNotFound, b.name)
 	}
 	if err != nil {
-		return c, fmt.Errorf("expandcontract: backfill of %q: read state: %w", b.name, err)
+		return c, fmt.Errorf("backfill: %q: read state: %w", b.name, err)
 	}
 	if c.Rows < 0 || c.Total < 0 {
-		return c, fmt.Errorf("%w: migration %q: backfill rows %d of %d", ErrCorrupt, b.name, c.Rows, c.Total)
+		return c, fmt.Errorf("%w: migration %q: backfill rows %d of %d", expandcontract.ErrCorrupt, b.name, c.Rows, c.Total)
 	}
 	return c, nil
 }
 
-func (b *Backfiller) version(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+func (b *Runner) version(ctx context.Context, tx *sqlx.Tx) (int64, error) {
 	var v int64
-	if err := tx.GetContext(ctx, &v, b.s.q(`SELECT version FROM `+b.s.t.migrations+` WHERE name = ?`), b.name); err != nil {
-		return 0, fmt.Errorf("expandcontract: backfill of %q: read version: %w", b.name, err)
+	if err := tx.GetContext(ctx, &v, b.k.Q(`SELECT version FROM `+b.k.T.Migrations+` WHERE name = ?`), b.name); err != nil {
+		return 0, fmt.Errorf("backfill: %q: read version: %w", b.name, err)
 	}
 	if v < 1 {
-		return 0, fmt.Errorf("%w: migration %q: version %d", ErrCorrupt, b.name, v)
+		return 0, fmt.Errorf("%w: migration %q: version %d", expandcontract.ErrCorrupt, b.name, v)
 	}
 	return v, nil
 }
 
 // scanned is the result of a scan.
 type scanned struct {
-	rng   KeyRange
+	rng   expandcontract.KeyRange
 	first any
 	ok    bool
 	err   error
@@ -250,7 +252,7 @@ type lookahead struct {
 }
 
 // lookAhead starts a scan of the range after the key after.
-func (b *Backfiller) lookAhead(ctx context.Context, wg *sync.WaitGroup, after any) *lookahead {
+func (b *Runner) lookAhead(ctx context.Context, wg *sync.WaitGroup, after any) *lookahead {
 	la := &lookahead{after: after, done: make(chan scanned, 1)}
 	wg.Go(func() {
 		var sc scanned
@@ -265,7 +267,7 @@ func (b *Backfiller) lookAhead(ctx context.Context, wg *sync.WaitGroup, after an
 // The keys of the next batch are read while the current batch runs, on
 // another connection: the range after a batch depends only on the batch's
 // last key, and a batch that does not commit leaves that read unused.
-func (b *Backfiller) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control) error {
+func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control) error {
 	if c.Paused != 0 {
 		if err := b.waitResume(ctx, r); err != nil {
 			return err
@@ -338,7 +340,7 @@ func (b *Backfiller) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c con
 			r.next = r.next.Add(time.Duration(float64(rows) / b.cfg.rate * float64(time.Second)))
 			wait = max(wait, r.next.Sub(end))
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return b.ctxErr(ctx)
 		}
 	}
@@ -346,7 +348,7 @@ func (b *Backfiller) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c con
 
 // estimate sets the run's total: the one given, or the rows copied plus
 // the keys beyond the checkpoint.
-func (b *Backfiller) estimate(ctx context.Context, r *run) error {
+func (b *Runner) estimate(ctx context.Context, r *run) error {
 	if b.cfg.totalSet {
 		r.total = b.cfg.total
 	} else {
@@ -361,22 +363,22 @@ func (b *Backfiller) estimate(ctx context.Context, r *run) error {
 			if ctx.Err() != nil {
 				return b.ctxErr(ctx)
 			}
-			return fmt.Errorf("expandcontract: backfill of %q: count the keys to copy: %w", b.name, err)
+			return fmt.Errorf("backfill: %q: count the keys to copy: %w", b.name, err)
 		}
 		r.total = r.rows + n
 	}
 	b.gaugeTotal.Store(r.total)
-	if _, err := b.s.db.ExecContext(ctx, b.qTotal, r.total, b.name, b.cfg.owner); err != nil {
+	if _, err := b.k.DB.ExecContext(ctx, b.qTotal, r.total, b.name, b.cfg.owner); err != nil {
 		if ctx.Err() != nil {
 			return b.ctxErr(ctx)
 		}
-		return fmt.Errorf("expandcontract: backfill of %q: record the total: %w", b.name, err)
+		return fmt.Errorf("backfill: %q: record the total: %w", b.name, err)
 	}
 	return nil
 }
 
 // throttle calls the throttle hook until it lets the batch go.
-func (b *Backfiller) throttle(ctx context.Context) error {
+func (b *Runner) throttle(ctx context.Context) error {
 	if b.cfg.throttle == nil {
 		return nil
 	}
@@ -386,12 +388,12 @@ func (b *Backfiller) throttle(ctx context.Context) error {
 			return b.ctxErr(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("expandcontract: backfill of %q: throttle: %w", b.name, err)
+			return fmt.Errorf("backfill: %q: throttle: %w", b.name, err)
 		}
 		if wait <= 0 {
 			return nil
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return b.ctxErr(ctx)
 		}
 	}
@@ -400,7 +402,7 @@ func (b *Backfiller) throttle(ctx context.Context) error {
 // scan reads the range of the next batch of keys after the key after (nil:
 // from the start), and the first key of the batch. It reports false if no
 // key is left.
-func (b *Backfiller) scan(ctx context.Context, after any) (rng KeyRange, first any, ok bool, err error) {
+func (b *Runner) scan(ctx context.Context, after any) (rng expandcontract.KeyRange, first any, ok bool, err error) {
 	var row *sqlx.Row
 	if after == nil {
 		row = b.keys.db.QueryRowxContext(ctx, b.keys.first)
@@ -409,7 +411,7 @@ func (b *Backfiller) scan(ctx context.Context, after any) (rng KeyRange, first a
 	}
 	var n int64
 	rng.From = after
-	if b.keys.kind == TextKeys {
+	if b.keys.kind == expandcontract.TextKeys {
 		var lo, hi sql.NullString
 		err = row.Scan(&lo, &hi, &n)
 		first, rng.To = lo.String, hi.String
@@ -422,7 +424,7 @@ func (b *Backfiller) scan(ctx context.Context, after any) (rng KeyRange, first a
 		if ctx.Err() != nil {
 			return rng, nil, false, b.ctxErr(ctx)
 		}
-		return rng, nil, false, fmt.Errorf("expandcontract: backfill of %q: read the next %s keys after %s: %w",
+		return rng, nil, false, fmt.Errorf("backfill: %q: read the next %s keys after %s: %w",
 			b.name, b.keys.kind, boundString(after), err)
 	}
 	return rng, first, n > 0, nil
@@ -430,9 +432,9 @@ func (b *Backfiller) scan(ctx context.Context, after any) (rng KeyRange, first a
 
 // below returns the value an [SQLBatch] binds to :from in the first
 // batch, whose first key is first: a value below every key.
-func (b *Backfiller) below(ctx context.Context, first any) (any, error) {
+func (b *Runner) below(ctx context.Context, first any) (any, error) {
 	noBound := func(why string) error {
-		return fmt.Errorf("%w: backfill of %q: the SQL batch needs a value for :from below the first key %s, and %s; "+
+		return fmt.Errorf("%w: %q: the SQL batch needs a value for :from below the first key %s, and %s; "+
 			"use a BatchFunc, which gets a nil From for the first batch", ErrInvalidInput, b.name, boundString(first), why)
 	}
 	switch k := first.(type) {
@@ -450,14 +452,14 @@ func (b *Backfiller) below(ctx context.Context, first any) (any, error) {
 			if ctx.Err() != nil {
 				return nil, b.ctxErr(ctx)
 			}
-			return nil, fmt.Errorf("expandcontract: backfill of %q: look for keys equal to the empty string: %w", b.name, err)
+			return nil, fmt.Errorf("backfill: %q: look for keys equal to the empty string: %w", b.name, err)
 		}
 		if n > 0 {
 			return nil, noBound(fmt.Sprintf("the column's collation takes %d of its keys as equal to the empty string", n))
 		}
 		return "", nil
 	}
-	return nil, fmt.Errorf("expandcontract: backfill of %q: key %v of type %T", b.name, first, first)
+	return nil, fmt.Errorf("backfill: %q: key %v of type %T", b.name, first, first)
 }
 
 // boundString shows a key in messages: quoted, or "the start" for nil.
@@ -472,7 +474,7 @@ func boundString(k any) string {
 }
 
 // rangeString shows a range in messages, as (from, to].
-func rangeString(r KeyRange) string {
+func rangeString(r expandcontract.KeyRange) string {
 	from := "start"
 	if r.From != nil {
 		from = boundString(r.From)
@@ -484,7 +486,7 @@ func rangeString(r KeyRange) string {
 // it with the checkpoint. If the checkpoint could not be written because
 // the runner must stop or wait, it rolls the batch back and returns the
 // state that says why.
-func (b *Backfiller) commit(ctx context.Context, rng KeyRange, first any) (rows int64, halt *control, err error) {
+func (b *Runner) commit(ctx context.Context, rng expandcontract.KeyRange, first any) (rows int64, halt *control, err error) {
 	batchRange := rng
 	if _, ok := b.batch.(*compiledSQL); ok && rng.From == nil {
 		if batchRange.From, err = b.below(ctx, first); err != nil {
@@ -493,22 +495,22 @@ func (b *Backfiller) commit(ctx context.Context, rng KeyRange, first any) (rows 
 	}
 	err = b.retry(ctx, "batch", func() error {
 		rows, halt = 0, nil
-		tx, err := b.s.db.BeginTxx(ctx, nil)
+		tx, err := b.k.DB.BeginTxx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("expandcontract: backfill of %q: begin batch: %w", b.name, err)
+			return fmt.Errorf("backfill: %q: begin batch: %w", b.name, err)
 		}
 		defer func() { _ = tx.Rollback() }()
 		if rows, err = b.batch.CopyRange(ctx, tx, batchRange); err != nil {
-			return fmt.Errorf("expandcontract: backfill of %q: batch %s: %w", b.name, rangeString(rng), err)
+			return fmt.Errorf("backfill: %q: batch %s: %w", b.name, rangeString(rng), err)
 		}
 		if rows < 0 {
-			return fmt.Errorf("expandcontract: backfill of %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
+			return fmt.Errorf("backfill: %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
 		}
-		now := b.s.now()
-		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, micros(now.Add(b.cfg.ttl)), micros(now),
-			b.name, b.cfg.owner, Backfill.String())
+		now := b.k.Now()
+		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now),
+			b.name, b.cfg.owner, backfillPhase)
 		if err != nil {
-			return fmt.Errorf("expandcontract: backfill of %q: write checkpoint: %w", b.name, err)
+			return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			c, err := b.control(ctx, tx, true)
@@ -522,7 +524,7 @@ func (b *Backfiller) commit(ctx context.Context, rng KeyRange, first any) (rows 
 			// Matched but unchanged (MySQL counts changed rows only).
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("expandcontract: backfill of %q: commit batch: %w", b.name, err)
+			return fmt.Errorf("backfill: %q: commit batch: %w", b.name, err)
 		}
 		return nil
 	})
@@ -533,16 +535,16 @@ func (b *Backfiller) commit(ctx context.Context, rng KeyRange, first any) (rows 
 }
 
 // mustHalt reports whether c forbids the runner to commit.
-func (b *Backfiller) mustHalt(c control) bool {
-	return c.Phase != Backfill.String() || !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner ||
+func (b *Runner) mustHalt(c control) bool {
+	return c.Phase != backfillPhase || !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner ||
 		c.Paused != 0 || c.Canceled != 0
 }
 
 // halted acts on the state c that stopped a commit: it returns the error
 // that ends the run, or nil after waiting out a pause.
-func (b *Backfiller) halted(ctx context.Context, r *run, c control) error {
+func (b *Runner) halted(ctx context.Context, r *run, c control) error {
 	switch {
-	case c.Phase != Backfill.String():
+	case c.Phase != backfillPhase:
 		return b.phaseErr(c)
 	case !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner:
 		return b.lostErr(c)
@@ -554,28 +556,28 @@ func (b *Backfiller) halted(ctx context.Context, r *run, c control) error {
 	return nil
 }
 
-func (b *Backfiller) lostErr(c control) error {
+func (b *Runner) lostErr(c control) error {
 	if c.LeaseOwner.Valid {
-		return fmt.Errorf("%w: backfill of %q: the lease is now held by %q", ErrLeaseLost, b.name, c.LeaseOwner.String)
+		return fmt.Errorf("%w: %q: the lease is now held by %q", ErrLeaseLost, b.name, c.LeaseOwner.String)
 	}
-	return fmt.Errorf("%w: backfill of %q: the lease was given back by another runner", ErrLeaseLost, b.name)
+	return fmt.Errorf("%w: %q: the lease was given back by another runner", ErrLeaseLost, b.name)
 }
 
 // waitResume waits, keeping the lease, until the backfill is resumed.
-func (b *Backfiller) waitResume(ctx context.Context, r *run) error {
-	b.s.logger.InfoContext(ctx, "cutover: backfill paused", "migration", b.name, "owner", b.cfg.owner, "checkpoint", r.checkpoint)
+func (b *Runner) waitResume(ctx context.Context, r *run) error {
+	b.k.Logger.InfoContext(ctx, "cutover: backfill paused", "migration", b.name, "owner", b.cfg.owner, "checkpoint", r.checkpoint)
 	start := time.Now()
 	defer func() { r.paused += time.Since(start) }()
 	for {
-		if err := sleep(ctx, b.cfg.poll); err != nil {
+		if err := backoff.Sleep(ctx, b.cfg.poll); err != nil {
 			return b.ctxErr(ctx)
 		}
-		c, err := b.control(ctx, b.s.db, false)
+		c, err := b.control(ctx, b.k.DB, false)
 		if err != nil {
 			if ctx.Err() != nil {
 				return b.ctxErr(ctx)
 			}
-			b.s.logger.WarnContext(ctx, "cutover: paused backfill could not read its state", "migration", b.name, "err", err)
+			b.k.Logger.WarnContext(ctx, "cutover: paused backfill could not read its state", "migration", b.name, "err", err)
 			continue
 		}
 		paused := c.Paused != 0
@@ -585,15 +587,15 @@ func (b *Backfiller) waitResume(ctx context.Context, r *run) error {
 		if paused {
 			continue
 		}
-		b.s.logger.InfoContext(ctx, "cutover: backfill resumed", "migration", b.name, "owner", b.cfg.owner)
+		b.k.Logger.InfoContext(ctx, "cutover: backfill resumed", "migration", b.name, "owner", b.cfg.owner)
 		return nil
 	}
 }
 
 // canceled records that the runner stopped on a cancellation and gives
 // back the lease.
-func (b *Backfiller) canceled(ctx context.Context, r *run) error {
-	err := b.s.inTx(ctx, func(tx *sqlx.Tx) error {
+func (b *Runner) canceled(ctx context.Context, r *run) error {
+	err := b.k.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner)
 		if err != nil {
 			return err
@@ -605,13 +607,13 @@ func (b *Backfiller) canceled(ctx context.Context, r *run) error {
 		if err != nil {
 			return err
 		}
-		return b.s.addEvent(ctx, tx, Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+		return b.k.AddEvent(ctx, tx, meta.Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: backfillPhase, To: backfillPhase,
 			Version: v, Detail: fmt.Sprintf("stopped on cancel at checkpoint %q with %d rows copied", r.checkpoint, r.rows)})
 	})
 	if err == nil {
 		r.released = true
 	}
-	b.s.logger.InfoContext(ctx, "cutover: backfill canceled", "migration", b.name, "owner", b.cfg.owner,
+	b.k.Logger.InfoContext(ctx, "cutover: backfill canceled", "migration", b.name, "owner", b.cfg.owner,
 		"checkpoint", r.checkpoint, "rows", r.rows)
 	return fmt.Errorf("%w: backfill of %q stopped at checkpoint %q with %d rows copied; lift the cancellation with ResetBackfillCancel to resume",
 		ErrCanceled, b.name, r.checkpoint, r.rows)
@@ -619,15 +621,15 @@ func (b *Backfiller) canceled(ctx context.Context, r *run) error {
 
 // finish records that the backfill is done and gives back the lease, or
 // returns the state that forbids it.
-func (b *Backfiller) finish(ctx context.Context, r *run) (*control, error) {
+func (b *Runner) finish(ctx context.Context, r *run) (*control, error) {
 	var halt *control
 	err := b.retry(ctx, "finish", func() error {
 		halt = nil
-		return b.s.inTx(ctx, func(tx *sqlx.Tx) error {
-			now := b.s.now()
-			res, err := tx.ExecContext(ctx, b.qDone, micros(now), micros(now), b.name, b.cfg.owner, Backfill.String())
+		return b.k.InTx(ctx, func(tx *sqlx.Tx) error {
+			now := b.k.Now()
+			res, err := tx.ExecContext(ctx, b.qDone, meta.Micros(now), meta.Micros(now), b.name, b.cfg.owner, backfillPhase)
 			if err != nil {
-				return fmt.Errorf("expandcontract: backfill of %q: record done: %w", b.name, err)
+				return fmt.Errorf("backfill: %q: record done: %w", b.name, err)
 			}
 			if n, err := res.RowsAffected(); err != nil || n != 1 {
 				c, err := b.control(ctx, tx, true)
@@ -641,7 +643,7 @@ func (b *Backfiller) finish(ctx context.Context, r *run) (*control, error) {
 			if err != nil {
 				return err
 			}
-			return b.s.addEvent(ctx, tx, Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: Backfill, To: Backfill,
+			return b.k.AddEvent(ctx, tx, meta.Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: backfillPhase, To: backfillPhase,
 				Version: v, Detail: fmt.Sprintf("done at checkpoint %q with %d rows copied", r.checkpoint, r.rows)})
 		})
 	})
@@ -657,16 +659,16 @@ func (b *Backfiller) finish(ctx context.Context, r *run) (*control, error) {
 	r.released = true
 	b.gaugeTotal.Store(max(r.total, r.rows))
 	b.report(r, true)
-	b.s.logger.InfoContext(ctx, "cutover: backfill done", "migration", b.name, "owner", b.cfg.owner,
+	b.k.Logger.InfoContext(ctx, "cutover: backfill done", "migration", b.name, "owner", b.cfg.owner,
 		"rows", r.rows, "batches", r.batches)
 	return nil, nil
 }
 
 // errHalt rolls back a transaction that found the runner must stop.
-var errHalt = errors.New("expandcontract: backfill halted")
+var errHalt = errors.New("backfill: halted")
 
 // report calls the progress function.
-func (b *Backfiller) report(r *run, done bool) {
+func (b *Runner) report(r *run, done bool) {
 	if b.cfg.progress == nil {
 		return
 	}
@@ -682,7 +684,7 @@ func (b *Backfiller) report(r *run, done bool) {
 
 // heartbeat renews the lease every third of its TTL until ctx is done. If
 // another runner took the lease, it cancels the run with ErrLeaseLost.
-func (b *Backfiller) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
+func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
 	t := time.NewTicker(b.cfg.ttl / 3)
 	defer t.Stop()
 	for {
@@ -691,7 +693,7 @@ func (b *Backfiller) heartbeat(ctx context.Context, stop context.CancelCauseFunc
 			return
 		case <-t.C:
 		}
-		res, err := b.s.db.ExecContext(ctx, b.qRenew, micros(b.s.now().Add(b.cfg.ttl)), b.name, b.cfg.owner)
+		res, err := b.k.DB.ExecContext(ctx, b.qRenew, meta.Micros(b.k.Now().Add(b.cfg.ttl)), b.name, b.cfg.owner)
 		if err == nil {
 			var n int64
 			if n, err = res.RowsAffected(); err == nil && n == 1 {
@@ -702,16 +704,16 @@ func (b *Backfiller) heartbeat(ctx context.Context, stop context.CancelCauseFunc
 			return
 		}
 		if err != nil {
-			b.s.logger.WarnContext(ctx, "cutover: backfill lease renewal failed", "migration", b.name, "owner", b.cfg.owner, "err", err)
+			b.k.Logger.WarnContext(ctx, "cutover: backfill lease renewal failed", "migration", b.name, "owner", b.cfg.owner, "err", err)
 			continue
 		}
 		// Nothing renewed: lost, or (MySQL) renewed to the same time.
-		c, err := b.control(ctx, b.s.db, false)
+		c, err := b.control(ctx, b.k.DB, false)
 		if err != nil {
 			continue
 		}
 		if !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner {
-			b.s.logger.WarnContext(ctx, "cutover: backfill lease lost; stopping", "migration", b.name,
+			b.k.Logger.WarnContext(ctx, "cutover: backfill lease lost; stopping", "migration", b.name,
 				"owner", b.cfg.owner, "holder", c.LeaseOwner.String)
 			stop(b.lostErr(c))
 			return
@@ -720,58 +722,45 @@ func (b *Backfiller) heartbeat(ctx context.Context, stop context.CancelCauseFunc
 }
 
 // release gives back the lease, if the runner still holds it.
-func (b *Backfiller) release(ctx context.Context) {
+func (b *Runner) release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if _, err := b.s.db.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner); err != nil {
-		b.s.logger.WarnContext(ctx, "cutover: backfill lease not given back; it runs out by itself",
+	if _, err := b.k.DB.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner); err != nil {
+		b.k.Logger.WarnContext(ctx, "cutover: backfill lease not given back; it runs out by itself",
 			"migration", b.name, "owner", b.cfg.owner, "err", err)
 	}
 }
 
+// conflictRetries is the backoff between tries of a statement that lost
+// a lock conflict.
+var conflictRetries = backoff.Policy{Base: 20 * time.Millisecond, Max: time.Second}
+
 // retry runs fn again while it fails on a deadlock, a serialization
 // failure or a lock timeout, up to batchAttempts times.
-func (b *Backfiller) retry(ctx context.Context, what string, fn func() error) error {
-	backoff := 20 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+func (b *Runner) retry(ctx context.Context, what string, fn func() error) error {
+	for attempt := int64(1); ; attempt++ {
 		err := fn()
-		d := b.s.dialect
+		d := b.k.Dialect
 		if err == nil || attempt >= batchAttempts || ctx.Err() != nil ||
 			!d.IsSerializationFailure(err) && !d.IsLockTimeout(err) {
 			return err
 		}
-		b.s.logger.WarnContext(ctx, "cutover: backfill statement lost a lock conflict; retrying",
+		b.k.Logger.WarnContext(ctx, "cutover: backfill statement lost a lock conflict; retrying",
 			"migration", b.name, "step", what, "attempt", attempt, "err", err)
-		if sleep(ctx, backoff/2+rand.N(backoff)) != nil {
+		if backoff.Sleep(ctx, conflictRetries.Wait(attempt)) != nil {
 			return err
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
 
 // ctxErr returns the error of a run whose context is done: the lost lease
 // that stopped it, or the caller's cancellation.
-func (b *Backfiller) ctxErr(ctx context.Context) error {
+func (b *Runner) ctxErr(ctx context.Context) error {
 	err := context.Cause(ctx)
 	if errors.Is(err, ErrLeaseLost) {
 		return err
 	}
-	return fmt.Errorf("expandcontract: backfill of %q: %w", b.name, err)
-}
-
-// sleep waits d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return fmt.Errorf("backfill: %q: %w", b.name, err)
 }
 
 func ratio(rows, total int64) float64 {

@@ -1,4 +1,4 @@
-package expandcontract_test
+package backfill_test
 
 import (
 	"context"
@@ -20,13 +20,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
-
-type bfClock = clock
-
-func newBFClock() *bfClock { return newClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)) }
 
 // bfLogSignal is a slog handler that sends the message of each record on a
 // channel, so that a test can wait for the runner to reach a state.
@@ -61,18 +59,6 @@ func (h *bfLogSignal) wait(t *testing.T, want string) {
 	}
 }
 
-// bfStore opens a store on db with the clock c (nil: the real clock).
-func bfStore(t *testing.T, db *sqlx.DB, c *bfClock, opts ...expandcontract.Option) *expandcontract.Store {
-	t.Helper()
-	base := []expandcontract.Option{expandcontract.WithLogger(slog.New(slog.DiscardHandler))}
-	if c != nil {
-		base = append(base, expandcontract.WithClock(c.Now))
-	}
-	s, err := expandcontract.Open(t.Context(), db, append(base, opts...)...)
-	require.NoError(t, err)
-	return s
-}
-
 // bfSecondPool opens another connection pool on the database of db, as
 // another instance of the service would have.
 func bfSecondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
@@ -81,17 +67,6 @@ func bfSecondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
 	return other
-}
-
-// bfToBackfill creates the migration name and moves it to the backfill phase.
-func bfToBackfill(t *testing.T, s *expandcontract.Store, name string) {
-	t.Helper()
-	_, err := s.Ensure(t.Context(), name, "test")
-	require.NoError(t, err)
-	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-		_, err := s.Move(t.Context(), name, expandcontract.Move{To: p, Actor: "test", Reason: "backfill test"})
-		require.NoError(t, err)
-	}
 }
 
 // bfIntIDs are the keys of the customers table: multiples of 5 from -200
@@ -176,7 +151,7 @@ func bfCopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (i
 }
 
 // bfCopyRangeOf is bfCopyRange on another table.
-func bfCopyRangeOf(table string) expandcontract.BatchFunc {
+func bfCopyRangeOf(table string) backfill.BatchFunc {
 	return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 		return bfCopyRangeIn(ctx, tx, table, r)
 	}
@@ -227,14 +202,14 @@ func bfCheckCopiedOnce(t *testing.T, db *sqlx.DB, table string, rows int) {
 
 func bfState(t *testing.T, s *expandcontract.Store, name string) expandcontract.BackfillState {
 	t.Helper()
-	m, err := s.Get(t.Context(), name)
+	m, err := ectest.Migration(t, s, name).State(t.Context())
 	require.NoError(t, err)
 	return m.Backfill
 }
 
 func bfEvents(t *testing.T, s *expandcontract.Store, name string) []string {
 	t.Helper()
-	evs, err := s.Events(t.Context(), name)
+	evs, err := ectest.Migration(t, s, name).Events(t.Context())
 	require.NoError(t, err)
 	var out []string
 	for _, e := range evs {
@@ -271,14 +246,14 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-		s := bfStore(t, db.DB, newBFClock(), expandcontract.WithMeterProvider(mp))
-		bfToBackfill(t, s, "phones")
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)), expandcontract.WithMeterProvider(mp))
+		ectest.ToBackfill(t, s, "phones")
 
-		var reports []expandcontract.Progress
+		var reports []backfill.Progress
 		var gauges []float64
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10), expandcontract.WithOwner("runner-1"),
-			expandcontract.WithProgress(func(p expandcontract.Progress) {
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10), backfill.WithOwner("runner-1"),
+			backfill.WithProgress(func(p backfill.Progress) {
 				reports = append(reports, p)
 				if !p.Done {
 					v, ok := bfGauge(t, reader, "phones")
@@ -348,7 +323,7 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		assert.Equal(t, int64(10), sums["cutover.expandcontract.backfill.batch.duration"])
 
 		// A finished backfill runs no more.
-		again, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"}, expandcontract.SQLBatch(bfCopySQL))
+		again, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"}, backfill.SQLBatch(bfCopySQL))
 		require.NoError(t, err)
 		require.NoError(t, again.Run(t.Context()))
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
@@ -360,15 +335,15 @@ func TestBackfillSQLTextKeys(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfTextIDs(61)
 		bfCreateCustomers(t, db, expandcontract.TextKeys, bfAnys(ids))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
 		var seen []expandcontract.KeyRange
-		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			seen = append(seen, r)
 			return bfCopyRange(ctx, tx, r)
 		})
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
-			batch, expandcontract.WithBatchSize(7))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
+			batch, backfill.WithBatchSize(7))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
@@ -411,7 +386,7 @@ func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
 			upsert += `ON CONFLICT (id) DO UPDATE SET customer_phone = excluded.customer_phone, phone_number = excluded.phone_number, copies = accounts.copies + 1`
 		}
 		upsert = db.Rebind(upsert)
-		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			var rows []struct {
 				ID    int64  `db:"id"`
 				Phone string `db:"customer_phone"`
@@ -432,10 +407,10 @@ func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
 			}
 			return int64(len(rows)), nil
 		})
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "accounts")
-		bf, err := s.NewBackfill("accounts", expandcontract.Keyset{DB: old.DB, Table: "customers", Column: "id"}, batch,
-			expandcontract.WithBatchSize(9))
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "accounts")
+		bf, err := backfill.New(ectest.Migration(t, s, "accounts"), backfill.Keyset{DB: old.DB, Table: "customers", Column: "id"}, batch,
+			backfill.WithBatchSize(9))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 
@@ -466,13 +441,13 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		ids := bfIntIDs(120)
 		sorted := slices.Sorted(slices.Values(ids))
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
-		copyBatch := expandcontract.SQLBatch(bfCopySQL)
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
+		copyBatch := backfill.SQLBatch(bfCopySQL)
 		// counting wraps the copy: hook runs after the batch's statement,
 		// inside its transaction, with the number of the batch in this run.
-		counting := func(hook func(ctx context.Context, n int) error) expandcontract.BatchFunc {
+		counting := func(hook func(ctx context.Context, n int) error) backfill.BatchFunc {
 			n := 0
 			return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 				rows, err := bfCopyRange(ctx, tx, r)
@@ -494,12 +469,12 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 
 		// 1. The context is canceled inside batch 3, before its commit.
 		ctx, cancel := context.WithCancel(t.Context())
-		bf, err := s.NewBackfill("phones", keys, counting(func(_ context.Context, n int) error {
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, counting(func(_ context.Context, n int) error {
 			if n == 3 {
 				cancel()
 			}
 			return nil
-		}), expandcontract.WithBatchSize(10))
+		}), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		err = bf.Run(ctx)
 		require.ErrorIs(t, err, context.Canceled)
@@ -508,12 +483,12 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		// 2. The batch function fails in the second batch of the next run,
 		// after its statement ran.
 		boom := errors.New("boom")
-		bf, err = s.NewBackfill("phones", keys, counting(func(_ context.Context, n int) error {
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, counting(func(_ context.Context, n int) error {
 			if n == 2 {
 				return boom
 			}
 			return nil
-		}), expandcontract.WithBatchSize(10))
+		}), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
 		require.ErrorIs(t, err, boom)
@@ -523,8 +498,8 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		// 3. The context is canceled between batches, after batch 2
 		// committed: the cancellation is seen before the next batch.
 		ctx, cancel = context.WithCancel(t.Context())
-		bf, err = s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10),
-			expandcontract.WithProgress(func(p expandcontract.Progress) {
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, copyBatch, backfill.WithBatchSize(10),
+			backfill.WithProgress(func(p backfill.Progress) {
 				if p.Batches == 2 {
 					cancel()
 				}
@@ -535,12 +510,12 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 
 		// 4. The context's deadline passes inside a batch: its statements
 		// fail and it rolls back.
-		bf, err = s.NewBackfill("phones", keys, counting(func(ctx context.Context, n int) error {
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, counting(func(ctx context.Context, n int) error {
 			if n == 1 {
 				<-ctx.Done()
 			}
 			return nil
-		}), expandcontract.WithBatchSize(10))
+		}), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
 		err = bf.Run(ctx)
@@ -549,7 +524,7 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		checkpointAfter(5)
 
 		// 5. A new runner resumes from the checkpoint and finishes.
-		bf, err = s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10))
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, copyBatch, backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
@@ -568,29 +543,29 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		sorted := slices.Sorted(slices.Values(ids))
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
 		logs := newBFLogSignal()
-		s := bfStore(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
-		other := bfStore(t, bfSecondPool(t, db), nil)
-		bfToBackfill(t, s, "phones")
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		s := ectest.Open(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
+		other := ectest.Open(t, bfSecondPool(t, db), nil)
+		ectest.ToBackfill(t, s, "phones")
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
 		// The throttle hook runs before each batch, outside its
 		// transaction; the runner has committed calls-1 batches by then.
 		var calls, batches atomic.Int64
-		copyBatch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		copyBatch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			batches.Add(1)
 			return bfCopyRange(ctx, tx, r)
 		})
 		steer := func(ctx context.Context) (time.Duration, error) {
 			switch calls.Add(1) {
 			case 3:
-				return 0, other.PauseBackfill(ctx, "phones", "operator")
+				return 0, backfill.Pause(ctx, ectest.Migration(t, other, "phones"), "operator")
 			case 7:
-				return 0, other.CancelBackfill(ctx, "phones", "operator")
+				return 0, backfill.Cancel(ctx, ectest.Migration(t, other, "phones"), "operator")
 			}
 			return 0, nil
 		}
-		bf, err := s.NewBackfill("phones", keys, copyBatch, expandcontract.WithBatchSize(10),
-			expandcontract.WithThrottle(steer), expandcontract.WithPollInterval(2*time.Millisecond))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, copyBatch, backfill.WithBatchSize(10),
+			backfill.WithThrottle(steer), backfill.WithPollInterval(2*time.Millisecond))
 		require.NoError(t, err)
 		done := make(chan error, 1)
 		go func() { done <- bf.Run(t.Context()) }()
@@ -603,11 +578,11 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		assert.Equal(t, fmt.Sprint(sorted[19]), st.Checkpoint)
 		assert.Equal(t, bf.Owner(), st.LeaseOwner, "a paused runner keeps its lease")
 		assert.Equal(t, int64(3), batches.Load())
-		require.NoError(t, other.ResumeBackfill(t.Context(), "phones", "operator"))
+		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		logs.wait(t, "backfill resumed")
 
 		err = <-done
-		require.ErrorIs(t, err, expandcontract.ErrCanceled)
+		require.ErrorIs(t, err, backfill.ErrCanceled)
 		st = bfState(t, s, "phones")
 		assert.True(t, st.Canceled)
 		assert.Equal(t, int64(50), st.Rows, "batches 1-2 and 3-5 committed; the one after the cancel rolled back")
@@ -617,22 +592,22 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 
 		// A canceled backfill does not start, and changes nothing.
 		before := bfEvents(t, s, "phones")
-		bf2, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10))
+		bf2, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10))
 		require.NoError(t, err)
-		require.ErrorIs(t, bf2.Run(t.Context()), expandcontract.ErrCanceled)
+		require.ErrorIs(t, bf2.Run(t.Context()), backfill.ErrCanceled)
 		assert.Equal(t, before, bfEvents(t, s, "phones"))
 		assert.Empty(t, bfState(t, s, "phones").LeaseOwner)
 
 		// Paused before it starts, a runner waits for the resume.
-		require.NoError(t, other.ResetBackfillCancel(t.Context(), "phones", "operator"))
-		require.NoError(t, other.PauseBackfill(t.Context(), "phones", "operator"))
-		bf3, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-			expandcontract.WithPollInterval(2*time.Millisecond))
+		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		bf3, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			backfill.WithPollInterval(2*time.Millisecond))
 		require.NoError(t, err)
 		go func() { done <- bf3.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
 		assert.Equal(t, int64(50), bfState(t, s, "phones").Rows)
-		require.NoError(t, other.ResumeBackfill(t.Context(), "phones", "operator"))
+		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		require.NoError(t, <-done)
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
 
@@ -647,24 +622,24 @@ func TestBackfillPauseWaitsUntilCanceled(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(30)))
 		logs := newBFLogSignal()
-		s := bfStore(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
-		other := bfStore(t, bfSecondPool(t, db), nil)
-		bfToBackfill(t, s, "phones")
-		require.NoError(t, other.PauseBackfill(t.Context(), "phones", "operator"))
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithPollInterval(time.Millisecond))
+		s := ectest.Open(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
+		other := ectest.Open(t, bfSecondPool(t, db), nil)
+		ectest.ToBackfill(t, s, "phones")
+		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(bfCopySQL), backfill.WithPollInterval(time.Millisecond))
 		require.NoError(t, err)
 		done := make(chan error, 1)
 		go func() { done <- bf.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
-		require.NoError(t, other.CancelBackfill(t.Context(), "phones", "operator"))
-		require.ErrorIs(t, <-done, expandcontract.ErrCanceled)
+		require.NoError(t, backfill.Cancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.ErrorIs(t, <-done, backfill.ErrCanceled)
 		st := bfState(t, s, "phones")
 		assert.Zero(t, st.Rows)
 		assert.Empty(t, st.LeaseOwner)
 
 		// And a paused runner stops when its context is done.
-		require.NoError(t, other.ResetBackfillCancel(t.Context(), "phones", "operator"))
+		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { done <- bf.Run(ctx) }()
 		logs.wait(t, "backfill paused")
@@ -678,21 +653,21 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfIntIDs(40)
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		c := newBFClock()
-		s := bfStore(t, db.DB, c)
-		other := bfStore(t, bfSecondPool(t, db), c)
-		bfToBackfill(t, s, "phones")
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+		s := ectest.Open(t, db.DB, c)
+		other := ectest.Open(t, bfSecondPool(t, db), c)
+		ectest.ToBackfill(t, s, "phones")
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
 		// Two runners start at once; the one that gets the lease holds in
 		// its throttle hook until the other has returned.
 		holding := make(chan string, 2)
 		release := make(chan struct{})
-		runner := func(st *expandcontract.Store, owner string) *expandcontract.Backfiller {
+		runner := func(st *expandcontract.Store, owner string) *backfill.Runner {
 			var once sync.Once
-			bf, err := st.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-				expandcontract.WithOwner(owner), expandcontract.WithLease(time.Minute),
-				expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+			bf, err := backfill.New(ectest.Migration(t, st, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+				backfill.WithOwner(owner), backfill.WithLease(time.Minute),
+				backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 					once.Do(func() {
 						holding <- owner
 						<-release
@@ -705,7 +680,7 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 		a, b := runner(s, "runner-a"), runner(other, "runner-b")
 		errs := make(chan error, 2)
 		start := make(chan struct{})
-		for _, bf := range []*expandcontract.Backfiller{a, b} {
+		for _, bf := range []*backfill.Runner{a, b} {
 			go func() {
 				<-start
 				errs <- bf.Run(t.Context())
@@ -714,9 +689,9 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 		close(start)
 		winner := <-holding
 		loserErr := <-errs
-		var held *expandcontract.LeaseHeldError
+		var held *backfill.LeaseHeldError
 		require.ErrorAs(t, loserErr, &held)
-		assert.ErrorIs(t, loserErr, expandcontract.ErrLeaseHeld)
+		assert.ErrorIs(t, loserErr, backfill.ErrLeaseHeld)
 		assert.Equal(t, winner, held.Owner)
 		assert.Equal(t, "phones", held.Migration)
 		assert.True(t, held.Until.Equal(c.Now().Add(time.Minute)), "until %v", held.Until)
@@ -727,7 +702,7 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 		if winner == "runner-b" {
 			w = b
 		}
-		assert.ErrorIs(t, w.Run(t.Context()), expandcontract.ErrInvalidInput)
+		assert.ErrorIs(t, w.Run(t.Context()), backfill.ErrInvalidInput)
 
 		close(release)
 		require.NoError(t, <-errs)
@@ -739,20 +714,20 @@ func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfIntIDs(25)
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		c := newBFClock()
-		s := bfStore(t, db.DB, c)
-		bfToBackfill(t, s, "phones")
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+		s := ectest.Open(t, db.DB, c)
+		ectest.ToBackfill(t, s, "phones")
 		// A runner died holding the lease.
 		until := c.Now().Add(30 * time.Second)
 		_, err := db.ExecContext(t.Context(), db.Rebind(`UPDATE cutover_migrations SET lease_owner = ?, lease_until = ? WHERE name = ?`),
 			"dead-runner", until.UnixMicro(), "phones")
 		require.NoError(t, err)
 
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithOwner("runner-2"))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(bfCopySQL), backfill.WithOwner("runner-2"))
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
-		var held *expandcontract.LeaseHeldError
+		var held *backfill.LeaseHeldError
 		require.ErrorAs(t, err, &held)
 		assert.Equal(t, "dead-runner", held.Owner)
 		assert.True(t, held.Until.Equal(until))
@@ -764,7 +739,7 @@ func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
 		details := bfEvents(t, s, "phones")
 		require.NotEmpty(t, details)
 		assert.Contains(t, details[0], `took over the lease of "dead-runner", which ran out at 2026-11-02T09:00:30Z`)
-		evs, err := s.Events(t.Context(), "phones")
+		evs, err := ectest.Migration(t, s, "phones").Events(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, "runner-2", evs[len(evs)-1].Actor)
 	})
@@ -777,23 +752,23 @@ func TestBackfillFencing(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfIntIDs(50)
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		c := newBFClock()
-		s := bfStore(t, db.DB, c)
-		other := bfStore(t, bfSecondPool(t, db), c)
-		bfToBackfill(t, s, "phones")
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+		s := ectest.Open(t, db.DB, c)
+		other := ectest.Open(t, bfSecondPool(t, db), c)
+		ectest.ToBackfill(t, s, "phones")
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
 		stuck, unstick := make(chan struct{}), make(chan struct{})
 		var calls, lateBatches atomic.Int64
-		batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			if calls.Load() >= 3 {
 				lateBatches.Add(1) // runs, but must not commit
 			}
 			return bfCopyRange(ctx, tx, r)
 		})
-		a, err := s.NewBackfill("phones", keys, batch, expandcontract.WithBatchSize(10), expandcontract.WithOwner("runner-a"),
-			expandcontract.WithLease(time.Minute),
-			expandcontract.WithThrottle(func(context.Context) (time.Duration, error) {
+		a, err := backfill.New(ectest.Migration(t, s, "phones"), keys, batch, backfill.WithBatchSize(10), backfill.WithOwner("runner-a"),
+			backfill.WithLease(time.Minute),
+			backfill.WithThrottle(func(context.Context) (time.Duration, error) {
 				if calls.Add(1) == 3 {
 					close(stuck)
 					<-unstick
@@ -807,14 +782,14 @@ func TestBackfillFencing(t *testing.T) {
 		assert.Equal(t, int64(20), bfState(t, s, "phones").Rows)
 
 		c.Advance(time.Minute + time.Second)
-		b, err := other.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-			expandcontract.WithOwner("runner-b"))
+		b, err := backfill.New(ectest.Migration(t, other, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			backfill.WithOwner("runner-b"))
 		require.NoError(t, err)
 		require.NoError(t, b.Run(t.Context()))
 
 		close(unstick)
 		err = <-done
-		require.ErrorIs(t, err, expandcontract.ErrLeaseLost)
+		require.ErrorIs(t, err, backfill.ErrLeaseLost)
 		assert.Equal(t, int64(1), lateBatches.Load(), "the fenced runner ran one batch and stopped")
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
 		st := bfState(t, s, "phones")
@@ -831,14 +806,14 @@ func TestBackfillFencing(t *testing.T) {
 func TestBackfillHeartbeat(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(20)))
-		s := bfStore(t, db.DB, nil)
-		bfToBackfill(t, s, "phones")
+		s := ectest.Open(t, db.DB, nil)
+		ectest.ToBackfill(t, s, "phones")
 		const ttl = 30 * time.Millisecond
 		waiting := make(chan struct{})
 		renewed := make(chan struct{})
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithLease(ttl),
-			expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(bfCopySQL), backfill.WithLease(ttl),
+			backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 				close(waiting)
 				<-renewed
 				<-ctx.Done() // until the heartbeat stops the run
@@ -856,7 +831,7 @@ func TestBackfillHeartbeat(t *testing.T) {
 		_, err = db.ExecContext(t.Context(), db.Rebind(`UPDATE cutover_migrations SET lease_owner = ? WHERE name = ?`), "thief", "phones")
 		require.NoError(t, err)
 		err = <-done
-		require.ErrorIs(t, err, expandcontract.ErrLeaseLost)
+		require.ErrorIs(t, err, backfill.ErrLeaseLost)
 		assert.ErrorContains(t, err, `"thief"`)
 		st := bfState(t, s, "phones")
 		assert.Equal(t, "thief", st.LeaseOwner, "a runner never gives back a lease it lost")
@@ -867,42 +842,42 @@ func TestBackfillHeartbeat(t *testing.T) {
 func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
-		s := bfStore(t, db.DB, newBFClock())
-		other := bfStore(t, bfSecondPool(t, db), newBFClock())
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
-		bf, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10))
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		other := ectest.Open(t, bfSecondPool(t, db), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		require.ErrorIs(t, bf.Run(t.Context()), expandcontract.ErrNotFound)
 
-		_, err = s.Ensure(t.Context(), "phones", "test")
+		_, err = ectest.Migration(t, s, "phones").Ensure(t.Context(), "test")
 		require.NoError(t, err)
-		_, err = s.Move(t.Context(), "phones", expandcontract.Move{To: expandcontract.DualWrite, Actor: "test"})
+		_, err = ectest.Migration(t, s, "phones").Move(t.Context(), expandcontract.Move{To: expandcontract.DualWrite, Actor: "test"})
 		require.NoError(t, err)
-		before, err := s.Get(t.Context(), "phones")
+		before, err := ectest.Migration(t, s, "phones").State(t.Context())
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
-		require.ErrorIs(t, err, expandcontract.ErrNotBackfillPhase)
+		require.ErrorIs(t, err, backfill.ErrWrongPhase)
 		assert.ErrorContains(t, err, "phase dualwrite")
-		after, err := s.Get(t.Context(), "phones")
+		after, err := ectest.Migration(t, s, "phones").State(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, before, after, "a refused run changes nothing")
 		assert.Empty(t, bfEvents(t, s, "phones"))
 
 		// A move back while the runner works stops it before its next commit.
-		_, err = s.Move(t.Context(), "phones", expandcontract.Move{To: expandcontract.Backfill, Actor: "test"})
+		_, err = ectest.Migration(t, s, "phones").Move(t.Context(), expandcontract.Move{To: expandcontract.Backfill, Actor: "test"})
 		require.NoError(t, err)
 		var calls atomic.Int64
-		bf, err = s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-			expandcontract.WithThrottle(func(ctx context.Context) (time.Duration, error) {
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 				if calls.Add(1) == 3 {
-					_, err := other.Move(ctx, "phones", expandcontract.Move{To: expandcontract.DualWrite, Actor: "operator", Reason: "roll back"})
+					_, err := ectest.Migration(t, other, "phones").Move(ctx, expandcontract.Move{To: expandcontract.DualWrite, Actor: "operator", Reason: "roll back"})
 					return 0, err
 				}
 				return 0, nil
 			}))
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
-		require.ErrorIs(t, err, expandcontract.ErrNotBackfillPhase)
+		require.ErrorIs(t, err, backfill.ErrWrongPhase)
 		st := bfState(t, s, "phones")
 		assert.Equal(t, int64(20), st.Rows)
 		assert.Empty(t, st.LeaseOwner)
@@ -915,82 +890,86 @@ func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 func TestBackfillBadInput(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(10)))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
-		before, err := s.Get(t.Context(), "phones")
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
+		before, err := ectest.Migration(t, s, "phones").State(t.Context())
 		require.NoError(t, err)
-		events, err := s.Events(t.Context(), "phones")
+		events, err := ectest.Migration(t, s, "phones").Events(t.Context())
 		require.NoError(t, err)
 
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
-		good := expandcontract.SQLBatch(bfCopySQL)
-		var nilFunc expandcontract.BatchFunc
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
+		good := backfill.SQLBatch(bfCopySQL)
+		var nilFunc backfill.BatchFunc
 		cases := []struct {
 			name  string
 			mig   string
-			keys  expandcontract.Keyset
-			batch expandcontract.Batch
-			opts  []expandcontract.BackfillOption
+			keys  backfill.Keyset
+			batch backfill.Batch
+			opts  []backfill.Option
 			want  string
 		}{
-			{"hostile table", "phones", expandcontract.Keyset{Table: "users; DROP TABLE customers", Column: "id"}, good, nil, `"users; DROP TABLE customers"`},
-			{"quote in column", "phones", expandcontract.Keyset{Table: "customers", Column: `id" --`}, good, nil, "key column"},
-			{"dotted column", "phones", expandcontract.Keyset{Table: "customers", Column: "customers.id"}, good, nil, "cannot have a dot"},
-			{"empty table", "phones", expandcontract.Keyset{Column: "id"}, good, nil, "key table"},
-			{"key kind", "phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: 7}, good, nil, "unknown key kind"},
-			{"migration name", "", keys, good, nil, "migration name"},
+			{"hostile table", "phones", backfill.Keyset{Table: "users; DROP TABLE customers", Column: "id"}, good, nil, `"users; DROP TABLE customers"`},
+			{"quote in column", "phones", backfill.Keyset{Table: "customers", Column: `id" --`}, good, nil, "key column"},
+			{"dotted column", "phones", backfill.Keyset{Table: "customers", Column: "customers.id"}, good, nil, "cannot have a dot"},
+			{"empty table", "phones", backfill.Keyset{Column: "id"}, good, nil, "key table"},
+			{"key kind", "phones", backfill.Keyset{Table: "customers", Column: "id", Kind: 7}, good, nil, "unknown key kind"},
+			{"nil migration", "", keys, good, nil, "nil migration"},
 			{"nil batch", "phones", keys, nil, nil, "nil batch"},
 			{"nil batch func", "phones", keys, nilFunc, nil, "nil batch function"},
-			{"zero batch size", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchSize(0)}, "batch size must be positive, got 0"},
-			{"negative batch size", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchSize(-5)}, "got -5"},
-			{"negative rate", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithRate(-1)}, "rate must be"},
-			{"NaN rate", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithRate(math.NaN())}, "rate must be"},
-			{"negative pause", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithBatchPause(-time.Second)}, "batch pause"},
-			{"nil throttle", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithThrottle(nil)}, "nil throttle"},
-			{"nil progress", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithProgress(nil)}, "nil progress"},
-			{"short lease", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithLease(0)}, "lease TTL"},
-			{"empty owner", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithOwner("")}, "owner"},
-			{"negative total", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithTotal(-1)}, "total"},
-			{"zero poll", "phones", keys, good, []expandcontract.BackfillOption{expandcontract.WithPollInterval(0)}, "poll interval"},
-			{"nil option", "phones", keys, good, []expandcontract.BackfillOption{nil}, "nil option"},
-			{"empty SQL", "phones", keys, expandcontract.SQLBatch("  "), nil, "empty SQL"},
-			{"SQL without :to", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id >= :from"), nil, "both :from and :to"},
-			{"SQL typo", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :form AND :to"), nil, "unknown parameter :form"},
-			{"SQL placeholder", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = ? WHERE id BETWEEN :from AND :to"), nil, "placeholder ?"},
-			{"SQL quote", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET note = 'x WHERE id BETWEEN :from AND :to"), nil, "unterminated"},
-			{"SQL comment", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :from AND :to /*"), nil, "unterminated comment"},
+			{"zero batch size", "phones", keys, good, []backfill.Option{backfill.WithBatchSize(0)}, "batch size must be positive, got 0"},
+			{"negative batch size", "phones", keys, good, []backfill.Option{backfill.WithBatchSize(-5)}, "got -5"},
+			{"negative rate", "phones", keys, good, []backfill.Option{backfill.WithRate(-1)}, "rate must be"},
+			{"NaN rate", "phones", keys, good, []backfill.Option{backfill.WithRate(math.NaN())}, "rate must be"},
+			{"negative pause", "phones", keys, good, []backfill.Option{backfill.WithBatchPause(-time.Second)}, "batch pause"},
+			{"nil throttle", "phones", keys, good, []backfill.Option{backfill.WithThrottle(nil)}, "nil throttle"},
+			{"nil progress", "phones", keys, good, []backfill.Option{backfill.WithProgress(nil)}, "nil progress"},
+			{"short lease", "phones", keys, good, []backfill.Option{backfill.WithLease(0)}, "lease TTL"},
+			{"empty owner", "phones", keys, good, []backfill.Option{backfill.WithOwner("")}, "owner"},
+			{"negative total", "phones", keys, good, []backfill.Option{backfill.WithTotal(-1)}, "total"},
+			{"zero poll", "phones", keys, good, []backfill.Option{backfill.WithPollInterval(0)}, "poll interval"},
+			{"nil option", "phones", keys, good, []backfill.Option{nil}, "option 0 is nil"},
+			{"empty SQL", "phones", keys, backfill.SQLBatch("  "), nil, "empty SQL"},
+			{"SQL without :to", "phones", keys, backfill.SQLBatch("UPDATE customers SET copies = 1 WHERE id >= :from"), nil, "both :from and :to"},
+			{"SQL typo", "phones", keys, backfill.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :form AND :to"), nil, "unknown parameter :form"},
+			{"SQL placeholder", "phones", keys, backfill.SQLBatch("UPDATE customers SET copies = ? WHERE id BETWEEN :from AND :to"), nil, "placeholder ?"},
+			{"SQL quote", "phones", keys, backfill.SQLBatch("UPDATE customers SET note = 'x WHERE id BETWEEN :from AND :to"), nil, "unterminated"},
+			{"SQL comment", "phones", keys, backfill.SQLBatch("UPDATE customers SET copies = 1 WHERE id BETWEEN :from AND :to /*"), nil, "unterminated comment"},
 		}
 		if db.Name == sqldialect.Postgres {
 			cases = append(cases, struct {
 				name  string
 				mig   string
-				keys  expandcontract.Keyset
-				batch expandcontract.Batch
-				opts  []expandcontract.BackfillOption
+				keys  backfill.Keyset
+				batch backfill.Batch
+				opts  []backfill.Option
 				want  string
-			}{"SQL dollar placeholder", "phones", keys, expandcontract.SQLBatch("UPDATE customers SET copies = $1 WHERE id BETWEEN :from AND :to"), nil, "placeholder $1"})
+			}{"SQL dollar placeholder", "phones", keys, backfill.SQLBatch("UPDATE customers SET copies = $1 WHERE id BETWEEN :from AND :to"), nil, "placeholder $1"})
 		}
 		for _, tc := range cases {
-			bf, err := s.NewBackfill(tc.mig, tc.keys, tc.batch, tc.opts...)
+			var m *expandcontract.Migration // nil for the case without one
+			if tc.mig != "" {
+				m = ectest.Migration(t, s, tc.mig)
+			}
+			bf, err := backfill.New(m, tc.keys, tc.batch, tc.opts...)
 			assert.Nil(t, bf, tc.name)
-			require.ErrorIs(t, err, expandcontract.ErrInvalidInput, tc.name)
+			require.ErrorIs(t, err, backfill.ErrInvalidInput, tc.name)
 			assert.ErrorContains(t, err, tc.want, tc.name)
 		}
-		_, err = s.NewBackfill("phones", expandcontract.Keyset{Table: "a b", Column: "id"}, good)
+		_, err = backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "a b", Column: "id"}, good)
 		assert.ErrorIs(t, err, sqldialect.ErrInvalidIdentifier)
 
 		var n int
 		require.NoError(t, db.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM customers WHERE copies = 0`))
 		assert.Equal(t, 10, n, "the table is intact")
-		after, err := s.Get(t.Context(), "phones")
+		after, err := ectest.Migration(t, s, "phones").State(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, before, after)
-		eventsAfter, err := s.Events(t.Context(), "phones")
+		eventsAfter, err := ectest.Migration(t, s, "phones").Events(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, events, eventsAfter)
 
 		// A batch reporting a negative row count stops the run.
-		bf, err := s.NewBackfill("phones", keys, expandcontract.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
 			return -1, nil
 		}))
 		require.NoError(t, err)
@@ -998,7 +977,7 @@ func TestBackfillBadInput(t *testing.T) {
 		assert.Zero(t, bfState(t, s, "phones").Rows)
 
 		// Keys of the wrong kind for the column fail on the first read.
-		bf, err = s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "customer_phone"}, good)
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "customer_phone"}, good)
 		require.NoError(t, err)
 		assert.ErrorContains(t, bf.Run(t.Context()), "read the next int keys")
 	})
@@ -1010,16 +989,16 @@ func TestSQLBatchLeavesLiteralsAlone(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfIntIDs(30)
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
 		stmt := `UPDATE customers /* :nope ? */ SET phone_number = customer_phone, copies = copies + 1,
 			note = 'at :to? it''s' -- :from ?
 			WHERE id > :from AND id <= :to AND id <> :from - 1`
 		if db.Name == sqldialect.Postgres {
 			stmt += ` AND id::text <> $$:to?$$ AND id::bigint = CAST(id AS bigint)`
 		}
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(stmt), expandcontract.WithBatchSize(4))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(stmt), backfill.WithBatchSize(4))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
@@ -1033,7 +1012,7 @@ func TestSQLBatchLeavesLiteralsAlone(t *testing.T) {
 // in the first batch, and the keys below which there is none.
 func TestSQLBatchFirstKeyBound(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		s := bfStore(t, db.DB, newBFClock())
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		cases := 0
 		// Each case has its own table: PostgreSQL connections keep the
 		// parameter types of the statements they prepared.
@@ -1041,14 +1020,14 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 			t.Helper()
 			cases++
 			name, table := fmt.Sprintf("case-%d", cases), fmt.Sprintf("customers_%d", cases)
-			bfToBackfill(t, s, name)
+			ectest.ToBackfill(t, s, name)
 			bfCreateTable(t, db, table, kind, ids)
-			var batch expandcontract.Batch = bfCopyRangeOf(table)
+			var batch backfill.Batch = bfCopyRangeOf(table)
 			if sqlBatch {
-				batch = expandcontract.SQLBatch(strings.ReplaceAll(bfCopySQL, "customers", table))
+				batch = backfill.SQLBatch(strings.ReplaceAll(bfCopySQL, "customers", table))
 			}
-			bf, err := s.NewBackfill(name, expandcontract.Keyset{Table: table, Column: "id", Kind: kind}, batch,
-				expandcontract.WithBatchSize(2))
+			bf, err := backfill.New(ectest.Migration(t, s, name), backfill.Keyset{Table: table, Column: "id", Kind: kind}, batch,
+				backfill.WithBatchSize(2))
 			require.NoError(t, err)
 			if err := bf.Run(t.Context()); err != nil {
 				var copied int
@@ -1065,7 +1044,7 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 		// Integer keys: the first key minus one.
 		require.NoError(t, run(ints, bfAnys([]int64{math.MaxInt64, -7, 0, math.MinInt64 + 1}), true))
 		err := run(ints, bfAnys([]int64{3, math.MinInt64, 9}), true)
-		require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		require.ErrorIs(t, err, backfill.ErrInvalidInput)
 		assert.ErrorContains(t, err, "first key -9223372036854775808")
 		assert.ErrorContains(t, err, "use a BatchFunc")
 		require.NoError(t, run(ints, bfAnys([]int64{3, math.MinInt64, 9}), false))
@@ -1073,7 +1052,7 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 		// Text keys: the empty string.
 		require.NoError(t, run(texts, bfAnys([]string{"b", "!", "a", "A"}), true))
 		err = run(texts, bfAnys([]string{"b", "", "a"}), true)
-		require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		require.ErrorIs(t, err, backfill.ErrInvalidInput)
 		assert.ErrorContains(t, err, `first key ""`)
 		require.NoError(t, run(texts, bfAnys([]string{"b", "", "a"}), false))
 		// Keys of spaces, or of characters below the space, are above the
@@ -1081,7 +1060,7 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 		for _, low := range []string{" ", "\x01"} {
 			err = run(texts, bfAnys([]string{"b", low, "a"}), true)
 			if db.Name == sqldialect.MySQL {
-				require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+				require.ErrorIs(t, err, backfill.ErrInvalidInput)
 				assert.ErrorContains(t, err, "collation takes 1 of its keys as equal to the empty string")
 				require.NoError(t, run(texts, bfAnys([]string{"b", low, "a"}), false))
 			} else {
@@ -1089,20 +1068,20 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 			}
 		}
 
-		sqlBatch := expandcontract.SQLBatch(bfCopySQL)
+		sqlBatch := backfill.SQLBatch(bfCopySQL)
 		bfCreateCustomers(t, db, texts, bfAnys([]string{"a", "b", "c"}))
 		// Called by hand, an SQLBatch needs both bounds and a valid statement.
 		tx, err := db.BeginTxx(t.Context(), nil)
 		require.NoError(t, err)
 		defer func() { _ = tx.Rollback() }()
 		_, err = sqlBatch.CopyRange(t.Context(), tx, expandcontract.KeyRange{To: "b"})
-		assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		assert.ErrorIs(t, err, backfill.ErrInvalidInput)
 		n, err := sqlBatch.CopyRange(t.Context(), tx, expandcontract.KeyRange{From: "a", To: "c"})
 		require.NoError(t, err)
 		assert.Equal(t, int64(2), n)
-		_, err = expandcontract.SQLBatch("UPDATE customers SET copies = 0").CopyRange(t.Context(), tx,
+		_, err = backfill.SQLBatch("UPDATE customers SET copies = 0").CopyRange(t.Context(), tx,
 			expandcontract.KeyRange{From: "a", To: "b"})
-		assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		assert.ErrorIs(t, err, backfill.ErrInvalidInput)
 	})
 }
 
@@ -1110,16 +1089,16 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ids := bfIntIDs(60)
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
-		keys := expandcontract.Keyset{Table: "customers", Column: "id"}
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
+		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
 		// The throttle holds each batch once for a millisecond; its error
 		// stops the run with the checkpoint where it was.
 		lag := errors.New("replica unreachable")
 		var calls atomic.Int64
-		bf, err := s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-			expandcontract.WithThrottle(func(context.Context) (time.Duration, error) {
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			backfill.WithThrottle(func(context.Context) (time.Duration, error) {
 				switch n := calls.Add(1); {
 				case n == 7:
 					return 0, lag
@@ -1137,10 +1116,10 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 		// 30 rows left at 2000 rows/s, 10 per batch: the waits after the
 		// three batches add up to 15ms; the rate reported stays under the
 		// limit.
-		var last expandcontract.Progress
-		bf, err = s.NewBackfill("phones", keys, expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10),
-			expandcontract.WithRate(2000), expandcontract.WithProgress(func(p expandcontract.Progress) { last = p }),
-			expandcontract.WithTotal(60))
+		var last backfill.Progress
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			backfill.WithRate(2000), backfill.WithProgress(func(p backfill.Progress) { last = p }),
+			backfill.WithTotal(60))
 		require.NoError(t, err)
 		start := time.Now()
 		require.NoError(t, bf.Run(t.Context()))
@@ -1155,12 +1134,12 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 func TestBackfillBatchPause(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
-		var last expandcontract.Progress
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id"},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithBatchSize(10), expandcontract.WithBatchPause(5*time.Millisecond),
-			expandcontract.WithTotal(1000), expandcontract.WithProgress(func(p expandcontract.Progress) { last = p }))
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
+		var last backfill.Progress
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
+			backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10), backfill.WithBatchPause(5*time.Millisecond),
+			backfill.WithTotal(1000), backfill.WithProgress(func(p backfill.Progress) { last = p }))
 		require.NoError(t, err)
 		start := time.Now()
 		require.NoError(t, bf.Run(t.Context()))
@@ -1174,15 +1153,15 @@ func TestBackfillBatchPause(t *testing.T) {
 func TestBackfillEmptyTable(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		bfCreateCustomers(t, db, expandcontract.TextKeys, nil)
-		s := bfStore(t, db.DB, newBFClock())
-		bfToBackfill(t, s, "phones")
-		var reports []expandcontract.Progress
-		bf, err := s.NewBackfill("phones", expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
-			expandcontract.SQLBatch(bfCopySQL), expandcontract.WithProgress(func(p expandcontract.Progress) { reports = append(reports, p) }))
+		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		ectest.ToBackfill(t, s, "phones")
+		var reports []backfill.Progress
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
+			backfill.SQLBatch(bfCopySQL), backfill.WithProgress(func(p backfill.Progress) { reports = append(reports, p) }))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		require.Len(t, reports, 1)
-		assert.Equal(t, expandcontract.Progress{Done: true}, reports[0])
+		assert.Equal(t, backfill.Progress{Done: true}, reports[0])
 		st := bfState(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Empty(t, st.Checkpoint)

@@ -1,10 +1,12 @@
-package expandcontract
+package repair
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"math"
 	"strconv"
 	"strings"
@@ -16,34 +18,38 @@ import (
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
-// MaxRepairErrorLen is the most bytes of an error's text that the repair log
+// ErrInvalidInput is wrapped by the errors for bad input: a nil argument
+// or option, a bad option value, or an entry that cannot be stored.
+var ErrInvalidInput = errors.New("repair: invalid input")
+
+// MaxErrorLen is the most bytes of an error's text that the repair log
 // keeps, both for the failure behind an entry and for the last failure of
 // its repair. Longer texts are cut at a character boundary and end in "...".
-const MaxRepairErrorLen = 4096
+const MaxErrorLen = 4096
 
 // repairStuckAt is the next_attempt_at of an entry that used up its
 // attempts: later than any clock, so no repairer claims it until
-// [RepairLog.RetryStuck] makes it due again.
+// [Log.RetryStuck] makes it due again.
 const repairStuckAt = math.MaxInt64
 
 // repairCountEvery is how often, at most, a repairer counts the pending
 // entries for its gauges.
 const repairCountEvery = 15 * time.Second
 
-// RepairLog is the repair log of one migration, kept in the store's
+// Log is the repair log of one migration, kept in the store's
 // repairs table (cutover_repairs unless [WithTablePrefix] says otherwise)
 // so that every instance of a service, and the repairers draining it,
 // share it. It implements [cutover.RepairLog]: give
 // it to dualwrite.New and the shadow readers, and drain it with a
-// [Repairer]. Create it with [Store.RepairLog]; it is safe for concurrent
+// [Repairer]. Create it with [Store.Log]; it is safe for concurrent
 // use.
 //
 // Entries are never deleted or marked done except by a repair that
 // succeeded: an entry whose repair keeps failing stays pending, and once it
 // has used the attempts a [Repairer] allows, it is kept as stuck until
-// [RepairLog.RetryStuck].
-type RepairLog struct {
-	s      *Store
+// [Log.RetryStuck].
+type Log struct {
+	k      *meta.Store
 	name   string
 	insert string
 	counts atomic.Pointer[repairCounts]
@@ -55,30 +61,30 @@ type repairCounts struct {
 	at             time.Time
 }
 
-var _ cutover.RepairLog = (*RepairLog)(nil)
+var _ cutover.RepairLog = (*Log)(nil)
 
-// RepairLog returns the repair log of the migration name. The migration
-// need not exist in the store: a log can be filled before [Store.Ensure]
-// runs. The name must be 1 to 255 printable bytes of valid UTF-8.
-func (s *Store) RepairLog(name string) (*RepairLog, error) {
-	if err := validName(name); err != nil {
-		return nil, err
+// NewLog returns the repair log of the migration m. The migration need not
+// exist in the store yet: a log can be filled before
+// [expandcontract.Migration.Ensure] runs. A nil m is an error wrapping
+// [ErrInvalidInput].
+func NewLog(m *expandcontract.Migration) (*Log, error) {
+	h := meta.HandleOf(m)
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
-	if !utf8.ValidString(name) {
-		return nil, fmt.Errorf("%w: migration name %q is not valid UTF-8", ErrInvalidInput, name)
-	}
-	return &RepairLog{s: s, name: name, insert: s.q(`INSERT INTO ` + s.t.repairs +
+	k := h.Store
+	return &Log{k: k, name: h.Name, insert: k.Q(`INSERT INTO ` + k.T.Repairs +
 		` (migration, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error)` +
 		` VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`)}, nil
 }
 
 // Name returns the name of the log's migration.
-func (l *RepairLog) Name() string { return l.name }
+func (l *Log) Name() string { return l.name }
 
 // Record adds r to the log with one INSERT, due for repair at once. The
 // entry is stamped with the store's clock (see [WithClock]), not r.Time, so
 // that its age and the time it is due are measured by one clock; r.Err is
-// kept as its text, "" if nil, cut to [MaxRepairErrorLen] bytes.
+// kept as its text, "" if nil, cut to [MaxErrorLen] bytes.
 //
 // r.Op, r.Key and r.Reason must be valid UTF-8 without NUL bytes and at
 // most 255 characters long, the most every supported database stores
@@ -86,15 +92,15 @@ func (l *RepairLog) Name() string { return l.name }
 // valid stage. Anything else is refused with an error wrapping
 // [ErrInvalidInput], as is a failure of the database, so that the caller
 // knows the key was not recorded.
-func (l *RepairLog) Record(ctx context.Context, r cutover.Repair) error {
+func (l *Log) Record(ctx context.Context, r cutover.Repair) error {
 	if err := repairValidate(r); err != nil {
 		return err
 	}
-	now := micros(l.s.now())
-	_, err := l.s.db.ExecContext(ctx, l.insert, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
+	now := meta.Micros(l.k.Now())
+	_, err := l.k.DB.ExecContext(ctx, l.insert, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
 		string(r.Reason), repairErrorText(r.Err), now, now)
 	if err != nil {
-		return fmt.Errorf("expandcontract: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
+		return fmt.Errorf("repair: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
 	}
 	return nil
 }
@@ -131,14 +137,14 @@ func repairErrorText(err error) string {
 }
 
 // repairCleanText makes s storable on every database: valid UTF-8, no NUL
-// bytes, at most MaxRepairErrorLen bytes.
+// bytes, at most MaxErrorLen bytes.
 func repairCleanText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.ReplaceAll(s, "\x00", `\x00`)
-	if len(s) <= MaxRepairErrorLen {
+	if len(s) <= MaxErrorLen {
 		return s
 	}
-	cut := MaxRepairErrorLen - len("...")
+	cut := MaxErrorLen - len("...")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
@@ -147,33 +153,33 @@ func repairCleanText(s string) string {
 
 // Pending returns the number of the log's entries not repaired yet: those
 // due, those waiting for a retry or held by a repairer, and the stuck ones.
-func (l *RepairLog) Pending(ctx context.Context) (int64, error) {
+func (l *Log) Pending(ctx context.Context) (int64, error) {
 	c, err := l.count(ctx)
 	return c.pending, err
 }
 
 // Stuck returns the number of the log's entries that used up the attempts
-// their repairer allows (see [WithRepairMaxAttempts]) and wait for
-// [RepairLog.RetryStuck]. They are counted by [RepairLog.Pending] too.
-func (l *RepairLog) Stuck(ctx context.Context) (int64, error) {
+// their repairer allows (see [WithMaxAttempts]) and wait for
+// [Log.RetryStuck]. They are counted by [Log.Pending] too.
+func (l *Log) Stuck(ctx context.Context) (int64, error) {
 	c, err := l.count(ctx)
 	return c.stuck, err
 }
 
 // count counts the pending and stuck entries, and keeps the count for the
 // gauges of the log's repairers.
-func (l *RepairLog) count(ctx context.Context) (repairCounts, error) {
+func (l *Log) count(ctx context.Context) (repairCounts, error) {
 	var row struct {
 		Pending int64 `db:"pending"`
 		Stuck   int64 `db:"stuck"`
 	}
-	err := l.s.db.GetContext(ctx, &row, l.s.q(`SELECT COUNT(*) AS pending,
+	err := l.k.DB.GetContext(ctx, &row, l.k.Q(`SELECT COUNT(*) AS pending,
 		COALESCE(SUM(CASE WHEN next_attempt_at = ? THEN 1 ELSE 0 END), 0) AS stuck
-		FROM `+l.s.t.repairs+` WHERE migration = ? AND done_at IS NULL`), int64(repairStuckAt), l.name)
+		FROM `+l.k.T.Repairs+` WHERE migration = ? AND done_at IS NULL`), int64(repairStuckAt), l.name)
 	if err != nil {
-		return repairCounts{}, fmt.Errorf("expandcontract: count repairs of %q: %w", l.name, err)
+		return repairCounts{}, fmt.Errorf("repair: count repairs of %q: %w", l.name, err)
 	}
-	c := repairCounts{pending: row.Pending, stuck: row.Stuck, at: l.s.now()}
+	c := repairCounts{pending: row.Pending, stuck: row.Stuck, at: l.k.Now()}
 	l.counts.Store(&c)
 	return c, nil
 }
@@ -181,37 +187,37 @@ func (l *RepairLog) count(ctx context.Context) (repairCounts, error) {
 // RetryStuck makes every stuck entry of the log due at once, with its
 // attempts counted from zero again, and returns how many there were. Call
 // it once the cause of their failures is fixed.
-func (l *RepairLog) RetryStuck(ctx context.Context) (int64, error) {
-	res, err := l.s.db.ExecContext(ctx, l.s.q(`UPDATE `+l.s.t.repairs+
+func (l *Log) RetryStuck(ctx context.Context) (int64, error) {
+	res, err := l.k.DB.ExecContext(ctx, l.k.Q(`UPDATE `+l.k.T.Repairs+
 		` SET next_attempt_at = ?, attempts = 0 WHERE migration = ? AND done_at IS NULL AND next_attempt_at = ?`),
-		micros(l.s.now()), l.name, int64(repairStuckAt))
+		meta.Micros(l.k.Now()), l.name, int64(repairStuckAt))
 	if err != nil {
-		return 0, fmt.Errorf("expandcontract: retry stuck repairs of %q: %w", l.name, err)
+		return 0, fmt.Errorf("repair: retry stuck repairs of %q: %w", l.name, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("expandcontract: retry stuck repairs of %q: %w", l.name, err)
+		return 0, fmt.Errorf("repair: retry stuck repairs of %q: %w", l.name, err)
 	}
 	return n, nil
 }
 
 // DeleteDone deletes the log's entries that were repaired before before,
 // and returns how many it deleted. Entries not repaired are never deleted.
-func (l *RepairLog) DeleteDone(ctx context.Context, before time.Time) (int64, error) {
-	res, err := l.s.db.ExecContext(ctx, l.s.q(`DELETE FROM `+l.s.t.repairs+
-		` WHERE migration = ? AND done_at IS NOT NULL AND done_at < ?`), l.name, micros(before))
+func (l *Log) DeleteDone(ctx context.Context, before time.Time) (int64, error) {
+	res, err := l.k.DB.ExecContext(ctx, l.k.Q(`DELETE FROM `+l.k.T.Repairs+
+		` WHERE migration = ? AND done_at IS NOT NULL AND done_at < ?`), l.name, meta.Micros(before))
 	if err != nil {
-		return 0, fmt.Errorf("expandcontract: delete done repairs of %q: %w", l.name, err)
+		return 0, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("expandcontract: delete done repairs of %q: %w", l.name, err)
+		return 0, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
 	}
 	return n, nil
 }
 
-// RepairEntry is one entry of a [RepairLog] as stored.
-type RepairEntry struct {
+// Entry is one entry of a [Log] as stored.
+type Entry struct {
 	ID int64 // increases with the order in which entries were recorded
 	// Repair is the entry as recorded. Its Time is when the log recorded
 	// it, and its Err, if the entry had one, an error with the text kept.
@@ -224,11 +230,11 @@ type RepairEntry struct {
 }
 
 // Done reports whether the entry was repaired.
-func (e RepairEntry) Done() bool { return !e.DoneAt.IsZero() }
+func (e Entry) Done() bool { return !e.DoneAt.IsZero() }
 
-// RepairQuery selects entries for [RepairLog.Entries]. The zero value
+// Query selects entries for [Log.Entries]. The zero value
 // selects the first 100 pending entries.
-type RepairQuery struct {
+type Query struct {
 	AfterID     int64 // only entries whose ID is greater; 0 starts at the first
 	Limit       int   // the most entries returned; 0 means 100
 	IncludeDone bool  // include repaired entries; false returns pending ones only
@@ -237,7 +243,7 @@ type RepairQuery struct {
 // Entries returns entries of the log in the order they were recorded, as q
 // selects them. Page through a long log by passing the last ID returned as
 // the next q.AfterID.
-func (l *RepairLog) Entries(ctx context.Context, q RepairQuery) ([]RepairEntry, error) {
+func (l *Log) Entries(ctx context.Context, q Query) ([]Entry, error) {
 	switch {
 	case q.Limit < 0:
 		return nil, fmt.Errorf("%w: negative repair query limit %d", ErrInvalidInput, q.Limit)
@@ -249,15 +255,15 @@ func (l *RepairLog) Entries(ctx context.Context, q RepairQuery) ([]RepairEntry, 
 		where += ` AND done_at IS NULL`
 	}
 	var rows []repairRow
-	err := l.s.db.SelectContext(ctx, &rows, l.s.q(`SELECT `+repairColumns+` FROM `+l.s.t.repairs+
+	err := l.k.DB.SelectContext(ctx, &rows, l.k.Q(`SELECT `+repairColumns+` FROM `+l.k.T.Repairs+
 		` WHERE `+where+` ORDER BY id LIMIT `+strconv.Itoa(q.Limit)), l.name, q.AfterID)
 	if err != nil {
-		return nil, fmt.Errorf("expandcontract: read repairs of %q: %w", l.name, err)
+		return nil, fmt.Errorf("repair: read repairs of %q: %w", l.name, err)
 	}
-	out := make([]RepairEntry, len(rows))
+	out := make([]Entry, len(rows))
 	for i, r := range rows {
 		if out[i], err = r.entry(); err != nil {
-			return nil, fmt.Errorf("%w: repair %d of %q: %w", ErrCorrupt, r.ID, l.name, err)
+			return nil, fmt.Errorf("%w: repair %d of %q: %w", expandcontract.ErrCorrupt, r.ID, l.name, err)
 		}
 	}
 	return out, nil
@@ -298,12 +304,12 @@ func (r repairRow) repair() (cutover.Repair, error) {
 	return rep, nil
 }
 
-func (r repairRow) entry() (RepairEntry, error) {
+func (r repairRow) entry() (Entry, error) {
 	rep, err := r.repair()
 	if err != nil {
-		return RepairEntry{}, err
+		return Entry{}, err
 	}
-	e := RepairEntry{ID: r.ID, Repair: rep, Attempts: int(r.Attempts), LastError: r.LastError, DoneAt: fromMicros(r.DoneAt)}
+	e := Entry{ID: r.ID, Repair: rep, Attempts: int(r.Attempts), LastError: r.LastError, DoneAt: meta.FromMicros(r.DoneAt)}
 	switch {
 	case e.Done():
 	case r.NextAttemptAt == repairStuckAt:

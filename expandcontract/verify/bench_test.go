@@ -1,4 +1,4 @@
-package expandcontract_test
+package verify_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -38,11 +40,11 @@ func BenchmarkVerifyPostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.Ensure(ctx, "m", "bench"); err != nil {
+	if _, err := ectest.Migration(b, s, "m").Ensure(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	old := &expandcontract.SQLRows{DB: db.DB, Table: "old_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v"}
-	new := &expandcontract.SQLRows{DB: db.DB, Table: "new_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v"}
+	old := &verify.SQLRows{DB: db.DB, Table: "old_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v"}
+	new := &verify.SQLRows{DB: db.DB, Table: "new_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v"}
 
 	var handRate float64
 	rate := func(b *testing.B) float64 { return float64(n) * float64(b.N) / b.Elapsed().Seconds() }
@@ -56,19 +58,19 @@ func BenchmarkVerifyPostgres(b *testing.B) {
 		handRate = rate(b)
 		b.ReportMetric(handRate, "rows/s")
 	})
-	column := &expandcontract.SQLRows{DB: db.DB, Table: "old_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v2"}
+	column := &verify.SQLRows{DB: db.DB, Table: "old_t", Key: "id", Kind: expandcontract.IntKeys, Value: "v2"}
 	for _, bc := range []struct {
 		name     string
-		old, new expandcontract.RowSource
+		old, new verify.RowSource
 		chunk    int
 	}{
-		{"verify/tables", old, new, expandcontract.DefaultVerifyChunkSize},
+		{"verify/tables", old, new, verify.DefaultChunkSize},
 		{"verify/tables/chunk=1000", old, new, 1000},
-		{"verify/columns", old, column, expandcontract.DefaultVerifyChunkSize},
+		{"verify/columns", old, column, verify.DefaultChunkSize},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				res, err := s.Verify(ctx, "m", bc.old, bc.new, expandcontract.WithChunkSize(bc.chunk))
+				res, err := ectest.Verify(ctx, ectest.Migration(b, s, "m"), bc.old, bc.new, verify.WithChunkSize(bc.chunk))
 				if err != nil || !res.Clean() || res.Rows != n {
 					b.Fatalf("result %+v, error %v", res, err)
 				}

@@ -1,4 +1,4 @@
-package expandcontract
+package backfill
 
 import (
 	"context"
@@ -16,26 +16,31 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
-// Errors of the backfill runner, wrapped by the errors [Backfiller.Run]
-// returns.
+// Errors of the backfill runner, wrapped by the errors [Runner.Run]
+// returns, and of bad input.
 var (
+	// ErrInvalidInput: an argument or option of [New], or of a control
+	// such as [Pause], is not valid. Nothing was changed.
+	ErrInvalidInput = errors.New("backfill: invalid input")
 	// ErrLeaseHeld: another live runner holds the backfill's lease. The
 	// error is a *[LeaseHeldError].
-	ErrLeaseHeld = errors.New("expandcontract: backfill lease held by another runner")
+	ErrLeaseHeld = errors.New("backfill: lease held by another runner")
 	// ErrLeaseLost: the runner's lease was taken over by another runner, so
 	// the runner stopped without committing its batch in flight.
-	ErrLeaseLost = errors.New("expandcontract: backfill lease lost")
+	ErrLeaseLost = errors.New("backfill: lease lost")
 	// ErrCanceled: the backfill was canceled through the metadata
 	// ([Store.CancelBackfill]). The checkpoint is kept; a run resumes from it
 	// once the cancellation is lifted with [Store.ResetBackfillCancel].
-	ErrCanceled = errors.New("expandcontract: backfill canceled")
-	// ErrNotBackfillPhase: the migration is not in the [Backfill] phase,
+	ErrCanceled = errors.New("backfill: canceled")
+	// ErrWrongPhase: the migration is not in the [Backfill] phase,
 	// or left it while the runner ran.
-	ErrNotBackfillPhase = errors.New("expandcontract: migration not in the backfill phase")
+	ErrWrongPhase = errors.New("backfill: migration not in the backfill phase")
 )
 
 // LeaseHeldError is the error of a run that found the backfill's lease held
@@ -71,12 +76,12 @@ type Keyset struct {
 	Table string
 	// Column is the key column, validated and quoted like Table.
 	Column string
-	// Kind is the type of the key column: [IntKeys] (the zero value) for
-	// an integer column of at most 64 bits, [TextKeys] for a text column
+	// Kind is the type of the key column: [expandcontract.IntKeys] (the zero value) for
+	// an integer column of at most 64 bits, [expandcontract.TextKeys] for a text column
 	// (CHAR, VARCHAR, TEXT), whose keys follow the column's collation. The
 	// checkpoint holds an integer key in decimal and a text key as it is,
 	// so text keys must be valid UTF-8.
-	Kind KeyKind
+	Kind expandcontract.KeyKind
 }
 
 // A Batch copies the rows of one key range. [BatchFunc] and [SQLBatch]
@@ -84,7 +89,7 @@ type Keyset struct {
 type Batch interface {
 	// CopyRange copies the rows of r using tx, a transaction on the
 	// store's database, and returns how many rows it copied. A
-	// [Backfiller] passes ranges of keys that it found in the key column:
+	// [Runner] passes ranges of keys that it found in the key column:
 	// r.From is the previous batch's r.To (the checkpoint), or nil for the
 	// first batch of the backfill, which starts at the first key; r.To is
 	// the batch's largest key, never nil. Successive ranges cover the key
@@ -93,16 +98,16 @@ type Batch interface {
 	// exactly once; anything else it does (such as writes to another
 	// database) may be repeated after a crash or a lost lease, and must be
 	// idempotent.
-	CopyRange(ctx context.Context, tx *sqlx.Tx, r KeyRange) (rows int64, err error)
+	CopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (rows int64, err error)
 }
 
 // BatchFunc is a [Batch] written in Go, for example one that reads the
 // rows of a range from the old database and upserts them into the store's
 // database with tx.
-type BatchFunc func(ctx context.Context, tx *sqlx.Tx, r KeyRange) (rows int64, err error)
+type BatchFunc func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (rows int64, err error)
 
 // CopyRange calls f.
-func (f BatchFunc) CopyRange(ctx context.Context, tx *sqlx.Tx, r KeyRange) (int64, error) {
+func (f BatchFunc) CopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 	return f(ctx, tx, r)
 }
 
@@ -117,14 +122,14 @@ type Progress struct {
 	Done       bool          // true in the report after the last batch
 }
 
-// BackfillOption configures a [Backfiller].
-type BackfillOption interface{ applyBackfill(*backfillConfig) }
+// Option configures a [Runner].
+type Option interface{ apply(*config) }
 
-type backfillOptionFunc func(*backfillConfig)
+type optionFunc func(*config)
 
-func (f backfillOptionFunc) applyBackfill(c *backfillConfig) { f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
-type backfillConfig struct {
+type config struct {
 	batchSize   int
 	rate        float64
 	batchPause  time.Duration
@@ -140,6 +145,12 @@ type backfillConfig struct {
 	poll        time.Duration
 }
 
+// scope is the instrumentation scope of the package's metrics.
+const scope = "github.com/cutover-go/cutover/expandcontract/backfill"
+
+// backfillPhase is the name of the phase a backfill runs in.
+var backfillPhase = expandcontract.Backfill.String()
+
 // DefaultBatchSize is the number of keys per batch unless [WithBatchSize]
 // says otherwise.
 const DefaultBatchSize = 1000
@@ -150,23 +161,23 @@ const DefaultLeaseTTL = 30 * time.Second
 
 // WithBatchSize sets how many keys each batch covers. The default is
 // [DefaultBatchSize]; n must be positive.
-func WithBatchSize(n int) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.batchSize = n })
+func WithBatchSize(n int) Option {
+	return optionFunc(func(c *config) { c.batchSize = n })
 }
 
 // WithRate limits the backfill to about rowsPerSecond rows per second, on
 // average over the run, by waiting after each batch as long as its rows
 // take at that rate. Zero, the default, means no limit; a negative or NaN
 // rate is an error.
-func WithRate(rowsPerSecond float64) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.rate = rowsPerSecond })
+func WithRate(rowsPerSecond float64) Option {
+	return optionFunc(func(c *config) { c.rate = rowsPerSecond })
 }
 
 // WithBatchPause makes the runner wait at least d after each batch before
 // the next. With [WithRate] too, the longer of the two waits applies. The
 // default is no pause; a negative d is an error.
-func WithBatchPause(d time.Duration) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.batchPause = d })
+func WithBatchPause(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.batchPause = d })
 }
 
 // WithThrottle sets a hook called before each batch, for example to hold
@@ -176,8 +187,8 @@ func WithBatchPause(d time.Duration) BackfillOption {
 // run with that error; to go on despite an error, return a wait instead.
 // A cancellation asked for while the hook keeps the runner waiting is seen
 // when the next batch commits.
-func WithThrottle(f func(ctx context.Context) (wait time.Duration, err error)) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.throttle, c.throttleSet = f, true })
+func WithThrottle(f func(ctx context.Context) (wait time.Duration, err error)) Option {
+	return optionFunc(func(c *config) { c.throttle, c.throttleSet = f, true })
 }
 
 // WithOwner sets the id under which the runner takes the backfill's lease,
@@ -185,8 +196,8 @@ func WithThrottle(f func(ctx context.Context) (wait time.Duration, err error)) B
 // bytes and unique to the runner: a run that finds its own id holding the
 // lease takes it, as a process restarted under a stable id should. The
 // default is the host name, the process id and a random number.
-func WithOwner(id string) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.owner, c.ownerSet = id, true })
+func WithOwner(id string) Option {
+	return optionFunc(func(c *config) { c.owner, c.ownerSet = id, true })
 }
 
 // WithLease sets how long the runner's lease lasts unless renewed. The
@@ -195,15 +206,15 @@ func WithOwner(id string) BackfillOption {
 // by another once ttl has run out, measured on the store's clock (see
 // [WithClock]). The default is [DefaultLeaseTTL]; ttl must be at least a
 // millisecond.
-func WithLease(ttl time.Duration) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.ttl = ttl })
+func WithLease(ttl time.Duration) Option {
+	return optionFunc(func(c *config) { c.ttl = ttl })
 }
 
 // WithProgress sets a function called after each batch the runner commits,
 // and once more when the backfill is done, in the goroutine of
-// [Backfiller.Run]: it should return quickly.
-func WithProgress(f func(Progress)) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.progress, c.progressSet = f, true })
+// [Runner.Run]: it should return quickly.
+func WithProgress(f func(Progress)) Option {
+	return optionFunc(func(c *config) { c.progress, c.progressSet = f, true })
 }
 
 // WithTotal sets the number of rows the whole backfill is expected to
@@ -212,26 +223,27 @@ func WithProgress(f func(Progress)) BackfillOption {
 // first batch, which reads every remaining entry of the key column's
 // index: seconds for tens of millions of rows. An estimate such as
 // PostgreSQL's pg_class.reltuples skips that; n must not be negative.
-func WithTotal(n int64) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.total, c.totalSet = n, true })
+func WithTotal(n int64) Option {
+	return optionFunc(func(c *config) { c.total, c.totalSet = n, true })
 }
 
 // WithPollInterval sets how often a paused runner reads the metadata to
 // see whether it was resumed or canceled. The default is one second; d
 // must be positive.
-func WithPollInterval(d time.Duration) BackfillOption {
-	return backfillOptionFunc(func(c *backfillConfig) { c.poll = d })
+func WithPollInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.poll = d })
 }
 
-// Backfiller copies the rows of one migration in batches of keys, each
+// Runner copies the rows of one migration in batches of keys, each
 // batch committed together with the checkpoint of the backfill. Create it
-// with [Store.NewBackfill] and start it with [Backfiller.Run]; any number
+// with [Store.NewBackfill] and start it with [Runner.Run]; any number
 // of instances of a service may run one for the same migration at once,
 // and the lease lets one of them work while the others wait their turn.
-type Backfiller struct {
-	s     *Store
+type Runner struct {
+	k     *meta.Store
+	meter metric.Meter
 	name  string
-	cfg   backfillConfig
+	cfg   config
 	keys  keyQueries
 	batch Batch
 
@@ -254,30 +266,33 @@ type Backfiller struct {
 type keyQueries struct {
 	db          *sqlx.DB
 	dialect     sqldialect.Dialect
-	kind        KeyKind
+	kind        expandcontract.KeyKind
 	first, next string // the next batch's MIN, MAX and COUNT of keys, before and after a checkpoint
 	countAll    string // keys in all
 	countAfter  string // keys beyond a checkpoint
 	atOrBelow   string // keys at or below a value
 }
 
-// NewBackfill returns a runner that backfills the migration name by
-// walking through keys in batches and calling batch on each. It checks
-// its arguments and touches no database; [Backfiller.Run] does the work.
-// A [SQLBatch] is checked and compiled here.
-func (s *Store) NewBackfill(name string, keys Keyset, batch Batch, opts ...BackfillOption) (*Backfiller, error) {
-	if err := validName(name); err != nil {
-		return nil, err
+// New returns a runner that backfills the migration m by walking through
+// keys in batches and calling batch on each. It checks its arguments and
+// touches no database; [Runner.Run] does the work. A [SQLBatch] is checked
+// and compiled here. Bad input, such as a nil migration, batch or option,
+// is an error wrapping [ErrInvalidInput].
+func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) (*Runner, error) {
+	h := meta.HandleOf(m)
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
-	c := backfillConfig{batchSize: DefaultBatchSize, ttl: DefaultLeaseTTL, poll: time.Second}
-	for _, o := range opts {
+	s, name := h.Store, h.Name
+	c := config{batchSize: DefaultBatchSize, ttl: DefaultLeaseTTL, poll: time.Second}
+	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: backfill of %q: nil option", ErrInvalidInput, name)
+			return nil, fmt.Errorf("%w: %q: option %d is nil", ErrInvalidInput, name, i)
 		}
-		o.applyBackfill(&c)
+		o.apply(&c)
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: backfill of %q: %s", ErrInvalidInput, name, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %q: %s", ErrInvalidInput, name, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.batchSize <= 0:
@@ -301,17 +316,17 @@ func (s *Store) NewBackfill(name string, keys Keyset, batch Batch, opts ...Backf
 		c.rate = 0
 	}
 	if c.ownerSet {
-		if err := validName(c.owner); err != nil {
+		if err := meta.ValidName("owner", c.owner); err != nil {
 			return nil, bad("owner %q must be 1 to 255 printable bytes", c.owner)
 		}
 	} else {
 		c.owner = defaultOwner()
 	}
 
-	b := &Backfiller{s: s, name: name, cfg: c}
+	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope)}
 	var err error
 	if b.keys, err = compileKeys(s, keys, c.batchSize); err != nil {
-		return nil, fmt.Errorf("%w: backfill of %q: %w", ErrInvalidInput, name, err)
+		return nil, fmt.Errorf("%w: %q: %w", ErrInvalidInput, name, err)
 	}
 	switch bt := batch.(type) {
 	case nil:
@@ -322,44 +337,44 @@ func (s *Store) NewBackfill(name string, keys Keyset, batch Batch, opts ...Backf
 		}
 		b.batch = bt
 	case SQLBatch:
-		cs, err := compileSQLBatch(string(bt), s.dialect)
+		cs, err := compileSQLBatch(string(bt), s.Dialect)
 		if err != nil {
-			return nil, fmt.Errorf("%w: backfill of %q: %w", ErrInvalidInput, name, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrInvalidInput, name, err)
 		}
 		b.batch = cs
 	default:
 		b.batch = batch
 	}
 
-	m := s.t.migrations
+	mt := s.T.Migrations
 	const control = `SELECT phase, backfill_checkpoint, backfill_rows, backfill_total, backfill_done_at,
 	backfill_paused, backfill_canceled, lease_owner, lease_until FROM `
-	b.qControl = s.q(control + m + ` WHERE name = ?`)
-	b.qControlLock = s.q(control + m + ` WHERE name = ?` + s.dialect.ForUpdate())
-	b.qTake = s.q(`UPDATE ` + m + ` SET lease_owner = ?, lease_until = ?,
+	b.qControl = s.Q(control + mt + ` WHERE name = ?`)
+	b.qControlLock = s.Q(control + mt + ` WHERE name = ?` + s.Dialect.ForUpdate())
+	b.qTake = s.Q(`UPDATE ` + mt + ` SET lease_owner = ?, lease_until = ?,
 	backfill_started_at = COALESCE(backfill_started_at, ?), updated_at = ?
 	WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until <= ?)`)
-	b.qCheckpoint = s.q(`UPDATE ` + m + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
+	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
 	lease_until = ?, updated_at = ?
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
-	b.qTotal = s.q(`UPDATE ` + m + ` SET backfill_total = ? WHERE name = ? AND lease_owner = ?`)
-	b.qRenew = s.q(`UPDATE ` + m + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
-	b.qRelease = s.q(`UPDATE ` + m + ` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`)
-	b.qDone = s.q(`UPDATE ` + m + ` SET backfill_done_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+	b.qTotal = s.Q(`UPDATE ` + mt + ` SET backfill_total = ? WHERE name = ? AND lease_owner = ?`)
+	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
+	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`)
+	b.qDone = s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
 
 	if err := b.instruments(); err != nil {
-		return nil, fmt.Errorf("expandcontract: backfill of %q: %w", name, err)
+		return nil, fmt.Errorf("backfill: %q: %w", name, err)
 	}
 	return b, nil
 }
 
 // Owner returns the id under which the runner takes the lease.
-func (b *Backfiller) Owner() string { return b.cfg.owner }
+func (b *Runner) Owner() string { return b.cfg.owner }
 
-func (b *Backfiller) instruments() error {
+func (b *Runner) instruments() error {
 	var err error
-	meter := b.s.meter
+	meter := b.meter
 	if b.rows, err = meter.Int64Counter("cutover.expandcontract.backfill.rows",
 		metric.WithDescription("Rows copied by backfill batches that committed."),
 		metric.WithUnit("{row}")); err != nil {
@@ -384,10 +399,10 @@ func (b *Backfiller) instruments() error {
 }
 
 // compileKeys validates keys and writes the statements that read them.
-func compileKeys(s *Store, keys Keyset, batchSize int) (keyQueries, error) {
-	kq := keyQueries{db: keys.DB, dialect: s.dialect, kind: keys.Kind}
+func compileKeys(s *meta.Store, keys Keyset, batchSize int) (keyQueries, error) {
+	kq := keyQueries{db: keys.DB, dialect: s.Dialect, kind: keys.Kind}
 	if kq.db == nil {
-		kq.db = s.db
+		kq.db = s.DB
 	} else {
 		d, err := sqldialect.For(kq.db)
 		if err != nil {
@@ -395,8 +410,8 @@ func compileKeys(s *Store, keys Keyset, batchSize int) (keyQueries, error) {
 		}
 		kq.dialect = d
 	}
-	if keys.Kind != IntKeys && keys.Kind != TextKeys {
-		return kq, fmt.Errorf("unknown key kind %v (want IntKeys or TextKeys)", keys.Kind)
+	if keys.Kind != expandcontract.IntKeys && keys.Kind != expandcontract.TextKeys {
+		return kq, fmt.Errorf("unknown key kind %v (want expandcontract.IntKeys or expandcontract.TextKeys)", keys.Kind)
 	}
 	table, err := kq.dialect.QuoteIdent(keys.Table)
 	if err != nil {
@@ -434,8 +449,8 @@ func encodeKey(k any) string {
 }
 
 // decodeKey reads a checkpoint written by encodeKey for keys of kind.
-func decodeKey(kind KeyKind, s string) (any, error) {
-	if kind == TextKeys {
+func decodeKey(kind expandcontract.KeyKind, s string) (any, error) {
+	if kind == expandcontract.TextKeys {
 		return s, nil
 	}
 	v, err := strconv.ParseInt(s, 10, 64)

@@ -1,8 +1,9 @@
-package expandcontract
+package backfill
 
 import (
 	"context"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -16,7 +17,7 @@ import (
 //	UPDATE customers SET phone_number = customer_phone WHERE id > :from AND id <= :to
 //
 // The statement names the range's bounds with the parameters :from and
-// :to, the bounds of a [KeyRange]: the keys of the batch are those
+// :to, the bounds of a [expandcontract.KeyRange]: the keys of the batch are those
 // greater than :from and at most :to. It must use both, and no other named
 // parameter. They are bound as arguments, never spliced into the text.
 // Text inside string literals, quoted identifiers and comments is left
@@ -26,9 +27,9 @@ import (
 // rows an UPDATE changed, not the rows it matched.
 //
 // The first batch of a backfill starts at the first key, and has no
-// previous key for :from. There a [Backfiller] binds :from to a value
-// just below the first key: that key minus one for [IntKeys], and the
-// empty string for [TextKeys]. If the column holds a key that is not
+// previous key for :from. There a [Runner] binds :from to a value
+// just below the first key: that key minus one for [expandcontract.IntKeys], and the
+// empty string for [expandcontract.TextKeys]. If the column holds a key that is not
 // greater than that value (the smallest int64; the empty string; on
 // MySQL, whose PAD SPACE collations compare the empty string as spaces, a
 // key of only spaces or one that starts with a control character), the run
@@ -41,8 +42,8 @@ type SQLBatch string
 
 // CopyRange runs the statement over r with tx. r.From must not be nil,
 // since the statement needs a value for :from. CopyRange compiles the
-// statement at each call; a [Backfiller] compiles it once.
-func (q SQLBatch) CopyRange(ctx context.Context, tx *sqlx.Tx, r KeyRange) (int64, error) {
+// statement at each call; a [Runner] compiles it once.
+func (q SQLBatch) CopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 	d, err := sqldialect.ForDriver(tx.DriverName())
 	if err != nil {
 		return 0, fmt.Errorf("expandcontract: SQL batch: %w", err)
@@ -62,7 +63,7 @@ type compiledSQL struct {
 }
 
 // CopyRange runs the statement over r with tx.
-func (c *compiledSQL) CopyRange(ctx context.Context, tx *sqlx.Tx, r KeyRange) (int64, error) {
+func (c *compiledSQL) CopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 	if r.From == nil || r.To == nil {
 		return 0, fmt.Errorf("%w: SQL batch over a range without a bound (From %v, To %v); :from and :to need values",
 			ErrInvalidInput, r.From, r.To)

@@ -1,4 +1,4 @@
-package expandcontract_test
+package repair_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/metrictest"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
@@ -26,19 +28,19 @@ import (
 // "users" on one test database.
 type repairFixture struct {
 	db      *testdb.DB
-	clock   *clock
+	clock   *ectest.Clock
 	metrics *metrictest.Reader
 	store   *expandcontract.Store
-	log     *expandcontract.RepairLog
+	log     *repair.Log
 }
 
 func newRepairFixture(t *testing.T, db *testdb.DB) *repairFixture {
 	t.Helper()
-	f := &repairFixture{db: db, clock: newClock(),
+	f := &repairFixture{db: db, clock: ectest.NewClock(),
 		metrics: metrictest.New(t)}
 	f.store = f.open(t)
 	var err error
-	f.log, err = f.store.RepairLog("users")
+	f.log, err = repair.NewLog(ectest.Migration(t, f.store, "users"))
 	require.NoError(t, err)
 	return f
 }
@@ -55,9 +57,9 @@ func (f *repairFixture) open(t *testing.T) *expandcontract.Store {
 	return s
 }
 
-func (f *repairFixture) repairer(t *testing.T, fn expandcontract.RepairFunc, opts ...expandcontract.RepairerOption) *expandcontract.Repairer {
+func (f *repairFixture) repairer(t *testing.T, fn repair.Func, opts ...repair.Option) *repair.Repairer {
 	t.Helper()
-	r, err := f.log.NewRepairer(fn, opts...)
+	r, err := repair.New(f.log, fn, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, r.Close()) })
 	return r
@@ -68,9 +70,9 @@ func (f *repairFixture) record(t *testing.T, r cutover.Repair) {
 	require.NoError(t, f.log.Record(t.Context(), r))
 }
 
-func (f *repairFixture) entries(t *testing.T, includeDone bool) []expandcontract.RepairEntry {
+func (f *repairFixture) entries(t *testing.T, includeDone bool) []repair.Entry {
 	t.Helper()
-	e, err := f.log.Entries(t.Context(), expandcontract.RepairQuery{IncludeDone: includeDone, Limit: 1000})
+	e, err := f.log.Entries(t.Context(), repair.Query{IncludeDone: includeDone, Limit: 1000})
 	require.NoError(t, err)
 	return e
 }
@@ -95,7 +97,7 @@ type repairCalls struct {
 	calls []cutover.Repair
 }
 
-func (c *repairCalls) fn(err error) expandcontract.RepairFunc {
+func (c *repairCalls) fn(err error) repair.Func {
 	return func(_ context.Context, r cutover.Repair) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -131,7 +133,7 @@ func TestRepairLogRecordRoundTrip(t *testing.T) {
 				f.clock.Advance(time.Second)
 			}
 		}
-		other, err := f.store.RepairLog("orders")
+		other, err := repair.NewLog(ectest.Migration(t, f.store, "orders"))
 		require.NoError(t, err)
 		require.NoError(t, other.Record(t.Context(), repairOfKey("1")))
 
@@ -162,7 +164,7 @@ func TestRepairLogRecordRoundTrip(t *testing.T) {
 		assert.EqualError(t, got[0].Repair.Err, "new store: connection reset; ключ «42» 🚧")
 		assert.NoError(t, got[1].Repair.Err, "no error is kept as none")
 		assert.EqualError(t, got[2].Repair.Err, "name: \"Ada\" != \"Ava\"")
-		assert.Len(t, got[3].Repair.Err.Error(), expandcontract.MaxRepairErrorLen, "long errors are cut")
+		assert.Len(t, got[3].Repair.Err.Error(), repair.MaxErrorLen, "long errors are cut")
 		assert.True(t, strings.HasSuffix(got[3].Repair.Err.Error(), "..."))
 		assert.Equal(t, "bad \uFFFD bytes and a \\x00 NUL", got[4].Repair.Err.Error())
 
@@ -172,7 +174,7 @@ func TestRepairLogRecordRoundTrip(t *testing.T) {
 		assert.Equal(t, int64(1), n, "logs of different migrations are apart")
 		assert.Equal(t, "orders", other.Name())
 
-		page, err := f.log.Entries(t.Context(), expandcontract.RepairQuery{AfterID: got[1].ID, Limit: 2})
+		page, err := f.log.Entries(t.Context(), repair.Query{AfterID: got[1].ID, Limit: 2})
 		require.NoError(t, err)
 		require.Len(t, page, 2)
 		assert.Equal(t, got[2].ID, page[0].ID)
@@ -184,9 +186,11 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		f := newRepairFixture(t, db)
 		for _, name := range []string{"", "a\x00b", "tab\there", strings.Repeat("n", 256), "bad \xff utf8"} {
-			_, err := f.store.RepairLog(name)
+			_, err := f.store.Migration(name)
 			assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, "name %q", name)
 		}
+		_, err := repair.NewLog(nil)
+		assert.ErrorIs(t, err, repair.ErrInvalidInput, "a nil migration")
 		for _, tc := range []struct {
 			name string
 			r    cutover.Repair
@@ -201,7 +205,7 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 			{"reason with NUL", cutover.Repair{Op: "users.save", Key: "1", Reason: "x\x00"}, "NUL"},
 		} {
 			err := f.log.Record(t.Context(), tc.r)
-			assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, tc.name)
+			assert.ErrorIs(t, err, repair.ErrInvalidInput, tc.name)
 			assert.ErrorContains(t, err, tc.want, tc.name)
 		}
 		assert.Zero(t, f.pending(t), "nothing refused was recorded")
@@ -209,28 +213,28 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 		ok := (&repairCalls{}).fn(nil)
 		for _, tc := range []struct {
 			name string
-			fn   expandcontract.RepairFunc
-			opts []expandcontract.RepairerOption
+			fn   repair.Func
+			opts []repair.Option
 			want string
 		}{
 			{"nil function", nil, nil, "nil repair function"},
-			{"negative batch", ok, []expandcontract.RepairerOption{expandcontract.WithRepairBatch(-1)}, "batch"},
-			{"zero batch", ok, []expandcontract.RepairerOption{expandcontract.WithRepairBatch(0)}, "batch"},
-			{"zero backoff", ok, []expandcontract.RepairerOption{expandcontract.WithRepairBackoff(0, time.Second)}, "backoff"},
-			{"max below base", ok, []expandcontract.RepairerOption{expandcontract.WithRepairBackoff(2*time.Second, time.Second)}, "backoff"},
-			{"zero poll", ok, []expandcontract.RepairerOption{expandcontract.WithRepairPollInterval(0)}, "poll"},
-			{"negative attempts", ok, []expandcontract.RepairerOption{expandcontract.WithRepairMaxAttempts(-1)}, "attempts"},
-			{"zero timeout", ok, []expandcontract.RepairerOption{expandcontract.WithRepairTimeout(0)}, "timeout"},
-			{"claim too short", ok, []expandcontract.RepairerOption{expandcontract.WithRepairTimeout(time.Minute),
-				expandcontract.WithRepairClaimTTL(time.Minute)}, "claim TTL"},
+			{"negative batch", ok, []repair.Option{repair.WithBatch(-1)}, "batch"},
+			{"zero batch", ok, []repair.Option{repair.WithBatch(0)}, "batch"},
+			{"zero backoff", ok, []repair.Option{repair.WithBackoff(0, time.Second)}, "backoff"},
+			{"max below base", ok, []repair.Option{repair.WithBackoff(2*time.Second, time.Second)}, "backoff"},
+			{"zero poll", ok, []repair.Option{repair.WithPollInterval(0)}, "poll"},
+			{"negative attempts", ok, []repair.Option{repair.WithMaxAttempts(-1)}, "attempts"},
+			{"zero timeout", ok, []repair.Option{repair.WithTimeout(0)}, "timeout"},
+			{"claim too short", ok, []repair.Option{repair.WithTimeout(time.Minute),
+				repair.WithClaimTTL(time.Minute)}, "claim TTL"},
 		} {
-			r, err := f.log.NewRepairer(tc.fn, tc.opts...)
+			r, err := repair.New(f.log, tc.fn, tc.opts...)
 			assert.Nil(t, r, tc.name)
-			assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, tc.name)
+			assert.ErrorIs(t, err, repair.ErrInvalidInput, tc.name)
 			assert.ErrorContains(t, err, tc.want, tc.name)
 		}
-		_, err := f.log.Entries(t.Context(), expandcontract.RepairQuery{Limit: -1})
-		assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+		_, err = f.log.Entries(t.Context(), repair.Query{Limit: -1})
+		assert.ErrorIs(t, err, repair.ErrInvalidInput)
 	})
 }
 
@@ -286,11 +290,11 @@ func TestRepairFailureKeepsTheEntry(t *testing.T) {
 			err := result
 			mu.Unlock()
 			return calls.fn(err)(ctx, rep)
-		}, expandcontract.WithRepairBackoff(base, time.Hour))
+		}, repair.WithBackoff(base, time.Hour))
 
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1}, stats)
 		got := f.entries(t, false)
 		require.Len(t, got, 1, "a repair-log entry was lost when the repair function failed")
 		e := got[0]
@@ -310,7 +314,7 @@ func TestRepairFailureKeepsTheEntry(t *testing.T) {
 		f.clock.Advance(base)
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1}, stats)
 		e = f.entries(t, false)[0]
 		assert.Equal(t, 2, e.Attempts)
 		now = f.clock.Now()
@@ -323,7 +327,7 @@ func TestRepairFailureKeepsTheEntry(t *testing.T) {
 		f.clock.Advance(2 * base)
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Repaired: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Repaired: 1}, stats)
 		assert.Zero(t, f.pending(t))
 		all := f.entries(t, true)
 		require.Len(t, all, 1)
@@ -370,7 +374,7 @@ func TestRepairCoalescesEntriesOfOneKey(t *testing.T) {
 		r := f.repairer(t, calls.fn(nil))
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 6, Repaired: 6}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 6, Repaired: 6}, stats)
 		require.Len(t, calls.calls, 4, "one call per operation, key and target")
 		c := calls.calls[0]
 		assert.Equal(t, "1", c.Key)
@@ -399,21 +403,21 @@ func TestRepairFunctionPanicIsAFailure(t *testing.T) {
 				panic("nil map write")
 			}
 			return calls.fn(nil)(ctx, rep)
-		}, expandcontract.WithRepairBackoff(time.Second, time.Second))
+		}, repair.WithBackoff(time.Second, time.Second))
 
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err, "a panic in one repair fails that repair only")
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 2, Repaired: 1, Failed: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 2, Repaired: 1, Failed: 1}, stats)
 		got := f.entries(t, false)
 		require.Len(t, got, 1)
 		assert.Equal(t, "1", got[0].Repair.Key)
-		assert.Contains(t, got[0].LastError, expandcontract.ErrRepairPanic.Error())
+		assert.Contains(t, got[0].LastError, repair.ErrPanic.Error())
 		assert.Contains(t, got[0].LastError, "nil map write")
 
 		f.clock.Advance(time.Second)
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Repaired: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Repaired: 1}, stats)
 		assert.Zero(t, f.pending(t))
 	})
 }
@@ -432,15 +436,15 @@ func TestRepairStuckAfterMaxAttempts(t *testing.T) {
 				return fmt.Errorf("row %s fails a constraint in the new store", rep.Key)
 			}
 			return nil
-		}, expandcontract.WithRepairMaxAttempts(2), expandcontract.WithRepairBackoff(time.Second, time.Second))
+		}, repair.WithMaxAttempts(2), repair.WithBackoff(time.Second, time.Second))
 
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 2, Repaired: 1, Failed: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 2, Repaired: 1, Failed: 1}, stats)
 		f.clock.Advance(time.Second)
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
 
 		f.clock.Advance(365 * 24 * time.Hour)
 		stats, err = r.RunOnce(t.Context())
@@ -470,7 +474,7 @@ func TestRepairStuckAfterMaxAttempts(t *testing.T) {
 		assert.Zero(t, e.Attempts)
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Repaired: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Repaired: 1}, stats)
 		assert.Zero(t, f.pending(t))
 	})
 }
@@ -509,12 +513,12 @@ func TestRepairersRace(t *testing.T) {
 			}
 			return nil
 		}
-		var repairers []*expandcontract.Repairer
+		var repairers []*repair.Repairer
 		for range instances {
-			log, err := f.open(t).RepairLog("users")
+			log, err := repair.NewLog(ectest.Migration(t, f.open(t), "users"))
 			require.NoError(t, err)
-			r, err := log.NewRepairer(fn, expandcontract.WithRepairBatch(7),
-				expandcontract.WithRepairBackoff(time.Second, time.Second))
+			r, err := repair.New(log, fn, repair.WithBatch(7),
+				repair.WithBackoff(time.Second, time.Second))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = r.Close() })
 			repairers = append(repairers, r)
@@ -561,9 +565,9 @@ func TestRepairClaimOfACrashedRepairerExpires(t *testing.T) {
 			close(started)
 			<-release
 			return errors.New("gave up")
-		}, expandcontract.WithRepairClaimTTL(ttl), expandcontract.WithRepairTimeout(30*time.Second))
+		}, repair.WithClaimTTL(ttl), repair.WithTimeout(30*time.Second))
 		type result struct {
-			stats expandcontract.RepairStats
+			stats repair.Stats
 			err   error
 		}
 		done := make(chan result, 1)
@@ -579,10 +583,10 @@ func TestRepairClaimOfACrashedRepairerExpires(t *testing.T) {
 		e := f.entries(t, false)[0]
 		assert.True(t, f.clock.Now().Add(ttl).Equal(e.NextAttemptAt), "held for the claim TTL")
 
-		other, err := f.open(t).RepairLog("users")
+		other, err := repair.NewLog(ectest.Migration(t, f.open(t), "users"))
 		require.NoError(t, err)
 		var calls repairCalls
-		second, err := other.NewRepairer(calls.fn(nil), expandcontract.WithRepairClaimTTL(ttl), expandcontract.WithRepairTimeout(30*time.Second))
+		second, err := repair.New(other, calls.fn(nil), repair.WithClaimTTL(ttl), repair.WithTimeout(30*time.Second))
 		require.NoError(t, err)
 		defer second.Close()
 		stats, err := second.RunOnce(t.Context())
@@ -592,13 +596,13 @@ func TestRepairClaimOfACrashedRepairerExpires(t *testing.T) {
 		f.clock.Advance(ttl)
 		stats, err = second.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Repaired: 1}, stats, "the claim ran out")
+		assert.Equal(t, repair.Stats{Claimed: 1, Repaired: 1}, stats, "the claim ran out")
 		assert.Equal(t, 1, calls.len())
 
 		close(release)
 		res := <-done
 		require.NoError(t, res.err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1}, res.stats, "a late failure does not undo the repair")
+		assert.Equal(t, repair.Stats{Claimed: 1}, res.stats, "a late failure does not undo the repair")
 		all := f.entries(t, true)
 		require.Len(t, all, 1)
 		assert.True(t, all[0].Done())
@@ -636,9 +640,9 @@ func TestRepairerRun(t *testing.T) {
 			f.record(t, repairOfKey(fmt.Sprint(i)))
 		}
 		var calls repairCalls
-		r := f.repairer(t, calls.fn(nil), expandcontract.WithRepairPollInterval(3*time.Second))
+		r := f.repairer(t, calls.fn(nil), repair.WithPollInterval(3*time.Second))
 		waited, tick := make(chan time.Duration), make(chan struct{})
-		expandcontract.SetRepairerWait(r, func(ctx context.Context, d time.Duration) error {
+		repair.SetRepairerWait(r, func(ctx context.Context, d time.Duration) error {
 			select {
 			case waited <- d:
 			case <-ctx.Done():
@@ -709,8 +713,8 @@ func TestRepairDrainsDualWrites(t *testing.T) {
 				return err
 			}
 			return dst.Put(ctx, rep.Key, v)
-		}, expandcontract.WithRepairBatch(50))
-		var total expandcontract.RepairStats
+		}, repair.WithBatch(50))
+		var total repair.Stats
 		for range 100 {
 			stats, err := r.RunOnce(t.Context())
 			require.NoError(t, err)
@@ -740,7 +744,7 @@ func TestRepairCorruptEntryIsKeptStuck(t *testing.T) {
 		r := f.repairer(t, calls.fn(nil))
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, expandcontract.RepairStats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
 		assert.Zero(t, calls.len(), "the function never sees an entry that cannot be read")
 		stuck, err := f.log.Stuck(t.Context())
 		require.NoError(t, err)
@@ -748,7 +752,7 @@ func TestRepairCorruptEntryIsKeptStuck(t *testing.T) {
 		var lastError string
 		require.NoError(t, db.GetContext(t.Context(), &lastError, `SELECT last_error FROM cutover_repairs`))
 		assert.Contains(t, lastError, "sideways")
-		_, err = f.log.Entries(t.Context(), expandcontract.RepairQuery{})
+		_, err = f.log.Entries(t.Context(), repair.Query{})
 		assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
 	})
 }

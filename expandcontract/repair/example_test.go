@@ -1,4 +1,4 @@
-package expandcontract_test
+package repair_test
 
 import (
 	"context"
@@ -13,11 +13,12 @@ import (
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 )
 
 // A dual writer records the keys whose write to the new store failed in
 // the SQL repair log; a repairer later copies them over from the old store.
-func ExampleRepairLog_NewRepairer() {
+func ExampleNew() {
 	ctx := context.Background()
 	db, err := sqlx.Open("sqlite", ":memory:")
 	if err != nil {
@@ -30,7 +31,11 @@ func ExampleRepairLog_NewRepairer() {
 	if err != nil {
 		panic(err)
 	}
-	repairs, err := store.RepairLog("users")
+	mig, err := store.Migration("users")
+	if err != nil {
+		panic(err)
+	}
+	repairs, err := repair.NewLog(mig)
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +52,7 @@ func ExampleRepairLog_NewRepairer() {
 	pending, _ := repairs.Pending(ctx)
 	fmt.Println("write error:", err, "| pending:", pending, "| differing keys:", stores.Diff())
 
-	repairer, err := repairs.NewRepairer(func(ctx context.Context, r cutover.Repair) error {
+	repairer, err := repair.New(repairs, func(ctx context.Context, r cutover.Repair) error {
 		v, err := stores.Side(r.Target.Other()).Get(ctx, r.Key)
 		if errors.Is(err, dualwritetest.ErrNotFound) {
 			return stores.Side(r.Target).Delete(ctx, r.Key)

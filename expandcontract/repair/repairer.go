@@ -1,11 +1,13 @@
-package expandcontract
+package repair
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -18,25 +20,28 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
-// ErrRepairPanic is wrapped by the error recorded for a repair whose
+// ErrPanic is wrapped by the error recorded for a repair whose
 // function panicked. The panic is recovered and counts as a failed attempt.
-var ErrRepairPanic = errors.New("expandcontract: repair function panicked")
+// scope is the instrumentation scope of the package's metrics.
+const scope = "github.com/cutover-go/cutover/expandcontract/repair"
+
+var ErrPanic = errors.New("repair: repair function panicked")
 
 // Defaults of a [Repairer].
 const (
-	DefaultRepairBatch        = 100
-	DefaultRepairBackoff      = time.Second
-	DefaultRepairMaxBackoff   = 5 * time.Minute
-	DefaultRepairPollInterval = time.Second
-	DefaultRepairTimeout      = 30 * time.Second
-	DefaultRepairClaimTTL     = 2 * time.Minute
+	DefaultBatch        = 100
+	DefaultBackoff      = time.Second
+	DefaultMaxBackoff   = 5 * time.Minute
+	DefaultPollInterval = time.Second
+	DefaultTimeout      = 30 * time.Second
+	DefaultClaimTTL     = 2 * time.Minute
 )
 
 // repairLatencyBuckets are the bounds, in seconds, of the histogram of the
 // time from an entry's recording to its repair: from 100 ms to a day.
 var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, 24 * 3600}
 
-// RepairFunc repairs one key of a migration: it copies the row of r.Key
+// Func repairs one key of a migration: it copies the row of r.Key
 // from the store that is the source of truth to r.Target, or deletes it
 // from r.Target if the source no longer has it. It must be idempotent, as
 // a repair can run more than once: after a crash, after a failure, or
@@ -51,16 +56,16 @@ var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 // apart and so fall in different batches, while another repairer repairs
 // the same key. Where a late copy of an older row would matter, copy
 // conditionally, by a version or update time both copies carry.
-type RepairFunc func(ctx context.Context, r cutover.Repair) error
+type Func func(ctx context.Context, r cutover.Repair) error
 
-// RepairerOption configures a [Repairer].
-type RepairerOption interface{ applyRepairer(*repairerConfig) }
+// Option configures a [Repairer].
+type Option interface{ apply(*config) }
 
-type repairerOptionFunc func(*repairerConfig)
+type optionFunc func(*config)
 
-func (f repairerOptionFunc) applyRepairer(c *repairerConfig) { f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
-type repairerConfig struct {
+type config struct {
 	batch       int
 	base, max   time.Duration
 	poll        time.Duration
@@ -69,67 +74,67 @@ type repairerConfig struct {
 	claimTTL    time.Duration
 }
 
-// WithRepairBatch sets how many due entries [Repairer.RunOnce] reads at
-// once. The default is [DefaultRepairBatch]; n must be positive.
-func WithRepairBatch(n int) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.batch = n })
+// WithBatch sets how many due entries [Repairer.RunOnce] reads at
+// once. The default is [DefaultBatch]; n must be positive.
+func WithBatch(n int) Option {
+	return optionFunc(func(c *config) { c.batch = n })
 }
 
-// WithRepairBackoff sets the wait before an entry whose repair failed is
+// WithBackoff sets the wait before an entry whose repair failed is
 // due again: base after the first failure, doubling with each further
 // failure up to maxWait, and then drawn at random between half of that
 // and all of it, so that entries that failed together are not retried
-// together. The defaults are [DefaultRepairBackoff] and
-// [DefaultRepairMaxBackoff]; base must be positive and maxWait at least
+// together. The defaults are [DefaultBackoff] and
+// [DefaultMaxBackoff]; base must be positive and maxWait at least
 // base.
-func WithRepairBackoff(base, maxWait time.Duration) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.base, c.max = base, maxWait })
+func WithBackoff(base, maxWait time.Duration) Option {
+	return optionFunc(func(c *config) { c.base, c.max = base, maxWait })
 }
 
-// WithRepairPollInterval sets how long [Repairer.Run] waits when no entry
+// WithPollInterval sets how long [Repairer.Run] waits when no entry
 // is due before it looks again. The default is
-// [DefaultRepairPollInterval]; d must be positive.
-func WithRepairPollInterval(d time.Duration) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.poll = d })
+// [DefaultPollInterval]; d must be positive.
+func WithPollInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.poll = d })
 }
 
-// WithRepairMaxAttempts sets how many failed attempts make an entry stuck:
+// WithMaxAttempts sets how many failed attempts make an entry stuck:
 // it is then no longer retried, but kept, counted by the stuck gauge and
-// [RepairLog.Stuck], until [RepairLog.RetryStuck]. The default, 0, retries
+// [Log.Stuck], until [Log.RetryStuck]. The default, 0, retries
 // forever; n must not be negative.
-func WithRepairMaxAttempts(n int) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.maxAttempts = n })
+func WithMaxAttempts(n int) Option {
+	return optionFunc(func(c *config) { c.maxAttempts = n })
 }
 
-// WithRepairTimeout bounds each call of the repair function. The default
-// is [DefaultRepairTimeout]; d must be positive and less than the claim
+// WithTimeout bounds each call of the repair function. The default
+// is [DefaultTimeout]; d must be positive and less than the claim
 // TTL.
-func WithRepairTimeout(d time.Duration) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.timeout = d })
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.timeout = d })
 }
 
-// WithRepairClaimTTL sets how long a repairer holds the entries it is
+// WithClaimTTL sets how long a repairer holds the entries it is
 // repairing. Another repairer takes over entries held longer, so the
 // entries of a repairer that crashed are repaired after at most d. The
-// default is [DefaultRepairClaimTTL]; d must be longer than the repair
+// default is [DefaultClaimTTL]; d must be longer than the repair
 // timeout.
-func WithRepairClaimTTL(d time.Duration) RepairerOption {
-	return repairerOptionFunc(func(c *repairerConfig) { c.claimTTL = d })
+func WithClaimTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.claimTTL = d })
 }
 
-// Repairer drains a [RepairLog] by calling a [RepairFunc] for each key
+// Repairer drains a [Log] by calling a [Func] for each key
 // recorded in it. Any number of repairers, in any number of processes, may
 // drain the same log at once: an entry is held by one of them while its
 // repair runs (a compare-and-swap on the entry's due time), so the function
 // never runs twice at once for one entry unless it overruns the claim TTL.
-// Create it with [RepairLog.NewRepairer]; it is safe for concurrent use.
+// Create it with [Log.NewRepairer]; it is safe for concurrent use.
 //
 // A Repairer reports, with the store's meter provider:
 //   - cutover.expandcontract.repairs.pending and
 //     cutover.expandcontract.repairs.stuck, gauges of the log's entries not
 //     repaired yet and of those stuck. They report the count last taken,
 //     which [Repairer.RunOnce] refreshes at most every 15 seconds of the
-//     store's clock, and [RepairLog.Pending] and [RepairLog.Stuck] whenever
+//     store's clock, and [Log.Pending] and [Log.Stuck] whenever
 //     they run; collecting them never queries the database. Before the
 //     first count they report nothing.
 //   - cutover.expandcontract.repairs.done, a counter of entries by the
@@ -139,8 +144,8 @@ func WithRepairClaimTTL(d time.Duration) RepairerOption {
 //
 // Every metric carries the migration's name as cutover.migration.
 type Repairer struct {
-	log         *RepairLog
-	fn          RepairFunc
+	log         *Log
+	fn          Func
 	batch       int
 	base, max   time.Duration
 	poll        time.Duration
@@ -160,8 +165,8 @@ type Repairer struct {
 	wait func(ctx context.Context, d time.Duration) error
 }
 
-// RepairStats says what one [Repairer.RunOnce] did.
-type RepairStats struct {
+// Stats says what one [Repairer.RunOnce] did.
+type Stats struct {
 	// Claimed counts the entries claimed. Those neither Repaired nor Failed
 	// were released, when ctx was done during their repair, or taken over
 	// by another repairer after the claim ran out.
@@ -173,14 +178,20 @@ type RepairStats struct {
 
 // NewRepairer returns a repairer that drains l with fn. Call
 // [Repairer.Close] when done with it, to stop its gauges.
-func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repairer, error) {
+func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
+	if l == nil {
+		return nil, fmt.Errorf("%w: nil repair log", ErrInvalidInput)
+	}
 	if fn == nil {
 		return nil, fmt.Errorf("%w: nil repair function", ErrInvalidInput)
 	}
-	c := repairerConfig{batch: DefaultRepairBatch, base: DefaultRepairBackoff, max: DefaultRepairMaxBackoff,
-		poll: DefaultRepairPollInterval, timeout: DefaultRepairTimeout, claimTTL: DefaultRepairClaimTTL}
-	for _, o := range opts {
-		o.applyRepairer(&c)
+	c := config{batch: DefaultBatch, base: DefaultBackoff, max: DefaultMaxBackoff,
+		poll: DefaultPollInterval, timeout: DefaultTimeout, claimTTL: DefaultClaimTTL}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidInput, i)
+		}
+		o.apply(&c)
 	}
 	switch {
 	case c.batch < 1:
@@ -198,48 +209,49 @@ func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repaire
 		return nil, fmt.Errorf("%w: repair claim TTL %v must be longer than the repair timeout %v",
 			ErrInvalidInput, c.claimTTL, c.timeout)
 	}
-	s := l.s
+	s := l.k
 	r := &Repairer{
 		log: l, fn: fn, batch: c.batch, base: c.base, max: c.max, poll: c.poll, maxAttempts: c.maxAttempts,
 		timeout: c.timeout, claimTTL: c.claimTTL,
-		selectDue: s.q(`SELECT ` + repairColumns + ` FROM ` + s.t.repairs +
+		selectDue: s.Q(`SELECT ` + repairColumns + ` FROM ` + s.T.Repairs +
 			` WHERE migration = ? AND done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ` + fmt.Sprint(c.batch)),
-		claim: s.q(`UPDATE ` + s.t.repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
-		logs:  telemetry.NewLimiter(time.Minute, 10, s.now),
+		claim: s.Q(`UPDATE ` + s.T.Repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
+		logs:  telemetry.NewLimiter(time.Minute, 10, s.Now),
 		attrs: metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name))),
-		wait:  repairWait,
+		wait:  backoff.Sleep,
 	}
+	meter := s.Meter(scope)
 	base := []attribute.KeyValue{telemetry.KeyMigration.String(l.name)}
 	var err error
-	if r.done, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.repairs.done",
+	if r.done, err = telemetry.NewCounter(meter, "cutover.expandcontract.repairs.done",
 		"Repair-log entries whose repair was attempted, by result.", "{entry}", base, telemetry.KeyReason, numRepairResults); err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
+		return nil, fmt.Errorf("repair: %w", err)
 	}
-	if r.latency, err = s.meter.Float64Histogram("cutover.expandcontract.repairs.latency",
+	if r.latency, err = meter.Float64Histogram("cutover.expandcontract.repairs.latency",
 		metric.WithDescription("Time from the recording of a repair-log entry to its repair."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(repairLatencyBuckets...)); err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
+		return nil, fmt.Errorf("repair: %w", err)
 	}
-	pending, err := s.meter.Int64ObservableGauge("cutover.expandcontract.repairs.pending",
+	pending, err := meter.Int64ObservableGauge("cutover.expandcontract.repairs.pending",
 		metric.WithDescription("Repair-log entries not repaired yet, as last counted."), metric.WithUnit("{entry}"))
 	if err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
+		return nil, fmt.Errorf("repair: %w", err)
 	}
-	stuck, err := s.meter.Int64ObservableGauge("cutover.expandcontract.repairs.stuck",
+	stuck, err := meter.Int64ObservableGauge("cutover.expandcontract.repairs.stuck",
 		metric.WithDescription("Repair-log entries that used up their attempts and wait to be retried, as last counted."),
 		metric.WithUnit("{entry}"))
 	if err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
+		return nil, fmt.Errorf("repair: %w", err)
 	}
 	obs := metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name)))
-	if r.reg, err = s.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	if r.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if c := l.counts.Load(); c != nil {
 			o.ObserveInt64(pending, c.pending, obs)
 			o.ObserveInt64(stuck, c.stuck, obs)
 		}
 		return nil
 	}, pending, stuck); err != nil {
-		return nil, fmt.Errorf("expandcontract: %w", err)
+		return nil, fmt.Errorf("repair: %w", err)
 	}
 	return r, nil
 }
@@ -248,21 +260,9 @@ func (l *RepairLog) NewRepairer(fn RepairFunc, opts ...RepairerOption) (*Repaire
 // [Repairer.RunOnce] or [Repairer.Run]; cancel their context for that.
 func (r *Repairer) Close() error {
 	if err := r.reg.Unregister(); err != nil {
-		return fmt.Errorf("expandcontract: %w", err)
+		return fmt.Errorf("repair: %w", err)
 	}
 	return nil
-}
-
-// repairWait waits d, or until ctx is done.
-func repairWait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }
 
 // Run repairs due entries until ctx is done, and then returns the
@@ -278,7 +278,7 @@ func (r *Repairer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			if ok, suppressed := r.logs.Allow(); ok {
-				r.log.s.logger.ErrorContext(ctx, "cutover: repair round failed; retrying after the poll interval",
+				r.log.k.Logger.ErrorContext(ctx, "cutover: repair round failed; retrying after the poll interval",
 					"migration", r.log.name, "claimed", stats.Claimed, "repaired", stats.Repaired,
 					"err", err, "suppressed", suppressed)
 			}
@@ -301,11 +301,11 @@ func (r *Repairer) Run(ctx context.Context) error {
 // When the function succeeds, its entries are marked done. When it fails
 // or panics, each of its entries is counted as failed once more, keeps the
 // error, and is due again after the backoff; one that has used its last
-// attempt (see [WithRepairMaxAttempts]) becomes stuck instead. Nothing is
+// attempt (see [WithMaxAttempts]) becomes stuck instead. Nothing is
 // marked done, or deleted, otherwise. If ctx is done while the function
 // runs, its entries are released as they were, not counted as failed, and
 // RunOnce returns the context's cause.
-func (r *Repairer) RunOnce(ctx context.Context) (RepairStats, error) {
+func (r *Repairer) RunOnce(ctx context.Context) (Stats, error) {
 	stats, _, err := r.runOnce(ctx)
 	return stats, err
 }
@@ -322,20 +322,20 @@ type repairGroupKey struct {
 }
 
 // runOnce is RunOnce, also reporting whether the batch read was full.
-func (r *Repairer) runOnce(ctx context.Context) (stats RepairStats, full bool, err error) {
-	l, s := r.log, r.log.s
+func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err error) {
+	l, s := r.log, r.log.k
 	defer func() {
-		if c := l.counts.Load(); c == nil || s.now().Sub(c.at) >= repairCountEvery || c.at.After(s.now()) {
+		if c := l.counts.Load(); c == nil || s.Now().Sub(c.at) >= repairCountEvery || c.at.After(s.Now()) {
 			cctx, cancel := repairFinishContext(ctx)
 			defer cancel()
 			if _, cerr := l.count(cctx); cerr != nil {
-				s.logger.DebugContext(ctx, "cutover: counting pending repairs failed", "migration", l.name, "err", cerr)
+				s.Logger.DebugContext(ctx, "cutover: counting pending repairs failed", "migration", l.name, "err", cerr)
 			}
 		}
 	}()
 	var rows []repairRow
-	if err := s.db.SelectContext(ctx, &rows, r.selectDue, l.name, micros(s.now())); err != nil {
-		return stats, false, fmt.Errorf("expandcontract: read due repairs of %q: %w", l.name, err)
+	if err := s.DB.SelectContext(ctx, &rows, r.selectDue, l.name, meta.Micros(s.Now())); err != nil {
+		return stats, false, fmt.Errorf("repair: read due repairs of %q: %w", l.name, err)
 	}
 	full = len(rows) >= r.batch
 	var groups []*repairGroup
@@ -363,28 +363,28 @@ func (r *Repairer) runOnce(ctx context.Context) (stats RepairStats, full bool, e
 
 // repairOne claims the rows of g, calls the function for them and records
 // the result.
-func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *RepairStats) error {
-	l, s := r.log, r.log.s
-	start := s.now()
-	claimAt := micros(start.Add(r.claimTTL))
+func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) error {
+	l, s := r.log, r.log.k
+	start := s.Now()
+	claimAt := meta.Micros(start.Add(r.claimTTL))
 	for _, row := range g.rows {
 		if err := ctx.Err(); err != nil {
 			if len(g.claimed) > 0 {
 				err = errors.Join(err, r.release(ctx, g, claimAt))
 			}
-			return fmt.Errorf("expandcontract: claim repair %d of %q: %w", row.ID, l.name, err)
+			return fmt.Errorf("repair: claim repair %d of %q: %w", row.ID, l.name, err)
 		}
 		// A claim interrupted by the caller's cancellation could land
 		// without our knowing, and hold the entry for the claim TTL: each
 		// claim runs to its end, and is released if the caller has gone.
 		cctx, cancel := repairFinishContext(ctx)
-		res, err := s.db.ExecContext(cctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
+		res, err := s.DB.ExecContext(cctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
 		cancel()
 		if err != nil {
 			if len(g.claimed) > 0 {
 				err = errors.Join(err, r.release(ctx, g, claimAt))
 			}
-			return fmt.Errorf("expandcontract: claim repair %d of %q: %w", row.ID, l.name, err)
+			return fmt.Errorf("repair: claim repair %d of %q: %w", row.ID, l.name, err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
 			g.claimed = append(g.claimed, row)
@@ -398,7 +398,7 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *RepairS
 	rep, err := latest.repair()
 	if err != nil {
 		// A row no repair can read: keep it, stuck, for a person to look at.
-		err = fmt.Errorf("%w: repair %d: %w", ErrCorrupt, latest.ID, err)
+		err = fmt.Errorf("%w: repair %d: %w", expandcontract.ErrCorrupt, latest.ID, err)
 		return r.failed(ctx, g, claimAt, err, true, stats)
 	}
 	fctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -420,8 +420,8 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *RepairS
 func (r *Repairer) call(ctx context.Context, rep cutover.Repair) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", ErrRepairPanic, p)
-			r.log.s.logger.ErrorContext(ctx, "cutover: repair function panicked; counted as a failed attempt",
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+			r.log.k.Logger.ErrorContext(ctx, "cutover: repair function panicked; counted as a failed attempt",
 				"migration", r.log.name, "op", rep.Op, "key", rep.Key, "target", rep.Target.String(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
@@ -445,18 +445,18 @@ func repairIDs(rows []repairRow) (args []any, marks string) {
 }
 
 // repaired marks the claimed rows of g done.
-func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *RepairStats) error {
-	l, s := r.log, r.log.s
+func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *Stats) error {
+	l, s := r.log, r.log.k
 	fctx, cancel := repairFinishContext(ctx)
 	defer cancel()
-	now := s.now()
+	now := s.Now()
 	ids, marks := repairIDs(g.claimed)
 	// Done whoever holds the rows now: the repair succeeded after they were
 	// recorded.
-	_, err := s.db.ExecContext(fctx, s.q(`UPDATE `+s.t.repairs+` SET done_at = ? WHERE id IN (`+marks+
-		`) AND done_at IS NULL`), append([]any{micros(now)}, ids...)...)
+	_, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+` SET done_at = ? WHERE id IN (`+marks+
+		`) AND done_at IS NULL`), append([]any{meta.Micros(now)}, ids...)...)
 	if err != nil {
-		return fmt.Errorf("expandcontract: mark repairs of %q done (they will be repaired again): %w", l.name, err)
+		return fmt.Errorf("repair: mark repairs of %q done (they will be repaired again): %w", l.name, err)
 	}
 	for _, row := range g.claimed {
 		r.latency.Record(ctx, max(0, now.Sub(time.UnixMicro(row.CreatedAt)).Seconds()), r.attrs)
@@ -469,26 +469,26 @@ func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *RepairSt
 // failed records the failure cause of the repair of g's claimed rows:
 // another attempt after the backoff, or stuck when the attempts are used
 // up or stuck is true.
-func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, cause error, stuck bool, stats *RepairStats) error {
-	l, s := r.log, r.log.s
+func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, cause error, stuck bool, stats *Stats) error {
+	l, s := r.log, r.log.k
 	fctx, cancel := repairFinishContext(ctx)
 	defer cancel()
 	attempts := slices.MaxFunc(g.claimed, func(a, b repairRow) int { return cmp.Compare(a.Attempts, b.Attempts) }).Attempts + 1
 	stuck = stuck || r.maxAttempts > 0 && attempts >= int64(r.maxAttempts)
-	now := s.now()
+	now := s.Now()
 	next := int64(repairStuckAt)
 	if !stuck {
-		next = micros(now.Add(r.backoff(attempts)))
+		next = meta.Micros(now.Add(backoff.Policy{Base: r.base, Max: r.max}.Wait(attempts)))
 	}
 	ids, marks := repairIDs(g.claimed)
 	// Only while this repairer still holds the rows: one that took them
 	// over after the claim ran out now decides.
-	res, err := s.db.ExecContext(fctx, s.q(`UPDATE `+s.t.repairs+
+	res, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+
 		` SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id IN (`+marks+
 		`) AND next_attempt_at = ? AND done_at IS NULL`),
 		append(append([]any{repairCleanText(cause.Error()), next}, ids...), claimAt)...)
 	if err != nil {
-		return fmt.Errorf("expandcontract: record failed repairs of %q (they will be tried again): %w", l.name, err)
+		return fmt.Errorf("repair: record failed repairs of %q (they will be tried again): %w", l.name, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
@@ -501,11 +501,11 @@ func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, ca
 	rep := g.claimed[len(g.claimed)-1]
 	if stuck {
 		stats.Stuck += int(n)
-		r.log.s.logger.ErrorContext(ctx, "cutover: repair gave up; entries kept as stuck until RetryStuck",
+		r.log.k.Logger.ErrorContext(ctx, "cutover: repair gave up; entries kept as stuck until RetryStuck",
 			"migration", l.name, "op", rep.Op, "key", rep.Key, "target", repairSideName(rep.Target),
 			"attempts", attempts, "entries", n, "err", cause)
 	} else if ok, suppressed := r.logs.Allow(); ok {
-		r.log.s.logger.WarnContext(ctx, "cutover: repair failed; will retry",
+		r.log.k.Logger.WarnContext(ctx, "cutover: repair failed; will retry",
 			"migration", l.name, "op", rep.Op, "key", rep.Key, "target", repairSideName(rep.Target),
 			"attempts", attempts, "next", time.UnixMicro(next).UTC(), "err", cause, "suppressed", suppressed)
 	}
@@ -514,29 +514,18 @@ func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, ca
 
 // release gives back the claimed rows of g, due as they were before.
 func (r *Repairer) release(ctx context.Context, g *repairGroup, claimAt int64) error {
-	s := r.log.s
+	s := r.log.k
 	fctx, cancel := repairFinishContext(ctx)
 	defer cancel()
 	var errs []error
 	for _, row := range g.claimed {
-		_, err := s.db.ExecContext(fctx, r.claim, row.NextAttemptAt, row.ID, claimAt)
+		_, err := s.DB.ExecContext(fctx, r.claim, row.NextAttemptAt, row.ID, claimAt)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("expandcontract: release repairs of %q (they are due again after the claim TTL): %w", r.log.name, err)
+		return fmt.Errorf("repair: release repairs of %q (they are due again after the claim TTL): %w", r.log.name, err)
 	}
 	return nil
-}
-
-// backoff returns the wait before the attempt after the attempts-th failure.
-func (r *Repairer) backoff(attempts int64) time.Duration {
-	d := r.max
-	if attempts < 62 {
-		if b := r.base << (attempts - 1); b > 0 && b < r.max && b>>(attempts-1) == r.base {
-			d = b
-		}
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // repairSideName names a stored target for logs.

@@ -1,4 +1,4 @@
-package expandcontract
+package repair
 
 import (
 	"context"

@@ -1,10 +1,14 @@
-package expandcontract
+package verify
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,29 +22,32 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
+// ErrInvalidInput is wrapped by the errors of [New] for bad input.
+var ErrInvalidInput = errors.New("verify: invalid input")
+
 // The differences a verification finds. A [cutover.Repair] recorded by
-// [Store.Verify] carries one of them as its Err.
+// [Verifier.Run] carries one of them as its Err.
 var (
-	ErrMissingInNew = errors.New("expandcontract: key missing in the new store")     // in the old store only
-	ErrExtraInNew   = errors.New("expandcontract: key in the new store only")        // in the new store only
-	ErrValueDiffers = errors.New("expandcontract: value differs between the stores") // in both, with different values
+	ErrMissingInNew = errors.New("verify: key missing in the new store")     // in the old store only
+	ErrExtraInNew   = errors.New("verify: key in the new store only")        // in the new store only
+	ErrValueDiffers = errors.New("verify: value differs between the stores") // in both, with different values
 )
 
-// VerifyOp is the operation name of the repairs [Store.Verify] records.
-const VerifyOp = "verify"
+// Op is the operation name of the repairs [Verifier.Run] records.
+const Op = "verify"
 
-// DefaultVerifyChunkSize is the number of rows of a key range that
-// [Store.Verify] checksums as one, unless [WithChunkSize] says otherwise.
-const DefaultVerifyChunkSize = 10_000
+// DefaultChunkSize is the number of rows of a key range that
+// [Verifier.Run] checksums as one, unless [WithChunkSize] says otherwise.
+const DefaultChunkSize = 10_000
 
-// VerifyOption configures [Store.Verify].
-type VerifyOption interface{ applyVerify(*verifyConfig) }
+// Option configures [Verifier.Run].
+type Option interface{ apply(*config) }
 
-type verifyOptionFunc func(*verifyConfig)
+type optionFunc func(*config)
 
-func (f verifyOptionFunc) applyVerify(c *verifyConfig) { f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
-type verifyConfig struct {
+type config struct {
 	chunk       int
 	maxKeys     int
 	concurrency int
@@ -51,33 +58,33 @@ type verifyConfig struct {
 
 // WithChunkSize sets how many rows of a side make one key range, the unit
 // that is checksummed and, when its checksums differ, read row by row. It
-// must be positive; the default is [DefaultVerifyChunkSize]. Each range
+// must be positive; the default is [DefaultChunkSize]. Each range
 // costs a few queries whatever its size, so small ranges spend most of the
 // time on round trips; a large range that differs costs more to read, but
 // reading 10,000 rows from each side takes milliseconds.
-func WithChunkSize(n int) VerifyOption {
-	return verifyOptionFunc(func(c *verifyConfig) { c.chunk = n })
+func WithChunkSize(n int) Option {
+	return optionFunc(func(c *config) { c.chunk = n })
 }
 
 // WithMaxReportedKeys caps how many differing keys the result and the
 // stored verification list, the first in key order. Every differing key is
 // recorded in the repair log all the same. The default is 100; 0 lists none.
-func WithMaxReportedKeys(n int) VerifyOption {
-	return verifyOptionFunc(func(c *verifyConfig) { c.maxKeys = n })
+func WithMaxReportedKeys(n int) Option {
+	return optionFunc(func(c *config) { c.maxKeys = n })
 }
 
 // WithRepairLog records the differing keys in l rather than in the
-// migration's own repair log in the store (see [Store.RepairLog]). l must
+// migration's own repair log in the store (see [repair.NewLog]). l must
 // not be nil.
-func WithRepairLog(l cutover.RepairLog) VerifyOption {
-	return verifyOptionFunc(func(c *verifyConfig) { c.repairs, c.repairsSet = l, true })
+func WithRepairLog(l cutover.RepairLog) Option {
+	return optionFunc(func(c *config) { c.repairs, c.repairsSet = l, true })
 }
 
 // WithConcurrency sets how many key ranges are checksummed at once. Each
 // uses one connection of each side's database at a time, and the walk over
 // range boundaries one more. The default is 2.
-func WithConcurrency(n int) VerifyOption {
-	return verifyOptionFunc(func(c *verifyConfig) { c.concurrency = n })
+func WithConcurrency(n int) Option {
+	return optionFunc(func(c *config) { c.concurrency = n })
 }
 
 // WithRecheck reads every key range that differs a second time, after
@@ -85,12 +92,12 @@ func WithConcurrency(n int) VerifyOption {
 // writes run, a write can reach one store just before a range is read and
 // the other just after; a recheck keeps such writes in flight from failing
 // the verification. By default there is no recheck.
-func WithRecheck(delay time.Duration) VerifyOption {
-	return verifyOptionFunc(func(c *verifyConfig) { c.recheck = delay })
+func WithRecheck(delay time.Duration) Option {
+	return optionFunc(func(c *config) { c.recheck = delay })
 }
 
-// VerifyResult is the outcome of [Store.Verify].
-type VerifyResult struct {
+// Result is the outcome of [Verifier.Run].
+type Result struct {
 	Digest      Digest        // the digest the checksums used
 	Rows        int64         // rows of the old side compared
 	NewRows     int64         // rows of the new side compared
@@ -106,10 +113,10 @@ type VerifyResult struct {
 }
 
 // Clean reports whether the verification found no difference.
-func (r VerifyResult) Clean() bool { return r.Differences == 0 }
+func (r Result) Clean() bool { return r.Differences == 0 }
 
 // summary is the detail stored with the verification.
-func (r VerifyResult) summary() string {
+func (r Result) summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digest=%s chunks=%d new_rows=%d missing=%d extra=%d changed=%d duration=%s",
 		r.Digest, r.Chunks, r.NewRows, r.Missing, r.Extra, r.Changed, r.Duration.Round(time.Millisecond))
@@ -126,14 +133,12 @@ func (r VerifyResult) summary() string {
 	return b.String()
 }
 
-// Verify compares the rows of old and new, the two sides of the migration
-// name, stores the result with the migration (see
-// [Store.RecordVerification]), and returns it. The result is stored as of
-// the moment the verification started, by the store's clock: a clean one
-// that started after the backfill finished lets the migration move to
-// switchreads.
+// New returns a verifier that compares the rows of old and new, the two
+// sides of the migration m. It checks its arguments and touches no
+// database; bad input, such as a nil migration, row source or option, is
+// an error wrapping [ErrInvalidInput].
 //
-// It walks the key space in ranges of the chunk size (see
+// [Verifier.Run] walks the key space in ranges of the chunk size (see
 // [WithChunkSize]), cut by the old side's keys and, past its last key, by
 // the new side's, so that rows found only in the new store are compared
 // too. For each range it compares the two sides' checksums; only where they
@@ -142,92 +147,161 @@ func (r VerifyResult) summary() string {
 // value. A NULL value differs from the empty text.
 //
 // Every differing key is recorded in the migration's repair log (see
-// [Store.RepairLog], and [WithRepairLog] for another one) as a
-// [cutover.Repair] with Op [VerifyOp], Target [cutover.New] (the old store
+// [repair.NewLog], and [WithRepairLog] for another one) as a
+// [cutover.Repair] with Op [Op], Target [cutover.New] (the old store
 // is the source of truth until reads move), Stage the lowest stage the
 // migration's phase allows, Reason [cutover.Unverified], and Err one of
 // [ErrMissingInNew], [ErrExtraInNew] and [ErrValueDiffers]. A failure to
 // record ends the verification with an error.
 //
-// The checksums use the fastest digest both sides compute (see [Digest]).
-// Verify reads while the application writes, without locking: a range's
-// sides are read one after the other, so a write in flight between the two
-// reads shows as a difference unless [WithRecheck] reads it again.
+// The result is stored with the migration (see
+// [expandcontract.Migration.RecordVerification]) as of the moment the
+// verification started, by the store's clock: a clean one that started
+// after the backfill finished lets the migration move to switchreads.
 //
-// If the verification fails, or ctx ends, Verify returns the error and the
-// partial result, and stores nothing.
-func (s *Store) Verify(ctx context.Context, name string, old, new RowSource, opts ...VerifyOption) (VerifyResult, error) {
-	c := verifyConfig{chunk: DefaultVerifyChunkSize, maxKeys: 100, concurrency: 2}
-	for _, o := range opts {
-		if o != nil {
-			o.applyVerify(&c)
-		}
+// The checksums use the fastest digest both sides compute (see [Digest]).
+// A verification reads while the application writes, without locking: a
+// range's sides are read one after the other, so a write in flight between
+// the two reads shows as a difference unless [WithRecheck] reads it again.
+func New(m *expandcontract.Migration, old, new RowSource, opts ...Option) (*Verifier, error) {
+	h := meta.HandleOf(m)
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
-	if err := validName(name); err != nil {
-		return VerifyResult{}, err
+	name := h.Name
+	c := config{chunk: DefaultChunkSize, maxKeys: 100, concurrency: 2}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: verify %q: option %d is nil", ErrInvalidInput, name, i)
+		}
+		o.apply(&c)
 	}
 	switch {
 	case c.chunk < 1:
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: chunk size must be positive, got %d", ErrInvalidInput, name, c.chunk)
+		return nil, fmt.Errorf("%w: verify %q: chunk size must be positive, got %d", ErrInvalidInput, name, c.chunk)
 	case c.maxKeys < 0:
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: max reported keys must not be negative, got %d", ErrInvalidInput, name, c.maxKeys)
+		return nil, fmt.Errorf("%w: verify %q: max reported keys must not be negative, got %d", ErrInvalidInput, name, c.maxKeys)
 	case c.concurrency < 1:
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: concurrency must be positive, got %d", ErrInvalidInput, name, c.concurrency)
+		return nil, fmt.Errorf("%w: verify %q: concurrency must be positive, got %d", ErrInvalidInput, name, c.concurrency)
 	case c.recheck < 0:
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: negative recheck delay %v", ErrInvalidInput, name, c.recheck)
-	case c.repairsSet && c.repairs == nil:
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: nil repair log", ErrInvalidInput, name)
+		return nil, fmt.Errorf("%w: verify %q: negative recheck delay %v", ErrInvalidInput, name, c.recheck)
+	case c.repairsSet && isNilLog(c.repairs):
+		return nil, fmt.Errorf("%w: verify %q: nil repair log", ErrInvalidInput, name)
 	}
 	for _, side := range []struct {
 		name string
 		src  RowSource
 	}{{"old", old}, {"new", new}} {
 		if isNil(side.src) {
-			return VerifyResult{}, fmt.Errorf("%w: verify %q: nil %s row source", ErrInvalidInput, name, side.name)
+			return nil, fmt.Errorf("%w: verify %q: nil %s row source", ErrInvalidInput, name, side.name)
 		}
 		if v, ok := side.src.(interface{ validate() error }); ok {
 			if err := v.validate(); err != nil {
-				return VerifyResult{}, fmt.Errorf("verify %q: %s side: %w", name, side.name, err)
+				return nil, fmt.Errorf("verify: %q: %s side: %w", name, side.name, err)
 			}
 		}
 	}
 	d, err := commonDigest(old.Digests(), new.Digests())
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("%w: verify %q: %w", ErrInvalidInput, name, err)
-	}
-	m, err := s.Get(ctx, name)
-	if err != nil {
-		return VerifyResult{}, err
+		return nil, fmt.Errorf("%w: verify %q: %w", ErrInvalidInput, name, err)
 	}
 	if c.repairs == nil {
-		l, err := s.RepairLog(name)
+		l, err := repair.NewLog(m)
 		if err != nil {
-			return VerifyResult{}, err
+			return nil, fmt.Errorf("verify: %q: %w", name, err)
 		}
 		c.repairs = l
 	}
-	stage, _ := m.Phase.Stages()
-	v := &verifier{s: s, c: c, old: old, new: new, pair: newSQLPair(old, new), d: d, stage: stage,
-		res: VerifyResult{Digest: d, Started: s.now()}}
+	v := &Verifier{m: m, k: h.Store, name: name, c: c, old: old, new: new, pair: newSQLPair(old, new), d: d}
+	if err := v.instruments(); err != nil {
+		return nil, fmt.Errorf("verify: %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// Verifier compares the two sides of one migration. Create it with [New]
+// and run it with [Verifier.Run], as often as needed; the zero value is not
+// usable. It is safe for concurrent use, though two runs at once only
+// repeat each other's work.
+type Verifier struct {
+	m        *expandcontract.Migration
+	k        *meta.Store
+	name     string
+	c        config
+	old, new RowSource
+	pair     *sqlPair // set when old and new are two columns of one table
+	d        Digest
+
+	rows     metric.Int64Counter
+	diffs    metric.Int64Counter
+	duration metric.Float64Histogram
+	attrs    metric.MeasurementOption
+}
+
+// scope is the instrumentation scope of the package's metrics.
+const scope = "github.com/cutover-go/cutover/expandcontract/verify"
+
+func (v *Verifier) instruments() error {
+	meter := v.k.Meter(scope)
+	var err error
+	if v.rows, err = meter.Int64Counter("cutover.expandcontract.verify.rows",
+		metric.WithDescription("Rows of the old store compared by verifications."), metric.WithUnit("{row}")); err != nil {
+		return err
+	}
+	if v.diffs, err = meter.Int64Counter("cutover.expandcontract.verify.differences",
+		metric.WithDescription("Keys that verifications found to differ between the stores."), metric.WithUnit("{key}")); err != nil {
+		return err
+	}
+	if v.duration, err = meter.Float64Histogram("cutover.expandcontract.verify.duration",
+		metric.WithDescription("Duration of verifications."), metric.WithUnit("s")); err != nil {
+		return err
+	}
+	v.attrs = metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(v.name)))
+	return nil
+}
+
+// Run compares the two sides, stores the result with the migration, and
+// returns it; see [New] for what it compares and records. If the
+// verification fails, or ctx ends, Run returns the error and the partial
+// result, and stores nothing.
+func (v *Verifier) Run(ctx context.Context) (Result, error) {
+	st, err := v.m.State(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	stage, _ := st.Phase.Stages()
+	k, name := v.k, v.name
+	ses := &session{Verifier: v, stage: stage, res: Result{Digest: v.d, Started: k.Now()}}
 	start := time.Now()
-	err = v.run(ctx)
-	res := v.result()
+	err = ses.run(ctx)
+	res := ses.result()
 	res.Duration = time.Since(start)
 	if err != nil {
-		s.logger.WarnContext(ctx, "cutover: verification failed", "migration", name, "err", err,
+		k.Logger.WarnContext(ctx, "cutover: verification failed", "migration", name, "err", err,
 			"chunks", res.Chunks, "differences", res.Differences)
-		return res, fmt.Errorf("expandcontract: verify %q: %w", name, err)
+		return res, fmt.Errorf("verify: %q: %w", name, err)
 	}
-	err = s.RecordVerification(ctx, name, Verification{At: res.Started, Clean: res.Clean(),
+	err = v.m.RecordVerification(ctx, expandcontract.Verification{At: res.Started, Clean: res.Clean(),
 		Rows: res.Rows, Differences: res.Differences, Detail: res.summary()})
 	if err != nil {
 		return res, err
 	}
-	s.recordVerifyMetrics(ctx, name, res)
-	s.logger.InfoContext(ctx, "cutover: verification finished", "migration", name, "clean", res.Clean(),
+	v.rows.Add(ctx, res.Rows, v.attrs)
+	v.diffs.Add(ctx, res.Differences, v.attrs)
+	v.duration.Record(ctx, res.Duration.Seconds(), v.attrs)
+	k.Logger.InfoContext(ctx, "cutover: verification finished", "migration", name, "clean", res.Clean(),
 		"rows", res.Rows, "new_rows", res.NewRows, "differences", res.Differences, "chunks", res.Chunks,
-		"drilled", res.Drilled, "digest", d.String(), "duration", res.Duration)
+		"drilled", res.Drilled, "digest", v.d.String(), "duration", res.Duration)
 	return res, nil
+}
+
+// isNilLog reports whether l is nil or a nil pointer in an interface.
+func isNilLog(l cutover.RepairLog) bool {
+	if l == nil {
+		return true
+	}
+	rv := reflect.ValueOf(l)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // isNil reports whether src is nil or a nil pointer in an interface.
@@ -257,17 +331,13 @@ type diff struct {
 	kind error // ErrMissingInNew, ErrExtraInNew or ErrValueDiffers
 }
 
-// verifier runs one verification.
-type verifier struct {
-	s        *Store
-	c        verifyConfig
-	old, new RowSource
-	pair     *sqlPair // set when old and new are two columns of one table
-	d        Digest
-	stage    cutover.Stage
+// session is one run of a verifier.
+type session struct {
+	*Verifier
+	stage cutover.Stage
 
 	mu     sync.Mutex
-	res    VerifyResult
+	res    Result
 	sample map[int64][]string // differing keys by range number, the lowest ranges only
 	held   int                // keys in sample
 }
@@ -275,11 +345,11 @@ type verifier struct {
 // job is one key range to compare, numbered in key order.
 type job struct {
 	seq int64
-	r   KeyRange
+	r   expandcontract.KeyRange
 }
 
 // run walks the key ranges and compares them with c.concurrency workers.
-func (v *verifier) run(ctx context.Context) error {
+func (v *session) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan job, 2*v.c.concurrency)
@@ -311,7 +381,7 @@ func (v *verifier) run(ctx context.Context) error {
 
 // walk sends the key ranges to jobs: ranges of c.chunk rows of the old
 // side, then of the new side past the old side's last key, then the rest.
-func (v *verifier) walk(ctx context.Context, jobs chan<- job) error {
+func (v *session) walk(ctx context.Context, jobs chan<- job) error {
 	src, side := v.old, "old"
 	var after any
 	for seq := int64(0); ; seq++ {
@@ -334,7 +404,7 @@ func (v *verifier) walk(ctx context.Context, jobs chan<- job) error {
 			return fmt.Errorf("%s side: boundary %v after %v does not advance", side, to, after)
 		}
 		select {
-		case jobs <- job{seq: seq, r: KeyRange{From: after, To: to}}:
+		case jobs <- job{seq: seq, r: expandcontract.KeyRange{From: after, To: to}}:
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
@@ -347,7 +417,7 @@ func (v *verifier) walk(ctx context.Context, jobs chan<- job) error {
 
 // compare checksums both sides of one range and, if they differ, finds the
 // differing keys.
-func (v *verifier) compare(ctx context.Context, j job) error {
+func (v *session) compare(ctx context.Context, j job) error {
 	oc, nc, err := v.checksums(ctx, j.r)
 	if err != nil {
 		return err
@@ -364,8 +434,8 @@ func (v *verifier) compare(ctx context.Context, j job) error {
 		}
 	}
 	for _, df := range diffs {
-		err := v.c.repairs.Record(ctx, cutover.Repair{Op: VerifyOp, Key: keyString(df.key), Target: cutover.New,
-			Stage: v.stage, Reason: cutover.Unverified, Err: df.kind, Time: v.s.now()})
+		err := v.c.repairs.Record(ctx, cutover.Repair{Op: Op, Key: keyString(df.key), Target: cutover.New,
+			Stage: v.stage, Reason: cutover.Unverified, Err: df.kind, Time: v.k.Now()})
 		if err != nil {
 			return fmt.Errorf("record key %q for repair: %w", keyString(df.key), err)
 		}
@@ -375,7 +445,7 @@ func (v *verifier) compare(ctx context.Context, j job) error {
 }
 
 // checksums returns the checksums of both sides over r.
-func (v *verifier) checksums(ctx context.Context, r KeyRange) (oc, nc Checksum, err error) {
+func (v *session) checksums(ctx context.Context, r expandcontract.KeyRange) (oc, nc Checksum, err error) {
 	if v.pair != nil {
 		return v.pair.checksums(ctx, r, v.d)
 	}
@@ -390,7 +460,7 @@ func (v *verifier) checksums(ctx context.Context, r KeyRange) (oc, nc Checksum, 
 
 // drill reads the rows of r from both sides and returns the differing
 // keys, sorted.
-func (v *verifier) drill(ctx context.Context, r KeyRange) ([]diff, error) {
+func (v *session) drill(ctx context.Context, r expandcontract.KeyRange) ([]diff, error) {
 	if v.pair != nil {
 		return v.pair.drill(ctx, r)
 	}
@@ -431,7 +501,7 @@ func (v *verifier) drill(ctx context.Context, r KeyRange) ([]diff, error) {
 
 // recheck waits, reads r again, and keeps the keys of diffs that still
 // differ, as they differ now.
-func (v *verifier) recheck(ctx context.Context, r KeyRange, diffs []diff) ([]diff, error) {
+func (v *session) recheck(ctx context.Context, r expandcontract.KeyRange, diffs []diff) ([]diff, error) {
 	t := time.NewTimer(v.c.recheck)
 	select {
 	case <-ctx.Done():
@@ -461,7 +531,7 @@ func compareKeys(a, b any) int {
 }
 
 // add counts one compared range.
-func (v *verifier) add(seq int64, oc, nc Checksum, diffs []diff, drilled bool) {
+func (v *session) add(seq int64, oc, nc Checksum, diffs []diff, drilled bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	r := &v.res
@@ -509,7 +579,7 @@ func (v *verifier) add(seq int64, oc, nc Checksum, diffs []diff, drilled bool) {
 }
 
 // result returns the result so far, with the sample of keys in key order.
-func (v *verifier) result() VerifyResult {
+func (v *session) result() Result {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	res := v.res
@@ -525,13 +595,4 @@ func (v *verifier) result() VerifyResult {
 		res.Keys = res.Keys[:v.c.maxKeys]
 	}
 	return res
-}
-
-// recordVerifyMetrics counts the rows and differences of a finished
-// verification and records its duration.
-func (s *Store) recordVerifyMetrics(ctx context.Context, name string, res VerifyResult) {
-	attrs := metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(name)))
-	s.verifyRows.Add(ctx, res.Rows, attrs)
-	s.verifyDiffs.Add(ctx, res.Differences, attrs)
-	s.verifyTime.Record(ctx, res.Duration.Seconds(), attrs)
 }

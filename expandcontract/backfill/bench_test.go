@@ -1,4 +1,4 @@
-package expandcontract_test
+package backfill_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -63,17 +65,17 @@ func BenchmarkBackfillPostgres(b *testing.B) {
 				fill(b, "bench_loop")
 				runs++
 				name := fmt.Sprintf("bench-%d", runs)
-				if _, err := s.Ensure(ctx, name, "bench"); err != nil {
+				if _, err := ectest.Migration(b, s, name).Ensure(ctx, "bench"); err != nil {
 					b.Fatal(err)
 				}
 				for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-					if _, err := s.Move(ctx, name, expandcontract.Move{To: p, Actor: "bench"}); err != nil {
+					if _, err := ectest.Migration(b, s, name).Move(ctx, expandcontract.Move{To: p, Actor: "bench"}); err != nil {
 						b.Fatal(err)
 					}
 				}
-				bf, err := s.NewBackfill(name, expandcontract.Keyset{Table: "bench_runner", Column: "id"},
-					expandcontract.SQLBatch(`UPDATE bench_runner SET phone_number = customer_phone WHERE id > :from AND id <= :to`),
-					expandcontract.WithBatchSize(batch))
+				bf, err := backfill.New(ectest.Migration(b, s, name), backfill.Keyset{Table: "bench_runner", Column: "id"},
+					backfill.SQLBatch(`UPDATE bench_runner SET phone_number = customer_phone WHERE id > :from AND id <= :to`),
+					backfill.WithBatchSize(batch))
 				if err != nil {
 					b.Fatal(err)
 				}

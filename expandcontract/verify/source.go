@@ -1,10 +1,11 @@
-package expandcontract
+package verify
 
 import (
 	"context"
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
 	"strconv"
 	"unicode/utf8"
 )
@@ -32,11 +33,11 @@ type RowSource interface {
 	Boundary(ctx context.Context, after any, n int) (key any, ok bool, err error)
 	// Checksum returns the checksum, with digest d, of the rows whose keys
 	// lie in r.
-	Checksum(ctx context.Context, r KeyRange, d Digest) (Checksum, error)
+	Checksum(ctx context.Context, r expandcontract.KeyRange, d Digest) (Checksum, error)
 	// Rows calls fn with every row whose key lies in r, in any order, and
 	// stops at the first error fn returns, returning it. fn must not keep
 	// the Row's Value after it returns.
-	Rows(ctx context.Context, r KeyRange, fn func(Row) error) error
+	Rows(ctx context.Context, r expandcontract.KeyRange, fn func(Row) error) error
 }
 
 // Row is one row of a [RowSource].

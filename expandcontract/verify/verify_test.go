@@ -1,4 +1,4 @@
-package expandcontract_test
+package verify_test
 
 import (
 	"context"
@@ -19,32 +19,24 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
-// verifyClock is a settable clock for the verification tests.
-type verifyClock struct{ us atomic.Int64 }
-
-func newVerifyClock() *verifyClock {
-	c := &verifyClock{}
-	c.us.Store(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixMicro())
-	return c
-}
-
-func (c *verifyClock) Now() time.Time          { return time.UnixMicro(c.us.Load()).UTC() }
-func (c *verifyClock) Advance(d time.Duration) { c.us.Add(d.Microseconds()) }
-
 // verifyStore opens a store on db with a migration "m" in the backfill
 // phase.
-func verifyStore(t *testing.T, db *testdb.DB, c *verifyClock) *expandcontract.Store {
+func verifyStore(t *testing.T, db *testdb.DB, c *ectest.Clock) *expandcontract.Store {
 	t.Helper()
 	s, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithClock(c.Now),
 		expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
-	_, err = s.Ensure(t.Context(), "m", "test")
+	_, err = ectest.Migration(t, s, "m").Ensure(t.Context(), "test")
 	require.NoError(t, err)
 	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-		_, err := s.Move(t.Context(), "m", expandcontract.Move{To: p, Actor: "test"})
+		_, err := ectest.Migration(t, s, "m").Move(t.Context(), expandcontract.Move{To: p, Actor: "test"})
 		require.NoError(t, err)
 	}
 	return s
@@ -106,8 +98,8 @@ func exec(t *testing.T, db *testdb.DB, q string, args ...any) {
 	require.NoError(t, err)
 }
 
-func rowsOf(db *testdb.DB, table string, kind expandcontract.KeyKind, value string) *expandcontract.SQLRows {
-	return &expandcontract.SQLRows{DB: db.DB, Table: table, Key: "id", Kind: kind, Value: value}
+func rowsOf(db *testdb.DB, table string, kind expandcontract.KeyKind, value string) *verify.SQLRows {
+	return &verify.SQLRows{DB: db.DB, Table: table, Key: "id", Kind: kind, Value: value}
 }
 
 // repairKeys returns the keys in the repair log, each with its error, sorted.
@@ -115,7 +107,7 @@ func repairKeys(t *testing.T, l *cutover.MemoryRepairLog) []string {
 	t.Helper()
 	var out []string
 	for _, r := range l.Entries() {
-		assert.Equal(t, expandcontract.VerifyOp, r.Op)
+		assert.Equal(t, verify.Op, r.Op)
 		assert.Equal(t, cutover.New, r.Target)
 		assert.Equal(t, cutover.Unverified, r.Reason)
 		assert.False(t, r.Time.IsZero())
@@ -127,11 +119,11 @@ func repairKeys(t *testing.T, l *cutover.MemoryRepairLog) []string {
 
 func kindName(err error) string {
 	switch {
-	case errors.Is(err, expandcontract.ErrMissingInNew):
+	case errors.Is(err, verify.ErrMissingInNew):
 		return "missing"
-	case errors.Is(err, expandcontract.ErrExtraInNew):
+	case errors.Is(err, verify.ErrExtraInNew):
 		return "extra"
-	case errors.Is(err, expandcontract.ErrValueDiffers):
+	case errors.Is(err, verify.ErrValueDiffers):
 		return "changed"
 	}
 	return fmt.Sprintf("unexpected error %v", err)
@@ -141,7 +133,7 @@ const manyRows = 100_000
 
 func TestVerifyFindsOneChangedRowAmong100000(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := newVerifyClock()
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := verifyStore(t, db, c)
 		createTable(t, db, "old_t", expandcontract.IntKeys)
 		createTable(t, db, "new_t", expandcontract.IntKeys)
@@ -149,18 +141,18 @@ func TestVerifyFindsOneChangedRowAmong100000(t *testing.T) {
 		exec(t, db, `INSERT INTO new_t SELECT * FROM old_t`)
 		old, new := rowsOf(db, "old_t", expandcontract.IntKeys, "v"), rowsOf(db, "new_t", expandcontract.IntKeys, "v")
 
-		res, err := s.Verify(t.Context(), "m", old, new)
+		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 		require.NoError(t, err)
 		assert.True(t, res.Clean())
 		assert.Equal(t, int64(manyRows), res.Rows)
 		assert.Equal(t, int64(manyRows), res.NewRows)
-		assert.Equal(t, int64(manyRows/expandcontract.DefaultVerifyChunkSize+1), res.Chunks, "full ranges and the open end")
+		assert.Equal(t, int64(manyRows/verify.DefaultChunkSize+1), res.Chunks, "full ranges and the open end")
 		assert.Zero(t, res.Drilled, "equal ranges are not read row by row")
 
 		// One character of one value, in the middle of a range.
 		exec(t, db, `UPDATE new_t SET v = ? WHERE id = ?`, "value-12345X", 123456)
 		var log cutover.MemoryRepairLog
-		res, err = s.Verify(t.Context(), "m", old, new, expandcontract.WithRepairLog(&log))
+		res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithRepairLog(&log))
 		require.NoError(t, err)
 		if res.Differences != 1 || !slices.Equal(res.Keys, []string{"123456"}) {
 			t.Fatalf("a verification missed a single changed row among 100,000: found %d differences, keys %v",
@@ -170,7 +162,7 @@ func TestVerifyFindsOneChangedRowAmong100000(t *testing.T) {
 		assert.Equal(t, int64(1), res.Drilled, "only the range holding the change is read row by row")
 		assert.Equal(t, []string{"123456 changed"}, repairKeys(t, &log))
 
-		m, err := s.Get(t.Context(), "m")
+		m, err := ectest.Migration(t, s, "m").State(t.Context())
 		require.NoError(t, err)
 		assert.False(t, m.Verification.Clean)
 		assert.Equal(t, int64(1), m.Verification.Differences)
@@ -181,7 +173,7 @@ func TestVerifyFindsOneChangedRowAmong100000(t *testing.T) {
 
 func TestVerifyFindsEveryKindOfDifference(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		s := verifyStore(t, db, newVerifyClock())
+		s := verifyStore(t, db, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		createTable(t, db, "old_t", expandcontract.IntKeys)
 		createTable(t, db, "new_t", expandcontract.IntKeys)
 		fillTable(t, db, "old_t", expandcontract.IntKeys, manyRows)
@@ -196,8 +188,8 @@ func TestVerifyFindsEveryKindOfDifference(t *testing.T) {
 		exec(t, db, `UPDATE new_t SET v = NULL WHERE id = 4000`)           // '' against NULL
 		exec(t, db, `UPDATE new_t SET v = NULL WHERE id = 200000`)         // the last key
 
-		res, err := s.Verify(t.Context(), "m", rowsOf(db, "old_t", expandcontract.IntKeys, "v"),
-			rowsOf(db, "new_t", expandcontract.IntKeys, "v"), expandcontract.WithChunkSize(1000))
+		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), rowsOf(db, "old_t", expandcontract.IntKeys, "v"),
+			rowsOf(db, "new_t", expandcontract.IntKeys, "v"), verify.WithChunkSize(1000))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"0", "4000", "77777", "99998", "150000", "200000", "900000"}, res.Keys)
 		assert.Equal(t, int64(7), res.Differences)
@@ -208,14 +200,14 @@ func TestVerifyFindsEveryKindOfDifference(t *testing.T) {
 		assert.Equal(t, int64(manyRows+2), res.NewRows)
 
 		// The keys are in the migration's repair log in the store.
-		log, err := s.RepairLog("m")
+		log, err := repair.NewLog(ectest.Migration(t, s, "m"))
 		require.NoError(t, err)
-		entries, err := log.Entries(t.Context(), expandcontract.RepairQuery{})
+		entries, err := log.Entries(t.Context(), repair.Query{})
 		require.NoError(t, err)
 		var got []string
 		for _, e := range entries {
 			r := e.Repair
-			assert.Equal(t, expandcontract.VerifyOp, r.Op)
+			assert.Equal(t, verify.Op, r.Op)
 			assert.Equal(t, cutover.New, r.Target)
 			assert.Equal(t, cutover.Unverified, r.Reason)
 			assert.Equal(t, cutover.DualWrite, r.Stage, "the lowest stage of the backfill phase")
@@ -223,26 +215,26 @@ func TestVerifyFindsEveryKindOfDifference(t *testing.T) {
 		}
 		slices.Sort(got)
 		assert.Equal(t, []string{
-			"0 " + expandcontract.ErrExtraInNew.Error(),
-			"150000 " + expandcontract.ErrMissingInNew.Error(),
-			"200000 " + expandcontract.ErrValueDiffers.Error(),
-			"4000 " + expandcontract.ErrValueDiffers.Error(),
-			"77777 " + expandcontract.ErrExtraInNew.Error(),
-			"900000 " + expandcontract.ErrExtraInNew.Error(),
-			"99998 " + expandcontract.ErrValueDiffers.Error(),
+			"0 " + verify.ErrExtraInNew.Error(),
+			"150000 " + verify.ErrMissingInNew.Error(),
+			"200000 " + verify.ErrValueDiffers.Error(),
+			"4000 " + verify.ErrValueDiffers.Error(),
+			"77777 " + verify.ErrExtraInNew.Error(),
+			"900000 " + verify.ErrExtraInNew.Error(),
+			"99998 " + verify.ErrValueDiffers.Error(),
 		}, got)
 	})
 }
 
 func TestVerifyTwoColumnsOfOneTable(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := newVerifyClock()
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := verifyStore(t, db, c)
 		createTable(t, db, "customers", expandcontract.TextKeys)
 		fillTable(t, db, "customers", expandcontract.TextKeys, 5000)
 		old, new := rowsOf(db, "customers", expandcontract.TextKeys, "v"), rowsOf(db, "customers", expandcontract.TextKeys, "v2")
 
-		res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(300))
+		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(300))
 		require.NoError(t, err)
 		assert.True(t, res.Clean())
 		assert.Equal(t, int64(5000), res.Rows)
@@ -251,7 +243,7 @@ func TestVerifyTwoColumnsOfOneTable(t *testing.T) {
 		exec(t, db, `UPDATE customers SET v2 = NULL WHERE id IN ('k0000010', 'k0009000')`)
 		exec(t, db, `UPDATE customers SET v2 = 'VALUE-1234' WHERE id = 'k0001234'`)
 		var log cutover.MemoryRepairLog
-		res, err = s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(300), expandcontract.WithRepairLog(&log))
+		res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(300), verify.WithRepairLog(&log))
 		require.NoError(t, err)
 		assert.Equal(t, []string{"k0000010", "k0001234", "k0009000"}, res.Keys)
 		assert.Equal(t, int64(3), res.Changed)
@@ -265,7 +257,7 @@ func TestVerifyTwoColumnsOfOneTable(t *testing.T) {
 			concat = "CONCAT(COALESCE(v, 'a'), '|', id)"
 		}
 		exec(t, db, `UPDATE customers SET v2 = `+concat)
-		res, err = s.Verify(t.Context(), "m", rowsOf(db, "customers", expandcontract.TextKeys, concat), new)
+		res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), rowsOf(db, "customers", expandcontract.TextKeys, concat), new)
 		require.NoError(t, err)
 		assert.True(t, res.Clean(), "keys %v", res.Keys)
 	})
@@ -292,7 +284,7 @@ func ptr(s string) *string { return &s }
 func TestVerifyTwoDatabases(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		oldDB := testdb.SQLite(t)
-		s := verifyStore(t, db, newVerifyClock())
+		s := verifyStore(t, db, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 
 		t.Run("int keys", func(t *testing.T) {
 			createTable(t, oldDB, "users", expandcontract.IntKeys)
@@ -300,15 +292,15 @@ func TestVerifyTwoDatabases(t *testing.T) {
 			fillTable(t, oldDB, "users", expandcontract.IntKeys, 20_000)
 			fillTable(t, db, "users_v2", expandcontract.IntKeys, 20_000)
 			old, new := rowsOf(oldDB, "users", expandcontract.IntKeys, "v"), rowsOf(db, "users_v2", expandcontract.IntKeys, "v")
-			res, err := s.Verify(t.Context(), "m", old, new)
+			res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 			require.NoError(t, err)
 			assert.True(t, res.Clean())
-			assert.Equal(t, expandcontract.DigestMD5, res.Digest)
+			assert.Equal(t, verify.DigestMD5, res.Digest)
 			assert.Zero(t, res.Drilled, "both databases compute the same checksums")
 
 			exec(t, db, `UPDATE users_v2 SET v = 'x' WHERE id = 30000`)
 			exec(t, oldDB, `DELETE FROM users WHERE id = 2`)
-			res, err = s.Verify(t.Context(), "m", old, new)
+			res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"2", "30000"}, res.Keys)
 			assert.Equal(t, int64(1), res.Extra)
@@ -324,7 +316,7 @@ func TestVerifyTwoDatabases(t *testing.T) {
 			}
 			old, new := rowsOf(oldDB, "names", expandcontract.TextKeys, "v"), rowsOf(db, "names_v2", expandcontract.TextKeys, "v")
 			for _, chunk := range []int{1, 2, 1000} {
-				res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(chunk))
+				res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(chunk))
 				require.NoError(t, err)
 				assert.True(t, res.Clean(), "chunk %d: keys %v", chunk, res.Keys)
 				assert.Zero(t, res.Drilled, "chunk %d: both databases compute the same checksums", chunk)
@@ -334,7 +326,7 @@ func TestVerifyTwoDatabases(t *testing.T) {
 			exec(t, db, `UPDATE names_v2 SET v = NULL WHERE id = 'a'`)
 			exec(t, db, `UPDATE names_v2 SET v = '' WHERE id = 'b'`)
 			exec(t, db, `UPDATE names_v2 SET v = 'cafe' WHERE id = ?`, "caf\u00e9")
-			res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(2))
+			res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(2))
 			require.NoError(t, err)
 			assert.Equal(t, []string{"a", "b", "caf\u00e9"}, res.Keys)
 		})
@@ -343,7 +335,7 @@ func TestVerifyTwoDatabases(t *testing.T) {
 
 func TestVerifyCleanLetsReadsSwitch(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := newVerifyClock()
+		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := verifyStore(t, db, c)
 		createTable(t, db, "old_t", expandcontract.IntKeys)
 		createTable(t, db, "new_t", expandcontract.IntKeys)
@@ -352,18 +344,18 @@ func TestVerifyCleanLetsReadsSwitch(t *testing.T) {
 		exec(t, db, `UPDATE new_t SET v = 'stale' WHERE id = 10`)
 		old, new := rowsOf(db, "old_t", expandcontract.IntKeys, "v"), rowsOf(db, "new_t", expandcontract.IntKeys, "v")
 		switchReads := func() error {
-			_, err := s.Move(t.Context(), "m", expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})
+			_, err := ectest.Migration(t, s, "m").Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})
 			return err
 		}
 
 		// A verification before the backfill's end does not count.
-		_, err := s.Verify(t.Context(), "m", old, new)
+		_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 		require.NoError(t, err)
 		c.Advance(time.Second)
-		require.NoError(t, s.MarkBackfillDone(t.Context(), "m", "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "m"), "test"))
 		require.ErrorIs(t, switchReads(), expandcontract.ErrGuard)
 
-		res, err := s.Verify(t.Context(), "m", old, new)
+		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"10"}, res.Keys)
 		err = switchReads()
@@ -371,18 +363,18 @@ func TestVerifyCleanLetsReadsSwitch(t *testing.T) {
 		assert.ErrorContains(t, err, "found 1 differing keys")
 
 		exec(t, db, `UPDATE new_t SET v = 'value-10' WHERE id = 10`)
-		res, err = s.Verify(t.Context(), "m", old, new)
+		res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 		require.NoError(t, err)
 		require.True(t, res.Clean())
 		assert.Equal(t, c.Now(), res.Started)
-		m, err := s.Get(t.Context(), "m")
+		m, err := ectest.Migration(t, s, "m").State(t.Context())
 		require.NoError(t, err)
 		assert.True(t, m.Verification.Clean)
 		assert.Equal(t, int64(3000), m.Verification.Rows)
 		assert.Equal(t, c.Now(), m.Verification.At)
 		require.NoError(t, switchReads())
 
-		events, err := s.Events(t.Context(), "m")
+		events, err := ectest.Migration(t, s, "m").Events(t.Context())
 		require.NoError(t, err)
 		var verifies int
 		for _, e := range events {
@@ -396,52 +388,54 @@ func TestVerifyCleanLetsReadsSwitch(t *testing.T) {
 
 func TestVerifyRejectsBadInput(t *testing.T) {
 	db := testdb.SQLite(t)
-	s := verifyStore(t, db, newVerifyClock())
+	s := verifyStore(t, db, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	createTable(t, db, "t", expandcontract.IntKeys)
 	good := rowsOf(db, "t", expandcontract.IntKeys, "v")
-	bad := func(mutate func(r *expandcontract.SQLRows)) *expandcontract.SQLRows {
+	bad := func(mutate func(r *verify.SQLRows)) *verify.SQLRows {
 		r := *good
 		mutate(&r)
 		return &r
 	}
-	var nilRows *expandcontract.SQLRows
+	var nilRows *verify.SQLRows
 	for _, tc := range []struct {
 		name     string
-		old, new expandcontract.RowSource
-		opts     []expandcontract.VerifyOption
+		old, new verify.RowSource
+		opts     []verify.Option
 		want     string
 	}{
 		{"nil old", nil, good, nil, "nil old row source"},
 		{"nil new", good, nil, nil, "nil new row source"},
 		{"nil pointer", good, nilRows, nil, "nil new row source"},
-		{"injected table", bad(func(r *expandcontract.SQLRows) { r.Table = "t; DROP TABLE x" }), good, nil, `"t; DROP TABLE x"`},
-		{"quoted key", good, bad(func(r *expandcontract.SQLRows) { r.Key = `id"` }), nil, "key column"},
-		{"dotted key", good, bad(func(r *expandcontract.SQLRows) { r.Key = "t.id" }), nil, "key column"},
-		{"no table", bad(func(r *expandcontract.SQLRows) { r.Table = "" }), good, nil, "table"},
-		{"no value", good, bad(func(r *expandcontract.SQLRows) { r.Value = " " }), nil, "empty Value"},
-		{"no database", bad(func(r *expandcontract.SQLRows) { r.DB = nil }), good, nil, "nil DB"},
-		{"key kind", good, bad(func(r *expandcontract.SQLRows) { r.Kind = 7 }), nil, "key kind"},
-		{"zero chunk", good, good, []expandcontract.VerifyOption{expandcontract.WithChunkSize(0)}, "chunk size"},
-		{"negative chunk", good, good, []expandcontract.VerifyOption{expandcontract.WithChunkSize(-5)}, "chunk size"},
-		{"negative cap", good, good, []expandcontract.VerifyOption{expandcontract.WithMaxReportedKeys(-1)}, "max reported keys"},
-		{"no concurrency", good, good, []expandcontract.VerifyOption{expandcontract.WithConcurrency(0)}, "concurrency"},
-		{"negative recheck", good, good, []expandcontract.VerifyOption{expandcontract.WithRecheck(-time.Second)}, "recheck"},
-		{"nil repair log", good, good, []expandcontract.VerifyOption{expandcontract.WithRepairLog(nil)}, "nil repair log"},
+		{"injected table", bad(func(r *verify.SQLRows) { r.Table = "t; DROP TABLE x" }), good, nil, `"t; DROP TABLE x"`},
+		{"quoted key", good, bad(func(r *verify.SQLRows) { r.Key = `id"` }), nil, "key column"},
+		{"dotted key", good, bad(func(r *verify.SQLRows) { r.Key = "t.id" }), nil, "key column"},
+		{"no table", bad(func(r *verify.SQLRows) { r.Table = "" }), good, nil, "table"},
+		{"no value", good, bad(func(r *verify.SQLRows) { r.Value = " " }), nil, "empty Value"},
+		{"no database", bad(func(r *verify.SQLRows) { r.DB = nil }), good, nil, "nil DB"},
+		{"key kind", good, bad(func(r *verify.SQLRows) { r.Kind = 7 }), nil, "key kind"},
+		{"zero chunk", good, good, []verify.Option{verify.WithChunkSize(0)}, "chunk size"},
+		{"negative chunk", good, good, []verify.Option{verify.WithChunkSize(-5)}, "chunk size"},
+		{"negative cap", good, good, []verify.Option{verify.WithMaxReportedKeys(-1)}, "max reported keys"},
+		{"no concurrency", good, good, []verify.Option{verify.WithConcurrency(0)}, "concurrency"},
+		{"negative recheck", good, good, []verify.Option{verify.WithRecheck(-time.Second)}, "recheck"},
+		{"nil repair log", good, good, []verify.Option{verify.WithRepairLog(nil)}, "nil repair log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.Verify(t.Context(), "m", tc.old, tc.new, tc.opts...)
-			require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+			_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), tc.old, tc.new, tc.opts...)
+			require.ErrorIs(t, err, verify.ErrInvalidInput)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := s.Verify(t.Context(), "nope", good, good)
+	_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "nope"), good, good)
 	assert.ErrorIs(t, err, expandcontract.ErrNotFound)
-	_, err = s.Verify(t.Context(), "", good, good)
-	assert.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+	_, err = verify.New(nil, good, good)
+	assert.ErrorIs(t, err, verify.ErrInvalidInput, "a nil migration")
+	_, err = verify.New(ectest.Migration(t, s, "m"), good, good, nil)
+	assert.ErrorIs(t, err, verify.ErrInvalidInput, "a nil option")
 
 	var n int
 	require.NoError(t, db.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM t`), "the table is still there")
-	m, err := s.Get(t.Context(), "m")
+	m, err := ectest.Migration(t, s, "m").State(t.Context())
 	require.NoError(t, err)
 	assert.True(t, m.Verification.At.IsZero(), "no verification was stored")
 }
@@ -453,15 +447,15 @@ func (failingLog) Record(context.Context, cutover.Repair) error { return errors.
 
 func TestVerifyFailsWhenKeysCannotBeRecorded(t *testing.T) {
 	db := testdb.SQLite(t)
-	s := verifyStore(t, db, newVerifyClock())
+	s := verifyStore(t, db, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	createTable(t, db, "old_t", expandcontract.IntKeys)
 	createTable(t, db, "new_t", expandcontract.IntKeys)
 	fillTable(t, db, "old_t", expandcontract.IntKeys, 10)
-	_, err := s.Verify(t.Context(), "m", rowsOf(db, "old_t", expandcontract.IntKeys, "v"),
-		rowsOf(db, "new_t", expandcontract.IntKeys, "v"), expandcontract.WithRepairLog(failingLog{}))
+	_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), rowsOf(db, "old_t", expandcontract.IntKeys, "v"),
+		rowsOf(db, "new_t", expandcontract.IntKeys, "v"), verify.WithRepairLog(failingLog{}))
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "log is down")
-	m, err := s.Get(t.Context(), "m")
+	m, err := ectest.Migration(t, s, "m").State(t.Context())
 	require.NoError(t, err)
 	assert.True(t, m.Verification.At.IsZero(), "a failed verification is not stored")
 }
@@ -489,8 +483,8 @@ func (m *memRows) clone() *memRows {
 	return &memRows{rows: maps.Clone(m.rows)}
 }
 
-func (m *memRows) Digests() []expandcontract.Digest {
-	return []expandcontract.Digest{expandcontract.DigestMD5}
+func (m *memRows) Digests() []verify.Digest {
+	return []verify.Digest{verify.DigestMD5}
 }
 
 func (m *memRows) sorted(r expandcontract.KeyRange) []int64 {
@@ -514,25 +508,25 @@ func (m *memRows) Boundary(_ context.Context, after any, n int) (any, bool, erro
 	return keys[n-1], true, nil
 }
 
-func (m *memRows) row(k int64) expandcontract.Row {
+func (m *memRows) row(k int64) verify.Row {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.rows[k]
 	if v == nil {
-		return expandcontract.Row{Key: k, Null: true}
+		return verify.Row{Key: k, Null: true}
 	}
-	return expandcontract.Row{Key: k, Value: []byte(*v)}
+	return verify.Row{Key: k, Value: []byte(*v)}
 }
 
-func (m *memRows) Checksum(_ context.Context, r expandcontract.KeyRange, d expandcontract.Digest) (expandcontract.Checksum, error) {
-	var c expandcontract.Checksum
+func (m *memRows) Checksum(_ context.Context, r expandcontract.KeyRange, d verify.Digest) (verify.Checksum, error) {
+	var c verify.Checksum
 	for _, k := range m.sorted(r) {
 		c.Add(m.row(k))
 	}
 	return c, nil
 }
 
-func (m *memRows) Rows(_ context.Context, r expandcontract.KeyRange, fn func(expandcontract.Row) error) error {
+func (m *memRows) Rows(_ context.Context, r expandcontract.KeyRange, fn func(verify.Row) error) error {
 	m.reads.Add(1)
 	if m.onRead != nil {
 		m.onRead()
@@ -560,7 +554,7 @@ func (m *memRows) del(k int64) {
 // TestVerifyRandomDifferences checks that every range walk finds exactly
 // the differences made, whatever the chunk size and concurrency.
 func TestVerifyRandomDifferences(t *testing.T) {
-	s := verifyStore(t, testdb.SQLite(t), newVerifyClock())
+	s := verifyStore(t, testdb.SQLite(t), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 40 {
 		n := rng.IntN(300)
@@ -585,8 +579,8 @@ func TestVerifyRandomDifferences(t *testing.T) {
 		}
 		chunk := 1 + rng.IntN(40)
 		var log cutover.MemoryRepairLog
-		res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(chunk),
-			expandcontract.WithConcurrency(1+rng.IntN(4)), expandcontract.WithRepairLog(&log))
+		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(chunk),
+			verify.WithConcurrency(1+rng.IntN(4)), verify.WithRepairLog(&log))
 		require.NoError(t, err)
 		got := map[string]string{}
 		for _, r := range log.Entries() {
@@ -605,31 +599,31 @@ func TestVerifyRandomDifferences(t *testing.T) {
 }
 
 func TestVerifyCapsReportedKeys(t *testing.T) {
-	s := verifyStore(t, testdb.SQLite(t), newVerifyClock())
+	s := verifyStore(t, testdb.SQLite(t), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	old := newMemRows(2000)
 	new := old.clone()
 	for k := int64(1000); k < 1250; k++ {
 		new.set(k, ptr("changed"))
 	}
 	var log cutover.MemoryRepairLog
-	res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithChunkSize(7),
-		expandcontract.WithMaxReportedKeys(10), expandcontract.WithConcurrency(4), expandcontract.WithRepairLog(&log))
+	res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(7),
+		verify.WithMaxReportedKeys(10), verify.WithConcurrency(4), verify.WithRepairLog(&log))
 	require.NoError(t, err)
 	assert.Equal(t, int64(250), res.Differences)
 	assert.Equal(t, []string{"1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009"}, res.Keys)
 	assert.Equal(t, 250, log.Len(), "every key reaches the repair log")
-	m, err := s.Get(t.Context(), "m")
+	m, err := ectest.Migration(t, s, "m").State(t.Context())
 	require.NoError(t, err)
 	assert.Contains(t, m.Verification.Detail, `"1009" and 240 more`)
 
-	res, err = s.Verify(t.Context(), "m", old, new, expandcontract.WithMaxReportedKeys(0))
+	res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithMaxReportedKeys(0))
 	require.NoError(t, err)
 	assert.Empty(t, res.Keys)
 	assert.Equal(t, int64(250), res.Differences)
 }
 
 func TestVerifyRecheckDropsWritesInFlight(t *testing.T) {
-	s := verifyStore(t, testdb.SQLite(t), newVerifyClock())
+	s := verifyStore(t, testdb.SQLite(t), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	old := newMemRows(100)
 	new := old.clone()
 	new.set(5, ptr("in flight"))
@@ -640,40 +634,40 @@ func TestVerifyRecheckDropsWritesInFlight(t *testing.T) {
 			new.set(5, ptr("v5"))
 		}
 	}
-	res, err := s.Verify(t.Context(), "m", old, new, expandcontract.WithRecheck(time.Millisecond),
-		expandcontract.WithChunkSize(1000))
+	res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new, verify.WithRecheck(time.Millisecond),
+		verify.WithChunkSize(1000))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"50"}, res.Keys, "only the key that still differs counts")
 	assert.Equal(t, int64(2), new.reads.Load(), "the differing range was read twice")
 }
 
 func TestVerifyStopsWithContext(t *testing.T) {
-	s := verifyStore(t, testdb.SQLite(t), newVerifyClock())
+	s := verifyStore(t, testdb.SQLite(t), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 	old := newMemRows(1000)
 	ctx, cancel := context.WithCancel(t.Context())
 	new := old.clone()
 	new.set(3, nil)
 	new.onRead = cancel
-	_, err := s.Verify(ctx, "m", old, new, expandcontract.WithChunkSize(10))
+	_, err := ectest.Verify(ctx, ectest.Migration(t, s, "m"), old, new, verify.WithChunkSize(10))
 	require.ErrorIs(t, err, context.Canceled)
-	m, err := s.Get(t.Context(), "m")
+	m, err := ectest.Migration(t, s, "m").State(t.Context())
 	require.NoError(t, err)
 	assert.True(t, m.Verification.At.IsZero(), "a canceled verification is not stored")
 }
 
 func TestVerifyEmptySides(t *testing.T) {
-	s := verifyStore(t, testdb.SQLite(t), newVerifyClock())
-	res, err := s.Verify(t.Context(), "m", newMemRows(0), newMemRows(0))
+	s := verifyStore(t, testdb.SQLite(t), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+	res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), newMemRows(0), newMemRows(0))
 	require.NoError(t, err)
 	assert.True(t, res.Clean())
 	assert.Equal(t, int64(1), res.Chunks)
 
-	res, err = s.Verify(t.Context(), "m", newMemRows(0), newMemRows(3))
+	res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), newMemRows(0), newMemRows(3))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"0", "1", "2"}, res.Keys)
 	assert.Equal(t, int64(3), res.Extra)
 
-	res, err = s.Verify(t.Context(), "m", newMemRows(3), newMemRows(0), expandcontract.WithChunkSize(1))
+	res, err = ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), newMemRows(3), newMemRows(0), verify.WithChunkSize(1))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"0", "1", "2"}, res.Keys)
 	assert.Equal(t, int64(3), res.Missing)
@@ -696,29 +690,29 @@ func TestSQLRowsDirectUse(t *testing.T) {
 	assert.False(t, ok, "only two keys follow 16")
 
 	var got []string
-	err = src.Rows(ctx, expandcontract.KeyRange{From: int64(2), To: int64(6)}, func(r expandcontract.Row) error {
+	err = src.Rows(ctx, expandcontract.KeyRange{From: int64(2), To: int64(6)}, func(r verify.Row) error {
 		got = append(got, fmt.Sprintf("%v=%s null=%v", r.Key, r.Value, r.Null))
 		return nil
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"4= null=true", "6=value-6 null=false"}, got)
 
-	var want expandcontract.Checksum
-	want.Add(expandcontract.Row{Key: int64(4), Null: true})
-	want.Add(expandcontract.Row{Key: int64(6), Value: []byte("value-6")})
-	c, err := src.Checksum(ctx, expandcontract.KeyRange{From: int64(2), To: int64(6)}, expandcontract.DigestMD5)
+	var want verify.Checksum
+	want.Add(verify.Row{Key: int64(4), Null: true})
+	want.Add(verify.Row{Key: int64(6), Value: []byte("value-6")})
+	c, err := src.Checksum(ctx, expandcontract.KeyRange{From: int64(2), To: int64(6)}, verify.DigestMD5)
 	require.NoError(t, err)
 	assert.Equal(t, want, c)
 	assert.Equal(t, int64(2), c.Rows)
 
-	_, err = src.Checksum(ctx, expandcontract.KeyRange{From: "2"}, expandcontract.DigestMD5)
-	assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, "a text key for int keys")
-	_, err = src.Checksum(ctx, expandcontract.KeyRange{}, expandcontract.DigestPostgres)
-	assert.ErrorIs(t, err, expandcontract.ErrInvalidInput, "SQLite does not compute the PostgreSQL digest")
-	assert.ErrorIs(t, src.Rows(ctx, expandcontract.KeyRange{}, nil), expandcontract.ErrInvalidInput)
+	_, err = src.Checksum(ctx, expandcontract.KeyRange{From: "2"}, verify.DigestMD5)
+	assert.ErrorIs(t, err, verify.ErrInvalidInput, "a text key for int keys")
+	_, err = src.Checksum(ctx, expandcontract.KeyRange{}, verify.DigestPostgres)
+	assert.ErrorIs(t, err, verify.ErrInvalidInput, "SQLite does not compute the PostgreSQL digest")
+	assert.ErrorIs(t, src.Rows(ctx, expandcontract.KeyRange{}, nil), verify.ErrInvalidInput)
 	stop := errors.New("stop")
-	assert.ErrorIs(t, src.Rows(ctx, expandcontract.KeyRange{}, func(expandcontract.Row) error { return stop }), stop)
-	assert.Equal(t, []expandcontract.Digest{expandcontract.DigestMD5}, src.Digests())
-	assert.Equal(t, "md5", expandcontract.DigestMD5.String())
+	assert.ErrorIs(t, src.Rows(ctx, expandcontract.KeyRange{}, func(verify.Row) error { return stop }), stop)
+	assert.Equal(t, []verify.Digest{verify.DigestMD5}, src.Digests())
+	assert.Equal(t, "md5", verify.DigestMD5.String())
 	assert.Equal(t, "text", expandcontract.TextKeys.String())
 }

@@ -1,4 +1,4 @@
-package expandcontract_test
+package repair_test
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -22,7 +24,7 @@ func BenchmarkRepairLogRecord(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			log, err := s.RepairLog("users")
+			log, err := repair.NewLog(ectest.Migration(b, s, "users"))
 			if err != nil {
 				b.Fatal(err)
 			}

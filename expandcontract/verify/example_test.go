@@ -1,4 +1,4 @@
-package expandcontract_test
+package verify_test
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 )
 
 // A column is being renamed: customer_phone is the old column and
 // phone_number the new one, in the same table. The verification compares
 // them and records the customers whose new column is wrong for repair.
-func ExampleStore_Verify() {
+func ExampleVerifier_Run() {
 	ctx := context.Background()
 	db := sqlx.MustOpen("sqlite", "file:verify_example?mode=memory&cache=shared")
 	defer db.Close()
@@ -28,14 +29,22 @@ func ExampleStore_Verify() {
 	if err != nil {
 		panic(err)
 	}
-	if _, err := store.Ensure(ctx, "customers-phone", "deploy-42"); err != nil {
+	mig, err := store.Migration("customers-phone")
+	if err != nil {
 		panic(err)
 	}
-	old := &expandcontract.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "customer_phone"}
-	new := &expandcontract.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "phone_number"}
+	if _, err := mig.Ensure(ctx, "deploy-42"); err != nil {
+		panic(err)
+	}
+	old := &verify.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "customer_phone"}
+	new := &verify.SQLRows{DB: db, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: "phone_number"}
 
 	var repairs cutover.MemoryRepairLog
-	res, err := store.Verify(ctx, "customers-phone", old, new, expandcontract.WithRepairLog(&repairs))
+	v, err := verify.New(mig, old, new, verify.WithRepairLog(&repairs))
+	if err != nil {
+		panic(err)
+	}
+	res, err := v.Run(ctx)
 	if err != nil {
 		panic(err)
 	}
@@ -46,16 +55,16 @@ func ExampleStore_Verify() {
 
 	// After the repair, the stored verification is clean.
 	db.MustExec(`UPDATE customers SET phone_number = customer_phone WHERE id = 4`)
-	if _, err := store.Verify(ctx, "customers-phone", old, new, expandcontract.WithRepairLog(&repairs)); err != nil {
+	if _, err := v.Run(ctx); err != nil {
 		panic(err)
 	}
-	m, err := store.Get(ctx, "customers-phone")
+	m, err := mig.State(ctx)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Printf("stored: clean=%v rows=%d\n", m.Verification.Clean, m.Verification.Rows)
 	// Output:
 	// clean=false rows=5 differences=1 keys=[4]
-	// repair verify 4 in the new store: expandcontract: value differs between the stores
+	// repair verify 4 in the new store: verify: value differs between the stores
 	// stored: clean=true rows=5
 }

@@ -1,4 +1,4 @@
-package expandcontract
+package verify
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cutover-go/cutover/expandcontract"
 	"math/big"
 	"strconv"
 	"strings"
@@ -38,9 +39,9 @@ type SQLRows struct {
 	// Key is the key column: unique in the table, usually its primary key.
 	// It is validated and quoted. Required.
 	Key string
-	// Kind says how keys are read: int64 for [IntKeys], string for
-	// [TextKeys].
-	Kind KeyKind
+	// Kind says how keys are read: int64 for [expandcontract.IntKeys], string for
+	// [expandcontract.TextKeys].
+	Kind expandcontract.KeyKind
 	// Value is the SQL expression compared, such as "phone_number" or
 	// "COALESCE(first_name, '') || ' ' || last_name", evaluated for each row
 	// and compared as text (CAST AS TEXT, or AS CHAR on MySQL). It is
@@ -61,7 +62,7 @@ type SQLRows struct {
 type sqlPlan struct {
 	db    *sqlx.DB
 	d     sqldialect.Dialect
-	kind  KeyKind
+	kind  expandcontract.KeyKind
 	table string // quoted
 	key   string // quoted
 	where string // "(cond)" or ""
@@ -90,7 +91,7 @@ func (s *SQLRows) plan() (*sqlPlan, error) {
 	if p.key, err = d.QuoteIdent(s.Key); err != nil {
 		return nil, fmt.Errorf("%w: SQLRows key column: %w", ErrInvalidInput, err)
 	}
-	if s.Kind != IntKeys && s.Kind != TextKeys {
+	if s.Kind != expandcontract.IntKeys && s.Kind != expandcontract.TextKeys {
 		return nil, fmt.Errorf("%w: SQLRows of table %q: unknown key kind %d", ErrInvalidInput, s.Table, s.Kind)
 	}
 	if strings.TrimSpace(s.Value) == "" {
@@ -127,7 +128,7 @@ func (s *SQLRows) Digests() []Digest {
 
 // cond returns the WHERE clause that selects the rows of r, with its
 // arguments.
-func (p *sqlPlan) cond(r KeyRange) (string, []any, error) {
+func (p *sqlPlan) cond(r expandcontract.KeyRange) (string, []any, error) {
 	var parts []string
 	var args []any
 	if p.where != "" {
@@ -156,11 +157,11 @@ func (p *sqlPlan) cond(r KeyRange) (string, []any, error) {
 func (p *sqlPlan) checkKey(k any) error {
 	switch k.(type) {
 	case int64:
-		if p.kind == IntKeys {
+		if p.kind == expandcontract.IntKeys {
 			return nil
 		}
 	case string:
-		if p.kind == TextKeys {
+		if p.kind == expandcontract.TextKeys {
 			return nil
 		}
 	}
@@ -170,7 +171,7 @@ func (p *sqlPlan) checkKey(k any) error {
 // newKey returns a pointer to scan a key of p's kind into, and a function
 // that returns the scanned key.
 func (p *sqlPlan) newKey() (any, func() any) {
-	if p.kind == TextKeys {
+	if p.kind == expandcontract.TextKeys {
 		var k string
 		return &k, func() any { return k }
 	}
@@ -188,7 +189,7 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 	if n < 1 {
 		return nil, false, fmt.Errorf("%w: boundary after %d rows", ErrInvalidInput, n)
 	}
-	where, args, err := p.cond(KeyRange{From: after})
+	where, args, err := p.cond(expandcontract.KeyRange{From: after})
 	if err != nil {
 		return nil, false, err
 	}
@@ -205,7 +206,7 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 // Checksum returns the checksum of the rows whose keys lie in r.
 // PostgreSQL computes both digests and MySQL computes [DigestMD5] in SQL;
 // on SQLite the rows are read and hashed in Go.
-func (s *SQLRows) Checksum(ctx context.Context, r KeyRange, d Digest) (Checksum, error) {
+func (s *SQLRows) Checksum(ctx context.Context, r expandcontract.KeyRange, d Digest) (Checksum, error) {
 	p, err := s.plan()
 	if err != nil {
 		return Checksum{}, err
@@ -219,7 +220,7 @@ func (s *SQLRows) Checksum(ctx context.Context, r KeyRange, d Digest) (Checksum,
 
 // checksums returns, from one query, the checksums of the rows of r with
 // each of the value encodings encs.
-func (p *sqlPlan) checksums(ctx context.Context, r KeyRange, d Digest, encs []string) ([]Checksum, error) {
+func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Digest, encs []string) ([]Checksum, error) {
 	cs := make([]Checksum, len(encs))
 	var hash func(enc string) string
 	switch name := p.d.Name(); {
@@ -280,20 +281,20 @@ func (p *sqlPlan) checksums(ctx context.Context, r KeyRange, d Digest, encs []st
 func (p *sqlPlan) encRow(enc string) string {
 	if p.d.Name() == sqldialect.MySQL {
 		kt := "CAST(" + p.key + " AS CHAR)"
-		if p.kind == IntKeys {
+		if p.kind == expandcontract.IntKeys {
 			return "CONCAT(" + kt + ", " + enc + ")"
 		}
 		return "CONCAT(CHAR_LENGTH(" + kt + "), ':', " + kt + ", " + enc + ")"
 	}
 	kt := "CAST(" + p.key + " AS TEXT)"
-	if p.kind == IntKeys {
+	if p.kind == expandcontract.IntKeys {
 		return kt + " || " + enc
 	}
 	return "length(" + kt + ") || ':' || " + kt + " || " + enc
 }
 
 // Rows calls fn with every row whose key lies in r, in key order.
-func (s *SQLRows) Rows(ctx context.Context, r KeyRange, fn func(Row) error) error {
+func (s *SQLRows) Rows(ctx context.Context, r expandcontract.KeyRange, fn func(Row) error) error {
 	p, err := s.plan()
 	if err != nil {
 		return err
@@ -307,7 +308,7 @@ func (s *SQLRows) Rows(ctx context.Context, r KeyRange, fn func(Row) error) erro
 // scan reads the rows of r, with one value for each of the value encodings
 // encs, and calls fn with them: rows[i] has the key and the value of
 // encs[i]. The Values are valid only until fn returns.
-func (p *sqlPlan) scan(ctx context.Context, r KeyRange, ordered bool, encs []string, fn func(rows []Row) error) error {
+func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered bool, encs []string, fn func(rows []Row) error) error {
 	where, args, err := p.cond(r)
 	if err != nil {
 		return err
@@ -341,7 +342,7 @@ func (p *sqlPlan) scan(ctx context.Context, r KeyRange, ordered bool, encs []str
 			case len(v) == 1 && v[0] == '!':
 				out[i].Null = true
 			default:
-				return fmt.Errorf("%w: read %s: malformed value encoding %q", ErrCorrupt, p.table, v)
+				return fmt.Errorf("%w: read %s: malformed value encoding %q", expandcontract.ErrCorrupt, p.table, v)
 			}
 		}
 		if err := fn(out); err != nil {
@@ -378,7 +379,7 @@ func newSQLPair(old, new RowSource) *sqlPair {
 }
 
 // checksums returns the checksums of the old and the new side over r.
-func (sp *sqlPair) checksums(ctx context.Context, r KeyRange, d Digest) (old, new Checksum, err error) {
+func (sp *sqlPair) checksums(ctx context.Context, r expandcontract.KeyRange, d Digest) (old, new Checksum, err error) {
 	cs, err := sp.p.checksums(ctx, r, d, sp.encs)
 	if err != nil {
 		return Checksum{}, Checksum{}, err
@@ -388,7 +389,7 @@ func (sp *sqlPair) checksums(ctx context.Context, r KeyRange, d Digest) (old, ne
 
 // drill returns the keys of r whose old and new values differ, in key
 // order.
-func (sp *sqlPair) drill(ctx context.Context, r KeyRange) ([]diff, error) {
+func (sp *sqlPair) drill(ctx context.Context, r expandcontract.KeyRange) ([]diff, error) {
 	var diffs []diff
 	err := sp.p.scan(ctx, r, true, sp.encs, func(rows []Row) error {
 		if rows[0].Null != rows[1].Null || !bytes.Equal(rows[0].Value, rows[1].Value) {
@@ -412,7 +413,7 @@ func sumMod64(s string) (uint64, error) {
 	}
 	var b big.Int
 	if _, ok := b.SetString(s, 10); !ok {
-		return 0, fmt.Errorf("%w: checksum sum %q is not an integer", ErrCorrupt, s)
+		return 0, fmt.Errorf("%w: checksum sum %q is not an integer", expandcontract.ErrCorrupt, s)
 	}
 	return b.And(&b, mask64).Uint64(), nil
 }

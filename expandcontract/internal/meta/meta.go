@@ -1,0 +1,138 @@
+// Package meta is the metadata kernel that package expandcontract and its
+// sub-packages (backfill, verify, repair) share: the metadata tables and
+// their schema, the clock, transactions, the event history, the scanned
+// form of a migration's row, and the way from a *expandcontract.Migration
+// to the store behind it.
+//
+// Phases appear here as their names: the Phase type belongs to package
+// expandcontract, which imports this one.
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cutover-go/cutover/internal/sqldialect"
+	"github.com/cutover-go/cutover/internal/telemetry"
+)
+
+// SchemaVersion is the version of the metadata tables this library creates
+// and understands.
+const SchemaVersion = 1
+
+// Errors of the metadata, exported again by package expandcontract.
+var (
+	ErrNotFound    = errors.New("expandcontract: migration not found")
+	ErrNewerSchema = errors.New("expandcontract: metadata schema is newer than this library")
+	ErrCorrupt     = errors.New("expandcontract: corrupt metadata")
+)
+
+// Tables holds the quoted names of the metadata tables.
+type Tables struct {
+	Schema, Migrations, Events, Repairs, Instances string
+}
+
+// Store is the metadata of one database: its tables, its dialect, the clock
+// of every timestamp, and the telemetry providers. It is safe for
+// concurrent use.
+type Store struct {
+	DB      *sqlx.DB
+	Dialect sqldialect.Dialect
+	T       Tables
+	Prefix  string
+	Now     func() time.Time
+	Logger  *slog.Logger
+
+	meterProvider metric.MeterProvider
+}
+
+// New returns the metadata of db under tables named prefix+"migrations" and
+// so on. It checks the prefix and the database's dialect, and touches
+// nothing; [Store.Migrate] creates the tables.
+func New(db *sqlx.DB, prefix string, now func() time.Time, p telemetry.Providers) (*Store, error) {
+	d, err := sqldialect.For(db)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{DB: db, Dialect: d, Prefix: prefix, Now: now}
+	for _, tt := range []struct {
+		dst  *string
+		name string
+	}{{&s.T.Schema, "schema"}, {&s.T.Migrations, "migrations"}, {&s.T.Events, "events"},
+		{&s.T.Repairs, "repairs"}, {&s.T.Instances, "instances"}} {
+		if *tt.dst, err = d.QuoteIdent(prefix + tt.name); err != nil {
+			return nil, fmt.Errorf("table prefix %q: %w", prefix, err)
+		}
+	}
+	_, _, s.Logger = p.Resolve("")
+	s.meterProvider = p.Meter
+	return s, nil
+}
+
+// Meter returns the meter of the instrumentation scope named scope, the
+// import path of the package that records with it.
+func (s *Store) Meter(scope string) metric.Meter {
+	m, _, _ := telemetry.Providers{Meter: s.meterProvider}.Resolve(scope)
+	return m
+}
+
+// Q rebinds query's ? placeholders for the store's dialect.
+func (s *Store) Q(query string) string { return s.Dialect.Rebind(query) }
+
+// InTx runs fn in a transaction, committing if it returns nil and rolling
+// back otherwise.
+func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Micros converts t to the stored form: microseconds since the Unix epoch,
+// the same on every database.
+func Micros(t time.Time) int64 { return t.UnixMicro() }
+
+// FromMicros converts a stored time back; NULL is the zero time.
+func FromMicros(us sql.NullInt64) time.Time {
+	if !us.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(us.Int64).UTC()
+}
+
+// ValidName checks a migration name or an instance or runner id: 1 to 255
+// bytes of valid UTF-8 without control characters. The error says what is
+// wrong; callers wrap it with their package's sentinel.
+func ValidName(what, name string) error {
+	switch {
+	case name == "" || len(name) > 255:
+		return fmt.Errorf("%s %q must be 1 to 255 bytes", what, name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s %q is not valid UTF-8", what, name)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("%s %q holds a control character", what, name)
+	}
+	return nil
+}
+
+// BoolInt stores a boolean as the integer the tables keep.
+func BoolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,109 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Row is the scanned form of a row of the migrations table.
+type Row struct {
+	Name         string         `db:"name"`
+	Phase        string         `db:"phase"`
+	Version      int64          `db:"version"`
+	CreatedAt    int64          `db:"created_at"`
+	UpdatedAt    int64          `db:"updated_at"`
+	Checkpoint   sql.NullString `db:"backfill_checkpoint"`
+	Rows         int64          `db:"backfill_rows"`
+	Total        int64          `db:"backfill_total"`
+	StartedAt    sql.NullInt64  `db:"backfill_started_at"`
+	DoneAt       sql.NullInt64  `db:"backfill_done_at"`
+	Paused       int64          `db:"backfill_paused"`
+	Canceled     int64          `db:"backfill_canceled"`
+	LeaseOwner   sql.NullString `db:"lease_owner"`
+	LeaseUntil   sql.NullInt64  `db:"lease_until"`
+	VerifiedAt   sql.NullInt64  `db:"verified_at"`
+	VerifyClean  sql.NullInt64  `db:"verify_clean"`
+	VerifyRows   sql.NullInt64  `db:"verify_rows"`
+	VerifyDiffs  sql.NullInt64  `db:"verify_diffs"`
+	VerifyDetail sql.NullString `db:"verify_detail"`
+}
+
+// Columns lists the columns of a [Row], for a SELECT.
+const Columns = `name, phase, version, created_at, updated_at, backfill_checkpoint, backfill_rows,
+	backfill_total, backfill_started_at, backfill_done_at, backfill_paused, backfill_canceled, lease_owner,
+	lease_until, verified_at, verify_clean, verify_rows, verify_diffs, verify_detail`
+
+// Get reads the row of the migration name through q, or returns an error
+// wrapping [ErrNotFound].
+func (s *Store) Get(ctx context.Context, q sqlx.QueryerContext, name string) (Row, error) {
+	var r Row
+	err := sqlx.GetContext(ctx, q, &r, s.Q(`SELECT `+Columns+` FROM `+s.T.Migrations+` WHERE name = ?`), name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Row{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return Row{}, fmt.Errorf("expandcontract: read migration %q: %w", name, err)
+	}
+	if _, err := PhaseIndex(r.Phase); err != nil {
+		return Row{}, fmt.Errorf("%w: migration %q: phase: %w", ErrCorrupt, r.Name, err)
+	}
+	if r.Version < 1 || r.Rows < 0 || r.Total < 0 {
+		return Row{}, fmt.Errorf("%w: migration %q: version %d, backfill rows %d of %d",
+			ErrCorrupt, r.Name, r.Version, r.Rows, r.Total)
+	}
+	return r, nil
+}
+
+// Event is one entry of a migration's history, with its phases by name.
+type Event struct {
+	Migration string
+	At        time.Time // zero means now, by the store's clock
+	Actor     string
+	Kind      string
+	From, To  string
+	Version   int64
+	Reason    string
+	Detail    string
+}
+
+// AddEvent appends ev to the history through e.
+func (s *Store) AddEvent(ctx context.Context, e sqlx.ExecerContext, ev Event) error {
+	if ev.At.IsZero() {
+		ev.At = s.Now()
+	}
+	_, err := e.ExecContext(ctx, s.Q(`INSERT INTO `+s.T.Events+
+		` (migration, at, actor, kind, from_phase, to_phase, version, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		ev.Migration, Micros(ev.At), ev.Actor, ev.Kind, ev.From, ev.To, ev.Version, ev.Reason, ev.Detail)
+	return err
+}
+
+// Update sets columns of the migration name, which must exist, with the
+// SQL assignments set and their args, and records an event of kind with
+// actor and detail, in one transaction. The event carries the migration's
+// phase and version, which the update leaves as they are.
+func (s *Store) Update(ctx context.Context, name, kind, actor, detail, set string, args ...any) error {
+	return s.InTx(ctx, func(tx *sqlx.Tx) error {
+		m, err := s.Get(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.Q(`UPDATE `+s.T.Migrations+` SET `+set+`, updated_at = ? WHERE name = ?`),
+			append(args, Micros(s.Now()), name)...)
+		if err != nil {
+			return fmt.Errorf("expandcontract: %s of %q: %w", kind, name, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("%w: %q", ErrNotFound, name)
+		}
+		ev := Event{Migration: name, Actor: actor, Kind: kind, From: m.Phase, To: m.Phase, Version: m.Version, Detail: detail}
+		if err := s.AddEvent(ctx, tx, ev); err != nil {
+			return fmt.Errorf("expandcontract: record %s of %q: %w", kind, name, err)
+		}
+		return nil
+	})
+}
