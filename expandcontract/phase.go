@@ -1,6 +1,7 @@
 package expandcontract
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cutover-go/cutover"
@@ -9,7 +10,7 @@ import (
 
 // ErrUnknownPhase is wrapped by the error of [ParsePhase] for a string that
 // names no phase.
-var ErrUnknownPhase = meta.ErrUnknownPhase
+var ErrUnknownPhase = errors.New("expandcontract: unknown phase")
 
 // Phase is where one migration stands in the expand-contract sequence. Each
 // phase bounds the stages that flags may select, so that reads never move to

@@ -17,7 +17,7 @@ import (
 
 // SchemaVersion is the version of the metadata tables this package creates
 // and understands. [Open] refuses a database whose tables are newer.
-const SchemaVersion = meta.SchemaVersion
+const SchemaVersion = 1
 
 // DefaultTablePrefix names the metadata tables: cutover_migrations,
 // cutover_events, cutover_repairs, cutover_instances and cutover_schema.
@@ -26,12 +26,12 @@ const DefaultTablePrefix = "cutover_"
 // Errors of the metadata store. Each is wrapped, with what was wrong, by the
 // errors the store returns.
 var (
-	ErrNotFound     = meta.ErrNotFound
+	ErrNotFound     = errors.New("expandcontract: migration not found")
 	ErrConflict     = errors.New("expandcontract: migration changed concurrently")
 	ErrIllegalMove  = errors.New("expandcontract: illegal phase move")
 	ErrGuard        = errors.New("expandcontract: phase move refused by a guard")
-	ErrNewerSchema  = meta.ErrNewerSchema
-	ErrCorrupt      = meta.ErrCorrupt
+	ErrNewerSchema  = errors.New("expandcontract: metadata schema is newer than this library")
+	ErrCorrupt      = errors.New("expandcontract: corrupt metadata")
 	ErrInvalidInput = errors.New("expandcontract: invalid input")
 	// ErrInvalidIdentifier is wrapped, with ErrInvalidInput, by the error
 	// for a table prefix or any other SQL name that is not a valid
@@ -163,7 +163,7 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, numReadResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
-	if err := k.Migrate(ctx); err != nil {
+	if err := k.Migrate(ctx, SchemaVersion); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -35,10 +35,10 @@ var (
 	// the runner stopped without committing its batch in flight.
 	ErrLeaseLost = errors.New("backfill: lease lost")
 	// ErrCanceled: the backfill was canceled through the metadata
-	// ([Store.CancelBackfill]). The checkpoint is kept; a run resumes from it
-	// once the cancellation is lifted with [Store.ResetBackfillCancel].
+	// ([Cancel]). The checkpoint is kept; a run resumes from it
+	// once the cancellation is lifted with [ResetCancel].
 	ErrCanceled = errors.New("backfill: canceled")
-	// ErrWrongPhase: the migration is not in the [Backfill] phase,
+	// ErrWrongPhase: the migration is not in the [expandcontract.Backfill] phase,
 	// or left it while the runner ran.
 	ErrWrongPhase = errors.New("backfill: migration not in the backfill phase")
 )
@@ -204,7 +204,7 @@ func WithOwner(id string) Option {
 // runner renews it with each batch it commits and every ttl/3 in the
 // background; a runner that stops renewing (a dead process) is replaced
 // by another once ttl has run out, measured on the store's clock (see
-// [WithClock]). The default is [DefaultLeaseTTL]; ttl must be at least a
+// [expandcontract.WithClock]). The default is [DefaultLeaseTTL]; ttl must be at least a
 // millisecond.
 func WithLease(ttl time.Duration) Option {
 	return optionFunc(func(c *config) { c.ttl = ttl })
@@ -236,7 +236,7 @@ func WithPollInterval(d time.Duration) Option {
 
 // Runner copies the rows of one migration in batches of keys, each
 // batch committed together with the checkpoint of the backfill. Create it
-// with [Store.NewBackfill] and start it with [Runner.Run]; any number
+// with [New] and start it with [Runner.Run]; any number
 // of instances of a service may run one for the same migration at once,
 // and the lease lets one of them work while the others wait their turn.
 type Runner struct {

@@ -57,7 +57,7 @@ type run struct {
 // then records the backfill as done, gives back the lease and returns nil.
 // It returns nil at once if the backfill is already done.
 //
-// The migration must be in the [Backfill] phase; otherwise, or if it
+// The migration must be in the [expandcontract.Backfill] phase; otherwise, or if it
 // leaves it during the run, Run returns an error wrapping
 // [ErrWrongPhase]. Run first takes the backfill's lease: if another
 // runner holds it and its lease has not run out, Run returns a
@@ -67,10 +67,10 @@ type run struct {
 // the lease, so a runner whose lease was taken over never commits again
 // and returns an error wrapping [ErrLeaseLost].
 //
-// A pause asked for through the metadata ([Store.PauseBackfill], from any
+// A pause asked for through the metadata ([Pause], from any
 // instance) stops the runner before its next commit; it waits, keeping
 // its lease, until the backfill is resumed, canceled or ctx is done. A
-// cancellation ([Store.CancelBackfill]) makes Run give back the lease and
+// cancellation ([Cancel]) makes Run give back the lease and
 // return an error wrapping [ErrCanceled]. A batch in flight when either is
 // asked for is rolled back and done again later, never twice. When ctx is
 // done, or a batch fails, Run rolls the batch back, gives back the lease

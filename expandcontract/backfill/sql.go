@@ -36,7 +36,7 @@ import (
 // stops with an error before the first batch: backfill such a table with a
 // [BatchFunc], which gets a nil From for the first batch.
 //
-// [Store.NewBackfill] checks and compiles the statement, so a mistake in
+// [New] checks and compiles the statement, so a mistake in
 // it is reported before anything runs.
 type SQLBatch string
 

@@ -37,11 +37,11 @@ const repairStuckAt = math.MaxInt64
 const repairCountEvery = 15 * time.Second
 
 // Log is the repair log of one migration, kept in the store's
-// repairs table (cutover_repairs unless [WithTablePrefix] says otherwise)
+// repairs table (cutover_repairs unless [expandcontract.WithTablePrefix] says otherwise)
 // so that every instance of a service, and the repairers draining it,
 // share it. It implements [cutover.RepairLog]: give
 // it to dualwrite.New and the shadow readers, and drain it with a
-// [Repairer]. Create it with [Store.Log]; it is safe for concurrent
+// [Repairer]. Create it with [NewLog]; it is safe for concurrent
 // use.
 //
 // Entries are never deleted or marked done except by a repair that
@@ -82,7 +82,7 @@ func NewLog(m *expandcontract.Migration) (*Log, error) {
 func (l *Log) Name() string { return l.name }
 
 // Record adds r to the log with one INSERT, due for repair at once. The
-// entry is stamped with the store's clock (see [WithClock]), not r.Time, so
+// entry is stamped with the store's clock (see [expandcontract.WithClock]), not r.Time, so
 // that its age and the time it is due are measured by one clock; r.Err is
 // kept as its text, "" if nil, cut to [MaxErrorLen] bytes.
 //

@@ -127,7 +127,7 @@ func WithClaimTTL(d time.Duration) Option {
 // drain the same log at once: an entry is held by one of them while its
 // repair runs (a compare-and-swap on the entry's due time), so the function
 // never runs twice at once for one entry unless it overruns the claim TTL.
-// Create it with [Log.NewRepairer]; it is safe for concurrent use.
+// Create it with [New]; it is safe for concurrent use.
 //
 // A Repairer reports, with the store's meter provider:
 //   - cutover.expandcontract.repairs.pending and
@@ -176,7 +176,8 @@ type Stats struct {
 	Stuck    int // of Failed, entries that used their last attempt
 }
 
-// NewRepairer returns a repairer that drains l with fn. Call
+// New returns a repairer that drains l with fn; a nil l, fn or option, or a
+// bad option value, is an error wrapping [ErrInvalidInput]. Call
 // [Repairer.Close] when done with it, to stop its gauges.
 func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 	if l == nil {

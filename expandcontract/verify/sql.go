@@ -17,7 +17,7 @@ import (
 )
 
 // SQLRows is the [RowSource] of a table in a SQL database: SQLite,
-// PostgreSQL or MySQL/MariaDB, opened as for [Open]. Its rows are the
+// PostgreSQL or MySQL/MariaDB, opened as for [expandcontract.Open]. Its rows are the
 // table's rows, keyed by the Key column, with the Value expression as their
 // value. Two SQLRows over the same table with two Value expressions compare
 // an old column with a new one; SQLRows over two tables, or two databases,
@@ -27,7 +27,7 @@ import (
 // MySQL), so that only a count and a sum per key range travel; SQLite
 // streams the rows of each range to Go, which hashes them. Queries select
 // key ranges with the Key column, which should be indexed (a primary key
-// is). When [Store.Verify] compares two SQLRows that differ only in Value
+// is). When [Verifier.Run] compares two SQLRows that differ only in Value
 // (the same DB, Table, Key, Kind and Where), one query per range reads
 // both values.
 type SQLRows struct {
@@ -108,7 +108,7 @@ func (s *SQLRows) plan() (*sqlPlan, error) {
 	return p, nil
 }
 
-// validate reports whether s is usable, so that [Store.Verify] refuses bad
+// validate reports whether s is usable, so that [Verifier.Run] refuses bad
 // input before it starts.
 func (s *SQLRows) validate() error {
 	_, err := s.plan()

@@ -11,7 +11,6 @@ package meta
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -25,15 +24,14 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
-// SchemaVersion is the version of the metadata tables this library creates
-// and understands.
-const SchemaVersion = 1
-
-// Errors of the metadata, exported again by package expandcontract.
+// Errors of the metadata. They are package expandcontract's sentinels,
+// which its init function sets here, so that the errors of this package
+// and of the sub-packages wrap the values users test for.
 var (
-	ErrNotFound    = errors.New("expandcontract: migration not found")
-	ErrNewerSchema = errors.New("expandcontract: metadata schema is newer than this library")
-	ErrCorrupt     = errors.New("expandcontract: corrupt metadata")
+	ErrNotFound     error
+	ErrNewerSchema  error
+	ErrCorrupt      error
+	ErrUnknownPhase error
 )
 
 // Tables holds the quoted names of the metadata tables.

@@ -1,12 +1,6 @@
 package meta
 
-import (
-	"errors"
-	"fmt"
-)
-
-// ErrUnknownPhase is exported again by package expandcontract.
-var ErrUnknownPhase = errors.New("expandcontract: unknown phase")
+import "fmt"
 
 // PhaseNames are the names of the phases, in order, as the tables store
 // them; package expandcontract's Phase values index it.

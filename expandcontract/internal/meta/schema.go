@@ -9,14 +9,15 @@ import (
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
-// Migrate creates the tables, or checks those already there. It refuses,
-// creating nothing, tables whose schema is newer than [SchemaVersion].
-func (s *Store) Migrate(ctx context.Context) error {
+// Migrate creates the tables of the schema version given, or checks
+// those already there. It refuses, creating nothing, tables whose schema is
+// newer.
+func (s *Store) Migrate(ctx context.Context, version int64) error {
 	// A newer library's tables are refused before anything is created.
 	var existing int64
-	if err := s.DB.GetContext(ctx, &existing, `SELECT version FROM `+s.T.Schema+` WHERE id = 1`); err == nil && existing > SchemaVersion {
+	if err := s.DB.GetContext(ctx, &existing, `SELECT version FROM `+s.T.Schema+` WHERE id = 1`); err == nil && existing > version {
 		return fmt.Errorf("%w: tables %s* are at version %d, this library knows %d; upgrade the library",
-			ErrNewerSchema, s.Prefix, existing, SchemaVersion)
+			ErrNewerSchema, s.Prefix, existing, version)
 	}
 	d := s.Dialect
 	key, text, big, small := d.TypeKeyText(), d.TypeText(), d.TypeBigInt(), d.TypeBool()
@@ -96,16 +97,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	err := s.DB.GetContext(ctx, &v, s.Q(`SELECT version FROM `+s.T.Schema+` WHERE id = 1`))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = s.DB.ExecContext(ctx, s.Q(`INSERT INTO `+s.T.Schema+` (id, version) VALUES (1, ?)`), SchemaVersion)
+		_, err = s.DB.ExecContext(ctx, s.Q(`INSERT INTO `+s.T.Schema+` (id, version) VALUES (1, ?)`), version)
 		if err != nil && !s.Dialect.IsUniqueViolation(err) {
 			return fmt.Errorf("expandcontract: record schema version: %w", err)
 		}
 		return nil
 	case err != nil:
 		return fmt.Errorf("expandcontract: read schema version: %w", err)
-	case v > SchemaVersion:
+	case v > version:
 		return fmt.Errorf("%w: tables %s* are at version %d, this library knows %d; upgrade the library",
-			ErrNewerSchema, s.Prefix, v, SchemaVersion)
+			ErrNewerSchema, s.Prefix, v, version)
 	case v < 1:
 		return fmt.Errorf("%w: schema version %d in %s", ErrCorrupt, v, s.T.Schema)
 	}

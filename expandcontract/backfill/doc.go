@@ -1,0 +1,23 @@
+// Package backfill copies the rows that existed before dual writes began,
+// for a migration of package expandcontract: in keyset batches over a key
+// column, each batch committed together with its checkpoint, under a lease
+// that one runner holds at a time.
+//
+// [New] returns a [Runner] for a migration, a [Keyset] to walk and a
+// [Batch] to copy each key range: a [SQLBatch] statement run in the
+// metadata database, or a [BatchFunc] written in Go. [Runner.Run] copies
+// until no key is left and records the backfill as done, which the move
+// to switchreads requires. A crash anywhere resumes from the last
+// checkpoint, with nothing copied twice or skipped; a runner that stops
+// renewing its lease is replaced by another instance's; rate limits, a
+// pause between batches and a throttle hook keep the copy gentle, and
+// progress comes as a callback and as metrics.
+//
+// [Pause], [Resume], [Cancel] and [ResetCancel] steer a running backfill
+// from any instance through the metadata, and [MarkDone] records a
+// backfill made by other means. Every one of them is recorded in the
+// migration's history.
+//
+// Everything here is safe for concurrent use, by any number of goroutines
+// and processes sharing the database.
+package backfill
