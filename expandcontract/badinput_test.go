@@ -1,11 +1,7 @@
 package expandcontract_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover"
-	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
@@ -29,88 +24,14 @@ import (
 // The tests of this file give every kind of bad input to the package and
 // check two things each time: the error says what was wrong (and wraps the
 // sentinel docs/bad-input.md lists), and nothing changed: no metadata row,
-// no history event, no table of the application.
+// no history event, no table of the application (see ectest.Snapshot).
 
-func badMove(t *testing.T, s *expandcontract.Store, to expandcontract.Phase) {
-	t.Helper()
-	_, err := ectest.Migration(t, s, "users").Move(t.Context(), expandcontract.Move{To: to, Actor: "test"})
-	require.NoError(t, err)
-}
-
-// badKeep creates the application's table keep, with one row, that no bad
-// input may touch.
-func badKeep(t *testing.T, db *testdb.DB) {
-	t.Helper()
-	_, err := db.ExecContext(t.Context(), `CREATE TABLE keep (id `+db.Dialect.TypeBigInt()+` PRIMARY KEY, v `+db.Dialect.TypeKeyText()+`)`)
-	require.NoError(t, err)
-	_, err = db.ExecContext(t.Context(), `INSERT INTO keep (id, v) VALUES (42, 'kept')`)
-	require.NoError(t, err)
-}
-
-// badTables lists the tables of the test's database.
-func badTables(t *testing.T, db *testdb.DB) []string {
-	t.Helper()
-	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-	switch db.Name {
-	case sqldialect.Postgres:
-		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
-	case sqldialect.MySQL:
-		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`
-	}
-	var names []string
-	require.NoError(t, db.SelectContext(t.Context(), &names, q))
-	slices.Sort(names)
-	return names
-}
-
-// badSnapshot returns every row of the application's keep table and of the
-// metadata tables, as text, to compare before and after bad input. With
-// events false it leaves out the history.
-func badSnapshot(t *testing.T, db *testdb.DB, events bool) string {
-	t.Helper()
-	queries := []string{`SELECT * FROM keep ORDER BY id`}
-	if slices.Contains(badTables(t, db), "cutover_schema") {
-		queries = append(queries, `SELECT * FROM cutover_schema`, `SELECT * FROM cutover_migrations ORDER BY name`,
-			`SELECT * FROM cutover_repairs ORDER BY id`, `SELECT * FROM cutover_instances ORDER BY migration, instance`)
-		if events {
-			queries = append(queries, `SELECT * FROM cutover_events ORDER BY id`)
-		}
-	}
-	var b strings.Builder
-	for _, q := range queries {
-		rows, err := db.QueryxContext(t.Context(), q)
-		require.NoError(t, err, q)
-		for rows.Next() {
-			m := map[string]any{}
-			require.NoError(t, rows.MapScan(m))
-			for k, v := range m {
-				if bs, ok := v.([]byte); ok {
-					m[k] = string(bs)
-				}
-			}
-			fmt.Fprintln(&b, m)
-		}
-		require.NoError(t, rows.Err())
-		require.NoError(t, rows.Close())
-	}
-	return b.String()
-}
-
-func badEvents(t *testing.T, s *expandcontract.Store) []expandcontract.Event {
+// usersEvents returns the history of the migration "users" in s.
+func usersEvents(t *testing.T, s *expandcontract.Store) []expandcontract.Event {
 	t.Helper()
 	ev, err := ectest.Migration(t, s, "users").Events(t.Context())
 	require.NoError(t, err)
 	return ev
-}
-
-// badIs checks that err wraps every one of want and says what.
-func badIs(t *testing.T, err error, what string, want ...error) {
-	t.Helper()
-	require.Error(t, err)
-	for _, w := range want {
-		assert.ErrorIs(t, err, w)
-	}
-	assert.Contains(t, err.Error(), what)
 }
 
 // TestBadInputOpen gives Open a nil database, a database of an unknown
@@ -118,8 +39,8 @@ func badIs(t *testing.T, err error, what string, want ...error) {
 // fails with an error naming the problem, and no table is created.
 func TestBadInputOpen(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
-		before := badSnapshot(t, db, true)
+		ectest.Keep(t, db)
+		before := ectest.Snapshot(t, db, true)
 		o := func(opts ...expandcontract.Option) []expandcontract.Option { return opts }
 		prefix := func(p string) []expandcontract.Option { return o(expandcontract.WithTablePrefix(p)) }
 		for _, tc := range []struct {
@@ -159,8 +80,8 @@ func TestBadInputOpen(t *testing.T) {
 				assert.True(t, strings.HasPrefix(err.Error(), "expandcontract: "), "%v", err)
 			})
 		}
-		assert.Equal(t, []string{"keep"}, badTables(t, db), "no table was created")
-		assert.Equal(t, before, badSnapshot(t, db, true))
+		assert.Equal(t, []string{"keep"}, ectest.Tables(t, db), "no table was created")
+		assert.Equal(t, before, ectest.Snapshot(t, db, true))
 	})
 }
 
@@ -169,11 +90,11 @@ func TestBadInputOpen(t *testing.T) {
 // version. Open refuses both and changes no row.
 func TestBadInputNewerOrCorruptSchema(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
 
 		for _, tc := range []struct {
 			version int64
@@ -188,13 +109,13 @@ func TestBadInputNewerOrCorruptSchema(t *testing.T) {
 		} {
 			_, err := db.ExecContext(t.Context(), db.Dialect.Rebind(`UPDATE cutover_schema SET version = ?`), tc.version)
 			require.NoError(t, err)
-			before := badSnapshot(t, db, true)
+			before := ectest.Snapshot(t, db, true)
 			for range 2 {
 				s, err := expandcontract.Open(t.Context(), db.DB)
 				assert.Nil(t, s)
-				badIs(t, err, tc.what, tc.want)
+				ectest.ErrorIs(t, err, tc.what, tc.want)
 			}
-			assert.Equal(t, before, badSnapshot(t, db, true), "version %d: nothing changed", tc.version)
+			assert.Equal(t, before, ectest.Snapshot(t, db, true), "version %d: nothing changed", tc.version)
 		}
 		_, err = db.ExecContext(t.Context(), db.Dialect.Rebind(`UPDATE cutover_schema SET version = ?`), expandcontract.SchemaVersion)
 		require.NoError(t, err)
@@ -212,12 +133,12 @@ func TestBadInputNewerOrCorruptSchema(t *testing.T) {
 // name. Each of those refuses a nil handle with its package's sentinel.
 func TestBadInputMigrationNames(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		c := ectest.NewClock()
 		s := ectest.Open(t, db.DB, c)
 		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
-		before := badSnapshot(t, db, true)
+		before := ectest.Snapshot(t, db, true)
 		ctx := t.Context()
 		rows := &verify.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
 		keys := backfill.Keyset{Table: "keep", Column: "id"}
@@ -226,7 +147,7 @@ func TestBadInputMigrationNames(t *testing.T) {
 		for _, name := range []string{"", strings.Repeat("n", 256), "tab\there", "nul\x00", "line\nbreak", "del\x7f"} {
 			m, err := s.Migration(name)
 			assert.Nil(t, m)
-			badIs(t, err, "migration name", expandcontract.ErrInvalidInput)
+			ectest.ErrorIs(t, err, "migration name", expandcontract.ErrInvalidInput)
 		}
 		nilCalls := map[string]struct {
 			call func() error
@@ -242,15 +163,15 @@ func TestBadInputMigrationNames(t *testing.T) {
 			"repair.NewLog":        {func() error { _, err := repair.NewLog(nil); return err }, repair.ErrInvalidInput},
 		}
 		for what, c := range nilCalls {
-			t.Run(what, func(t *testing.T) { badIs(t, c.call(), "nil migration", c.want) })
+			t.Run(what, func(t *testing.T) { ectest.ErrorIs(t, c.call(), "nil migration", c.want) })
 		}
 		for _, id := range []string{"", "nul\x00", strings.Repeat("i", 256)} {
 			err := ectest.Migration(t, s, "users").ReportStage(ctx, id, cutover.Live)
-			badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
+			ectest.ErrorIs(t, err, "instance id", expandcontract.ErrInvalidInput)
 		}
 		_, err = ectest.Migration(t, s, "users").Bound(time.Second, "bad\x00id")
-		badIs(t, err, "instance id", expandcontract.ErrInvalidInput)
-		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
+		ectest.ErrorIs(t, err, "instance id", expandcontract.ErrInvalidInput)
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "nothing changed")
 	})
 }
 
@@ -261,14 +182,14 @@ func TestBadInputMigrationNames(t *testing.T) {
 // statements of a refused move never run.
 func TestBadInputMoves(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		ctx := t.Context()
 		drop := []string{"DROP TABLE keep"}
 
-		before := badSnapshot(t, db, true)
+		before := ectest.Snapshot(t, db, true)
 		for _, tc := range []struct {
 			name string
 			mig  string
@@ -284,18 +205,18 @@ func TestBadInputMoves(t *testing.T) {
 			{"no such migration", "nope", expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: drop}, expandcontract.ErrNotFound, `"nope"`},
 		} {
 			_, err := ectest.Migration(t, s, tc.mig).Move(ctx, tc.m)
-			badIs(t, err, tc.what, tc.want)
+			ectest.ErrorIs(t, err, tc.what, tc.want)
 		}
-		assert.Equal(t, before, badSnapshot(t, db, true), "malformed moves change nothing, not even the history")
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "malformed moves change nothing, not even the history")
 
 		refused := func(m expandcontract.Move, kind string, want error, what string) {
 			t.Helper()
-			before := badSnapshot(t, db, false)
-			events := badEvents(t, s)
+			before := ectest.Snapshot(t, db, false)
+			events := usersEvents(t, s)
 			_, err := ectest.Migration(t, s, "users").Move(ctx, m)
-			badIs(t, err, what, want)
-			assert.Equal(t, before, badSnapshot(t, db, false), "the phase, the version and the application's tables are as they were")
-			after := badEvents(t, s)
+			ectest.ErrorIs(t, err, what, want)
+			assert.Equal(t, before, ectest.Snapshot(t, db, false), "the phase, the version and the application's tables are as they were")
+			after := usersEvents(t, s)
 			require.Len(t, after, len(events)+1, "the refusal is in the history")
 			assert.Equal(t, kind, after[len(after)-1].Kind)
 		}
@@ -303,8 +224,8 @@ func TestBadInputMoves(t *testing.T) {
 		refused(expandcontract.Move{To: expandcontract.Expand, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "already there")
 		refused(expandcontract.Move{To: expandcontract.Backfill, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "phases move one step at a time")
 		refused(expandcontract.Move{To: expandcontract.Contract, Actor: "bob", Force: true, SQL: drop}, "refuse", expandcontract.ErrIllegalMove, "from expand the next is dualwrite")
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
 		refused(expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", SQL: drop}, "refuse", expandcontract.ErrGuard, "backfill not complete")
 		_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob"})
 		require.ErrorAs(t, err, &me)
@@ -317,7 +238,7 @@ func TestBadInputMoves(t *testing.T) {
 		require.ErrorAs(t, err, &ce)
 		assert.Equal(t, expandcontract.ConflictError{Migration: "users", Expected: 2, Actual: 3, Phase: expandcontract.Backfill}, *ce)
 		assert.Equal(t, []string{"cutover_events", "cutover_instances", "cutover_migrations", "cutover_repairs", "cutover_schema", "keep"},
-			badTables(t, db), "no refused statement ran")
+			ectest.Tables(t, db), "no refused statement ran")
 	})
 }
 
@@ -344,12 +265,12 @@ func TestBadInputPhaseText(t *testing.T) {
 // exist.
 func TestBadInputStateUpdates(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		ctx := t.Context()
-		before, state := badSnapshot(t, db, true), badSnapshot(t, db, false)
+		before, state := ectest.Snapshot(t, db, true), ectest.Snapshot(t, db, false)
 		for _, tc := range []struct {
 			name string
 			err  error
@@ -372,19 +293,19 @@ func TestBadInputStateUpdates(t *testing.T) {
 			{"retire empty statement", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep", ""}}), expandcontract.ErrInvalidInput, "SQL statement 1 is empty"},
 			{"retire of nothing", ectest.Migration(t, s, "nope").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrNotFound, `"nope"`},
 		} {
-			t.Run(tc.name, func(t *testing.T) { badIs(t, tc.err, tc.what, tc.want) })
+			t.Run(tc.name, func(t *testing.T) { ectest.ErrorIs(t, tc.err, tc.what, tc.want) })
 		}
 		for _, ttl := range []time.Duration{0, -time.Second} {
 			b, err := ectest.Migration(t, s, "users").Bound(ttl, "")
 			assert.Nil(t, b)
-			badIs(t, err, "bound TTL must be positive", expandcontract.ErrInvalidInput)
+			ectest.ErrorIs(t, err, "bound TTL must be positive", expandcontract.ErrInvalidInput)
 		}
-		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "nothing changed")
 
 		// Retire outside contract is refused, recorded, and runs nothing.
 		err = ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test", SQL: []string{"DROP TABLE keep"}})
-		badIs(t, err, "only in contract", expandcontract.ErrIllegalMove)
-		assert.Equal(t, state, badSnapshot(t, db, false), "keep is still there")
+		ectest.ErrorIs(t, err, "only in contract", expandcontract.ErrIllegalMove)
+		assert.Equal(t, state, ectest.Snapshot(t, db, false), "keep is still there")
 	})
 }
 
@@ -396,14 +317,14 @@ func TestBadInputStateUpdates(t *testing.T) {
 // store. Once the row is mended, all works again.
 func TestBadInputCorruptMigrationRow(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		c := ectest.NewClock()
 		metrics := metrictest.New(t)
 		s := ectest.Open(t, db.DB, c, expandcontract.WithMeterProvider(metrics.Provider()))
 		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
 		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
 		ctx := t.Context()
 		known, err := ectest.Migration(t, s, "users").Bound(time.Second, "")
 		require.NoError(t, err)
@@ -423,7 +344,7 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+tc.set+` WHERE name = 'users'`)
 				require.NoError(t, err)
-				before := badSnapshot(t, db, true)
+				before := ectest.Snapshot(t, db, true)
 
 				for method, call := range map[string]func() error{
 					"Get":    func() error { _, err := ectest.Migration(t, s, "users").State(ctx); return err },
@@ -451,7 +372,7 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 					assert.ErrorIs(t, err, expandcontract.ErrCorrupt, method)
 					assert.Contains(t, err.Error(), tc.what, method)
 				}
-				assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed, not even the history")
+				assert.Equal(t, before, ectest.Snapshot(t, db, true), "nothing changed, not even the history")
 
 				// The bound that knew the phase keeps it...
 				errs := metrics.Sum("cutover.expandcontract.phase_reads", "cutover.reason", "error")
@@ -490,40 +411,40 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 // goes ahead and records the warning.
 func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		c := ectest.NewClock()
 		s := ectest.Open(t, db.DB, c)
 		ctx := t.Context()
 		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
 		require.NoError(t, backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "test"))
 		c.Advance(time.Second)
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true}))
-		badMove(t, s, expandcontract.SwitchReads)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.SwitchReads)
 
 		_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO cutover_instances (migration, instance, stage, seen_at) VALUES ('users', 'web-1', 'sideways', ?)`),
 			c.Now().UnixMicro())
 		require.NoError(t, err)
 		_, err = ectest.Migration(t, s, "users").Instances(ctx)
-		badIs(t, err, `instance "web-1" of "users": cutover: unknown stage "sideways"`, expandcontract.ErrCorrupt, cutover.ErrUnknownStage)
+		ectest.ErrorIs(t, err, `instance "web-1" of "users": cutover: unknown stage "sideways"`, expandcontract.ErrCorrupt, cutover.ErrUnknownStage)
 
 		m, err := ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.Contract, Actor: "bob"})
 		require.NoError(t, err)
 		assert.Equal(t, expandcontract.Contract, m.Phase)
-		events := badEvents(t, s)
+		events := usersEvents(t, s)
 		assert.Contains(t, events[len(events)-1].Detail, "could not read instance reports")
 
-		before := badSnapshot(t, db, true)
+		before := ectest.Snapshot(t, db, true)
 		err = ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "bob", SQL: []string{"DROP TABLE keep"}})
-		badIs(t, err, `instance "web-1"`, expandcontract.ErrCorrupt)
-		assert.Equal(t, before, badSnapshot(t, db, true), "keep was not dropped")
+		ectest.ErrorIs(t, err, `instance "web-1"`, expandcontract.ErrCorrupt)
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "keep was not dropped")
 
 		_, err = db.ExecContext(ctx, `UPDATE cutover_events SET from_phase = 'sideways' WHERE id = (SELECT id FROM (SELECT MIN(id) AS id FROM cutover_events) AS first_event)`)
 		require.NoError(t, err)
 		_, err = ectest.Migration(t, s, "users").Events(ctx)
-		badIs(t, err, `unknown phase "sideways"`, expandcontract.ErrCorrupt, expandcontract.ErrUnknownPhase)
+		ectest.ErrorIs(t, err, `unknown phase "sideways"`, expandcontract.ErrCorrupt, expandcontract.ErrUnknownPhase)
 	})
 }
 
@@ -534,14 +455,14 @@ func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
 // identifier), quotes the name, and runs nothing.
 func TestBadInputHostileIdentifiers(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
 		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
 		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
-		before := badSnapshot(t, db, true)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
+		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
+		before := ectest.Snapshot(t, db, true)
 		batch := backfill.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`)
 		good := verify.SQLRows{DB: db.DB, Table: "keep", Key: "id", Value: "v"}
 
@@ -551,84 +472,23 @@ func TestBadInputHostileIdentifiers(t *testing.T) {
 		}
 		for _, name := range hostile {
 			_, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: name, Column: "id"}, batch)
-			badIs(t, err, "key table", backfill.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
+			ectest.ErrorIs(t, err, "key table", backfill.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
 			if name != "" {
 				assert.Contains(t, err.Error(), fmt.Sprintf("%q", name))
 			}
 			_, err = backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: name}, batch)
-			badIs(t, err, "key column", backfill.ErrInvalidInput)
+			ectest.ErrorIs(t, err, "key column", backfill.ErrInvalidInput)
 
 			bad := good
 			bad.Table = name
 			_, err = ectest.Verify(ctx, ectest.Migration(t, s, "users"), &bad, &good)
-			badIs(t, err, "SQLRows table", verify.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
+			ectest.ErrorIs(t, err, "SQLRows table", verify.ErrInvalidInput, expandcontract.ErrInvalidIdentifier)
 			bad = good
 			bad.Key = name
 			_, err = ectest.Verify(ctx, ectest.Migration(t, s, "users"), &good, &bad)
-			badIs(t, err, "SQLRows key column", verify.ErrInvalidInput)
+			ectest.ErrorIs(t, err, "SQLRows key column", verify.ErrInvalidInput)
 		}
-		assert.Equal(t, before, badSnapshot(t, db, true), "keep is intact and no verification was stored")
-	})
-}
-
-// TestBadInputRepairEntries makes a dual write whose secondary fails for a
-// key the repair log cannot store: the caller gets a *dualwrite.SecondaryError
-// whose RecordErr wraps ErrInvalidInput, so the key is not silently lost,
-// and the log holds nothing. A stored entry whose target is no store is
-// kept stuck and never given to the repair function.
-func TestBadInputRepairEntries(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		c := ectest.NewClock()
-		s := ectest.Open(t, db.DB, c)
-		ctx := t.Context()
-		log, err := repair.NewLog(ectest.Migration(t, s, "users"))
-		require.NoError(t, err)
-		w, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), log,
-			dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
-		errDown := errors.New("new store down")
-		for _, tc := range []struct{ key, what string }{
-			{"\xff\xfe", "not valid UTF-8"},
-			{"a\x00b", "NUL byte"},
-			{strings.Repeat("k", 256), "longer than 255 characters"},
-		} {
-			var oldWrites int
-			err := w.Write(ctx, tc.key, func(_ context.Context, side cutover.Side) error {
-				if side == cutover.New {
-					return errDown
-				}
-				oldWrites++
-				return nil
-			})
-			var se *dualwrite.SecondaryError
-			require.ErrorAs(t, err, &se)
-			assert.ErrorIs(t, se.RecordErr, repair.ErrInvalidInput)
-			assert.Contains(t, se.RecordErr.Error(), tc.what)
-			assert.ErrorIs(t, err, errDown, "the write's own failure is kept")
-			assert.Equal(t, 1, oldWrites, "the authoritative write happened; only its repair could not be recorded")
-		}
-		n, err := log.Pending(ctx)
-		require.NoError(t, err)
-		assert.Zero(t, n, "nothing was recorded")
-
-		now := c.Now().UnixMicro()
-		_, err = db.ExecContext(ctx, db.Dialect.Rebind(`INSERT INTO cutover_repairs (migration, op, entity_key, target,
-			stage, reason, error, created_at, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`),
-			"users", "users.save", "1", 7, "dualwrite", "secondary_failed", "", now, now)
-		require.NoError(t, err)
-		_, err = log.Entries(ctx, repair.Query{})
-		badIs(t, err, "target 7 is not a store", expandcontract.ErrCorrupt)
-		called := 0
-		r, err := repair.New(log, func(context.Context, cutover.Repair) error { called++; return nil })
-		require.NoError(t, err)
-		defer r.Close()
-		stats, err := r.RunOnce(ctx)
-		require.NoError(t, err)
-		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1, Stuck: 1}, stats)
-		assert.Zero(t, called, "the function never sees an entry it cannot trust")
-		var lastError string
-		require.NoError(t, db.GetContext(ctx, &lastError, `SELECT last_error FROM cutover_repairs`))
-		assert.Contains(t, lastError, "target 7 is not a store")
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "keep is intact and no verification was stored")
 	})
 }
 
@@ -637,83 +497,11 @@ func TestBadInputRepairEntries(t *testing.T) {
 // database alike, so that nothing stores or queries it.
 func TestBadInputMigrationNameNotUTF8(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
+		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
-		before := badSnapshot(t, db, true)
+		before := ectest.Snapshot(t, db, true)
 		_, err := s.Migration("bad \xff name")
-		badIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
-		assert.Equal(t, before, badSnapshot(t, db, true), "nothing changed")
-	})
-}
-
-// TestBadInputCorruptCheckpoint stores a backfill checkpoint that is no
-// integer key. A run over integer keys takes the lease, finds the
-// checkpoint unreadable, gives the lease back and returns ErrCorrupt: no
-// batch runs and the checkpoint stays for a person to look at.
-func TestBadInputCorruptCheckpoint(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
-		s := ectest.Open(t, db.DB, ectest.NewClock())
-		ctx := t.Context()
-		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
-		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
-		_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET backfill_checkpoint = 'forty-two' WHERE name = 'users'`)
-		require.NoError(t, err)
-		copied := 0
-		bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
-			backfill.BatchFunc(func(context.Context, *sqlx.Tx, expandcontract.KeyRange) (int64, error) {
-				copied++
-				return 0, nil
-			}))
-		require.NoError(t, err)
-		err = bf.Run(ctx)
-		badIs(t, err, `checkpoint "forty-two" is not an integer key`, expandcontract.ErrCorrupt)
-		assert.Zero(t, copied)
-		m, err := ectest.Migration(t, s, "users").State(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, m.Backfill.LeaseOwner, "the lease was given back")
-		assert.Equal(t, "forty-two", m.Backfill.Checkpoint)
-		assert.Zero(t, m.Backfill.Rows)
-		assert.False(t, m.Backfill.Done())
-	})
-}
-
-// TestBadInputCorruptRowAndBackfill runs a backfill over a migration row
-// whose version or backfill count is corrupt while its phase is backfill.
-// Run refuses it with ErrCorrupt and copies nothing, the row is still
-// reported corrupt afterwards, and no move can build on it.
-func TestBadInputCorruptRowAndBackfill(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		badKeep(t, db)
-		s := ectest.Open(t, db.DB, ectest.NewClock())
-		ctx := t.Context()
-		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
-		require.NoError(t, err)
-		badMove(t, s, expandcontract.DualWrite)
-		badMove(t, s, expandcontract.Backfill)
-		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`} {
-			_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+set+`, backfill_done_at = NULL WHERE name = 'users'`)
-			require.NoError(t, err)
-			bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
-				backfill.SQLBatch(`UPDATE keep SET v = v WHERE id > :from AND id <= :to`))
-			require.NoError(t, err)
-			var before int
-			require.NoError(t, db.GetContext(ctx, &before, `SELECT COUNT(*) FROM cutover_events`))
-			assert.ErrorIs(t, bf.Run(ctx), expandcontract.ErrCorrupt, "%s: Run refuses the corrupt row", set)
-			var after int
-			require.NoError(t, db.GetContext(ctx, &after, `SELECT COUNT(*) FROM cutover_events`))
-			assert.Equal(t, before, after, "%s: Run recorded nothing", set)
-			_, err = ectest.Migration(t, s, "users").State(ctx)
-			assert.ErrorIs(t, err, expandcontract.ErrCorrupt, "%s: the row is still reported corrupt", set)
-			_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
-			assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
-			var phase string
-			require.NoError(t, db.GetContext(ctx, &phase, `SELECT phase FROM cutover_migrations WHERE name = 'users'`))
-			assert.Equal(t, "backfill", phase)
-			_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET version = 3, backfill_rows = 0, backfill_total = 0 WHERE name = 'users'`)
-			require.NoError(t, err)
-		}
+		ectest.ErrorIs(t, err, "not valid UTF-8", expandcontract.ErrInvalidInput)
+		assert.Equal(t, before, ectest.Snapshot(t, db, true), "nothing changed")
 	})
 }

@@ -26,16 +26,16 @@ import (
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
-// bfLogSignal is a slog handler that sends the message of each record on a
+// logSignal is a slog handler that sends the message of each record on a
 // channel, so that a test can wait for the runner to reach a state.
-type bfLogSignal struct{ msgs chan string }
+type logSignal struct{ msgs chan string }
 
-func newBFLogSignal() *bfLogSignal { return &bfLogSignal{msgs: make(chan string, 1024)} }
+func newLogSignal() *logSignal { return &logSignal{msgs: make(chan string, 1024)} }
 
-func (h *bfLogSignal) Enabled(context.Context, slog.Level) bool { return true }
-func (h *bfLogSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *bfLogSignal) WithGroup(string) slog.Handler            { return h }
-func (h *bfLogSignal) Handle(_ context.Context, r slog.Record) error {
+func (h *logSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logSignal) WithGroup(string) slog.Handler            { return h }
+func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
 	select {
 	case h.msgs <- r.Message:
 	default:
@@ -44,7 +44,7 @@ func (h *bfLogSignal) Handle(_ context.Context, r slog.Record) error {
 }
 
 // wait returns once a record whose message contains want was logged.
-func (h *bfLogSignal) wait(t *testing.T, want string) {
+func (h *logSignal) wait(t *testing.T, want string) {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
@@ -59,9 +59,9 @@ func (h *bfLogSignal) wait(t *testing.T, want string) {
 	}
 }
 
-// bfSecondPool opens another connection pool on the database of db, as
+// secondPool opens another connection pool on the database of db, as
 // another instance of the service would have.
-func bfSecondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
+func secondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
 	t.Helper()
 	other, err := sqlx.Open(db.DriverName(), db.DSN)
 	require.NoError(t, err)
@@ -69,9 +69,9 @@ func bfSecondPool(t *testing.T, db *testdb.DB) *sqlx.DB {
 	return other
 }
 
-// bfIntIDs are the keys of the customers table: multiples of 5 from -200
+// intIDs are the keys of the customers table: multiples of 5 from -200
 // up, with gaps, inserted out of order (n must be prime to 37).
-func bfIntIDs(n int) []int64 {
+func intIDs(n int) []int64 {
 	ids := make([]int64, n)
 	for i := range ids {
 		ids[i] = int64(i*37%n*5 - 200)
@@ -79,8 +79,8 @@ func bfIntIDs(n int) []int64 {
 	return ids
 }
 
-// bfTextIDs are text keys with mixed case, digits and punctuation.
-func bfTextIDs(n int) []string {
+// textIDs are text keys with mixed case, digits and punctuation.
+func textIDs(n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		switch i % 4 {
@@ -97,15 +97,15 @@ func bfTextIDs(n int) []string {
 	return ids
 }
 
-// bfCreateCustomers creates the customers table with keys of kind on db and
+// createCustomers creates the customers table with keys of kind on db and
 // fills it with ids: customer_phone set, phone_number empty, copies 0.
-func bfCreateCustomers(t *testing.T, db *testdb.DB, kind expandcontract.KeyKind, ids []any) {
+func createCustomers(t *testing.T, db *testdb.DB, kind expandcontract.KeyKind, ids []any) {
 	t.Helper()
-	bfCreateTable(t, db, "customers", kind, ids)
+	createTable(t, db, "customers", kind, ids)
 }
 
-// bfCreateTable creates a table like customers.
-func bfCreateTable(t *testing.T, db *testdb.DB, table string, kind expandcontract.KeyKind, ids []any) {
+// createTable creates a table like customers.
+func createTable(t *testing.T, db *testdb.DB, table string, kind expandcontract.KeyKind, ids []any) {
 	t.Helper()
 	d := db.Dialect
 	keyType := d.TypeBigInt()
@@ -116,10 +116,10 @@ func bfCreateTable(t *testing.T, db *testdb.DB, table string, kind expandcontrac
 		customer_phone `+d.TypeKeyText()+` NOT NULL, phone_number `+d.TypeKeyText()+`,
 		note `+d.TypeKeyText()+`, copies `+d.TypeBigInt()+` NOT NULL DEFAULT 0)`)
 	require.NoError(t, err)
-	bfInsertCustomers(t, db.DB, d, table, ids)
+	insertCustomers(t, db.DB, d, table, ids)
 }
 
-func bfInsertCustomers(t *testing.T, db *sqlx.DB, d sqldialect.Dialect, table string, ids []any) {
+func insertCustomers(t *testing.T, db *sqlx.DB, d sqldialect.Dialect, table string, ids []any) {
 	t.Helper()
 	for chunk := range slices.Chunk(ids, 100) {
 		q := `INSERT INTO ` + table + ` (id, customer_phone) VALUES ` +
@@ -133,7 +133,7 @@ func bfInsertCustomers(t *testing.T, db *sqlx.DB, d sqldialect.Dialect, table st
 	}
 }
 
-func bfAnys[T any](s []T) []any {
+func anys[T any](s []T) []any {
 	out := make([]any, len(s))
 	for i, v := range s {
 		out[i] = v
@@ -141,23 +141,23 @@ func bfAnys[T any](s []T) []any {
 	return out
 }
 
-// bfCopySQL copies the phone column and counts the copies of each row.
-const bfCopySQL = `UPDATE customers SET phone_number = customer_phone, copies = copies + 1 WHERE id > :from AND id <= :to`
+// copySQL copies the phone column and counts the copies of each row.
+const copySQL = `UPDATE customers SET phone_number = customer_phone, copies = copies + 1 WHERE id > :from AND id <= :to`
 
-// bfCopyRange is the copy of bfCopySQL as a BatchFunc, which handles the
+// copyRange is the copy of copySQL as a BatchFunc, which handles the
 // first batch (a nil From) itself.
-func bfCopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
-	return bfCopyRangeOf("customers")(ctx, tx, r)
+func copyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+	return copyRangeOf("customers")(ctx, tx, r)
 }
 
-// bfCopyRangeOf is bfCopyRange on another table.
-func bfCopyRangeOf(table string) backfill.BatchFunc {
+// copyRangeOf is copyRange on another table.
+func copyRangeOf(table string) backfill.BatchFunc {
 	return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
-		return bfCopyRangeIn(ctx, tx, table, r)
+		return copyRangeIn(ctx, tx, table, r)
 	}
 }
 
-func bfCopyRangeIn(ctx context.Context, tx *sqlx.Tx, table string, r expandcontract.KeyRange) (int64, error) {
+func copyRangeIn(ctx context.Context, tx *sqlx.Tx, table string, r expandcontract.KeyRange) (int64, error) {
 	q, args := `UPDATE `+table+` SET phone_number = customer_phone, copies = copies + 1 WHERE id <= ?`, []any{r.To}
 	if r.From != nil {
 		q += ` AND id > ?`
@@ -170,9 +170,9 @@ func bfCopyRangeIn(ctx context.Context, tx *sqlx.Tx, table string, r expandcontr
 	return res.RowsAffected()
 }
 
-// bfCheckCopiedOnce fails the test unless every row of table was copied
+// checkCopiedOnce fails the test unless every row of table was copied
 // exactly once.
-func bfCheckCopiedOnce(t *testing.T, db *sqlx.DB, table string, rows int) {
+func checkCopiedOnce(t *testing.T, db *sqlx.DB, table string, rows int) {
 	t.Helper()
 	var got []struct {
 		ID     string  `db:"id"`
@@ -200,14 +200,14 @@ func bfCheckCopiedOnce(t *testing.T, db *sqlx.DB, table string, rows int) {
 	}
 }
 
-func bfState(t *testing.T, s *expandcontract.Store, name string) expandcontract.BackfillState {
+func state(t *testing.T, s *expandcontract.Store, name string) expandcontract.BackfillState {
 	t.Helper()
 	m, err := ectest.Migration(t, s, name).State(t.Context())
 	require.NoError(t, err)
 	return m.Backfill
 }
 
-func bfEvents(t *testing.T, s *expandcontract.Store, name string) []string {
+func events(t *testing.T, s *expandcontract.Store, name string) []string {
 	t.Helper()
 	evs, err := ectest.Migration(t, s, name).Events(t.Context())
 	require.NoError(t, err)
@@ -220,8 +220,8 @@ func bfEvents(t *testing.T, s *expandcontract.Store, name string) []string {
 	return out
 }
 
-// bfGauge collects the progress gauge of migration name from r.
-func bfGauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, bool) {
+// gauge collects the progress gauge of migration name from r.
+func gauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, bool) {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, r.Collect(context.Background(), &rm))
@@ -241,8 +241,8 @@ func bfGauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, boo
 
 func TestBackfillSQLIntKeys(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(95)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(95)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
@@ -252,11 +252,11 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		var reports []backfill.Progress
 		var gauges []float64
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
-			backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10), backfill.WithOwner("runner-1"),
+			backfill.SQLBatch(copySQL), backfill.WithBatchSize(10), backfill.WithOwner("runner-1"),
 			backfill.WithProgress(func(p backfill.Progress) {
 				reports = append(reports, p)
 				if !p.Done {
-					v, ok := bfGauge(t, reader, "phones")
+					v, ok := gauge(t, reader, "phones")
 					assert.True(t, ok, "the gauge reports while the backfill runs")
 					gauges = append(gauges, v)
 				}
@@ -264,7 +264,7 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "runner-1", bf.Owner())
 		require.NoError(t, bf.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 
 		sorted := slices.Sorted(slices.Values(ids))
 		require.Len(t, reports, 11, "ten batches and the final report")
@@ -286,10 +286,10 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		assert.Equal(t, int64(len(ids)), last.Rows)
 		assert.Equal(t, int64(10), last.Batches)
 		assert.Zero(t, last.ETA)
-		_, ok := bfGauge(t, reader, "phones")
+		_, ok := gauge(t, reader, "phones")
 		assert.False(t, ok, "the gauge stops reporting when the run ends")
 
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Equal(t, int64(len(ids)), st.Rows)
 		assert.Equal(t, int64(len(ids)), st.Total)
@@ -297,7 +297,7 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		assert.False(t, st.StartedAt.IsZero())
 		assert.Empty(t, st.LeaseOwner, "the lease is given back")
 		assert.True(t, st.LeaseUntil.IsZero())
-		details := bfEvents(t, s, "phones")
+		details := events(t, s, "phones")
 		require.Len(t, details, 2)
 		assert.Contains(t, details[0], `start at checkpoint ""`)
 		assert.Contains(t, details[1], "done at checkpoint")
@@ -323,30 +323,30 @@ func TestBackfillSQLIntKeys(t *testing.T) {
 		assert.Equal(t, int64(10), sums["cutover.expandcontract.backfill.batch.duration"])
 
 		// A finished backfill runs no more.
-		again, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"}, backfill.SQLBatch(bfCopySQL))
+		again, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"}, backfill.SQLBatch(copySQL))
 		require.NoError(t, err)
 		require.NoError(t, again.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
-		assert.Len(t, bfEvents(t, s, "phones"), 2)
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
+		assert.Len(t, events(t, s, "phones"), 2)
 	})
 }
 
 func TestBackfillSQLTextKeys(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfTextIDs(61)
-		bfCreateCustomers(t, db, expandcontract.TextKeys, bfAnys(ids))
+		ids := textIDs(61)
+		createCustomers(t, db, expandcontract.TextKeys, anys(ids))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		var seen []expandcontract.KeyRange
 		batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			seen = append(seen, r)
-			return bfCopyRange(ctx, tx, r)
+			return copyRange(ctx, tx, r)
 		})
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
 			batch, backfill.WithBatchSize(7))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 
 		// The ranges follow code point order, which all three databases use
 		// for these columns, and chain without gaps.
@@ -360,7 +360,7 @@ func TestBackfillSQLTextKeys(t *testing.T) {
 				assert.Equal(t, seen[i-1].To, r.From)
 			}
 		}
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Equal(t, sorted[len(sorted)-1], st.Checkpoint)
 	})
@@ -369,8 +369,8 @@ func TestBackfillSQLTextKeys(t *testing.T) {
 func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		old := testdb.SQLite(t)
-		ids := bfIntIDs(83)
-		bfCreateCustomers(t, old, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(83)
+		createCustomers(t, old, expandcontract.IntKeys, anys(ids))
 		_, err := db.ExecContext(t.Context(), `CREATE TABLE accounts (id `+db.Dialect.TypeBigInt()+` PRIMARY KEY,
 			customer_phone `+db.Dialect.TypeKeyText()+` NOT NULL, phone_number `+db.Dialect.TypeKeyText()+`,
 			copies `+db.Dialect.TypeBigInt()+` NOT NULL)`)
@@ -427,7 +427,7 @@ func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
 			assert.Equal(t, r.Phone, r.Copy)
 			assert.Equal(t, int64(1), r.Copies, "id %d", r.ID)
 		}
-		st := bfState(t, s, "accounts")
+		st := state(t, s, "accounts")
 		assert.Equal(t, int64(len(ids)), st.Rows)
 		assert.True(t, st.Done())
 	})
@@ -438,19 +438,19 @@ func TestBackfillGoBatchFromAnotherDatabase(t *testing.T) {
 // row exactly once.
 func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(120)
+		ids := intIDs(120)
 		sorted := slices.Sorted(slices.Values(ids))
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
-		copyBatch := backfill.SQLBatch(bfCopySQL)
+		copyBatch := backfill.SQLBatch(copySQL)
 		// counting wraps the copy: hook runs after the batch's statement,
 		// inside its transaction, with the number of the batch in this run.
 		counting := func(hook func(ctx context.Context, n int) error) backfill.BatchFunc {
 			n := 0
 			return func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
-				rows, err := bfCopyRange(ctx, tx, r)
+				rows, err := copyRange(ctx, tx, r)
 				if err != nil {
 					return 0, err
 				}
@@ -460,7 +460,7 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		}
 		checkpointAfter := func(batches int) {
 			t.Helper()
-			st := bfState(t, s, "phones")
+			st := state(t, s, "phones")
 			assert.Equal(t, fmt.Sprint(sorted[10*batches-1]), st.Checkpoint)
 			assert.Equal(t, int64(10*batches), st.Rows)
 			assert.Empty(t, st.LeaseOwner, "a stopped run gives back its lease")
@@ -527,8 +527,8 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, copyBatch, backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
-		st := bfState(t, s, "phones")
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
+		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Equal(t, int64(len(ids)), st.Rows)
 		assert.Equal(t, int64(len(ids)), st.Total, "a resumed run counts the rows copied and those left")
@@ -539,12 +539,12 @@ func TestBackfillResumesWithoutSkippingOrRedoing(t *testing.T) {
 // a second store, on its own connection pool, as another instance would.
 func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(100)
+		ids := intIDs(100)
 		sorted := slices.Sorted(slices.Values(ids))
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
-		logs := newBFLogSignal()
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
+		logs := newLogSignal()
 		s := ectest.Open(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
-		other := ectest.Open(t, bfSecondPool(t, db), nil)
+		other := ectest.Open(t, secondPool(t, db), nil)
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
@@ -553,7 +553,7 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		var calls, batches atomic.Int64
 		copyBatch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			batches.Add(1)
-			return bfCopyRange(ctx, tx, r)
+			return copyRange(ctx, tx, r)
 		})
 		steer := func(ctx context.Context) (time.Duration, error) {
 			switch calls.Add(1) {
@@ -572,7 +572,7 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 
 		logs.wait(t, "backfill paused")
 		// The batch that ran after the pause was rolled back.
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.True(t, st.Paused)
 		assert.Equal(t, int64(20), st.Rows)
 		assert.Equal(t, fmt.Sprint(sorted[19]), st.Checkpoint)
@@ -583,7 +583,7 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 
 		err = <-done
 		require.ErrorIs(t, err, backfill.ErrCanceled)
-		st = bfState(t, s, "phones")
+		st = state(t, s, "phones")
 		assert.True(t, st.Canceled)
 		assert.Equal(t, int64(50), st.Rows, "batches 1-2 and 3-5 committed; the one after the cancel rolled back")
 		assert.Equal(t, fmt.Sprint(sorted[49]), st.Checkpoint)
@@ -591,27 +591,27 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		assert.False(t, st.Done())
 
 		// A canceled backfill does not start, and changes nothing.
-		before := bfEvents(t, s, "phones")
-		bf2, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10))
+		before := events(t, s, "phones")
+		bf2, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		require.ErrorIs(t, bf2.Run(t.Context()), backfill.ErrCanceled)
-		assert.Equal(t, before, bfEvents(t, s, "phones"))
-		assert.Empty(t, bfState(t, s, "phones").LeaseOwner)
+		assert.Equal(t, before, events(t, s, "phones"))
+		assert.Empty(t, state(t, s, "phones").LeaseOwner)
 
 		// Paused before it starts, a runner waits for the resume.
 		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
-		bf3, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+		bf3, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithPollInterval(2*time.Millisecond))
 		require.NoError(t, err)
 		go func() { done <- bf3.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
-		assert.Equal(t, int64(50), bfState(t, s, "phones").Rows)
+		assert.Equal(t, int64(50), state(t, s, "phones").Rows)
 		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		require.NoError(t, <-done)
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 
-		details := strings.Join(bfEvents(t, s, "phones"), "\n")
+		details := strings.Join(events(t, s, "phones"), "\n")
 		for _, want := range []string{"pause", "resume", "cancel", "stopped on cancel", "reset cancel", "done at checkpoint"} {
 			assert.Contains(t, details, want)
 		}
@@ -620,21 +620,21 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 
 func TestBackfillPauseWaitsUntilCanceled(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(30)))
-		logs := newBFLogSignal()
+		createCustomers(t, db, expandcontract.IntKeys, anys(intIDs(30)))
+		logs := newLogSignal()
 		s := ectest.Open(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
-		other := ectest.Open(t, bfSecondPool(t, db), nil)
+		other := ectest.Open(t, secondPool(t, db), nil)
 		ectest.ToBackfill(t, s, "phones")
 		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
-			backfill.SQLBatch(bfCopySQL), backfill.WithPollInterval(time.Millisecond))
+			backfill.SQLBatch(copySQL), backfill.WithPollInterval(time.Millisecond))
 		require.NoError(t, err)
 		done := make(chan error, 1)
 		go func() { done <- bf.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
 		require.NoError(t, backfill.Cancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
 		require.ErrorIs(t, <-done, backfill.ErrCanceled)
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.Zero(t, st.Rows)
 		assert.Empty(t, st.LeaseOwner)
 
@@ -645,17 +645,17 @@ func TestBackfillPauseWaitsUntilCanceled(t *testing.T) {
 		logs.wait(t, "backfill paused")
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
-		assert.Empty(t, bfState(t, s, "phones").LeaseOwner)
+		assert.Empty(t, state(t, s, "phones").LeaseOwner)
 	})
 }
 
 func TestBackfillOneRunnerAtATime(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(40)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(40)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := ectest.Open(t, db.DB, c)
-		other := ectest.Open(t, bfSecondPool(t, db), c)
+		other := ectest.Open(t, secondPool(t, db), c)
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
@@ -665,7 +665,7 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 		release := make(chan struct{})
 		runner := func(st *expandcontract.Store, owner string) *backfill.Runner {
 			var once sync.Once
-			bf, err := backfill.New(ectest.Migration(t, st, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+			bf, err := backfill.New(ectest.Migration(t, st, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 				backfill.WithOwner(owner), backfill.WithLease(time.Minute),
 				backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 					once.Do(func() {
@@ -706,14 +706,14 @@ func TestBackfillOneRunnerAtATime(t *testing.T) {
 
 		close(release)
 		require.NoError(t, <-errs)
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 	})
 }
 
 func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(25)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(25)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := ectest.Open(t, db.DB, c)
 		ectest.ToBackfill(t, s, "phones")
@@ -724,19 +724,19 @@ func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
 		require.NoError(t, err)
 
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
-			backfill.SQLBatch(bfCopySQL), backfill.WithOwner("runner-2"))
+			backfill.SQLBatch(copySQL), backfill.WithOwner("runner-2"))
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
 		var held *backfill.LeaseHeldError
 		require.ErrorAs(t, err, &held)
 		assert.Equal(t, "dead-runner", held.Owner)
 		assert.True(t, held.Until.Equal(until))
-		assert.Zero(t, bfState(t, s, "phones").Rows)
+		assert.Zero(t, state(t, s, "phones").Rows)
 
 		c.Advance(30 * time.Second) // the lease runs out
 		require.NoError(t, bf.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
-		details := bfEvents(t, s, "phones")
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
+		details := events(t, s, "phones")
 		require.NotEmpty(t, details)
 		assert.Contains(t, details[0], `took over the lease of "dead-runner", which ran out at 2026-11-02T09:00:30Z`)
 		evs, err := ectest.Migration(t, s, "phones").Events(t.Context())
@@ -750,11 +750,11 @@ func TestBackfillTakesOverAnExpiredLease(t *testing.T) {
 // its batch must not commit.
 func TestBackfillFencing(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(50)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(50)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := ectest.Open(t, db.DB, c)
-		other := ectest.Open(t, bfSecondPool(t, db), c)
+		other := ectest.Open(t, secondPool(t, db), c)
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
@@ -764,7 +764,7 @@ func TestBackfillFencing(t *testing.T) {
 			if calls.Load() >= 3 {
 				lateBatches.Add(1) // runs, but must not commit
 			}
-			return bfCopyRange(ctx, tx, r)
+			return copyRange(ctx, tx, r)
 		})
 		a, err := backfill.New(ectest.Migration(t, s, "phones"), keys, batch, backfill.WithBatchSize(10), backfill.WithOwner("runner-a"),
 			backfill.WithLease(time.Minute),
@@ -779,10 +779,10 @@ func TestBackfillFencing(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- a.Run(t.Context()) }()
 		<-stuck
-		assert.Equal(t, int64(20), bfState(t, s, "phones").Rows)
+		assert.Equal(t, int64(20), state(t, s, "phones").Rows)
 
 		c.Advance(time.Minute + time.Second)
-		b, err := backfill.New(ectest.Migration(t, other, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+		b, err := backfill.New(ectest.Migration(t, other, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithOwner("runner-b"))
 		require.NoError(t, err)
 		require.NoError(t, b.Run(t.Context()))
@@ -791,11 +791,11 @@ func TestBackfillFencing(t *testing.T) {
 		err = <-done
 		require.ErrorIs(t, err, backfill.ErrLeaseLost)
 		assert.Equal(t, int64(1), lateBatches.Load(), "the fenced runner ran one batch and stopped")
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
-		st := bfState(t, s, "phones")
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
+		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Equal(t, int64(len(ids)), st.Rows)
-		details := bfEvents(t, s, "phones")
+		details := events(t, s, "phones")
 		assert.Contains(t, strings.Join(details, "\n"), `took over the lease of "runner-a"`)
 	})
 }
@@ -805,14 +805,14 @@ func TestBackfillFencing(t *testing.T) {
 // once the lease is stolen.
 func TestBackfillHeartbeat(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(20)))
+		createCustomers(t, db, expandcontract.IntKeys, anys(intIDs(20)))
 		s := ectest.Open(t, db.DB, nil)
 		ectest.ToBackfill(t, s, "phones")
 		const ttl = 30 * time.Millisecond
 		waiting := make(chan struct{})
 		renewed := make(chan struct{})
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
-			backfill.SQLBatch(bfCopySQL), backfill.WithLease(ttl),
+			backfill.SQLBatch(copySQL), backfill.WithLease(ttl),
 			backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 				close(waiting)
 				<-renewed
@@ -823,8 +823,8 @@ func TestBackfillHeartbeat(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- bf.Run(t.Context()) }()
 		<-waiting
-		first := bfState(t, s, "phones").LeaseUntil
-		require.Eventually(t, func() bool { return bfState(t, s, "phones").LeaseUntil.After(first.Add(ttl)) },
+		first := state(t, s, "phones").LeaseUntil
+		require.Eventually(t, func() bool { return state(t, s, "phones").LeaseUntil.After(first.Add(ttl)) },
 			10*time.Second, time.Millisecond, "the heartbeat renews the lease")
 		close(renewed)
 
@@ -833,7 +833,7 @@ func TestBackfillHeartbeat(t *testing.T) {
 		err = <-done
 		require.ErrorIs(t, err, backfill.ErrLeaseLost)
 		assert.ErrorContains(t, err, `"thief"`)
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.Equal(t, "thief", st.LeaseOwner, "a runner never gives back a lease it lost")
 		assert.Zero(t, st.Rows)
 	})
@@ -841,11 +841,11 @@ func TestBackfillHeartbeat(t *testing.T) {
 
 func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
+		createCustomers(t, db, expandcontract.IntKeys, anys(intIDs(40)))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
-		other := ectest.Open(t, bfSecondPool(t, db), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
+		other := ectest.Open(t, secondPool(t, db), ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
-		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10))
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10))
 		require.NoError(t, err)
 		require.ErrorIs(t, bf.Run(t.Context()), expandcontract.ErrNotFound)
 
@@ -861,13 +861,13 @@ func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 		after, err := ectest.Migration(t, s, "phones").State(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, before, after, "a refused run changes nothing")
-		assert.Empty(t, bfEvents(t, s, "phones"))
+		assert.Empty(t, events(t, s, "phones"))
 
 		// A move back while the runner works stops it before its next commit.
 		_, err = ectest.Migration(t, s, "phones").Move(t.Context(), expandcontract.Move{To: expandcontract.Backfill, Actor: "test"})
 		require.NoError(t, err)
 		var calls atomic.Int64
-		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithThrottle(func(ctx context.Context) (time.Duration, error) {
 				if calls.Add(1) == 3 {
 					_, err := ectest.Migration(t, other, "phones").Move(ctx, expandcontract.Move{To: expandcontract.DualWrite, Actor: "operator", Reason: "roll back"})
@@ -878,7 +878,7 @@ func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 		require.NoError(t, err)
 		err = bf.Run(t.Context())
 		require.ErrorIs(t, err, backfill.ErrWrongPhase)
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.Equal(t, int64(20), st.Rows)
 		assert.Empty(t, st.LeaseOwner)
 		var copied int
@@ -889,7 +889,7 @@ func TestBackfillRefusedOutsideTheBackfillPhase(t *testing.T) {
 
 func TestBackfillBadInput(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(10)))
+		createCustomers(t, db, expandcontract.IntKeys, anys(intIDs(10)))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		before, err := ectest.Migration(t, s, "phones").State(t.Context())
@@ -898,7 +898,7 @@ func TestBackfillBadInput(t *testing.T) {
 		require.NoError(t, err)
 
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
-		good := backfill.SQLBatch(bfCopySQL)
+		good := backfill.SQLBatch(copySQL)
 		var nilFunc backfill.BatchFunc
 		cases := []struct {
 			name  string
@@ -974,7 +974,7 @@ func TestBackfillBadInput(t *testing.T) {
 		}))
 		require.NoError(t, err)
 		assert.ErrorContains(t, bf.Run(t.Context()), "reported -1 rows")
-		assert.Zero(t, bfState(t, s, "phones").Rows)
+		assert.Zero(t, state(t, s, "phones").Rows)
 
 		// Keys of the wrong kind for the column fail on the first read.
 		bf, err = backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "customer_phone"}, good)
@@ -987,8 +987,8 @@ func TestBackfillBadInput(t *testing.T) {
 // comments hold parameter look-alikes.
 func TestSQLBatchLeavesLiteralsAlone(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(30)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(30)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		stmt := `UPDATE customers /* :nope ? */ SET phone_number = customer_phone, copies = copies + 1,
@@ -1001,7 +1001,7 @@ func TestSQLBatchLeavesLiteralsAlone(t *testing.T) {
 			backfill.SQLBatch(stmt), backfill.WithBatchSize(4))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 		var notes []string
 		require.NoError(t, db.SelectContext(t.Context(), &notes, `SELECT DISTINCT note FROM customers`))
 		assert.Equal(t, []string{"at :to? it's"}, notes)
@@ -1021,10 +1021,10 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 			cases++
 			name, table := fmt.Sprintf("case-%d", cases), fmt.Sprintf("customers_%d", cases)
 			ectest.ToBackfill(t, s, name)
-			bfCreateTable(t, db, table, kind, ids)
-			var batch backfill.Batch = bfCopyRangeOf(table)
+			createTable(t, db, table, kind, ids)
+			var batch backfill.Batch = copyRangeOf(table)
 			if sqlBatch {
-				batch = backfill.SQLBatch(strings.ReplaceAll(bfCopySQL, "customers", table))
+				batch = backfill.SQLBatch(strings.ReplaceAll(copySQL, "customers", table))
 			}
 			bf, err := backfill.New(ectest.Migration(t, s, name), backfill.Keyset{Table: table, Column: "id", Kind: kind}, batch,
 				backfill.WithBatchSize(2))
@@ -1033,43 +1033,43 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 				var copied int
 				require.NoError(t, db.GetContext(t.Context(), &copied, `SELECT COUNT(*) FROM `+table+` WHERE copies > 0`))
 				assert.Zero(t, copied, "nothing is copied")
-				assert.Zero(t, bfState(t, s, name).Rows)
+				assert.Zero(t, state(t, s, name).Rows)
 				return err
 			}
-			bfCheckCopiedOnce(t, db.DB, table, len(ids))
+			checkCopiedOnce(t, db.DB, table, len(ids))
 			return nil
 		}
 		ints, texts := expandcontract.IntKeys, expandcontract.TextKeys
 
 		// Integer keys: the first key minus one.
-		require.NoError(t, run(ints, bfAnys([]int64{math.MaxInt64, -7, 0, math.MinInt64 + 1}), true))
-		err := run(ints, bfAnys([]int64{3, math.MinInt64, 9}), true)
+		require.NoError(t, run(ints, anys([]int64{math.MaxInt64, -7, 0, math.MinInt64 + 1}), true))
+		err := run(ints, anys([]int64{3, math.MinInt64, 9}), true)
 		require.ErrorIs(t, err, backfill.ErrInvalidInput)
 		assert.ErrorContains(t, err, "first key -9223372036854775808")
 		assert.ErrorContains(t, err, "use a BatchFunc")
-		require.NoError(t, run(ints, bfAnys([]int64{3, math.MinInt64, 9}), false))
+		require.NoError(t, run(ints, anys([]int64{3, math.MinInt64, 9}), false))
 
 		// Text keys: the empty string.
-		require.NoError(t, run(texts, bfAnys([]string{"b", "!", "a", "A"}), true))
-		err = run(texts, bfAnys([]string{"b", "", "a"}), true)
+		require.NoError(t, run(texts, anys([]string{"b", "!", "a", "A"}), true))
+		err = run(texts, anys([]string{"b", "", "a"}), true)
 		require.ErrorIs(t, err, backfill.ErrInvalidInput)
 		assert.ErrorContains(t, err, `first key ""`)
-		require.NoError(t, run(texts, bfAnys([]string{"b", "", "a"}), false))
+		require.NoError(t, run(texts, anys([]string{"b", "", "a"}), false))
 		// Keys of spaces, or of characters below the space, are above the
 		// empty string, except on MySQL, whose collations pad with spaces.
 		for _, low := range []string{" ", "\x01"} {
-			err = run(texts, bfAnys([]string{"b", low, "a"}), true)
+			err = run(texts, anys([]string{"b", low, "a"}), true)
 			if db.Name == sqldialect.MySQL {
 				require.ErrorIs(t, err, backfill.ErrInvalidInput)
 				assert.ErrorContains(t, err, "collation takes 1 of its keys as equal to the empty string")
-				require.NoError(t, run(texts, bfAnys([]string{"b", low, "a"}), false))
+				require.NoError(t, run(texts, anys([]string{"b", low, "a"}), false))
 			} else {
 				require.NoError(t, err)
 			}
 		}
 
-		sqlBatch := backfill.SQLBatch(bfCopySQL)
-		bfCreateCustomers(t, db, texts, bfAnys([]string{"a", "b", "c"}))
+		sqlBatch := backfill.SQLBatch(copySQL)
+		createCustomers(t, db, texts, anys([]string{"a", "b", "c"}))
 		// Called by hand, an SQLBatch needs both bounds and a valid statement.
 		tx, err := db.BeginTxx(t.Context(), nil)
 		require.NoError(t, err)
@@ -1087,8 +1087,8 @@ func TestSQLBatchFirstKeyBound(t *testing.T) {
 
 func TestBackfillThrottleRateAndPause(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		ids := bfIntIDs(60)
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(ids))
+		ids := intIDs(60)
+		createCustomers(t, db, expandcontract.IntKeys, anys(ids))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
@@ -1097,7 +1097,7 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 		// stops the run with the checkpoint where it was.
 		lag := errors.New("replica unreachable")
 		var calls atomic.Int64
-		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+		bf, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithThrottle(func(context.Context) (time.Duration, error) {
 				switch n := calls.Add(1); {
 				case n == 7:
@@ -1111,13 +1111,13 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 		err = bf.Run(t.Context())
 		require.ErrorIs(t, err, lag)
 		assert.ErrorContains(t, err, "throttle")
-		assert.Equal(t, int64(30), bfState(t, s, "phones").Rows)
+		assert.Equal(t, int64(30), state(t, s, "phones").Rows)
 
 		// 30 rows left at 2000 rows/s, 10 per batch: the waits after the
 		// three batches add up to 15ms; the rate reported stays under the
 		// limit.
 		var last backfill.Progress
-		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10),
+		bf, err = backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithRate(2000), backfill.WithProgress(func(p backfill.Progress) { last = p }),
 			backfill.WithTotal(60))
 		require.NoError(t, err)
@@ -1127,42 +1127,42 @@ func TestBackfillThrottleRateAndPause(t *testing.T) {
 		assert.True(t, last.Done)
 		assert.Equal(t, int64(60), last.Total)
 		assert.LessOrEqual(t, last.Rate, 2000.0)
-		bfCheckCopiedOnce(t, db.DB, "customers", len(ids))
+		checkCopiedOnce(t, db.DB, "customers", len(ids))
 	})
 }
 
 func TestBackfillBatchPause(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.IntKeys, bfAnys(bfIntIDs(40)))
+		createCustomers(t, db, expandcontract.IntKeys, anys(intIDs(40)))
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		var last backfill.Progress
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
-			backfill.SQLBatch(bfCopySQL), backfill.WithBatchSize(10), backfill.WithBatchPause(5*time.Millisecond),
+			backfill.SQLBatch(copySQL), backfill.WithBatchSize(10), backfill.WithBatchPause(5*time.Millisecond),
 			backfill.WithTotal(1000), backfill.WithProgress(func(p backfill.Progress) { last = p }))
 		require.NoError(t, err)
 		start := time.Now()
 		require.NoError(t, bf.Run(t.Context()))
 		assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "four pauses")
 		assert.Equal(t, int64(1000), last.Total, "WithTotal replaces the count")
-		assert.Equal(t, int64(1000), bfState(t, s, "phones").Total)
-		bfCheckCopiedOnce(t, db.DB, "customers", 40)
+		assert.Equal(t, int64(1000), state(t, s, "phones").Total)
+		checkCopiedOnce(t, db.DB, "customers", 40)
 	})
 }
 
 func TestBackfillEmptyTable(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		bfCreateCustomers(t, db, expandcontract.TextKeys, nil)
+		createCustomers(t, db, expandcontract.TextKeys, nil)
 		s := ectest.Open(t, db.DB, ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)))
 		ectest.ToBackfill(t, s, "phones")
 		var reports []backfill.Progress
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.TextKeys},
-			backfill.SQLBatch(bfCopySQL), backfill.WithProgress(func(p backfill.Progress) { reports = append(reports, p) }))
+			backfill.SQLBatch(copySQL), backfill.WithProgress(func(p backfill.Progress) { reports = append(reports, p) }))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		require.Len(t, reports, 1)
 		assert.Equal(t, backfill.Progress{Done: true}, reports[0])
-		st := bfState(t, s, "phones")
+		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Empty(t, st.Checkpoint)
 	})
