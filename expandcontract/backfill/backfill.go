@@ -347,8 +347,7 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	}
 
 	mt := s.T.Migrations
-	const control = `SELECT phase, backfill_checkpoint, backfill_rows, backfill_total, backfill_done_at,
-	backfill_paused, backfill_canceled, lease_owner, lease_until FROM `
+	control := `SELECT ` + meta.Columns + ` FROM `
 	b.qControl = s.Q(control + mt + ` WHERE name = ?`)
 	b.qControlLock = s.Q(control + mt + ` WHERE name = ?` + s.Dialect.ForUpdate())
 	b.qTake = s.Q(`UPDATE ` + mt + ` SET lease_owner = ?, lease_until = ?,

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
-	"github.com/cutover-go/cutover/expandcontract/internal/meta"
-	"github.com/cutover-go/cutover/internal/backoff"
 	"math"
 	"strconv"
 	"sync"
@@ -15,6 +12,10 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 )
 
 // batchAttempts is how many times a batch is tried when it fails on a
@@ -26,18 +27,9 @@ const batchAttempts = 5
 // done: giving back the lease.
 const releaseTimeout = 5 * time.Second
 
-// control is the part of a migration's row that steers its runner.
-type control struct {
-	Phase      string         `db:"phase"`
-	Checkpoint sql.NullString `db:"backfill_checkpoint"`
-	Rows       int64          `db:"backfill_rows"`
-	Total      int64          `db:"backfill_total"`
-	DoneAt     sql.NullInt64  `db:"backfill_done_at"`
-	Paused     int64          `db:"backfill_paused"`
-	Canceled   int64          `db:"backfill_canceled"`
-	LeaseOwner sql.NullString `db:"lease_owner"`
-	LeaseUntil sql.NullInt64  `db:"lease_until"`
-}
+// control is the migration's row, whose backfill and lease columns steer
+// its runner.
+type control = meta.Row
 
 // run is the state of one call of Run.
 type run struct {

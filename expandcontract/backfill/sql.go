@@ -3,11 +3,11 @@ package backfill
 import (
 	"context"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/testdb"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // Bad input to the repair log: each error names what was wrong and wraps

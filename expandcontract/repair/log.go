@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
-	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"math"
 	"strconv"
 	"strings"
@@ -15,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 

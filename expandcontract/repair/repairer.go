@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
-	"github.com/cutover-go/cutover/expandcontract/internal/meta"
-	"github.com/cutover-go/cutover/internal/backoff"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -17,6 +14,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 

@@ -5,9 +5,10 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/cutover-go/cutover/expandcontract"
 )
 
 // RowSource is one side of a verification: a set of rows, each a unique key

@@ -6,13 +6,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
 	"math/big"
 	"strconv"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 

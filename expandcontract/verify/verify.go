@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cutover-go/cutover/expandcontract"
-	"github.com/cutover-go/cutover/expandcontract/internal/meta"
-	"github.com/cutover-go/cutover/expandcontract/repair"
 	"reflect"
 	"slices"
 	"strconv"
@@ -19,6 +16,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
