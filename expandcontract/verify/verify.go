@@ -40,7 +40,7 @@ const Op = "verify"
 // [Verifier.Run] checksums as one, unless [WithChunkSize] says otherwise.
 const DefaultChunkSize = 10_000
 
-// Option configures [Verifier.Run].
+// Option configures a [Verifier].
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)

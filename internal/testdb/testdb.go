@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/cutover-go/cutover/internal/sqldialect"
@@ -165,12 +166,21 @@ func enabled() ([]string, error) {
 }
 
 // Main runs the tests of m, stops the database servers the process
-// started, and exits with the tests' exit code, or 1 if stopping failed.
-// Call it from TestMain:
+// started, and exits with the tests' exit code, or 1 if stopping failed or
+// if a goroutine the tests started is still running once they passed (a
+// leak: a connection pool never closed, a loop never stopped). Call it
+// from TestMain:
 //
 //	func TestMain(m *testing.M) { testdb.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(Run(m))
+	code := Run(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "testdb: goroutines still running after the tests:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Run is [Main] without the exit: it runs the tests of m, stops the servers
