@@ -28,17 +28,21 @@ func unquote(s, q string) (string, bool) {
 	return strings.ReplaceAll(inner, q+q, q), true
 }
 
-// fuzzDB is an in-memory SQLite database shared by the fuzz inputs of one
-// process, with one table, "keep-me", that no input may touch.
-var fuzzDB = sync.OnceValues(func() (*sqlx.DB, error) {
+// openFuzzDB opens an in-memory SQLite database for the inputs of one fuzz
+// target, with one table, "keep-me", that no input may touch, and closes
+// it when the target ends.
+func openFuzzDB(f *testing.F) *sqlx.DB {
 	db, err := sqlx.Open("sqlite", "file::memory:")
 	if err != nil {
-		return nil, err
+		f.Fatal(err)
 	}
+	f.Cleanup(func() { db.Close() })
 	db.SetMaxOpenConns(1) // one connection, one in-memory database
-	_, err = db.Exec(`CREATE TABLE "keep-me" (x INTEGER); INSERT INTO "keep-me" VALUES (42)`)
-	return db, err
-})
+	if _, err := db.Exec(`CREATE TABLE "keep-me" (x INTEGER); INSERT INTO "keep-me" VALUES (42)`); err != nil {
+		f.Fatal(err)
+	}
+	return db
+}
 
 var fuzzMu sync.Mutex
 
@@ -52,10 +56,7 @@ func FuzzValidIdentifier(f *testing.F) {
 	f.Add("users")
 	f.Add(`x"; DROP TABLE "keep-me"; --`)
 	ds := dialects(f)
-	db, err := fuzzDB()
-	if err != nil {
-		f.Fatal(err)
-	}
+	db := openFuzzDB(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		err := sqldialect.ValidIdentifier(s)
 		accepted := err == nil
