@@ -52,6 +52,9 @@ func TestBadInputOpen(t *testing.T) {
 		}{
 			{"nil database", nil, nil, expandcontract.ErrInvalidInput, "nil database"},
 			{"unknown driver", sqlx.NewDb(db.DB.DB, "oracle"), nil, nil, `unsupported database/sql driver "oracle"`},
+			{"nil option", db.DB, o(expandcontract.WithLockTimeout(time.Second), nil), expandcontract.ErrInvalidInput, "option 1 is nil"},
+			{"nil logger", db.DB, o(expandcontract.WithLogger(nil)), expandcontract.ErrInvalidInput, "nil logger"},
+			{"nil meter provider", db.DB, o(expandcontract.WithMeterProvider(nil)), expandcontract.ErrInvalidInput, "nil meter provider"},
 			{"nil clock", db.DB, o(expandcontract.WithClock(nil)), expandcontract.ErrInvalidInput, "nil clock"},
 			{"zero verification age", db.DB, o(expandcontract.WithVerificationMaxAge(0)), expandcontract.ErrInvalidInput, "verification max age must be positive, got 0s"},
 			{"negative verification age", db.DB, o(expandcontract.WithVerificationMaxAge(-time.Hour)), expandcontract.ErrInvalidInput, "got -1h0m0s"},

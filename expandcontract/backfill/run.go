@@ -126,7 +126,7 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 				done = true
 				return nil
 			case c.Canceled != 0:
-				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with ResetBackfillCancel to run it",
+				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with backfill.ResetCancel to run it",
 					ErrCanceled, b.name, c.Checkpoint.String)
 			}
 			now := b.k.Now()
@@ -607,7 +607,7 @@ func (b *Runner) canceled(ctx context.Context, r *run) error {
 	}
 	b.k.Logger.InfoContext(ctx, "cutover: backfill canceled", "migration", b.name, "owner", b.cfg.owner,
 		"checkpoint", r.checkpoint, "rows", r.rows)
-	return fmt.Errorf("%w: backfill of %q stopped at checkpoint %q with %d rows copied; lift the cancellation with ResetBackfillCancel to resume",
+	return fmt.Errorf("%w: backfill of %q stopped at checkpoint %q with %d rows copied; lift the cancellation with backfill.ResetCancel to resume",
 		ErrCanceled, b.name, r.checkpoint, r.rows)
 }
 

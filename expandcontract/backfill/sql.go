@@ -46,7 +46,7 @@ type SQLBatch string
 func (q SQLBatch) CopyRange(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 	d, err := sqldialect.ForDriver(tx.DriverName())
 	if err != nil {
-		return 0, fmt.Errorf("expandcontract: SQL batch: %w", err)
+		return 0, fmt.Errorf("backfill: SQL batch: %w", err)
 	}
 	c, err := compileSQLBatch(string(q), d)
 	if err != nil {

@@ -218,6 +218,7 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 			want string
 		}{
 			{"nil function", nil, nil, "nil repair function"},
+			{"nil option", ok, []repair.Option{repair.WithBatch(10), nil}, "option 1 is nil"},
 			{"negative batch", ok, []repair.Option{repair.WithBatch(-1)}, "batch"},
 			{"zero batch", ok, []repair.Option{repair.WithBatch(0)}, "batch"},
 			{"zero backoff", ok, []repair.Option{repair.WithBackoff(0, time.Second)}, "backoff"},
@@ -233,6 +234,10 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 			assert.ErrorIs(t, err, repair.ErrInvalidInput, tc.name)
 			assert.ErrorContains(t, err, tc.want, tc.name)
 		}
+		r, err := repair.New(nil, ok)
+		assert.Nil(t, r)
+		assert.ErrorIs(t, err, repair.ErrInvalidInput)
+		assert.ErrorContains(t, err, "nil repair log")
 		_, err = f.log.Entries(t.Context(), repair.Query{Limit: -1})
 		assert.ErrorIs(t, err, repair.ErrInvalidInput)
 	})

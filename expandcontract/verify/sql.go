@@ -198,7 +198,7 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst); errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	} else if err != nil {
-		return nil, false, fmt.Errorf("expandcontract: boundary of %s: %w", p.table, err)
+		return nil, false, fmt.Errorf("verify: boundary of %s: %w", p.table, err)
 	}
 	return key(), true, nil
 }
@@ -265,12 +265,12 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 		dst = append(dst, &sums[i])
 	}
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst...); err != nil {
-		return nil, fmt.Errorf("expandcontract: checksum of %s: %w", p.table, err)
+		return nil, fmt.Errorf("verify: checksum of %s: %w", p.table, err)
 	}
 	for i := range cs {
 		cs[i].Rows = n
 		if cs[i].Sum, err = sumMod64(sums[i].String); err != nil {
-			return nil, fmt.Errorf("expandcontract: checksum of %s: %w", p.table, err)
+			return nil, fmt.Errorf("verify: checksum of %s: %w", p.table, err)
 		}
 	}
 	return cs, nil
@@ -319,7 +319,7 @@ func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered b
 	}
 	rows, err := p.db.QueryContext(ctx, p.d.Rebind(q), args...)
 	if err != nil {
-		return fmt.Errorf("expandcontract: read %s: %w", p.table, err)
+		return fmt.Errorf("verify: read %s: %w", p.table, err)
 	}
 	defer rows.Close()
 	k, key := p.newKey()
@@ -331,7 +331,7 @@ func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered b
 	out := make([]Row, len(encs))
 	for rows.Next() {
 		if err := rows.Scan(dst...); err != nil {
-			return fmt.Errorf("expandcontract: read %s: %w", p.table, err)
+			return fmt.Errorf("verify: read %s: %w", p.table, err)
 		}
 		kv := key()
 		for i, v := range vals {
@@ -350,7 +350,7 @@ func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered b
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("expandcontract: read %s: %w", p.table, err)
+		return fmt.Errorf("verify: read %s: %w", p.table, err)
 	}
 	return nil
 }
