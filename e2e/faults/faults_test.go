@@ -642,8 +642,8 @@ func (w *walker) summarize() {
 		fmt.Sprintf("repair log: %d keys recorded (%s), %d entries repaired, %d repair attempts failed and were retried; "+
 			"records that failed: %s",
 			w.repairs.total.Load(), byReason(recorded), w.loop.repaired.Load(), w.loop.failed.Load(), byReason(refused)),
-		"reproduce: scripts/test.sh -race -run TestFaults ./internal/faults/ -v",
-		"longer windows (10 s): go test -race -timeout 60m -run TestFaults -v ./internal/faults/ -faults.long")
+		"reproduce: scripts/test.sh -race -run TestFaults -v",
+		"longer windows (10 s): go -C e2e test -race -timeout 60m -run TestFaults -v ./faults/ -faults.long")
 }
 
 // byReason formats counts by reason, sorted by reason.
