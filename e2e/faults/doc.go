@@ -20,15 +20,16 @@
 // uses the new store, the new store gets, one window each, no fault,
 // latency beyond the secondary timeout, a timeout that swallows requests,
 // connection resets, a bandwidth limit, sliced replies and a full outage,
-// then recovers. Every window checks that each caller error came from the
-// store that answers for the stage (none at all before complete: the old
-// store stands in for the new one), that reads of the freshest store are
-// not stale, and that the p99 of the callers' latency stays within a bound
-// set by the secondary timeout. A caller error that says the repair log did
-// not record a key is counted in the unrec column and fails the window like
-// any error from the wrong store: the log has a budget of its own
-// (dualwrite.WithRecordTimeout), which TestRepairLogSlowerThanSecondaryTimeout
-// checks on its own.
+// then recovers. Each fault has a proxy of its own, and holds for every
+// request sent while it lasts (see [Proxy]). Every window checks that each
+// caller error came from the store that answers for the stage (none at all
+// before complete: the old store stands in for the new one), that reads of
+// the freshest store are not stale, and that the p99 of the callers'
+// latency stays within a bound set by the secondary timeout. A caller error
+// that says the repair log did not record a key is counted in the unrec
+// column and fails the window like any error from the wrong store: the log
+// has a budget of its own (dualwrite.WithRecordTimeout), which
+// TestRepairLogSlowerThanSecondaryTimeout checks on its own.
 //
 // After rampdown, with the load stopped and the repair log drained, a
 // verification must find the two stores identical and both must hold the

@@ -227,7 +227,7 @@ func (w *walker) setUp() {
 			t.Error(err)
 		}
 	})
-	dsn, err := throughProxy(w.kind, w.newAdmin.DSN, w.proxy.Addr())
+	dsn, err := w.proxy.DSN(w.kind, w.newAdmin.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
