@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# test.sh runs the module's tests on SQLite, PostgreSQL and MariaDB:
+# test.sh runs the tests of the library's module and of the proof suites'
+# module, e2e (toxiproxy faults, SIGKILL crashes, races, soak), on SQLite,
+# PostgreSQL and MariaDB:
 #
 #   scripts/test.sh [go test flags...]      e.g. scripts/test.sh -race -count=1
+#
+# The flags go to both runs of go test, so they take flags only, no package
+# paths (-run picks tests across both modules).
 #
 # It needs Go, the PostgreSQL server programs (initdb, pg_ctl, postgres) and
 # MariaDB (mariadbd, mariadb-install-db). When mariadbd is missing and this
@@ -13,8 +18,9 @@
 # scripts/dbs.sh, so that the test processes do not each start their own,
 # and stops them when it exits, whether the tests pass, fail or are
 # interrupted. The tests of internal/testdb still start servers of their own
-# to check that path. Then it runs go test "$@" ./... and exits with its
-# status.
+# to check that path. Then it runs go test "$@" ./... in the repository's
+# root and then in e2e, on the same servers, and exits with the status of
+# the first run that failed (0 if both passed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,5 +72,12 @@ if [ -z "${CUTOVER_POSTGRES_DSN:-}" ] || [ -z "${CUTOVER_MYSQL_DSN:-}" ]; then
 fi
 
 status=0
+say "module github.com/cutover-go/cutover (the library)"
 go test "$@" ./... || status=$?
+say "module github.com/cutover-go/cutover/e2e (the proof suites)"
+e2e_status=0
+go -C e2e test "$@" ./... || e2e_status=$?
+if [ "$status" -eq 0 ]; then
+  status=$e2e_status
+fi
 exit "$status"

@@ -48,8 +48,8 @@ var soakFaults = []Fault{faultLatency, faultTimeout, faultReset, faultBandwidth,
 //
 // One database per run keeps CI short: by default the seed picks it. Run
 //
-//	go test -race -count=1 -run TestSoak ./internal/faults/ -v
-//	go test -race -count=1 -run TestSoak ./internal/faults/ -v -soak.seed=N -soak.db=all -soak.duration=10m -timeout=30m
+//	go -C e2e test -race -count=1 -run TestSoak ./faults/ -v
+//	go -C e2e test -race -count=1 -run TestSoak ./faults/ -v -soak.seed=N -soak.db=all -soak.duration=10m -timeout=30m
 func TestSoak(t *testing.T) {
 	seed := *soakSeed
 	if seed == 0 {

@@ -103,7 +103,7 @@ func proxied(t *testing.T, kind string, db *testdb.DB) proxiedDB {
 			t.Error(err)
 		}
 	})
-	dsn, err := throughProxy(kind, db.DSN, p.Addr())
+	dsn, err := p.DSN(kind, db.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,15 +20,16 @@
 // uses the new store, the new store gets, one window each, no fault,
 // latency beyond the secondary timeout, a timeout that swallows requests,
 // connection resets, a bandwidth limit, sliced replies and a full outage,
-// then recovers. Every window checks that each caller error came from the
-// store that answers for the stage (none at all before complete: the old
-// store stands in for the new one), that reads of the freshest store are
-// not stale, and that the p99 of the callers' latency stays within a bound
-// set by the secondary timeout. A caller error that says the repair log did
-// not record a key is counted in the unrec column and fails the window like
-// any error from the wrong store: the log has a budget of its own
-// (dualwrite.WithRecordTimeout), which TestRepairLogSlowerThanSecondaryTimeout
-// checks on its own.
+// then recovers. Each fault has a proxy of its own, and holds for every
+// request sent while it lasts (see [Proxy]). Every window checks that each
+// caller error came from the store that answers for the stage (none at all
+// before complete: the old store stands in for the new one), that reads of
+// the freshest store are not stale, and that the p99 of the callers'
+// latency stays within a bound set by the secondary timeout. A caller error
+// that says the repair log did not record a key is counted in the unrec
+// column and fails the window like any error from the wrong store: the log
+// has a budget of its own (dualwrite.WithRecordTimeout), which
+// TestRepairLogSlowerThanSecondaryTimeout checks on its own.
 //
 // After rampdown, with the load stopped and the repair log drained, a
 // verification must find the two stores identical and both must hold the
@@ -39,17 +40,20 @@
 // and acknowledged, acknowledged writes lost, caller errors, p50, p99 and
 // maximum caller latency, fallbacks, breaker refusals, mismatches, keys
 // recorded for repair and entries repaired. It is logged with -v, and
-// written to the file that CUTOVER_FAULT_REPORT names. Run the suite with
+// written to the file that CUTOVER_FAULT_REPORT names. The package lives
+// in the module e2e, apart from the library's, so that the library's users
+// never download toxiproxy. Run the suite, from the repository's root, with
 //
-//	scripts/test.sh -race -run TestFaults ./internal/faults/ -v
+//	scripts/test.sh -race -run TestFaults -v
 //
-// or on its own (the test starts its own servers, or uses the ones
+// (which runs the tests of both modules, on servers it starts once), or on
+// its own (the test starts its own servers, or uses the ones
 // CUTOVER_POSTGRES_DSN and CUTOVER_MYSQL_DSN name; see internal/testdb)
 //
-//	go test -race -run TestFaults -v ./internal/faults/
+//	go -C e2e test -race -run TestFaults -v ./faults/
 //
 // The flag -faults.long, given after the package, makes every window last
 // 10 seconds instead of one; the walk then needs a longer -timeout:
 //
-//	go test -race -timeout 60m -run TestFaults -v ./internal/faults/ -faults.long
+//	go -C e2e test -race -timeout 60m -run TestFaults -v ./faults/ -faults.long
 package faults

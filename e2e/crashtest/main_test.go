@@ -1,0 +1,20 @@
+package crashtest
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/cutover-go/cutover/internal/testdb"
+)
+
+// TestMain stops the database servers the parent process started. Child
+// processes start none: they open the DSN their parent gives them. Then it
+// fails the run, in the parent and in a child that was not killed, if any
+// goroutine is left.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(servers{m}) }
+
+// servers runs the tests of m and stops the servers, as testdb.Main does.
+type servers struct{ m *testing.M }
+
+func (s servers) Run() int { return testdb.Run(s.m) }

@@ -1,9 +1,0 @@
-package racetest
-
-import (
-	"testing"
-
-	"github.com/cutover-go/cutover/internal/testdb"
-)
-
-func TestMain(m *testing.M) { testdb.Main(m) }
