@@ -19,6 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
 	_ "github.com/cutover-go/cutover/internal/testdb" // registers the database drivers
 )
 
@@ -111,7 +112,7 @@ func newChildProc(t *testing.T) *childProc {
 		c.fail("open the store: %v", err)
 	}
 	// Warm the pool, so that the first command races from an open connection.
-	if _, err := c.store.Get(c.ctx, migration); err != nil {
+	if _, err := migrationOf(c.store, migration).State(c.ctx); err != nil {
 		c.fail("read the migration: %v", err)
 	}
 	return c
@@ -173,12 +174,12 @@ func (c *childProc) waitToBeKilled() {
 	c.fail("got %q while waiting to be killed", line)
 }
 
-func (c *childProc) newBackfill(batch expandcontract.Batch, opts ...expandcontract.BackfillOption) *expandcontract.Backfiller {
-	base := []expandcontract.BackfillOption{expandcontract.WithOwner(c.owner), expandcontract.WithBatchSize(c.batch)}
+func (c *childProc) newBackfill(batch backfill.Batch, opts ...backfill.Option) *backfill.Runner {
+	base := []backfill.Option{backfill.WithOwner(c.owner), backfill.WithBatchSize(c.batch)}
 	if c.lease > 0 {
-		base = append(base, expandcontract.WithLease(c.lease))
+		base = append(base, backfill.WithLease(c.lease))
 	}
-	bf, err := c.store.NewBackfill(migration, keyset, batch, append(base, opts...)...)
+	bf, err := backfill.New(migrationOf(c.store, migration), keyset, batch, append(base, opts...)...)
 	if err != nil {
 		c.fail("new backfill: %v", err)
 	}
@@ -188,7 +189,7 @@ func (c *childProc) newBackfill(batch expandcontract.Batch, opts ...expandcontra
 // backfill is the role "backfill".
 func (c *childProc) backfill() {
 	n := 0
-	batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+	batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 		rows, err := copyRange(ctx, tx, r)
 		if err != nil {
 			return 0, err
@@ -220,8 +221,8 @@ func (c *childProc) leaser() {
 		c.fail("want go, got %q (%v)", line, err)
 	}
 	refused, calls := false, 0
-	bf := c.newBackfill(expandcontract.SQLBatch(copySQL),
-		expandcontract.WithThrottle(func(context.Context) (time.Duration, error) {
+	bf := c.newBackfill(backfill.SQLBatch(copySQL),
+		backfill.WithThrottle(func(context.Context) (time.Duration, error) {
 			// Called before each batch, outside its transaction.
 			if calls++; calls == c.holdAfter+1 && !refused {
 				c.emit(msg{Event: evHolding, Owner: c.owner, At: time.Now()})
@@ -233,7 +234,7 @@ func (c *childProc) leaser() {
 	for {
 		tried := time.Now()
 		err := bf.Run(c.ctx)
-		var held *expandcontract.LeaseHeldError
+		var held *backfill.LeaseHeldError
 		switch {
 		case err == nil:
 			c.emit(msg{Event: evDone})
@@ -277,7 +278,7 @@ func (c *childProc) mover() {
 		if err != nil {
 			c.fail("bad command %q: %v", line, err)
 		}
-		m, err := c.store.Move(c.ctx, migration, expandcontract.Move{To: to, Actor: c.owner, Reason: "race", Version: v})
+		m, err := migrationOf(c.store, migration).Move(c.ctx, expandcontract.Move{To: to, Actor: c.owner, Reason: "race", Version: v})
 		if c.onClock.Swap(nil) != nil {
 			c.fail("the move to %s at version %d never read the clock", to, v)
 		}

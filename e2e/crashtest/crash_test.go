@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -82,7 +83,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 	require.Equal(t, "runner-killed", after.LeaseOwner)
 	require.True(t, after.LeaseUntil.After(time.Now()), "lease until %v", after.LeaseUntil)
 	checkCopies(t, db, upToCheckpoint)
-	res := verify(t, s, db)
+	res := verifyColumns(t, s, db)
 	require.EqualValues(t, numRows, res.Rows)
 	require.EqualValues(t, numRows-done, res.Differences)
 	require.EqualValues(t, numRows-done, res.Changed, "the new column is NULL past the checkpoint")
@@ -96,11 +97,11 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 	// refused while the dead runner's lease lasts, then takes it over.
 	clock := &offsetClock{}
 	rs := openStore(t, db.DB, expandcontract.WithClock(clock.Now))
-	bf, err := rs.NewBackfill(migration, keyset, expandcontract.SQLBatch(copySQL),
-		expandcontract.WithBatchSize(batchSize), expandcontract.WithOwner("runner-resumed"))
+	bf, err := backfill.New(migrationOf(rs, migration), keyset, backfill.SQLBatch(copySQL),
+		backfill.WithBatchSize(batchSize), backfill.WithOwner("runner-resumed"))
 	require.NoError(t, err)
 	err = bf.Run(t.Context())
-	var held *expandcontract.LeaseHeldError
+	var held *backfill.LeaseHeldError
 	require.ErrorAs(t, err, &held)
 	require.Equal(t, "runner-killed", held.Owner)
 	require.True(t, held.Until.Equal(after.LeaseUntil), "held until %v, lease until %v", held.Until, after.LeaseUntil)
@@ -111,7 +112,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 
 	// Every row was copied once: no batch redone, none skipped.
 	checkCopies(t, db, once)
-	requireClean(t, verify(t, rs, db))
+	requireClean(t, verifyColumns(t, rs, db))
 	final := get(t, rs)
 	require.True(t, final.Backfill.Done())
 	require.EqualValues(t, numRows, final.Backfill.Rows)
@@ -131,7 +132,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 	require.Equal(t, []string{"runner-resumed"}, finished)
 
 	// The phase guard accepts the result: reads may move.
-	_, err = rs.Move(t.Context(), migration, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
+	_, err = migrationOf(rs, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
 	require.NoError(t, err)
 }
 
@@ -140,7 +141,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 func TestRacingMovesHaveOneWinner(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		s := openStore(t, db.DB)
-		_, err := s.Ensure(t.Context(), migration, "test")
+		_, err := migrationOf(s, migration).Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		a, b := startChild(t, db, "mover-a", "mover"), startChild(t, db, "mover-b", "mover")
 		a.expect(t, evReady, time.Minute)
@@ -234,7 +235,7 @@ func TestRacingMovesHaveOneWinner(t *testing.T) {
 
 		// The history holds exactly one move per version, by the winner,
 		// and each loser's conflict or refusal.
-		evs, err := s.Events(t.Context(), migration)
+		evs, err := migrationOf(s, migration).Events(t.Context())
 		require.NoError(t, err)
 		moves := map[int64]string{}
 		var gotConflicts, gotRefusals []string
@@ -349,7 +350,7 @@ func TestRacingBackfillLeases(t *testing.T) {
 		other.waitExit(t, 30*time.Second)
 
 		checkCopies(t, db, once)
-		requireClean(t, verify(t, s, db))
+		requireClean(t, verifyColumns(t, s, db))
 		final := get(t, s)
 		require.True(t, final.Backfill.Done())
 		require.EqualValues(t, numRows, final.Backfill.Rows)
@@ -371,7 +372,7 @@ func TestRacingBackfillLeases(t *testing.T) {
 		require.False(t, r.At.Before(r.RanOut), "took over at %v, before the lease ran out at %v", r.At, r.RanOut)
 		require.Equal(t, []string{other.name}, finished)
 
-		_, err := s.Move(t.Context(), migration, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
+		_, err := migrationOf(s, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
 		require.NoError(t, err)
 	})
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -29,9 +31,9 @@ const (
 	batchSize = 20
 )
 
-var keyset = expandcontract.Keyset{Table: "customers", Column: "id", Kind: expandcontract.IntKeys}
+var keyset = backfill.Keyset{Table: "customers", Column: "id", Kind: expandcontract.IntKeys}
 
-// copySQL is the batch as an [expandcontract.SQLBatch].
+// copySQL is the batch as an [backfill.SQLBatch].
 const copySQL = `UPDATE customers SET phone_number = customer_phone, copies = copies + 1 WHERE id > :from AND id <= :to`
 
 // copyRange is the batch written in Go: the first range has no From.
@@ -86,17 +88,17 @@ func openStore(t *testing.T, db *sqlx.DB, opts ...expandcontract.Option) *expand
 // toBackfill creates the migration and moves it to the backfill phase.
 func toBackfill(t *testing.T, s *expandcontract.Store) {
 	t.Helper()
-	_, err := s.Ensure(t.Context(), migration, "test")
+	_, err := migrationOf(s, migration).Ensure(t.Context(), "test")
 	require.NoError(t, err)
 	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-		_, err := s.Move(t.Context(), migration, expandcontract.Move{To: p, Actor: "test", Reason: "set up"})
+		_, err := migrationOf(s, migration).Move(t.Context(), expandcontract.Move{To: p, Actor: "test", Reason: "set up"})
 		require.NoError(t, err)
 	}
 }
 
-func get(t *testing.T, s *expandcontract.Store) expandcontract.Migration {
+func get(t *testing.T, s *expandcontract.Store) expandcontract.State {
 	t.Helper()
-	m, err := s.Get(t.Context(), migration)
+	m, err := migrationOf(s, migration).State(t.Context())
 	require.NoError(t, err)
 	return m
 }
@@ -131,23 +133,23 @@ func checkCopies(t *testing.T, db *testdb.DB, want func(id int64) int64) {
 
 func once(int64) int64 { return 1 }
 
-// verify compares the old column with the new one with s.Verify, keeping
+// verifyColumns compares the old column with the new one with s.Verify, keeping
 // the differing keys out of the store's repair log.
-func verify(t *testing.T, s *expandcontract.Store, db *testdb.DB) expandcontract.VerifyResult {
+func verifyColumns(t *testing.T, s *expandcontract.Store, db *testdb.DB) verify.Result {
 	t.Helper()
-	side := func(col string) *expandcontract.SQLRows {
-		return &expandcontract.SQLRows{DB: db.DB, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: col}
+	side := func(col string) *verify.SQLRows {
+		return &verify.SQLRows{DB: db.DB, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: col}
 	}
 	var repairs cutover.MemoryRepairLog
-	res, err := s.Verify(t.Context(), migration, side("customer_phone"), side("phone_number"),
-		expandcontract.WithChunkSize(50), expandcontract.WithMaxReportedKeys(numRows), expandcontract.WithRepairLog(&repairs))
+	res, err := runVerify(t.Context(), migrationOf(s, migration), side("customer_phone"), side("phone_number"),
+		verify.WithChunkSize(50), verify.WithMaxReportedKeys(numRows), verify.WithRepairLog(&repairs))
 	require.NoError(t, err)
 	require.EqualValues(t, res.Differences, repairs.Len(), "every differing key is sent for repair")
 	return res
 }
 
 // requireClean fails the test unless res found every row equal.
-func requireClean(t *testing.T, res expandcontract.VerifyResult) {
+func requireClean(t *testing.T, res verify.Result) {
 	t.Helper()
 	require.True(t, res.Clean(), "verification: %d differences, keys %v", res.Differences, res.Keys)
 	require.EqualValues(t, numRows, res.Rows)
@@ -174,7 +176,7 @@ var (
 // does not know.
 func history(t *testing.T, s *expandcontract.Store) (starts []backfillRun, done []string) {
 	t.Helper()
-	evs, err := s.Events(t.Context(), migration)
+	evs, err := migrationOf(s, migration).Events(t.Context())
 	require.NoError(t, err)
 	for _, e := range evs {
 		if e.Kind != "backfill" {

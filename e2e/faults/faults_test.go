@@ -23,6 +23,9 @@ import (
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/metrictest"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
@@ -135,7 +138,7 @@ type walker struct {
 	direct   [2]*Table  // both reached directly
 	proxy    *Proxy
 	store    *expandcontract.Store
-	durable  *expandcontract.RepairLog
+	durable  *repair.Log
 	repairs  *countingLog
 	loop     *repairLoop
 	metrics  *metrictest.Reader
@@ -271,10 +274,10 @@ func (w *walker) setUp() {
 	if w.store, err = expandcontract.Open(ctx, w.old.DB, expandcontract.WithLogger(logger)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.store.Ensure(ctx, w.name, "faults"); err != nil {
+	if _, err := migrationOf(w.store, w.name).Ensure(ctx, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	if w.durable, err = w.store.RepairLog(w.name); err != nil {
+	if w.durable, err = repair.NewLog(migrationOf(w.store, w.name)); err != nil {
 		t.Fatal(err)
 	}
 	w.repairs = newCountingLog(w.durable)
@@ -299,9 +302,9 @@ func (w *walker) setUp() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repairer, err := w.durable.NewRepairer(repairKey(w.stores),
-		expandcontract.WithRepairBatch(200), expandcontract.WithRepairBackoff(20*time.Millisecond, 500*time.Millisecond),
-		expandcontract.WithRepairTimeout(2*time.Second))
+	repairer, err := repair.New(w.durable, repairKey(w.stores),
+		repair.WithBatch(200), repair.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
+		repair.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +355,7 @@ func (w *walker) seed() {
 // move moves the migration's phase and then the stage.
 func (w *walker) move(to expandcontract.Phase, stage cutover.Stage) {
 	w.t.Helper()
-	if _, err := w.store.Move(w.ctx, w.name, expandcontract.Move{To: to, Actor: "faults", Reason: "walk"}); err != nil {
+	if _, err := migrationOf(w.store, w.name).Move(w.ctx, expandcontract.Move{To: to, Actor: "faults", Reason: "walk"}); err != nil {
 		w.t.Fatalf("move to %s: %v", to, err)
 	}
 	w.stages.Set(stage)
@@ -453,7 +456,7 @@ func describe(errs []callerError) string {
 func (w *walker) backfill() {
 	t := w.t
 	d := w.old.Dialect
-	batch := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+	batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 		q, args := `SELECT id, name, version FROM users WHERE id <= ?`, []any{r.To}
 		if r.From != nil {
 			q, args = q+` AND id > ?`, append(args, r.From)
@@ -469,8 +472,8 @@ func (w *walker) backfill() {
 		}
 		return int64(len(rows)), nil
 	})
-	b, err := w.store.NewBackfill(w.name, expandcontract.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
-		batch, expandcontract.WithBatchSize(100))
+	b, err := backfill.New(migrationOf(w.store, w.name), backfill.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
+		batch, backfill.WithBatchSize(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +488,7 @@ func (w *walker) backfill() {
 			t.Fatalf("backfill: %v", err)
 		}
 	}
-	m, err := w.store.Get(w.ctx, w.name)
+	m, err := migrationOf(w.store, w.name).State(w.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,13 +497,13 @@ func (w *walker) backfill() {
 
 // rowSources returns the verification's view of the two tables, both
 // reached directly.
-func (w *walker) rowSources() (old, new *expandcontract.SQLRows) {
+func (w *walker) rowSources() (old, new *verify.SQLRows) {
 	value := `name || ':' || CAST(version AS TEXT)`
 	if w.kind == sqldialect.MySQL {
 		value = `CONCAT(name, ':', version)`
 	}
-	old = &expandcontract.SQLRows{DB: w.old.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
-	new = &expandcontract.SQLRows{DB: w.newAdmin.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
+	old = &verify.SQLRows{DB: w.old.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
+	new = &verify.SQLRows{DB: w.newAdmin.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
 	return old, new
 }
 
@@ -518,7 +521,7 @@ func (w *walker) drain() time.Duration {
 			return time.Since(start)
 		}
 		if time.Since(start) > w.s.drain {
-			es, _ := w.durable.Entries(w.ctx, expandcontract.RepairQuery{Limit: 5})
+			es, _ := w.durable.Entries(w.ctx, repair.Query{Limit: 5})
 			t.Fatalf("repair log: %d entries still pending after %v, such as %+v", n, w.s.drain, es)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -535,7 +538,7 @@ func (w *walker) verifyUnderLoad() {
 	old, new := w.rowSources()
 	for attempt := 1; ; attempt++ {
 		took := w.drain()
-		res, err := w.store.Verify(w.ctx, w.name, old, new, expandcontract.WithRecheck(250*time.Millisecond))
+		res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRecheck(250*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,7 +565,7 @@ func (w *walker) checkIdentical() {
 	took := w.drain()
 	old, new := w.rowSources()
 	var diffs cutover.MemoryRepairLog
-	res, err := w.store.Verify(w.ctx, w.name, old, new, expandcontract.WithRepairLog(&diffs))
+	res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -621,7 +624,7 @@ func (w *walker) checkComplete() {
 	}
 	var diffs cutover.MemoryRepairLog
 	old, new := w.rowSources()
-	res, err := w.store.Verify(w.ctx, w.name, old, new, expandcontract.WithRepairLog(&diffs))
+	res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +632,7 @@ func (w *walker) checkComplete() {
 	unrecorded := w.load.Unrecorded()
 	var strays []string
 	for _, e := range diffs.Entries() {
-		if !(written[e.Key] || unrecorded[e.Key]) || e.Err != expandcontract.ErrValueDiffers {
+		if !(written[e.Key] || unrecorded[e.Key]) || e.Err != verify.ErrValueDiffers {
 			strays = append(strays, fmt.Sprintf("%s (%v)", e.Key, e.Err))
 		}
 	}

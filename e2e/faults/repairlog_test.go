@@ -11,6 +11,7 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
@@ -50,7 +51,7 @@ func TestRepairLogSlowerThanSecondaryTimeout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			repairs, err := store.RepairLog("slow-log")
+			repairs, err := repair.NewLog(migrationOf(store, "slow-log"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover-go/cutover"
-	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 )
 
 // countingLog is a [cutover.RepairLog] that counts what it passes on to the
@@ -53,7 +53,7 @@ func (l *countingLog) Counts() (recorded, refused map[cutover.Reason]int64) {
 // the version, so that a stale source never overwrites a newer target (a
 // mismatch can name either copy as the stale one). A key the source does
 // not hold is left alone: the suite never deletes.
-func repairKey(stores [2]*Table) expandcontract.RepairFunc {
+func repairKey(stores [2]*Table) repair.Func {
 	return func(ctx context.Context, r cutover.Repair) error {
 		u, err := stores[r.Target.Other()].Get(ctx, r.Key)
 		if err != nil {
@@ -71,7 +71,7 @@ func repairKey(stores [2]*Table) expandcontract.RepairFunc {
 // of the new store fail while the new store does, and are retried with
 // backoff.
 type repairLoop struct {
-	r        *expandcontract.Repairer
+	r        *repair.Repairer
 	repaired atomic.Int64
 	failed   atomic.Int64
 	cancel   context.CancelFunc
@@ -79,7 +79,7 @@ type repairLoop struct {
 }
 
 // startRepairs starts draining with r until stop.
-func startRepairs(ctx context.Context, r *expandcontract.Repairer) *repairLoop {
+func startRepairs(ctx context.Context, r *repair.Repairer) *repairLoop {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &repairLoop{r: r, cancel: cancel, done: make(chan struct{})}
 	go func() {

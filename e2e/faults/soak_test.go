@@ -9,6 +9,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
@@ -107,9 +108,9 @@ func soak(t *testing.T, kind string, seed uint64, dur time.Duration) {
 	// of small batches and a short repair timeout, so that stopping it under
 	// a fault is quick.
 	w.loop.stop()
-	repairer, err := w.durable.NewRepairer(repairKey(w.stores),
-		expandcontract.WithRepairBatch(20), expandcontract.WithRepairBackoff(20*time.Millisecond, 500*time.Millisecond),
-		expandcontract.WithRepairTimeout(2*time.Second))
+	repairer, err := repair.New(w.durable, repairKey(w.stores),
+		repair.WithBatch(20), repair.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
+		repair.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

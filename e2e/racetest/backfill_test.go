@@ -18,6 +18,9 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
@@ -29,12 +32,12 @@ type cols struct {
 	t     *testing.T
 	db    *testdb.DB
 	store *expandcontract.Store
-	log   *expandcontract.RepairLog
+	log   *repair.Log
 }
 
 // copySQL is the backfill's batch: one statement that reads and writes
 // each row of the range.
-const copySQL = expandcontract.SQLBatch(`UPDATE kvc SET new_val = old_val WHERE id > :from AND id <= :to`)
+const copySQL = backfill.SQLBatch(`UPDATE kvc SET new_val = old_val WHERE id > :from AND id <= :to`)
 
 // newCols creates kvc with the ids 1 to n, their old_val set and their
 // new_val NULL, and moves the migration to the backfill phase.
@@ -51,7 +54,7 @@ func newCols(t *testing.T, db *testdb.DB, n int64) *cols {
 	store, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithLogger(quiet))
 	require.NoError(t, err)
 	c := &cols{t: t, db: db, store: store}
-	c.log, err = store.RepairLog(migration)
+	c.log, err = repair.NewLog(migrationOf(store, migration))
 	require.NoError(t, err)
 	moveTo(t, store, expandcontract.Backfill, nil)
 	return c
@@ -83,12 +86,12 @@ func (c *cols) differing() []int64 {
 	return ids
 }
 
-func (c *cols) verify() expandcontract.VerifyResult {
+func (c *cols) verify() verify.Result {
 	c.t.Helper()
-	res, err := c.store.Verify(c.t.Context(), migration,
-		&expandcontract.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "old_val"},
-		&expandcontract.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "new_val"},
-		expandcontract.WithChunkSize(7))
+	res, err := runVerify(c.t.Context(), migrationOf(c.store, migration),
+		&verify.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "old_val"},
+		&verify.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "new_val"},
+		verify.WithChunkSize(7))
 	require.NoError(c.t, err)
 	return res
 }
@@ -102,7 +105,7 @@ func (c *cols) repair(ctx context.Context, r cutover.Repair) error {
 // hookedBatch runs an SQLBatch over each key range and then calls after,
 // while the batch's transaction is still open.
 type hookedBatch struct {
-	sql   expandcontract.SQLBatch
+	sql   backfill.SQLBatch
 	after func(r expandcontract.KeyRange)
 }
 
@@ -184,8 +187,8 @@ func TestSQLBatchHoldsDualWritesOffTheRowsItCopies(t *testing.T) {
 				}
 			})
 		}
-		bf, err := c.store.NewBackfill(migration, expandcontract.Keyset{Table: "kvc", Column: "id"}, hooked,
-			expandcontract.WithBatchSize(batch))
+		bf, err := backfill.New(migrationOf(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, hooked,
+			backfill.WithBatchSize(batch))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(ctx))
 		writes.Wait()
@@ -251,7 +254,7 @@ func TestGoBatchFromAnotherDatabaseCanCopyAStaleValue(t *testing.T) {
 			errs      []error
 			writes    sync.WaitGroup
 		)
-		copyRange := expandcontract.BatchFunc(func(bctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
+		copyRange := backfill.BatchFunc(func(bctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
 			rows, err := e.oldRange(bctx, r)
 			if err != nil {
 				return 0, err
@@ -286,8 +289,8 @@ func TestGoBatchFromAnotherDatabaseCanCopyAStaleValue(t *testing.T) {
 			}
 			return int64(len(rows)), nil
 		})
-		bf, err := e.store.NewBackfill(migration, expandcontract.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
-			copyRange, expandcontract.WithBatchSize(batch))
+		bf, err := backfill.New(migrationOf(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
+			copyRange, backfill.WithBatchSize(batch))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(ctx))
 		writes.Wait()
@@ -318,7 +321,7 @@ func TestGoBatchFromAnotherDatabaseCanCopyAStaleValue(t *testing.T) {
 		assert.Equal(t, int64(len(regressed)), res.Changed)
 		assert.Zero(t, res.Missing+res.Extra)
 		assert.Equal(t, keyStrings(regressed), res.Keys)
-		assert.Equal(t, keyStrings(regressed), nilIfEmpty(entryKeys(entries(t, e.log, expandcontract.VerifyOp))))
+		assert.Equal(t, keyStrings(regressed), nilIfEmpty(entryKeys(entries(t, e.log, verify.Op))))
 		drain(t, e.log, e.copyOldToNew)
 		assert.True(t, e.verify().Clean())
 		assert.Empty(t, e.differing())
@@ -343,12 +346,12 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 	const keys, writers, batch = 32, 4, 4
 	type setup struct {
 		writer    *dualwrite.Writer
-		backfill  *expandcontract.Backfiller
+		backfill  *backfill.Runner
 		save      func(id int64, val string) storeFunc
 		differing func() []int64
-		verify    func() expandcontract.VerifyResult
-		log       *expandcontract.RepairLog
-		repair    expandcontract.RepairFunc
+		verify    func() verify.Result
+		log       *repair.Log
+		repair    repair.Func
 	}
 	for _, variant := range []struct {
 		name  string
@@ -356,8 +359,8 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 	}{
 		{"sqlbatch", func(t *testing.T, db *testdb.DB, _ uint64) setup {
 			c := newCols(t, db, keys)
-			bf, err := c.store.NewBackfill(migration, expandcontract.Keyset{Table: "kvc", Column: "id"}, copySQL,
-				expandcontract.WithBatchSize(batch), expandcontract.WithBatchPause(2*time.Millisecond))
+			bf, err := backfill.New(migrationOf(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, copySQL,
+				backfill.WithBatchSize(batch), backfill.WithBatchPause(2*time.Millisecond))
 			require.NoError(t, err)
 			return setup{newWriter(t, c.log, cutover.DualWrite), bf, c.save, c.differing, c.verify, c.log, c.repair}
 		}},
@@ -367,7 +370,7 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 			e := newKV(t, oldDB, db, expandcontract.Backfill)
 			e.seed(keys, false)
 			r := rand.New(rand.NewPCG(seed, 99))
-			copyRange := expandcontract.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, kr expandcontract.KeyRange) (int64, error) {
+			copyRange := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, kr expandcontract.KeyRange) (int64, error) {
 				rows, err := e.oldRange(ctx, kr)
 				if err != nil {
 					return 0, err
@@ -380,8 +383,8 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 				}
 				return int64(len(rows)), nil
 			})
-			bf, err := e.store.NewBackfill(migration, expandcontract.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
-				copyRange, expandcontract.WithBatchSize(batch), expandcontract.WithBatchPause(2*time.Millisecond))
+			bf, err := backfill.New(migrationOf(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
+				copyRange, backfill.WithBatchSize(batch), backfill.WithBatchPause(2*time.Millisecond))
 			require.NoError(t, err)
 			return setup{e.writer(cutover.DualWrite), bf, e.save, e.differing, e.verify, e.log, e.copyOldToNew}
 		}},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
@@ -67,12 +68,12 @@ func TestDualWriteRaceLeavesTheNewStoreOlder(t *testing.T) {
 				assert.Equal(t, int64(len(forced)), res.Differences)
 				assert.Equal(t, int64(len(forced)), res.Changed)
 				assert.Equal(t, keys(forced), res.Keys, "the verification names exactly the raced keys")
-				recorded := entries(t, e.log, expandcontract.VerifyOp)
+				recorded := entries(t, e.log, verify.Op)
 				assert.Equal(t, keys(forced), entryKeys(recorded), "and sends exactly them to the repair log")
 				for _, r := range recorded {
 					assert.Equal(t, cutover.New, r.Repair.Target)
 					assert.Equal(t, cutover.Unverified, r.Repair.Reason)
-					assert.EqualError(t, r.Repair.Err, expandcontract.ErrValueDiffers.Error())
+					assert.EqualError(t, r.Repair.Err, verify.ErrValueDiffers.Error())
 				}
 
 				stats := drain(t, e.log, e.copyOldToNew)
@@ -160,7 +161,7 @@ func TestLiveWriteRaceLeavesTheOldStoreBehind(t *testing.T) {
 
 		res := e.verify()
 		assert.Equal(t, keys(forced), res.Keys)
-		for _, r := range entries(t, e.log, expandcontract.VerifyOp) {
+		for _, r := range entries(t, e.log, verify.Op) {
 			assert.Equal(t, cutover.New, r.Repair.Target, "verification always names the new store")
 		}
 		drain(t, e.log, func(ctx context.Context, r cutover.Repair) error {
@@ -284,7 +285,7 @@ func TestRandomDualWritesConvergeAfterVerifyAndRepair(t *testing.T) {
 							return
 						default:
 						}
-						if _, bgErr = e.store.Verify(ctx, migration, e.rows(cutover.Old), e.rows(cutover.New)); bgErr != nil {
+						if _, bgErr = runVerify(ctx, migrationOf(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New)); bgErr != nil {
 							return
 						}
 						if _, bgErr = drainOnce(ctx, e.log, e.copyOldToNew); bgErr != nil {

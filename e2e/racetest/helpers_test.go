@@ -18,6 +18,9 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/backfill"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/testdb"
 )
@@ -139,7 +142,7 @@ type kv struct {
 	oldDB  *testdb.DB
 	newDB  *testdb.DB
 	store  *expandcontract.Store
-	log    *expandcontract.RepairLog
+	log    *repair.Log
 	upsert string
 }
 
@@ -161,7 +164,7 @@ func newKV(t *testing.T, oldDB, newDB *testdb.DB, phase expandcontract.Phase) *k
 	require.NoError(t, err)
 	e := &kv{t: t, oldDB: oldDB, newDB: newDB, store: store,
 		upsert: newDB.Dialect.Rebind(upsertSQL(newDB, "kv_new"))}
-	e.log, err = store.RepairLog(migration)
+	e.log, err = repair.NewLog(migrationOf(store, migration))
 	require.NoError(t, err)
 	moveTo(t, store, phase, func() { require.True(t, e.verify().Clean()) })
 	return e
@@ -173,14 +176,14 @@ func newKV(t *testing.T, oldDB, newDB *testdb.DB, phase expandcontract.Phase) *k
 func moveTo(t *testing.T, s *expandcontract.Store, phase expandcontract.Phase, verify func()) {
 	t.Helper()
 	ctx := t.Context()
-	_, err := s.Ensure(ctx, migration, "racetest")
+	_, err := migrationOf(s, migration).Ensure(ctx, "racetest")
 	require.NoError(t, err)
 	for p := expandcontract.DualWrite; p <= phase; p++ {
 		if p == expandcontract.SwitchReads {
-			require.NoError(t, s.MarkBackfillDone(ctx, migration, "racetest"))
+			require.NoError(t, backfill.MarkDone(ctx, migrationOf(s, migration), "racetest"))
 			verify()
 		}
-		_, err := s.Move(ctx, migration, expandcontract.Move{To: p, Actor: "racetest", Reason: "set up"})
+		_, err := migrationOf(s, migration).Move(ctx, expandcontract.Move{To: p, Actor: "racetest", Reason: "set up"})
 		require.NoError(t, err)
 	}
 }
@@ -329,19 +332,19 @@ func newWriter(t testing.TB, log cutover.RepairLog, stage cutover.Stage, opts ..
 	return w
 }
 
-func (e *kv) rows(side cutover.Side) *expandcontract.SQLRows {
+func (e *kv) rows(side cutover.Side) *verify.SQLRows {
 	if side == cutover.Old {
-		return &expandcontract.SQLRows{DB: e.oldDB.DB, Table: "kv_old", Key: "id", Value: "val"}
+		return &verify.SQLRows{DB: e.oldDB.DB, Table: "kv_old", Key: "id", Value: "val"}
 	}
-	return &expandcontract.SQLRows{DB: e.newDB.DB, Table: "kv_new", Key: "id", Value: "val"}
+	return &verify.SQLRows{DB: e.newDB.DB, Table: "kv_new", Key: "id", Value: "val"}
 }
 
 // verify runs a verification of the migration, in small chunks so that a
 // few rows make several key ranges.
-func (e *kv) verify() expandcontract.VerifyResult {
+func (e *kv) verify() verify.Result {
 	e.t.Helper()
-	res, err := e.store.Verify(e.t.Context(), migration, e.rows(cutover.Old), e.rows(cutover.New),
-		expandcontract.WithChunkSize(7))
+	res, err := runVerify(e.t.Context(), migrationOf(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New),
+		verify.WithChunkSize(7))
 	require.NoError(e.t, err)
 	return res
 }
@@ -389,14 +392,14 @@ func (e *kv) copyToTarget(ctx context.Context, r cutover.Repair) error {
 }
 
 // entries returns the pending entries of a repair log made by op.
-func entries(t testing.TB, log *expandcontract.RepairLog, op string) []expandcontract.RepairEntry {
+func entries(t testing.TB, log *repair.Log, op string) []repair.Entry {
 	t.Helper()
-	all, err := log.Entries(context.Background(), expandcontract.RepairQuery{Limit: 100_000})
+	all, err := log.Entries(context.Background(), repair.Query{Limit: 100_000})
 	require.NoError(t, err)
-	return slices.DeleteFunc(all, func(e expandcontract.RepairEntry) bool { return e.Repair.Op != op })
+	return slices.DeleteFunc(all, func(e repair.Entry) bool { return e.Repair.Op != op })
 }
 
-func entryKeys(es []expandcontract.RepairEntry) []string {
+func entryKeys(es []repair.Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.Repair.Key
@@ -409,7 +412,7 @@ func entryKeys(es []expandcontract.RepairEntry) []string {
 	return out
 }
 
-func pending(t testing.TB, log *expandcontract.RepairLog) int64 {
+func pending(t testing.TB, log *repair.Log) int64 {
 	t.Helper()
 	n, err := log.Pending(context.Background())
 	require.NoError(t, err)
@@ -418,20 +421,20 @@ func pending(t testing.TB, log *expandcontract.RepairLog) int64 {
 
 // drain runs a repairer with fn over log until no entry is due, and
 // returns what it did in all.
-func drain(t testing.TB, log *expandcontract.RepairLog, fn expandcontract.RepairFunc) expandcontract.RepairStats {
+func drain(t testing.TB, log *repair.Log, fn repair.Func) repair.Stats {
 	t.Helper()
 	stats, err := drainOnce(context.Background(), log, fn)
 	require.NoError(t, err)
 	return stats
 }
 
-func drainOnce(ctx context.Context, log *expandcontract.RepairLog, fn expandcontract.RepairFunc) (expandcontract.RepairStats, error) {
-	r, err := log.NewRepairer(fn, expandcontract.WithRepairBatch(50))
+func drainOnce(ctx context.Context, log *repair.Log, fn repair.Func) (repair.Stats, error) {
+	r, err := repair.New(log, fn, repair.WithBatch(50))
 	if err != nil {
-		return expandcontract.RepairStats{}, err
+		return repair.Stats{}, err
 	}
 	defer r.Close()
-	var total expandcontract.RepairStats
+	var total repair.Stats
 	for range 1000 {
 		s, err := r.RunOnce(ctx)
 		if err != nil {
