@@ -72,7 +72,7 @@ type settings struct {
 	ops       int           // operations per worker per window, at most
 	pace      time.Duration // mean pause between a worker's operations
 	timeout   time.Duration // secondary timeout, and bound on each new-store query
-	drain     time.Duration // the longest a drain of the repair log may take
+	drain     time.Duration // the longest a drain of the repair log may go without repairing an entry
 }
 
 func walkSettings() settings {
@@ -507,11 +507,16 @@ func (w *walker) rowSources() (old, new *verify.SQLRows) {
 	return old, new
 }
 
-// drain waits until the repair log has no pending entry.
+// drain waits until the repair log has no pending entry. Under load the
+// log may take minutes to drain on a busy machine, but it drains as long as
+// entries get repaired, so the wait fails once the repairer went s.drain
+// without repairing any entry (a stuck repairer, or a store it cannot
+// reach), or after five times that in all.
 func (w *walker) drain() time.Duration {
 	t := w.t
 	t.Helper()
 	start := time.Now()
+	repaired, progressAt := w.loop.repaired.Load(), start
 	for {
 		n, err := w.durable.Pending(w.ctx)
 		if err != nil {
@@ -520,9 +525,14 @@ func (w *walker) drain() time.Duration {
 		if n == 0 {
 			return time.Since(start)
 		}
-		if time.Since(start) > w.s.drain {
+		now := time.Now()
+		if r := w.loop.repaired.Load(); r != repaired {
+			repaired, progressAt = r, now
+		}
+		if stalled, all := now.Sub(progressAt), now.Sub(start); stalled > w.s.drain || all > 5*w.s.drain {
 			es, _ := w.durable.Entries(w.ctx, repair.Query{Limit: 5})
-			t.Fatalf("repair log: %d entries still pending after %v, such as %+v", n, w.s.drain, es)
+			t.Fatalf("repair log: %d entries still pending after %v, the last %v with no entry repaired (bounds: %v without a repair, %v in all), such as %+v",
+				n, all.Round(time.Millisecond), stalled.Round(time.Millisecond), w.s.drain, 5*w.s.drain, es)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,11 +13,8 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/rs/zerolog"
-
-	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
 // Fault is one kind of trouble the proxy puts between the library and the
@@ -311,51 +307,6 @@ func (p *Proxy) DialContext(ctx context.Context, _, _ string) (net.Conn, error) 
 	c := &proxyConn{TCPConn: nc.(*net.TCPConn), p: p, b: b}
 	b.conns[c] = struct{}{}
 	return c, nil
-}
-
-// DSN returns dsn, a DSN of the named database kind ("postgres" or "mysql")
-// for the server the proxy forwards to, changed so that the driver
-// connects through [Proxy.DialContext], with short connection timeouts: the
-// proxy may swallow a connection attempt, and no call must wait on it for
-// long. Open it with the database's usual driver name.
-func (p *Proxy) DSN(kind, dsn string) (string, error) {
-	switch kind {
-	case sqldialect.Postgres:
-		if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-			u, err := url.Parse(dsn)
-			if err != nil {
-				return "", err
-			}
-			q := u.Query()
-			q.Set("connect_timeout", "2")
-			u.RawQuery = q.Encode()
-			dsn = u.String()
-		} else {
-			// In the keyword form a later keyword wins.
-			dsn += " connect_timeout=2"
-		}
-		cfg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			return "", fmt.Errorf("faults: parse PostgreSQL DSN: %w", err)
-		}
-		cfg.DialFunc = p.DialContext
-		name := stdlib.RegisterConnConfig(cfg)
-		p.mu.Lock()
-		p.pgNames = append(p.pgNames, name)
-		p.mu.Unlock()
-		return name, nil
-	case sqldialect.MySQL:
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", fmt.Errorf("faults: parse MySQL DSN: %w", err)
-		}
-		cfg.Net = p.network // cfg.Addr, the server's, is not dialed
-		cfg.Timeout = time.Second
-		cfg.ReadTimeout = 2 * time.Second
-		cfg.WriteTimeout = 2 * time.Second
-		return cfg.FormatDSN(), nil
-	}
-	return "", fmt.Errorf("faults: no proxy for %q databases", kind)
 }
 
 // Close stops the proxy and cuts its connections. Close the connection
