@@ -154,7 +154,6 @@ type Writer struct {
 	timeout    time.Duration
 	recTimeout time.Duration
 	rec        *storecall.Recorder
-	breaker    *breaker.Breaker
 	logger     *slog.Logger
 	logs       *telemetry.Limiter
 	spanName   string
@@ -232,7 +231,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	w := &Writer{
 		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
-		timeout: c.timeout, recTimeout: c.recordTimeout, breaker: c.breaker, logger: logger,
+		timeout: c.timeout, recTimeout: c.recordTimeout, logger: logger,
 		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
@@ -298,8 +297,8 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	}
 	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
 	if err != nil {
-		if auth == cutover.New && w.fallsBack(ctx, o, err) {
-			return fallback(ctx, w, stage, key, o, err, f)
+		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
+			return fallback(ctx, w, stage, key, why, err, f)
 		}
 		return v, err
 	}
@@ -312,22 +311,10 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	return v, nil
 }
 
-// fallsBack reports whether an authoritative new-store call that ended with
-// o and err is one the old store should answer instead.
-func (w *Writer) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
-	switch o {
-	case telemetry.Refused:
-		return true
-	case telemetry.Canceled:
-		return false
-	}
-	return w.breaker == nil || w.breaker.IsFailure(ctx, err)
-}
-
 // fallback writes the old store in place of the new one, which failed with
 // cause, and records the key for repair of the new store.
-func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, o telemetry.Outcome, cause error, f F) (R, error) {
-	w.countFallback(ctx, o)
+func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, why storecall.FallbackReason, cause error, f F) (R, error) {
+	w.fallbacks.Add(ctx, why)
 	v, _, err := storecall.Call(ctx, ctx, w.rec, cutover.Old, telemetry.Fallback, true, f)
 	if err != nil {
 		return v, err
@@ -336,14 +323,6 @@ func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage 
 		return v, rerr
 	}
 	return v, nil
-}
-
-func (w *Writer) countFallback(ctx context.Context, o telemetry.Outcome) {
-	if o == telemetry.Refused {
-		w.fallbacks.Add(ctx, storecall.FallbackRefused)
-	} else {
-		w.fallbacks.Add(ctx, storecall.FallbackFailed)
-	}
 }
 
 type result[R any] struct {
@@ -366,24 +345,25 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 	}()
 	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
 	s := <-done
-	switch {
-	case err == nil && s.err == nil:
-		return v, nil
-	case err == nil:
+	if err == nil {
+		if s.err == nil {
+			return v, nil
+		}
 		return v, w.secondaryFailed(ctx, stage, key, sec, s.o, s.err)
-	case auth == cutover.New && w.fallsBack(ctx, o, err):
+	}
+	if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 		// The old store, written alongside, answers in place of the new one.
-		w.countFallback(ctx, o)
+		w.fallbacks.Add(ctx, why)
 		if s.err != nil {
 			return s.v, s.err
 		}
 		return s.v, w.record(ctx, stage, key, cutover.New, cutover.Fallback, err)
-	case s.err == nil:
+	}
+	if s.err == nil {
 		// Only the secondary has the write: bring it back to the authoritative.
 		if rerr := w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, err); rerr != nil {
 			return v, errors.Join(err, rerr)
 		}
-		return v, err
 	}
 	return v, err
 }

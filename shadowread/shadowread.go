@@ -205,7 +205,6 @@ type Reader[T any] struct {
 	op            string
 	stages        cutover.StageSource
 	repairs       cutover.RepairLog
-	breaker       *breaker.Breaker
 	rate          float64
 	sampler       func(context.Context) float64
 	timeout       time.Duration
@@ -287,7 +286,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option) (*Reader[
 		return nil, fmt.Errorf("shadowread: max concurrent comparisons must be positive, got %d", c.maxConcurrent)
 	}
 	r := &Reader[T]{
-		op: op, stages: stages, repairs: c.repairs, breaker: c.breaker, rate: c.rate, sampler: c.sampler,
+		op: op, stages: stages, repairs: c.repairs, rate: c.rate, sampler: c.sampler,
 		timeout: c.timeout, sync: c.sync, sem: make(chan struct{}, c.maxConcurrent),
 		compareErrors: c.compareErrors, isFailure: c.isFailure, spanName: "shadowread " + op,
 	}
@@ -389,12 +388,8 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
 	defer span.End()
 	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
-	if err != nil && auth == cutover.New && r.fallsBack(ctx, o, err) {
-		if o == telemetry.Refused {
-			r.fallbacks.Add(ctx, storecall.FallbackRefused)
-		} else {
-			r.fallbacks.Add(ctx, storecall.FallbackFailed)
-		}
+	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
+		r.fallbacks.Add(ctx, why)
 		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
@@ -403,16 +398,6 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 		r.schedule(ctx, stage, key, v, err, f)
 	}
 	return v, err
-}
-
-func (r *Reader[T]) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
-	switch o {
-	case telemetry.Refused:
-		return true
-	case telemetry.Canceled:
-		return false
-	}
-	return r.breaker == nil || r.breaker.IsFailure(ctx, err)
 }
 
 func (r *Reader[T]) sampled(ctx context.Context) bool {

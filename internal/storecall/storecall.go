@@ -1,7 +1,8 @@
 // Package storecall makes one call to one store on behalf of the dualwrite
 // and shadowread wrappers: through the new store's breaker, in a child span,
 // with panics of non-authoritative calls recovered, and with its latency
-// and outcome recorded.
+// and outcome recorded. It also holds the rule both wrappers follow when
+// the authoritative new store fails: [Recorder.Fallback].
 package storecall
 
 import (
@@ -153,6 +154,31 @@ func Detach(ctx context.Context, timeout time.Duration) (context.Context, contex
 func isPanic(err error) bool {
 	var pe *cutover.PanicError
 	return errors.As(err, &pe)
+}
+
+// Fallback is the fallback rule of dualwrite and shadowread. In live and
+// rampdown the new store is authoritative and the old one is still fully
+// written, so an authoritative call to the new store that ended with o and
+// err is answered by the old store instead when the breaker refused it, or
+// when it failed with an error that counts against the store: not the
+// caller's own cancellation, and a failure under the breaker's
+// Settings.IsFailure if there is a breaker. It reports whether to fall back
+// and the reason to count the fallback under. In every other stage, and for
+// a call that succeeded, it reports false: in complete there is no fallback.
+func (r *Recorder) Fallback(ctx context.Context, stage cutover.Stage, o telemetry.Outcome, err error) (FallbackReason, bool) {
+	if err == nil || (stage != cutover.Live && stage != cutover.Rampdown) {
+		return 0, false
+	}
+	switch o {
+	case telemetry.Refused:
+		return FallbackRefused, true
+	case telemetry.Canceled:
+		return 0, false
+	}
+	if r.Breaker != nil && !r.Breaker.IsFailure(ctx, err) {
+		return 0, false
+	}
+	return FallbackFailed, true
 }
 
 // FallbackReason says why a call fell back to the old store; it is the
