@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
@@ -48,31 +50,56 @@ func (s *badStores) counts() [2]int64 { return [2]int64{s.calls[0].Load(), s.cal
 var badQuiet = dualwrite.WithLogger(slog.New(slog.DiscardHandler))
 
 // TestBadInputNew gives New every argument and option it refuses. Each
-// fails with an error that starts "dualwrite: " and names the problem, and
-// neither the stage source nor the repair log is ever called.
+// fails, without a panic, with an error that starts "dualwrite: invalid
+// input: ", wraps ErrInvalidInput and names the problem, and neither the
+// stage source nor the repair log is ever called.
 func TestBadInputNew(t *testing.T) {
 	src, log := &badSource{stage: cutover.DualWrite}, &badLog{}
+	var (
+		nilSource *badSource
+		nilFunc   cutover.StageFunc
+		nilMeter  *sdkmetric.MeterProvider
+		nilTracer *sdktrace.TracerProvider
+	)
+	type opts = []dualwrite.Option
 	for _, tc := range []struct {
 		name   string
 		op     string
 		stages cutover.StageSource
 		log    cutover.RepairLog
-		opts   []dualwrite.Option
+		opts   opts
 		want   string
 	}{
-		{"empty operation", "", src, log, nil, "dualwrite: empty operation name"},
-		{"nil stage source", "op", nil, log, nil, "dualwrite: nil stage source"},
-		{"nil repair log", "op", src, nil, nil, "dualwrite: nil repair log: failed secondary writes must be recorded somewhere"},
-		{"zero timeout", "op", src, log, []dualwrite.Option{dualwrite.WithTimeout(0)}, "dualwrite: secondary timeout must be positive, got 0s"},
-		{"negative timeout", "op", src, log, []dualwrite.Option{dualwrite.WithTimeout(-time.Millisecond)}, "got -1ms"},
-		{"unknown policy", "op", src, log, []dualwrite.Option{dualwrite.WithPolicy(2)}, "dualwrite: unknown policy 2"},
-		{"unknown policy 255", "op", src, log, []dualwrite.Option{dualwrite.WithPolicy(255)}, "unknown policy 255"},
+		{"empty operation", "", src, log, nil, "dualwrite: invalid input: empty operation name"},
+		{"nil stage source", "op", nil, log, nil, "dualwrite: invalid input: nil stage source"},
+		{"typed nil stage source", "op", nilSource, log, nil, "dualwrite: invalid input: nil stage source"},
+		{"nil stage func", "op", nilFunc, log, nil, "dualwrite: invalid input: nil stage source"},
+		{"nil repair log", "op", src, nil, nil, "dualwrite: invalid input: nil repair log: failed secondary writes must be recorded somewhere"},
+		{"zero timeout", "op", src, log, opts{dualwrite.WithTimeout(0)}, "dualwrite: invalid input: secondary timeout must be positive, got 0s"},
+		{"negative timeout", "op", src, log, opts{dualwrite.WithTimeout(-time.Millisecond)}, "got -1ms"},
+		{"zero record timeout", "op", src, log, opts{dualwrite.WithRecordTimeout(0)}, "record timeout must be positive, got 0s"},
+		{"unknown policy", "op", src, log, opts{dualwrite.WithPolicy(2)}, "dualwrite: invalid input: unknown policy 2"},
+		{"unknown policy 255", "op", src, log, opts{dualwrite.WithPolicy(255)}, "unknown policy 255"},
+		{"nil option", "op", src, log, opts{nil}, "dualwrite: invalid input: nil option"},
+		{"nil breaker", "op", src, log, opts{dualwrite.WithBreaker(nil)}, "WithBreaker: nil breaker"},
+		{"nil logger", "op", src, log, opts{dualwrite.WithLogger(nil)}, "WithLogger: nil logger"},
+		{"nil meter provider", "op", src, log, opts{dualwrite.WithMeterProvider(nil)}, "WithMeterProvider: nil meter provider"},
+		{"typed nil meter provider", "op", src, log, opts{dualwrite.WithMeterProvider(nilMeter)}, "WithMeterProvider: nil meter provider"},
+		{"nil tracer provider", "op", src, log, opts{dualwrite.WithTracerProvider(nil)}, "WithTracerProvider: nil tracer provider"},
+		{"typed nil tracer provider", "op", src, log, opts{dualwrite.WithTracerProvider(nilTracer)}, "WithTracerProvider: nil tracer provider"},
+		{"every problem at once", "op", src, log, opts{nil, dualwrite.WithTimeout(0), dualwrite.WithLogger(nil)},
+			"dualwrite: invalid input: nil option\nWithLogger: nil logger\nsecondary timeout must be positive, got 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, err := dualwrite.New(tc.op, tc.stages, tc.log, append(tc.opts, badQuiet)...)
+			var (
+				w   *dualwrite.Writer
+				err error
+			)
+			require.NotPanics(t, func() { w, err = dualwrite.New(tc.op, tc.stages, tc.log, append(tc.opts, badQuiet)...) })
 			assert.Nil(t, w)
 			require.Error(t, err)
-			assert.True(t, strings.HasPrefix(err.Error(), "dualwrite: "), "%v", err)
+			assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
+			assert.True(t, strings.HasPrefix(err.Error(), "dualwrite: invalid input: "), "%v", err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
@@ -103,10 +130,10 @@ func TestBadInputStageNotAStage(t *testing.T) {
 	}
 }
 
-// TestBadInputNilWriteFunction passes a nil store function. The library
-// does not check for it: the call panics on the caller's goroutine, as
-// calling a nil function does, before any store is written or anything is
-// recorded. What must never happen is that such a write returns nil.
+// TestBadInputNilWriteFunction passes a nil store function. The call
+// returns ErrNilFunc, which wraps ErrInvalidInput, on every stage and
+// without a panic, before any store is written or anything is recorded.
+// What must never happen is that such a write returns nil.
 func TestBadInputNilWriteFunction(t *testing.T) {
 	for _, stage := range cutover.Stages {
 		for _, concurrent := range []bool{false, true} {
@@ -125,6 +152,7 @@ func TestBadInputNilWriteFunction(t *testing.T) {
 					err, panicked := badCall(call)
 					assert.False(t, panicked)
 					assert.ErrorIs(t, err, dualwrite.ErrNilFunc)
+					assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
 				}
 				assert.Zero(t, log.calls.Load(), "nothing was recorded")
 			})
@@ -133,14 +161,14 @@ func TestBadInputNilWriteFunction(t *testing.T) {
 }
 
 // TestBadInputTypedNilRepairLog passes a nil *cutover.MemoryRepairLog: an
-// interface holding a nil pointer, which New cannot tell from a log. The
-// first secondary failure to record must not pass silently: the write
-// fails or panics, and the authoritative store is written only once.
+// interface holding a nil pointer, whose first Record would panic. New
+// refuses it as it refuses a nil interface, so no write can lose a key.
 func TestBadInputTypedNilRepairLog(t *testing.T) {
 	var nilLog *cutover.MemoryRepairLog
 	w, err := dualwrite.New("op", cutover.Fixed(cutover.DualWrite), nilLog, badQuiet)
 	assert.Nil(t, w)
-	assert.ErrorContains(t, err, "dualwrite: nil repair log")
+	assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
+	assert.ErrorContains(t, err, "dualwrite: invalid input: nil repair log")
 }
 
 // badCall calls f and reports its error, or that it panicked.

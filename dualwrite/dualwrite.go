@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -34,6 +33,7 @@ import (
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // Policy says what a failed secondary write does to the caller.
@@ -48,9 +48,14 @@ const (
 	Fail
 )
 
+// ErrInvalidInput is wrapped by every error that [New] returns for bad
+// arguments or options, and by [ErrNilFunc]. Each such error names what was
+// wrong, as in "dualwrite: invalid input: nil stage source".
+var ErrInvalidInput = errors.New("dualwrite: invalid input")
+
 // ErrNilFunc is returned by [Writer.Write] and [Call] when the write
-// function is nil; no store is called.
-var ErrNilFunc = errors.New("dualwrite: nil write function")
+// function is nil; no store is called. It wraps [ErrInvalidInput].
+var ErrNilFunc = fmt.Errorf("%w: nil write function", ErrInvalidInput)
 
 // DefaultTimeout bounds a secondary write when no [WithTimeout] is given.
 const DefaultTimeout = 2 * time.Second
@@ -88,7 +93,10 @@ func (e *SecondaryError) Unwrap() []error {
 	return []error{e.Err, e.RecordErr}
 }
 
-// Option configures a [Writer].
+// Option configures a [Writer]. Options are immutable values made by the
+// With functions of this package, safe to share between calls to [New]
+// and goroutines; an invalid one, or a nil Option, makes New fail. When
+// two options set the same thing, the later one wins.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
@@ -102,10 +110,20 @@ type config struct {
 	timeout       time.Duration
 	recordTimeout time.Duration
 	providers     telemetry.Providers
+	errs          validate.Errors
 }
 
-// WithBreaker guards every call to the new store with b.
-func WithBreaker(b *breaker.Breaker) Option { return optionFunc(func(c *config) { c.breaker = b }) }
+// WithBreaker guards every call to the new store with b. Without it the new
+// store is called whatever its recent failures. A nil b makes [New] fail.
+func WithBreaker(b *breaker.Breaker) Option {
+	return optionFunc(func(c *config) {
+		if b == nil {
+			c.errs.Addf("WithBreaker: nil breaker")
+			return
+		}
+		c.breaker = b
+	})
+}
 
 // WithPolicy sets what a failed secondary write does to the caller. The
 // default is [Continue].
@@ -130,18 +148,41 @@ func WithRecordTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.recordTimeout = d })
 }
 
-// WithMeterProvider sets the meter provider. The default is the global one.
+// WithMeterProvider sets the meter provider. Without it the global one,
+// otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Meter = mp })
+	return optionFunc(func(c *config) {
+		if validate.Nil(mp) {
+			c.errs.Addf("WithMeterProvider: nil meter provider")
+			return
+		}
+		c.providers.Meter = mp
+	})
 }
 
-// WithTracerProvider sets the tracer provider. The default is the global one.
+// WithTracerProvider sets the tracer provider. Without it the global one,
+// otel.GetTracerProvider, is read when [New] runs. A nil tp makes New fail.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Tracer = tp })
+	return optionFunc(func(c *config) {
+		if validate.Nil(tp) {
+			c.errs.Addf("WithTracerProvider: nil tracer provider")
+			return
+		}
+		c.providers.Tracer = tp
+	})
 }
 
-// WithLogger sets the logger. The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+// WithLogger sets the logger. Without it slog.Default() is read when [New]
+// runs. A nil l makes New fail.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l == nil {
+			c.errs.Addf("WithLogger: nil logger")
+			return
+		}
+		c.providers.Logger = l
+	})
+}
 
 // Writer writes one operation, such as "users.save", to both stores. Create
 // it with [New]; the zero value is not usable. It is safe for concurrent use.
@@ -200,27 +241,38 @@ func (recordFailure) String() string { return "record_failed" }
 // New returns a writer for the operation op, which names it in metrics,
 // spans, logs and repair-log entries. stages gives the stage of each call;
 // repairs receives the key of every write that left the stores apart.
+//
+// An empty op, a nil stages or repairs (or an interface holding a nil
+// pointer), a nil Option or an invalid one makes New fail with an error
+// wrapping [ErrInvalidInput] that names every problem; it never panics.
 func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts ...Option) (*Writer, error) {
 	switch {
 	case op == "":
-		return nil, errors.New("dualwrite: empty operation name")
-	case stages == nil:
-		return nil, errors.New("dualwrite: nil stage source")
-	case repairs == nil || isNilPointer(repairs):
-		return nil, errors.New("dualwrite: nil repair log: failed secondary writes must be recorded somewhere")
+		return nil, fmt.Errorf("%w: empty operation name", ErrInvalidInput)
+	case validate.Nil(stages):
+		return nil, fmt.Errorf("%w: nil stage source", ErrInvalidInput)
+	case validate.Nil(repairs):
+		return nil, fmt.Errorf("%w: nil repair log: failed secondary writes must be recorded somewhere", ErrInvalidInput)
 	}
 	c := config{timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
 	for _, o := range opts {
+		if o == nil {
+			c.errs.Addf("nil option")
+			continue
+		}
 		o.apply(&c)
 	}
 	if c.timeout <= 0 {
-		return nil, fmt.Errorf("dualwrite: secondary timeout must be positive, got %v", c.timeout)
+		c.errs.Addf("secondary timeout must be positive, got %v", c.timeout)
 	}
 	if c.recordTimeout <= 0 {
-		return nil, fmt.Errorf("dualwrite: record timeout must be positive, got %v", c.recordTimeout)
+		c.errs.Addf("record timeout must be positive, got %v", c.recordTimeout)
 	}
 	if c.policy > Fail {
-		return nil, fmt.Errorf("dualwrite: unknown policy %d", c.policy)
+		c.errs.Addf("unknown policy %d", c.policy)
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/dualwrite")
 	calls, err := telemetry.NewCalls(meter, "cutover.dualwrite.duration",
@@ -404,11 +456,4 @@ func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, ta
 	}
 	w.repaired.Add(ctx, repairReasonOf(reason))
 	return nil
-}
-
-// isNilPointer reports whether v holds a nil pointer, as a typed nil
-// *MemoryRepairLog in an interface does.
-func isNilPointer(v any) bool {
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

@@ -336,7 +336,8 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w, err := tt.new()
 			assert.Nil(t, w)
-			assert.ErrorContains(t, err, "dualwrite: "+tt.want)
+			assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
+			assert.ErrorContains(t, err, "dualwrite: invalid input: "+tt.want)
 		})
 	}
 }
@@ -372,5 +373,5 @@ func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
 	assert.Equal(t, 1, log.Len())
 
 	_, err = dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log, dualwrite.WithRecordTimeout(0))
-	assert.ErrorContains(t, err, "dualwrite: record timeout must be positive")
+	assert.ErrorContains(t, err, "dualwrite: invalid input: record timeout must be positive")
 }
