@@ -118,7 +118,7 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r, err := shadowread.New[string]("users.get", resolver, shadowread.WithLogger(quiet))
+				r, err := shadowread.New[string]("users.get", resolver, shadowread.WithLogger[string](quiet))
 				if err != nil {
 					b.Fatal(err)
 				}

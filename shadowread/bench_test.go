@@ -42,8 +42,8 @@ func benchStores(newLatency time.Duration) [2]*kv {
 	return [2]*kv{{m: m}, {m: m, latency: newLatency}}
 }
 
-func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option) {
-	opts = append([]shadowread.Option{shadowread.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option[user]) {
+	opts = append([]shadowread.Option[user]{shadowread.WithLogger[user](slog.New(slog.DiscardHandler))}, opts...)
 	r, err := shadowread.New[user]("users.get", cutover.Fixed(stage), opts...)
 	if err != nil {
 		b.Fatal(err)
@@ -85,14 +85,14 @@ func BenchmarkRead(b *testing.B) {
 	})
 	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0)) })
 	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider(sdkProvider(b)))
+		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider[user](sdkProvider(b)))
 	})
 	// With the default bound, reads that find every comparison slot busy are
 	// not compared: on 2 cores most of these are dropped.
 	b.Run("shadow/async/new-instant", func(b *testing.B) { benchRead(b, cutover.Shadow, benchStores(0)) })
 	// Every read is compared: the caller pays for starting a goroutine.
 	b.Run("shadow/async/new-instant/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithMaxConcurrent(1<<30))
+		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithMaxConcurrent[user](1<<30))
 	})
 	// The new store takes 100 ms: the caller must not notice. Comparisons
 	// beyond the concurrency bound are dropped.
@@ -103,13 +103,13 @@ func BenchmarkRead(b *testing.B) {
 	// for starting a goroutine that then sleeps. Run it with a fixed count,
 	// such as -benchtime 200000x, or the goroutines pile up.
 	b.Run("shadow/async/new-100ms/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMaxConcurrent(1<<30))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMaxConcurrent[user](1<<30))
 	})
 	b.Run("shadow/async/new-100ms/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider(sdkProvider(b)))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider[user](sdkProvider(b)))
 	})
 	b.Run("shadow/sync/new-instant", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous())
+		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous[user]())
 	})
 }
 

@@ -36,13 +36,13 @@ type fixture struct {
 	mismatches []*shadowread.Mismatch[user]
 }
 
-func newFixture(t *testing.T, stage cutover.Stage, opts ...shadowread.Option) *fixture {
+func newFixture(t *testing.T, stage cutover.Stage, opts ...shadowread.Option[user]) *fixture {
 	t.Helper()
 	f := &fixture{stores: dualwritetest.NewPair[user](), repairs: new(cutover.MemoryRepairLog), metrics: metrictest.New(t)}
-	opts = append([]shadowread.Option{
-		shadowread.WithMeterProvider(f.metrics.Provider()),
-		shadowread.WithLogger(slog.New(slog.DiscardHandler)),
-		shadowread.WithRepairLog(f.repairs),
+	opts = append([]shadowread.Option[user]{
+		shadowread.WithMeterProvider[user](f.metrics.Provider()),
+		shadowread.WithLogger[user](slog.New(slog.DiscardHandler)),
+		shadowread.WithRepairLog[user](f.repairs),
 		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[user]) {
 			f.mu.Lock()
 			f.mismatches = append(f.mismatches, m)
@@ -101,9 +101,9 @@ func TestReadReturnsExactlyTheAuthoritativeAnswer(t *testing.T) {
 		for name, fault := range faults {
 			for _, sync := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/sync=%v", stage, name, sync), func(t *testing.T) {
-					var opts []shadowread.Option
+					var opts []shadowread.Option[user]
 					if sync {
-						opts = append(opts, shadowread.WithSynchronous())
+						opts = append(opts, shadowread.WithSynchronous[user]())
 					}
 					f := newFixture(t, stage, opts...)
 					f.put(t, ada)
@@ -121,7 +121,7 @@ func TestReadReturnsExactlyTheAuthoritativeAnswer(t *testing.T) {
 }
 
 func TestReadReturnsTheAuthoritativeErrorUnchanged(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous())
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user]())
 	f.stores.New.Put(t.Context(), "42", ada) // only the new store has it
 	got, err := f.get(t.Context(), "42")
 	assert.Same(t, dualwritetest.ErrNotFound, err)
@@ -191,14 +191,14 @@ func TestMismatchIsReported(t *testing.T) {
 func TestIgnoreNormalizeAndCompare(t *testing.T) {
 	later := func(u user) user { u.UpdatedAt = u.UpdatedAt.Add(time.Hour); return u }
 	t.Run("ignore", func(t *testing.T) {
-		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(), shadowread.WithIgnore("UpdatedAt"))
+		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](), shadowread.WithIgnore[user]("UpdatedAt"))
 		f.put(t, ada)
 		f.stores.New.Drift("42", later)
 		_, _ = f.get(t.Context(), "42")
 		assert.Empty(t, f.reported())
 	})
 	t.Run("normalize", func(t *testing.T) {
-		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
+		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
 			shadowread.WithNormalize(func(u user) user { u.UpdatedAt = time.Time{}; return u }))
 		f.put(t, ada)
 		f.stores.New.Drift("42", later)
@@ -206,7 +206,7 @@ func TestIgnoreNormalizeAndCompare(t *testing.T) {
 		assert.Empty(t, f.reported())
 	})
 	t.Run("compare", func(t *testing.T) {
-		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
+		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
 			shadowread.WithCompare(func(old, new user) bool { return old.ID == new.ID && old.Name == new.Name }))
 		f.put(t, ada)
 		f.stores.New.Drift("42", later)
@@ -219,8 +219,8 @@ func TestIgnoreNormalizeAndCompare(t *testing.T) {
 	})
 	t.Run("errors", func(t *testing.T) {
 		errNotFound := errors.New("no such user")
-		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
-			shadowread.WithCompareErrors(func(old, new error) bool {
+		f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
+			shadowread.WithCompareErrors[user](func(old, new error) bool {
 				return errors.Is(old, dualwritetest.ErrNotFound) && errors.Is(new, errNotFound)
 			}))
 		f.stores.New.FailNext(1, errNotFound)
@@ -231,7 +231,7 @@ func TestIgnoreNormalizeAndCompare(t *testing.T) {
 }
 
 func TestSampleRate(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(), shadowread.WithSampleRate(0))
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](), shadowread.WithSampleRate[user](0))
 	f.put(t, ada)
 	for range 20 {
 		_, _ = f.get(t.Context(), "42")
@@ -239,8 +239,8 @@ func TestSampleRate(t *testing.T) {
 	assert.Zero(t, f.stores.New.Count(dualwritetest.OpGet))
 
 	var asked atomic.Int64
-	g := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
-		shadowread.WithSampler(func(context.Context) float64 { asked.Add(1); return 1 }))
+	g := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
+		shadowread.WithSampler[user](func(context.Context) float64 { asked.Add(1); return 1 }))
 	g.put(t, ada)
 	for range 20 {
 		_, _ = g.get(t.Context(), "42")
@@ -250,7 +250,7 @@ func TestSampleRate(t *testing.T) {
 }
 
 func TestOverflowIsDroppedNotQueued(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, shadowread.WithMaxConcurrent(2))
+	f := newFixture(t, cutover.Shadow, shadowread.WithMaxConcurrent[user](2))
 	f.put(t, ada)
 	release := f.stores.New.Hold()
 	for range 10 {
@@ -264,7 +264,7 @@ func TestOverflowIsDroppedNotQueued(t *testing.T) {
 }
 
 func TestShadowFailuresAreCountedNotReported(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(), shadowread.WithTimeout(time.Millisecond))
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](), shadowread.WithTimeout[user](time.Millisecond))
 	f.put(t, ada)
 	f.stores.New.PanicNext(1, "boom")
 	_, err := f.get(t.Context(), "42")
@@ -294,7 +294,7 @@ func openBreaker(t *testing.T) *breaker.Breaker {
 func TestLiveReadFallsBackToOld(t *testing.T) {
 	for _, stage := range []cutover.Stage{cutover.Live, cutover.Rampdown} {
 		t.Run(stage.String()+"/breaker open", func(t *testing.T) {
-			f := newFixture(t, stage, shadowread.WithBreaker(openBreaker(t)))
+			f := newFixture(t, stage, shadowread.WithBreaker[user](openBreaker(t)))
 			f.put(t, ada)
 			got, err := f.get(t.Context(), "42")
 			require.NoError(t, err, "an open breaker must not fail a read the old store can answer")
@@ -313,7 +313,7 @@ func TestLiveReadFallsBackToOld(t *testing.T) {
 		})
 	}
 	t.Run("complete has no fallback", func(t *testing.T) {
-		f := newFixture(t, cutover.Complete, shadowread.WithBreaker(openBreaker(t)))
+		f := newFixture(t, cutover.Complete, shadowread.WithBreaker[user](openBreaker(t)))
 		f.put(t, ada)
 		_, err := f.get(t.Context(), "42")
 		assert.ErrorIs(t, err, breaker.ErrOpen)
@@ -331,7 +331,7 @@ func TestLiveReadFallsBackToOld(t *testing.T) {
 }
 
 func TestShadowSkipsNewStoreWhenBreakerOpen(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(), shadowread.WithBreaker(openBreaker(t)))
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](), shadowread.WithBreaker[user](openBreaker(t)))
 	f.put(t, ada)
 	_, err := f.get(t.Context(), "42")
 	require.NoError(t, err)
@@ -341,8 +341,8 @@ func TestShadowSkipsNewStoreWhenBreakerOpen(t *testing.T) {
 
 func TestMismatchCallbackPanicIsRecovered(t *testing.T) {
 	stores := dualwritetest.NewPair[user]()
-	r, err := shadowread.New[user]("users.get", cutover.Fixed(cutover.Shadow), shadowread.WithSynchronous(),
-		shadowread.WithLogger(slog.New(slog.DiscardHandler)),
+	r, err := shadowread.New[user]("users.get", cutover.Fixed(cutover.Shadow), shadowread.WithSynchronous[user](),
+		shadowread.WithLogger[user](slog.New(slog.DiscardHandler)),
 		shadowread.WithOnMismatch(func(context.Context, *shadowread.Mismatch[user]) { panic("callback bug") }))
 	require.NoError(t, err)
 	require.NoError(t, stores.Old.Put(t.Context(), "42", ada))
@@ -364,8 +364,8 @@ func (h countingHandler) Handle(context.Context, slog.Record) error { h.n.Add(1)
 
 func TestMismatchLogsAreRateLimited(t *testing.T) {
 	var lines atomic.Int64
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
-		shadowread.WithLogger(slog.New(countingHandler{slog.DiscardHandler, &lines})))
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
+		shadowread.WithLogger[user](slog.New(countingHandler{slog.DiscardHandler, &lines})))
 	f.put(t, ada)
 	f.stores.New.Drift("42", func(u user) user { u.Name = "Eve"; return u })
 	for range 200 {
@@ -392,20 +392,21 @@ func TestNewRejectsBadInput(t *testing.T) {
 	src := cutover.Fixed(cutover.Shadow)
 	tests := []struct {
 		name string
-		opts []shadowread.Option
+		opts []shadowread.Option[user]
 		want string
 	}{
-		{"rate", []shadowread.Option{shadowread.WithSampleRate(1.5)}, "sample rate 1.5 outside [0, 1]"},
-		{"timeout", []shadowread.Option{shadowread.WithTimeout(0)}, "timeout must be positive"},
-		{"concurrency", []shadowread.Option{shadowread.WithMaxConcurrent(-1)}, "max concurrent"},
-		{"compare type", []shadowread.Option{shadowread.WithCompare(func(a, b string) bool { return a == b })}, "WithCompare: got func(string, string) bool"},
-		{"nil normalize", []shadowread.Option{shadowread.WithNormalize[user](nil)}, "WithNormalize"},
-		{"ignore path", []shadowread.Option{shadowread.WithIgnore("a..b")}, "shadowread: diff"},
+		{"rate", []shadowread.Option[user]{shadowread.WithSampleRate[user](1.5)}, "sample rate 1.5 outside [0, 1]"},
+		{"timeout", []shadowread.Option[user]{shadowread.WithTimeout[user](0)}, "timeout must be positive"},
+		{"concurrency", []shadowread.Option[user]{shadowread.WithMaxConcurrent[user](-1)}, "max concurrent"},
+		{"nil compare", []shadowread.Option[user]{shadowread.WithCompare[user](nil)}, "WithCompare: nil function"},
+		{"nil normalize", []shadowread.Option[user]{shadowread.WithNormalize[user](nil)}, "WithNormalize"},
+		{"ignore path", []shadowread.Option[user]{shadowread.WithIgnore[user]("a..b")}, "shadowread: invalid input: diff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := shadowread.New[user]("users.get", src, tt.opts...)
+			r, err := shadowread.New("users.get", src, tt.opts...)
 			assert.Nil(t, r)
+			assert.ErrorIs(t, err, shadowread.ErrInvalidInput)
 			assert.ErrorContains(t, err, tt.want)
 		})
 	}
@@ -417,8 +418,8 @@ func TestNewRejectsBadInput(t *testing.T) {
 
 func TestWithFailuresSeparatesFailuresFromAnswers(t *testing.T) {
 	errConn := errors.New("connection reset")
-	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous(),
-		shadowread.WithFailures(func(err error) bool { return errors.Is(err, errConn) }))
+	f := newFixture(t, cutover.Shadow, shadowread.WithSynchronous[user](),
+		shadowread.WithFailures[user](func(err error) bool { return errors.Is(err, errConn) }))
 	f.put(t, ada)
 	f.stores.New.FailNext(1, errConn)
 	_, err := f.get(t.Context(), "42")
