@@ -102,7 +102,9 @@ func TestHalfOpenProbeClosesTheBreaker(t *testing.T) {
 
 func TestNewRejectsBadInput(t *testing.T) {
 	_, err := breaker.New("")
-	assert.ErrorContains(t, err, "breaker: empty name")
+	assert.ErrorIs(t, err, breaker.ErrInvalidInput)
+	assert.ErrorContains(t, err, "breaker: invalid input: empty name")
 	_, err = breaker.New("x", breaker.WithSettings(breaker.Settings{Timeout: -time.Second}))
-	assert.ErrorContains(t, err, "breaker: negative")
+	assert.ErrorIs(t, err, breaker.ErrInvalidInput)
+	assert.ErrorContains(t, err, "breaker: invalid input: negative")
 }
