@@ -394,9 +394,9 @@ func TestNewRejectsBadInput(t *testing.T) {
 		opts   []flags.Option
 		want   string
 	}{
-		{"nil client", nil, "m", nil, "flags: nil client"},
-		{"typed nil client", (*openfeature.Client)(nil), "m", nil, "flags: nil client"},
-		{"empty flag", client, "", nil, "flags: empty flag key"},
+		{"nil client", nil, "m", nil, "flags: invalid input: nil client"},
+		{"typed nil client", (*openfeature.Client)(nil), "m", nil, "flags: invalid input: nil client"},
+		{"empty flag", client, "", nil, "flags: invalid input: empty flag key"},
 		{"negative timeout", client, "m", []flags.Option{flags.WithTimeout(-time.Second)}, "timeout -1s: negative"},
 		{"fallback not a stage", client, "m", []flags.Option{flags.WithFallback(cutover.Stage(6))}, "fallback Stage(6): cutover: unknown stage"},
 		{"rate fallback above 1", client, "m", []flags.Option{flags.WithSampleRateFlag("r", 1.01)}, "sample rate fallback 1.01: outside [0, 1]"},
@@ -414,7 +414,8 @@ func TestNewRejectsBadInput(t *testing.T) {
 			r, err := flags.New(tt.client, tt.flag, tt.opts...)
 			require.Error(t, err)
 			assert.Nil(t, r)
-			assert.Regexp(t, `^flags: `, err.Error())
+			assert.ErrorIs(t, err, flags.ErrInvalidInput)
+			assert.Regexp(t, `^flags: invalid input: `, err.Error())
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
@@ -434,9 +435,7 @@ func TestNewAcceptsEdgeValues(t *testing.T) {
 		flags.WithTimeout(0),
 		flags.WithSampleRateFlag("r", 0),
 		flags.WithSampleRateFlag("r", 1),
-		flags.WithFallback(cutover.Complete),
-		flags.WithMeterProvider(nil),
-		flags.WithLogger(nil))
+		flags.WithFallback(cutover.Complete))
 	require.NoError(t, err)
 }
 
