@@ -3,7 +3,6 @@ package dualwrite_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,26 +15,8 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
-
-// badSource is a stage source that counts its calls.
-type badSource struct {
-	calls atomic.Int64
-	stage cutover.Stage
-}
-
-func (s *badSource) Stage(context.Context) cutover.Stage {
-	s.calls.Add(1)
-	return s.stage
-}
-
-// badLog is a repair log that counts what it records.
-type badLog struct{ calls atomic.Int64 }
-
-func (l *badLog) Record(context.Context, cutover.Repair) error {
-	l.calls.Add(1)
-	return nil
-}
 
 // badStores counts the store calls of a write, by side.
 type badStores struct{ calls [2]atomic.Int64 }
@@ -47,16 +28,16 @@ func (s *badStores) write(_ context.Context, side cutover.Side) error {
 
 func (s *badStores) counts() [2]int64 { return [2]int64{s.calls[0].Load(), s.calls[1].Load()} }
 
-var badQuiet = dualwrite.WithLogger(slog.New(slog.DiscardHandler))
+var badQuiet = dualwrite.WithLogger(testutil.Quiet())
 
 // TestBadInputNew gives New every argument and option it refuses. Each
 // fails, without a panic, with an error that starts "dualwrite: invalid
 // input: ", wraps ErrInvalidInput and names the problem, and neither the
 // stage source nor the repair log is ever called.
 func TestBadInputNew(t *testing.T) {
-	src, log := &badSource{stage: cutover.DualWrite}, &badLog{}
+	src, log := testutil.NewSource(cutover.DualWrite), &testutil.Log{}
 	var (
-		nilSource *badSource
+		nilSource *testutil.Source
 		nilFunc   cutover.StageFunc
 		nilMeter  *sdkmetric.MeterProvider
 		nilTracer *sdktrace.TracerProvider
@@ -103,8 +84,8 @@ func TestBadInputNew(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	assert.Zero(t, src.calls.Load(), "the stage source was never asked")
-	assert.Zero(t, log.calls.Load(), "nothing was recorded")
+	assert.Zero(t, src.Calls(), "the stage source was never asked")
+	assert.Zero(t, log.Calls(), "nothing was recorded")
 }
 
 // TestBadInputStageNotAStage gives the writer a stage source that answers
@@ -114,17 +95,17 @@ func TestBadInputStageNotAStage(t *testing.T) {
 	for _, bad := range []cutover.Stage{6, 7, 200, 255} {
 		for _, concurrent := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d/concurrent=%v", bad, concurrent), func(t *testing.T) {
-				log := &badLog{}
+				log := &testutil.Log{}
 				opts := []dualwrite.Option{badQuiet}
 				if concurrent {
 					opts = append(opts, dualwrite.WithConcurrentWrites())
 				}
-				w, err := dualwrite.New("op", &badSource{stage: bad}, log, opts...)
+				w, err := dualwrite.New("op", testutil.NewSource(bad), log, opts...)
 				require.NoError(t, err)
 				var stores badStores
 				require.NoError(t, w.Write(t.Context(), "42", stores.write))
 				assert.Equal(t, [2]int64{1, 0}, stores.counts(), "old store only")
-				assert.Zero(t, log.calls.Load())
+				assert.Zero(t, log.Calls())
 			})
 		}
 	}
@@ -138,7 +119,7 @@ func TestBadInputNilWriteFunction(t *testing.T) {
 	for _, stage := range cutover.Stages {
 		for _, concurrent := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/concurrent=%v", stage, concurrent), func(t *testing.T) {
-				log := &badLog{}
+				log := &testutil.Log{}
 				opts := []dualwrite.Option{badQuiet}
 				if concurrent {
 					opts = append(opts, dualwrite.WithConcurrentWrites())
@@ -154,7 +135,7 @@ func TestBadInputNilWriteFunction(t *testing.T) {
 					assert.ErrorIs(t, err, dualwrite.ErrNilFunc)
 					assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
 				}
-				assert.Zero(t, log.calls.Load(), "nothing was recorded")
+				assert.Zero(t, log.Calls(), "nothing was recorded")
 			})
 		}
 	}
