@@ -3,7 +3,6 @@ package shadowread_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/internal/diff"
+	"github.com/cutover-go/cutover/internal/testutil"
 	"github.com/cutover-go/cutover/shadowread"
 )
 
@@ -24,25 +24,6 @@ import (
 type badRecord struct {
 	ID   string
 	Tags []string
-}
-
-// badSource is a stage source that counts its calls.
-type badSource struct {
-	calls atomic.Int64
-	stage cutover.Stage
-}
-
-func (s *badSource) Stage(context.Context) cutover.Stage {
-	s.calls.Add(1)
-	return s.stage
-}
-
-// badLog is a repair log that counts what it records.
-type badLog struct{ calls atomic.Int64 }
-
-func (l *badLog) Record(context.Context, cutover.Repair) error {
-	l.calls.Add(1)
-	return nil
 }
 
 // badStores counts the reads of each store and answers with values that
@@ -56,7 +37,7 @@ func (s *badStores) read(_ context.Context, side cutover.Side) (badRecord, error
 
 func (s *badStores) counts() [2]int64 { return [2]int64{s.calls[0].Load(), s.calls[1].Load()} }
 
-var badQuiet = shadowread.WithLogger[badRecord](slog.New(slog.DiscardHandler))
+var badQuiet = shadowread.WithLogger[badRecord](testutil.Quiet())
 
 // TestBadInputNew gives New every argument and option it refuses. Each
 // fails, without a panic, with an error that starts "shadowread: invalid
@@ -64,10 +45,10 @@ var badQuiet = shadowread.WithLogger[badRecord](slog.New(slog.DiscardHandler))
 // source is never asked. (A compare, normalize or mismatch function of
 // another payload type does not compile: see TestBadInputHookOfAnotherType.)
 func TestBadInputNew(t *testing.T) {
-	src := &badSource{stage: cutover.Shadow}
+	src := testutil.NewSource(cutover.Shadow)
 	var (
-		nilSource *badSource
-		nilLog    *badLog
+		nilSource *testutil.Source
+		nilLog    *testutil.Log
 		nilMeter  *sdkmetric.MeterProvider
 		nilTracer *sdktrace.TracerProvider
 	)
@@ -131,7 +112,7 @@ func TestBadInputNew(t *testing.T) {
 			}
 		})
 	}
-	assert.Zero(t, src.calls.Load(), "the stage source was never asked")
+	assert.Zero(t, src.Calls(), "the stage source was never asked")
 }
 
 // TestBadInputSampler gives the reader a sampler that answers with rates
@@ -146,7 +127,7 @@ func TestBadInputSampler(t *testing.T) {
 		{math.NaN(), false}, {-1, false}, {math.Inf(-1), false}, {7, true}, {math.Inf(1), true},
 	} {
 		t.Run(fmt.Sprint(tc.rate), func(t *testing.T) {
-			log := &badLog{}
+			log := &testutil.Log{}
 			r, err := shadowread.New[badRecord]("op", cutover.Fixed(cutover.Shadow), badQuiet, shadowread.WithSynchronous[badRecord](),
 				shadowread.WithRepairLog[badRecord](log), shadowread.WithSampler[badRecord](func(context.Context) float64 { return tc.rate }))
 			require.NoError(t, err)
@@ -162,7 +143,7 @@ func TestBadInputSampler(t *testing.T) {
 			}
 			assert.Equal(t, want, stores.counts())
 			if !tc.compare {
-				assert.Zero(t, log.calls.Load())
+				assert.Zero(t, log.Calls())
 			}
 		})
 	}
@@ -173,15 +154,15 @@ func TestBadInputSampler(t *testing.T) {
 // old store alone, and nothing is compared.
 func TestBadInputStageNotAStage(t *testing.T) {
 	for _, bad := range []cutover.Stage{6, 99, 255} {
-		log := &badLog{}
-		r, err := shadowread.New[badRecord]("op", &badSource{stage: bad}, badQuiet, shadowread.WithSynchronous[badRecord](), shadowread.WithRepairLog[badRecord](log))
+		log := &testutil.Log{}
+		r, err := shadowread.New[badRecord]("op", testutil.NewSource(bad), badQuiet, shadowread.WithSynchronous[badRecord](), shadowread.WithRepairLog[badRecord](log))
 		require.NoError(t, err)
 		var stores badStores
 		got, err := r.Read(t.Context(), "42", stores.read)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"old"}, got.Tags)
 		assert.Equal(t, [2]int64{1, 0}, stores.counts(), "stage %d: old store only", bad)
-		assert.Zero(t, log.calls.Load())
+		assert.Zero(t, log.Calls())
 	}
 }
 
@@ -191,7 +172,7 @@ func TestBadInputStageNotAStage(t *testing.T) {
 // zero value returned as if read.
 func TestBadInputNilReadFunction(t *testing.T) {
 	for _, stage := range cutover.Stages {
-		log := &badLog{}
+		log := &testutil.Log{}
 		r, err := shadowread.New[badRecord]("op", cutover.Fixed(stage), badQuiet, shadowread.WithRepairLog[badRecord](log))
 		require.NoError(t, err)
 		panicked := false
@@ -205,7 +186,7 @@ func TestBadInputNilReadFunction(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		assert.NoError(t, r.Drain(ctx))
 		cancel()
-		assert.Zero(t, log.calls.Load())
+		assert.Zero(t, log.Calls())
 	}
 }
 

@@ -2,14 +2,15 @@ package shadowread_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/testutil"
 	"github.com/cutover-go/cutover/shadowread"
 )
 
@@ -43,29 +44,26 @@ func benchStores(newLatency time.Duration) [2]*kv {
 }
 
 func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option[user]) {
-	opts = append([]shadowread.Option[user]{shadowread.WithLogger[user](slog.New(slog.DiscardHandler))}, opts...)
-	r, err := shadowread.New[user]("users.get", cutover.Fixed(stage), opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
+	opts = append([]shadowread.Option[user]{shadowread.WithLogger[user](testutil.Quiet())}, opts...)
+	r, err := shadowread.New("users.get", cutover.Fixed(stage), opts...)
+	require.NoError(b, err)
 	ctx := context.Background()
 	key := ada.ID
 	b.ReportAllocs()
 	var caller time.Duration
 	for b.Loop() {
 		start := time.Now()
-		if _, err := r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
+		if _, err = r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
 			return stores[side].Get(ctx, key)
 		}); err != nil {
-			b.Fatal(err)
+			break
 		}
 		caller += time.Since(start)
 	}
 	b.StopTimer()
+	require.NoError(b, err)
 	reportCaller(b, caller)
-	if err := r.Drain(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, r.Drain(context.Background()))
 }
 
 func BenchmarkRead(b *testing.B) {
@@ -73,14 +71,18 @@ func BenchmarkRead(b *testing.B) {
 		s := benchStores(0)[cutover.Old]
 		ctx := context.Background()
 		b.ReportAllocs()
-		var caller time.Duration
+		var (
+			caller time.Duration
+			err    error
+		)
 		for b.Loop() {
 			start := time.Now()
-			if _, err := s.Get(ctx, ada.ID); err != nil {
-				b.Fatal(err)
+			if _, err = s.Get(ctx, ada.ID); err != nil {
+				break
 			}
 			caller += time.Since(start)
 		}
+		require.NoError(b, err)
 		reportCaller(b, caller)
 	})
 	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0)) })
