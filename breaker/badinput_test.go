@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 // TestBadInputNew gives New an empty name, negative durations, a nil option
@@ -72,7 +73,7 @@ func TestBadInputNew(t *testing.T) {
 // each takes the documented default, so a breaker built from the zero
 // Settings opens after more than five consecutive failures.
 func TestBadInputZeroSettings(t *testing.T) {
-	b, err := breaker.New("db", breaker.WithSettings(breaker.Settings{}), breaker.WithLogger(slog.New(slog.DiscardHandler)))
+	b, err := breaker.New("db", breaker.WithSettings(breaker.Settings{}), breaker.WithLogger(testutil.Quiet()))
 	require.NoError(t, err)
 	down := errors.New("down")
 	for range 6 {
@@ -80,7 +81,7 @@ func TestBadInputZeroSettings(t *testing.T) {
 		_ = b.Do(t.Context(), func(context.Context) error { return down })
 	}
 	assert.Equal(t, breaker.Open, b.State())
-	err = b.Do(t.Context(), func(context.Context) error { t.Fatal("called while open"); return nil })
+	err = b.Do(t.Context(), func(context.Context) error { assert.Fail(t, "called while open"); return nil })
 	assert.ErrorIs(t, err, breaker.ErrOpen)
 	assert.Contains(t, err.Error(), "breaker: open: db")
 }
@@ -89,7 +90,7 @@ func TestBadInputZeroSettings(t *testing.T) {
 // which wraps ErrInvalidInput, without a panic and without asking the
 // breaker: a half-open breaker keeps its probe for a real call.
 func TestBadInputNilFunction(t *testing.T) {
-	b, err := breaker.New("db", breaker.WithLogger(slog.New(slog.DiscardHandler)), breaker.WithSettings(breaker.Settings{MaxRequests: 1}))
+	b, err := breaker.New("db", breaker.WithLogger(testutil.Quiet()), breaker.WithSettings(breaker.Settings{MaxRequests: 1}))
 	require.NoError(t, err)
 	require.NotPanics(t, func() { err = b.Do(t.Context(), nil) })
 	assert.ErrorIs(t, err, breaker.ErrNilFunc)
