@@ -52,6 +52,8 @@ var ErrNilFunc = fmt.Errorf("%w: nil function", ErrInvalidInput)
 
 // State is the state of a breaker: closed (calls go through), open (calls
 // are refused) or half-open (a few calls probe whether the store is back).
+// The zero value is [Closed]. A State is a plain value, safe for concurrent
+// use.
 type State = gobreaker.State
 
 // The breaker states.
@@ -62,11 +64,14 @@ const (
 )
 
 // Counts are the numbers of calls and their outcomes that a breaker keeps
-// for its current period.
+// for its current period. The zero value is a period with no calls.
+// [Breaker.Counts] returns a copy, a plain value safe for concurrent use.
 type Counts = gobreaker.Counts
 
 // Settings tune when a breaker opens and how it recovers. Each zero field
-// takes the default it names.
+// takes the default it names, so the zero value is the default breaker.
+// [WithSettings] copies it; its functions are then called from every
+// goroutine that uses the breaker, and must be safe for concurrent use.
 type Settings struct {
 	// MaxRequests is the number of calls let through while half-open; the
 	// breaker closes after that many successes. Zero means 1.
@@ -89,8 +94,9 @@ type Settings struct {
 
 // Option configures a [Breaker]. Options are immutable values made by the
 // With functions of this package, safe to share between calls to [New]
-// and goroutines; an invalid one, or a nil Option, makes New fail. When
-// two options set the same thing, the later one wins.
+// and safe for concurrent use; an invalid one, or the zero value, a nil
+// Option, makes New fail. When two options set the same thing, the later
+// one wins.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
@@ -234,7 +240,9 @@ func (b *Breaker) State() State { return b.cb.State() }
 func (b *Breaker) Counts() Counts { return b.cb.Counts() }
 
 // Ticket is the permission to make one call, given by [Breaker.Allow].
-// Report the outcome with [Ticket.Done] exactly once.
+// Report the outcome with [Ticket.Done] exactly once, from any goroutine;
+// a Ticket is for one call and is not safe for concurrent use. The zero
+// value is a ticket for no call: its Done does nothing.
 type Ticket struct {
 	b    *Breaker
 	done func(error)

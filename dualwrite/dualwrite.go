@@ -36,7 +36,8 @@ import (
 	"github.com/cutover-go/cutover/internal/validate"
 )
 
-// Policy says what a failed secondary write does to the caller.
+// Policy says what a failed secondary write does to the caller. The zero
+// value is [Continue]. A Policy is a plain value, safe for concurrent use.
 type Policy uint8
 
 const (
@@ -66,7 +67,9 @@ const DefaultRecordTimeout = 5 * time.Second
 
 // SecondaryError reports a secondary write that failed, or a repair-log
 // entry that could not be recorded. The authoritative write succeeded unless
-// Reason is cutover.AuthoritativeFailed.
+// Reason is cutover.AuthoritativeFailed. The zero value describes no write;
+// the library returns only filled ones and does not change them afterwards,
+// so one is safe for concurrent use by readers.
 type SecondaryError struct {
 	Op        string         // the writer's operation name
 	Key       string         // the entity key
@@ -95,8 +98,9 @@ func (e *SecondaryError) Unwrap() []error {
 
 // Option configures a [Writer]. Options are immutable values made by the
 // With functions of this package, safe to share between calls to [New]
-// and goroutines; an invalid one, or a nil Option, makes New fail. When
-// two options set the same thing, the later one wins.
+// and safe for concurrent use; an invalid one, or the zero value, a nil
+// Option, makes New fail. When two options set the same thing, the later
+// one wins.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)

@@ -48,7 +48,8 @@ const (
 
 // Client is the part of an OpenFeature client that a [Resolver] uses.
 // *openfeature.Client and openfeature.IClient satisfy it. Implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use. The zero value, a nil Client, is not
+// usable: [New] refuses it, and a nil pointer in the interface too.
 type Client interface {
 	StringValueDetails(ctx context.Context, flag string, defaultValue string, evalCtx openfeature.EvaluationContext, options ...openfeature.Option) (openfeature.StringEvaluationDetails, error)
 	FloatValueDetails(ctx context.Context, flag string, defaultValue float64, evalCtx openfeature.EvaluationContext, options ...openfeature.Option) (openfeature.FloatEvaluationDetails, error)

@@ -33,8 +33,9 @@ type config struct {
 
 // Option changes how [New] builds a [Resolver]. Options are immutable values
 // made by the With functions of this package, so one may be shared by many
-// calls to New; an invalid one, or a nil Option, makes New fail. When two
-// options set the same thing, the later one wins.
+// calls to New and is safe for concurrent use; an invalid one, or the zero
+// value, a nil Option, makes New fail. When two options set the same thing,
+// the later one wins.
 type Option interface {
 	apply(*config)
 }

@@ -75,6 +75,10 @@ var ErrInvalidInput = errors.New("shadowread: invalid input")
 var ErrNilFunc = fmt.Errorf("%w: nil read function", ErrInvalidInput)
 
 // Mismatch describes one read for which the two stores answered differently.
+// The zero value describes no read; the library hands each filled one to
+// the mismatch function once and does not touch it afterwards, so the
+// function may keep it, and it is safe for concurrent use by readers as far
+// as the values of type T are.
 type Mismatch[T any] struct {
 	Op            string        // the reader's operation name
 	Key           string        // the entity key of the read
@@ -88,8 +92,9 @@ type Mismatch[T any] struct {
 
 // Option configures a [Reader] of payload type T. Options are immutable
 // values made by the With functions of this package, safe to share between
-// calls to [New] and goroutines; an invalid one, or a nil Option, makes New
-// fail. When two options set the same thing, the later one wins.
+// calls to [New] and safe for concurrent use; an invalid one, or the zero
+// value, a nil Option, makes New fail. When two options set the same thing,
+// the later one wins.
 //
 // Options carry the reader's payload type, so that a compare, normalize or
 // mismatch function for another type does not compile. The options whose

@@ -21,12 +21,17 @@ import (
 
 // Func is the user's function for one store, called with the side it must
 // act on. Keeping the function behind a type parameter lets both shapes
-// below be called without wrapping them in a closure.
+// below be called without wrapping them in a closure. The zero value, a nil
+// Func, must not be called; the wrappers refuse nil functions first.
+// Implementations must be safe for concurrent use: a concurrent dual write
+// calls one from two goroutines at once.
 type Func[R any] interface {
 	Call(ctx context.Context, side cutover.Side) (R, error)
 }
 
-// ErrFunc adapts a function returning only an error.
+// ErrFunc adapts a function returning only an error. The zero value, a nil
+// function, must not be called. It is as safe for concurrent use as the
+// function.
 type ErrFunc func(ctx context.Context, side cutover.Side) error
 
 // Call calls f.
@@ -34,14 +39,16 @@ func (f ErrFunc) Call(ctx context.Context, side cutover.Side) (struct{}, error) 
 	return struct{}{}, f(ctx, side)
 }
 
-// ValueFunc adapts a function returning a value and an error.
+// ValueFunc adapts a function returning a value and an error. The zero
+// value, a nil function, must not be called. It is as safe for concurrent
+// use as the function.
 type ValueFunc[R any] func(ctx context.Context, side cutover.Side) (R, error)
 
 // Call calls f.
 func (f ValueFunc[R]) Call(ctx context.Context, side cutover.Side) (R, error) { return f(ctx, side) }
 
-// Recorder holds what every call of one operation shares. It is safe for
-// concurrent use.
+// Recorder holds what every call of one operation shares. The zero value is
+// not usable; create one with [NewRecorder]. It is safe for concurrent use.
 type Recorder struct {
 	Calls   *telemetry.Calls
 	Tracer  trace.Tracer
@@ -182,7 +189,9 @@ func (r *Recorder) Fallback(ctx context.Context, stage cutover.Stage, o telemetr
 }
 
 // FallbackReason says why a call fell back to the old store; it is the
-// reason attribute of the dualwrite and shadowread fallback counters.
+// reason attribute of the dualwrite and shadowread fallback counters. The
+// zero value is [FallbackRefused]. It is a plain value, safe for concurrent
+// use.
 type FallbackReason uint8
 
 // The reasons of a fallback.
