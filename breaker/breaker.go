@@ -115,26 +115,14 @@ func WithSettings(s Settings) Option { return optionFunc(func(c *config) { c.set
 
 // WithMeterProvider sets the meter provider. Without it the global one,
 // otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if validate.Nil(mp) {
-			c.errs.Addf("WithMeterProvider: nil meter provider")
-			return
-		}
-		c.providers.Meter = mp
-	})
-}
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
 // WithLogger sets the logger of state changes. Without it slog.Default() is
 // read when [New] runs. A nil l makes New fail.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.errs.Addf("WithLogger: nil logger")
-			return
-		}
-		c.providers.Logger = l
-	})
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
 }
 
 // Breaker is a circuit breaker around one new store. Create it with [New];
@@ -163,13 +151,7 @@ func New(name string, opts ...Option) (*Breaker, error) {
 		return nil, fmt.Errorf("%w: empty name", ErrInvalidInput)
 	}
 	var c config
-	for _, o := range opts {
-		if o == nil {
-			c.errs.Addf("nil option")
-			continue
-		}
-		o.apply(&c)
-	}
+	validate.Apply(&c.errs, opts, func(o Option) { o.apply(&c) })
 	s := c.settings
 	if s.Interval < 0 || s.Timeout < 0 {
 		c.errs.Addf("negative interval or timeout in settings (%v, %v)", s.Interval, s.Timeout)

@@ -120,13 +120,7 @@ type config struct {
 // WithBreaker guards every call to the new store with b. Without it the new
 // store is called whatever its recent failures. A nil b makes [New] fail.
 func WithBreaker(b *breaker.Breaker) Option {
-	return optionFunc(func(c *config) {
-		if b == nil {
-			c.errs.Addf("WithBreaker: nil breaker")
-			return
-		}
-		c.breaker = b
-	})
+	return optionFunc(func(c *config) { c.breaker = b; c.errs.NotNil(b, "WithBreaker: nil breaker") })
 }
 
 // WithPolicy sets what a failed secondary write does to the caller. The
@@ -154,38 +148,18 @@ func WithRecordTimeout(d time.Duration) Option {
 
 // WithMeterProvider sets the meter provider. Without it the global one,
 // otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if validate.Nil(mp) {
-			c.errs.Addf("WithMeterProvider: nil meter provider")
-			return
-		}
-		c.providers.Meter = mp
-	})
-}
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
 // WithTracerProvider sets the tracer provider. Without it the global one,
 // otel.GetTracerProvider, is read when [New] runs. A nil tp makes New fail.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if validate.Nil(tp) {
-			c.errs.Addf("WithTracerProvider: nil tracer provider")
-			return
-		}
-		c.providers.Tracer = tp
-	})
-}
+func WithTracerProvider(tp trace.TracerProvider) Option { return providers(telemetry.Tracer(tp)) }
 
 // WithLogger sets the logger. Without it slog.Default() is read when [New]
 // runs. A nil l makes New fail.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.errs.Addf("WithLogger: nil logger")
-			return
-		}
-		c.providers.Logger = l
-	})
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
 }
 
 // Writer writes one operation, such as "users.save", to both stores. Create
@@ -259,13 +233,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 		return nil, fmt.Errorf("%w: nil repair log: failed secondary writes must be recorded somewhere", ErrInvalidInput)
 	}
 	c := config{timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
-	for _, o := range opts {
-		if o == nil {
-			c.errs.Addf("nil option")
-			continue
-		}
-		o.apply(&c)
-	}
+	validate.Apply(&c.errs, opts, func(o Option) { o.apply(&c) })
 	if c.timeout <= 0 {
 		c.errs.Addf("secondary timeout must be positive, got %v", c.timeout)
 	}

@@ -71,9 +71,9 @@ func TestBadInputNew(t *testing.T) {
 		{"nil bound", client, "m", opts{flags.WithBound(nil)}, []string{"bound: nil function"}},
 		{"nil evaluation context", client, "m", opts{flags.WithEvaluationContext(nil)}, []string{"evaluation context: nil function"}},
 		{"nil option", client, "m", opts{nil}, []string{"nil option"}},
-		{"nil logger", client, "m", opts{flags.WithLogger(nil)}, []string{`flags: invalid input: flag "m": logger: nil`}},
-		{"nil meter provider", client, "m", opts{flags.WithMeterProvider(nil)}, []string{"meter provider: nil"}},
-		{"typed nil meter provider", client, "m", opts{flags.WithMeterProvider(nilMeter)}, []string{"meter provider: nil"}},
+		{"nil logger", client, "m", opts{flags.WithLogger(nil)}, []string{`flags: invalid input: flag "m": WithLogger: nil logger`}},
+		{"nil meter provider", client, "m", opts{flags.WithMeterProvider(nil)}, []string{"WithMeterProvider: nil meter provider"}},
+		{"typed nil meter provider", client, "m", opts{flags.WithMeterProvider(nilMeter)}, []string{"WithMeterProvider: nil meter provider"}},
 		{"every problem at once", client, "m", opts{flags.WithBound(bound), flags.WithTimeout(-1), nil, flags.WithFallback(9)},
 			[]string{"timeout -1ns: negative", "nil option", "fallback Stage(9)"}},
 	} {

@@ -127,13 +127,7 @@ func New(client Client, flag string, opts ...Option) (*Resolver, error) {
 		return nil, fmt.Errorf("%w: empty flag key", ErrInvalidInput)
 	}
 	var cfg config
-	for _, o := range opts {
-		if o == nil {
-			cfg.errs.Addf("nil option")
-			continue
-		}
-		o.apply(&cfg)
-	}
+	validate.Apply(&cfg.errs, opts, func(o Option) { o.apply(&cfg) })
 	if err := cfg.errs.Err(); err != nil {
 		return nil, fmt.Errorf("%w: flag %q: %w", ErrInvalidInput, flag, err)
 	}

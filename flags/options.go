@@ -147,26 +147,14 @@ func WithEvaluationContext(f func(ctx context.Context) openfeature.EvaluationCon
 // WithMeterProvider sets where the resolution counters are created. Without
 // it the global provider, otel.GetMeterProvider, is read when [New] runs. A
 // nil mp makes New fail.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if validate.Nil(mp) {
-			c.errs.Addf("meter provider: nil")
-			return
-		}
-		c.providers.Meter = mp
-	})
-}
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
 // WithLogger sets the logger for fallbacks and clamped stages. Without it
 // slog.Default is read when [New] runs. A nil l makes New fail.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.errs.Addf("logger: nil")
-			return
-		}
-		c.providers.Logger = l
-	})
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
 }
 
 // validRate reports whether v is a sample rate; NaN fails both comparisons.

@@ -127,13 +127,7 @@ type config[T any] struct {
 // WithBreaker guards every call to the new store with b. Without it the new
 // store is called whatever its recent failures. A nil b makes [New] fail.
 func WithBreaker[T any](b *breaker.Breaker) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if b == nil {
-			c.errs.Addf("WithBreaker: nil breaker")
-			return
-		}
-		c.breaker = b
-	})
+	return optionFunc[T](func(c *config[T]) { c.breaker = b; c.errs.NotNil(b, "WithBreaker: nil breaker") })
 }
 
 // WithRepairLog records the key of every mismatch in l, for repair of the
@@ -141,13 +135,7 @@ func WithBreaker[T any](b *breaker.Breaker) Option[T] {
 // logged and reported, but not recorded. A nil l, or an interface holding
 // a nil pointer, makes [New] fail.
 func WithRepairLog[T any](l cutover.RepairLog) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if validate.Nil(l) {
-			c.errs.Addf("WithRepairLog: nil repair log")
-			return
-		}
-		c.repairs = l
-	})
+	return optionFunc[T](func(c *config[T]) { c.repairs = l; c.errs.NotNil(l, "WithRepairLog: nil repair log") })
 }
 
 // WithSampleRate compares only a fraction rate, in [0, 1], of the reads that
@@ -161,13 +149,7 @@ func WithSampleRate[T any](rate float64) Option[T] {
 // [WithSampleRate]; rates outside [0, 1] are clamped. A nil f makes [New]
 // fail.
 func WithSampler[T any](f func(ctx context.Context) float64) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithSampler: nil function")
-			return
-		}
-		c.sampler = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.sampler = f; c.errs.NotNil(f, "WithSampler: nil function") })
 }
 
 // WithTimeout bounds the other store's read in each comparison. The default
@@ -210,13 +192,7 @@ func WithDiffLimits[T any](maxDiffs, maxBytes int) Option[T] {
 // equivalent. f gives the reader's payload type to [New]; a function of
 // another type does not compile. A nil f makes New fail.
 func WithCompare[T any](f func(old, new T) bool) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithCompare: nil function")
-			return
-		}
-		c.compare = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.compare = f; c.errs.NotNil(f, "WithCompare: nil function") })
 }
 
 // WithNormalize applies f to both values before comparing them, for example
@@ -225,13 +201,7 @@ func WithCompare[T any](f func(old, new T) bool) Option[T] {
 // [New]; a function of another type does not compile. A nil f makes New
 // fail.
 func WithNormalize[T any](f func(T) T) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithNormalize: nil function")
-			return
-		}
-		c.normalize = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.normalize = f; c.errs.NotNil(f, "WithNormalize: nil function") })
 }
 
 // WithCompareErrors replaces the default comparison of the two stores'
@@ -240,13 +210,7 @@ func WithNormalize[T any](f func(T) T) Option[T] {
 // one matches the other with errors.Is or their messages are equal, and an
 // error never matches a success. A nil f makes [New] fail.
 func WithCompareErrors[T any](f func(old, new error) bool) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithCompareErrors: nil function")
-			return
-		}
-		c.compareErrors = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.compareErrors = f; c.errs.NotNil(f, "WithCompareErrors: nil function") })
 }
 
 // WithFailures tells a store that failed to answer from one that answered
@@ -258,13 +222,7 @@ func WithCompareErrors[T any](f func(old, new error) bool) Option[T] {
 // [WithCompareErrors] rules: a new store that errs where the old one has a
 // row is a mismatch. A nil f makes [New] fail.
 func WithFailures[T any](f func(err error) bool) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithFailures: nil function")
-			return
-		}
-		c.isFailure = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.isFailure = f; c.errs.NotNil(f, "WithFailures: nil function") })
 }
 
 // WithOnMismatch calls f with every mismatch, on the goroutine of the
@@ -273,49 +231,27 @@ func WithFailures[T any](f func(err error) bool) Option[T] {
 // to [New]; a function of another type does not compile. A nil f makes New
 // fail.
 func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if f == nil {
-			c.errs.Addf("WithOnMismatch: nil function")
-			return
-		}
-		c.onMismatch = f
-	})
+	return optionFunc[T](func(c *config[T]) { c.onMismatch = f; c.errs.NotNil(f, "WithOnMismatch: nil function") })
 }
 
 // WithMeterProvider sets the meter provider. Without it the global one,
 // otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
 func WithMeterProvider[T any](mp metric.MeterProvider) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if validate.Nil(mp) {
-			c.errs.Addf("WithMeterProvider: nil meter provider")
-			return
-		}
-		c.providers.Meter = mp
-	})
+	return providers[T](telemetry.Meter(mp))
 }
 
 // WithTracerProvider sets the tracer provider. Without it the global one,
 // otel.GetTracerProvider, is read when [New] runs. A nil tp makes New fail.
 func WithTracerProvider[T any](tp trace.TracerProvider) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if validate.Nil(tp) {
-			c.errs.Addf("WithTracerProvider: nil tracer provider")
-			return
-		}
-		c.providers.Tracer = tp
-	})
+	return providers[T](telemetry.Tracer(tp))
 }
 
 // WithLogger sets the logger. Without it slog.Default() is read when [New]
 // runs. A nil l makes New fail.
-func WithLogger[T any](l *slog.Logger) Option[T] {
-	return optionFunc[T](func(c *config[T]) {
-		if l == nil {
-			c.errs.Addf("WithLogger: nil logger")
-			return
-		}
-		c.providers.Logger = l
-	})
+func WithLogger[T any](l *slog.Logger) Option[T] { return providers[T](telemetry.Logger(l)) }
+
+func providers[T any](s telemetry.Setting) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.errs.Add(s(&c.providers)) })
 }
 
 // Reader reads one operation, such as "users.get", returning values of type
@@ -398,13 +334,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Read
 		return nil, fmt.Errorf("%w: nil stage source", ErrInvalidInput)
 	}
 	c := config[T]{rate: 1, timeout: DefaultTimeout, maxConcurrent: DefaultMaxConcurrent, compareErrors: sameError}
-	for _, o := range opts {
-		if o == nil {
-			c.errs.Addf("nil option")
-			continue
-		}
-		o.apply(&c)
-	}
+	validate.Apply(&c.errs, opts, func(o Option[T]) { o.apply(&c) })
 	if c.rate < 0 || c.rate > 1 || c.rate != c.rate {
 		c.errs.Addf("sample rate %v outside [0, 1]", c.rate)
 	}

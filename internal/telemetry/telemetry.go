@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // Attribute keys used on every metric and span of the library.
@@ -38,6 +41,43 @@ type Providers struct {
 	Meter  metric.MeterProvider
 	Tracer trace.TracerProvider
 	Logger *slog.Logger
+}
+
+// Setting sets one provider of a [Providers] for the WithMeterProvider,
+// WithTracerProvider and WithLogger options of the public packages, or
+// returns the error that makes their constructor fail. The zero value, a
+// nil Setting, must not be called. A Setting is safe for concurrent use;
+// the Providers it changes is not.
+type Setting func(*Providers) error
+
+// Meter returns the setting of mp as the meter provider. A nil mp, or a nil
+// pointer in the interface, is an error naming WithMeterProvider.
+func Meter(mp metric.MeterProvider) Setting {
+	return set(mp, "WithMeterProvider: nil meter provider", func(p *Providers) { p.Meter = mp })
+}
+
+// Tracer returns the setting of tp as the tracer provider. A nil tp, or a
+// nil pointer in the interface, is an error naming WithTracerProvider.
+func Tracer(tp trace.TracerProvider) Setting {
+	return set(tp, "WithTracerProvider: nil tracer provider", func(p *Providers) { p.Tracer = tp })
+}
+
+// Logger returns the setting of l as the logger. A nil l is an error naming
+// WithLogger.
+func Logger(l *slog.Logger) Setting {
+	return set(l, "WithLogger: nil logger", func(p *Providers) { p.Logger = l })
+}
+
+// set returns the setting that applies to the Providers, or the error what
+// if v is nil.
+func set(v any, what string, apply func(*Providers)) Setting {
+	return func(p *Providers) error {
+		if validate.Nil(v) {
+			return errors.New(what)
+		}
+		apply(p)
+		return nil
+	}
 }
 
 // Resolve returns a meter and tracer named scope, and the logger, with nil

@@ -36,6 +36,35 @@ func (e *Errors) Addf(format string, args ...any) {
 	e.errs = append(e.errs, fmt.Errorf(format, args...))
 }
 
+// Add adds err as one problem, unless it is nil.
+func (e *Errors) Add(err error) {
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+}
+
+// NotNil adds the problem what if v is nil as [Nil] says, and reports
+// whether v was nil.
+func (e *Errors) NotNil(v any, what string) (isNil bool) {
+	if Nil(v) {
+		e.errs = append(e.errs, errors.New(what))
+		return true
+	}
+	return false
+}
+
+// Apply calls apply with each option of opts in turn, and adds the problem
+// "nil option" for each one that is nil instead.
+func Apply[O any](e *Errors, opts []O, apply func(O)) {
+	for _, o := range opts {
+		if any(o) == nil {
+			e.Addf("nil option")
+			continue
+		}
+		apply(o)
+	}
+}
+
 // Err returns nil if no problem was added, and otherwise every problem
 // joined into one error, each on a line of its own.
 func (e *Errors) Err() error { return errors.Join(e.errs...) }

@@ -54,3 +54,30 @@ func TestErrors(t *testing.T) {
 	assert.Equal(t, "nil option\ntimeout -1: cause", err.Error())
 	assert.ErrorIs(t, err, cause)
 }
+
+func TestErrorsAddAndNotNil(t *testing.T) {
+	var e validate.Errors
+	e.Add(nil)
+	require.NoError(t, e.Err())
+	var log *cutover.MemoryRepairLog
+	assert.True(t, e.NotNil(log, "WithRepairLog: nil repair log"))
+	assert.False(t, e.NotNil(new(cutover.MemoryRepairLog), "not added"))
+	e.Add(errors.New("cause"))
+	assert.EqualError(t, e.Err(), "WithRepairLog: nil repair log\ncause")
+}
+
+type option interface{ apply(*[]string) }
+
+type named string
+
+func (n named) apply(c *[]string) { *c = append(*c, string(n)) }
+
+func TestApply(t *testing.T) {
+	var (
+		e   validate.Errors
+		got []string
+	)
+	validate.Apply(&e, []option{named("a"), nil, named("b")}, func(o option) { o.apply(&got) })
+	assert.Equal(t, []string{"a", "b"}, got)
+	assert.EqualError(t, e.Err(), "nil option")
+}
