@@ -96,12 +96,7 @@ func TestBadInputStageNotAStage(t *testing.T) {
 		for _, concurrent := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d/concurrent=%v", bad, concurrent), func(t *testing.T) {
 				log := &testutil.Log{}
-				opts := []dualwrite.Option{badQuiet}
-				if concurrent {
-					opts = append(opts, dualwrite.WithConcurrentWrites())
-				}
-				w, err := dualwrite.New("op", testutil.NewSource(bad), log, opts...)
-				require.NoError(t, err)
+				w := badWriter(t, testutil.NewSource(bad), log, concurrent)
 				var stores badStores
 				require.NoError(t, w.Write(t.Context(), "42", stores.write))
 				assert.Equal(t, [2]int64{1, 0}, stores.counts(), "old store only")
@@ -120,12 +115,7 @@ func TestBadInputNilWriteFunction(t *testing.T) {
 		for _, concurrent := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/concurrent=%v", stage, concurrent), func(t *testing.T) {
 				log := &testutil.Log{}
-				opts := []dualwrite.Option{badQuiet}
-				if concurrent {
-					opts = append(opts, dualwrite.WithConcurrentWrites())
-				}
-				w, err := dualwrite.New("op", cutover.Fixed(stage), log, opts...)
-				require.NoError(t, err)
+				w := badWriter(t, cutover.Fixed(stage), log, concurrent)
 				for _, call := range []func() error{
 					func() error { return w.Write(t.Context(), "42", nil) },
 					func() error { _, err := dualwrite.Call[int](t.Context(), w, "42", nil); return err },
@@ -150,6 +140,19 @@ func TestBadInputTypedNilRepairLog(t *testing.T) {
 	assert.Nil(t, w)
 	assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
 	assert.ErrorContains(t, err, "dualwrite: invalid input: nil repair log")
+}
+
+// badWriter returns a quiet writer of the operation "op", writing both
+// stores at once if concurrent is set.
+func badWriter(t *testing.T, stages cutover.StageSource, log cutover.RepairLog, concurrent bool) *dualwrite.Writer {
+	t.Helper()
+	opts := []dualwrite.Option{badQuiet}
+	if concurrent {
+		opts = append(opts, dualwrite.WithConcurrentWrites())
+	}
+	w, err := dualwrite.New("op", stages, log, opts...)
+	require.NoError(t, err)
+	return w
 }
 
 // badCall calls f and reports its error, or that it panicked.

@@ -274,24 +274,24 @@ func TestConcurrentWrites(t *testing.T) {
 		assert.Equal(t, cutover.New, entries[0].Target)
 		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
 	})
-	t.Run("secondary fails", func(t *testing.T) {
-		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
-		f.stores.Old.FailNext(1, nil)
-		require.NoError(t, f.save(t.Context(), "42", "Ada"))
-		entries := f.repairs.Entries()
-		require.Len(t, entries, 1)
-		assert.Equal(t, cutover.Old, entries[0].Target)
-		assert.Equal(t, cutover.SecondaryFailed, entries[0].Reason)
-	})
-	t.Run("new fails in live: old answers", func(t *testing.T) {
-		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
-		f.stores.New.FailNext(1, nil)
-		require.NoError(t, f.save(t.Context(), "42", "Ada"))
-		entries := f.repairs.Entries()
-		require.Len(t, entries, 1)
-		assert.Equal(t, cutover.New, entries[0].Target)
-		assert.Equal(t, cutover.Fallback, entries[0].Reason)
-	})
+	for _, tc := range []struct {
+		name   string
+		failed cutover.Side // the store that fails in live
+		reason cutover.Reason
+	}{
+		{"secondary fails", cutover.Old, cutover.SecondaryFailed},
+		{"new fails in live: old answers", cutover.New, cutover.Fallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
+			f.stores.Side(tc.failed).FailNext(1, nil)
+			require.NoError(t, f.save(t.Context(), "42", "Ada"))
+			entries := f.repairs.Entries()
+			require.Len(t, entries, 1)
+			assert.Equal(t, tc.failed, entries[0].Target)
+			assert.Equal(t, tc.reason, entries[0].Reason)
+		})
+	}
 }
 
 func TestCallReturnsTheAuthoritativeResult(t *testing.T) {
