@@ -173,7 +173,14 @@ func isPanic(err error) bool {
 // and the reason to count the fallback under. In every other stage, and for
 // a call that succeeded, it reports false: in complete there is no fallback.
 func (r *Recorder) Fallback(ctx context.Context, stage cutover.Stage, o telemetry.Outcome, err error) (FallbackReason, bool) {
-	if err == nil || (stage != cutover.Live && stage != cutover.Rampdown) {
+	if err == nil {
+		return 0, false // small enough to inline: a call that succeeded pays nothing
+	}
+	return r.fallback(ctx, stage, o, err)
+}
+
+func (r *Recorder) fallback(ctx context.Context, stage cutover.Stage, o telemetry.Outcome, err error) (FallbackReason, bool) {
+	if stage != cutover.Live && stage != cutover.Rampdown {
 		return 0, false
 	}
 	switch o {
