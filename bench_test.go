@@ -2,18 +2,18 @@ package cutover_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
-	"github.com/open-feature/go-sdk/openfeature/isolated"
 	"github.com/open-feature/go-sdk/openfeature/memprovider"
+	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/flags"
+	"github.com/cutover-go/cutover/internal/testutil"
 	"github.com/cutover-go/cutover/shadowread"
 )
 
@@ -41,42 +41,36 @@ func (s *kv) Get(_ context.Context, key string) (string, error) {
 
 func openFeatureClient(b *testing.B, stage cutover.Stage) *openfeature.Client {
 	b.Helper()
-	api := isolated.NewAPI()
-	b.Cleanup(func() { _ = api.Shutdown(context.Background()) })
-	provider := memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
-		"users-migration": {
-			Key: "users-migration", State: memprovider.Enabled, DefaultVariant: "v",
-			Variants: map[string]any{"v": stage.String()},
-		},
-	})
-	if err := api.SetProviderAndWait(context.Background(), provider); err != nil {
-		b.Fatal(err)
-	}
-	return api.NewClient()
+	return testutil.MemClient(b, map[string]memprovider.InMemoryFlag{"users-migration": testutil.StaticFlag(stage.String())})
 }
 
 func BenchmarkOperationWithOpenFeature(b *testing.B) {
 	ctx := context.Background()
-	quiet := slog.New(slog.DiscardHandler)
+	quiet := testutil.Quiet()
 	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite} {
 		client := openFeatureClient(b, stage)
 		stores := [2]*kv{{m: map[string]string{}}, {m: map[string]string{}}}
 		b.Run(stage.String()+"/floor", func(b *testing.B) {
+			var (
+				d   openfeature.StringEvaluationDetails
+				err error
+			)
 			b.ReportAllocs()
 			for b.Loop() {
-				d, err := client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{})
-				if err != nil || d.Value != stage.String() {
-					b.Fatal(d.Value, err)
+				if d, err = client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{}); err != nil || d.Value != stage.String() {
+					break
 				}
-				if err := stores[cutover.Old].Put(ctx, "42", "Ada"); err != nil {
-					b.Fatal(err)
+				if err = stores[cutover.Old].Put(ctx, "42", "Ada"); err != nil {
+					break
 				}
 				if stage != cutover.Off {
-					if err := stores[cutover.New].Put(ctx, "42", "Ada"); err != nil {
-						b.Fatal(err)
+					if err = stores[cutover.New].Put(ctx, "42", "Ada"); err != nil {
+						break
 					}
 				}
 			}
+			require.NoError(b, err)
+			require.Equal(b, stage.String(), d.Value)
 		})
 		for _, sdk := range []bool{false, true} {
 			name := stage.String() + "/write"
@@ -94,42 +88,35 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 					wopts = append(wopts, dualwrite.WithMeterProvider(mp))
 				}
 				resolver, err := flags.New(client, "users-migration", append(fopts, flags.WithLogger(quiet))...)
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				w, err := dualwrite.New("users.save", resolver, new(cutover.MemoryRepairLog), append(wopts, dualwrite.WithLogger(quiet))...)
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				b.ReportAllocs()
 				for b.Loop() {
-					err := w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+					if err = w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
 						return stores[side].Put(ctx, "42", "Ada")
-					})
-					if err != nil {
-						b.Fatal(err)
+					}); err != nil {
+						break
 					}
 				}
+				require.NoError(b, err)
 			})
 		}
 		if stage == cutover.Off {
 			b.Run("off/read", func(b *testing.B) {
 				resolver, err := flags.New(client, "users-migration", flags.WithLogger(quiet))
-				if err != nil {
-					b.Fatal(err)
-				}
-				r, err := shadowread.New[string]("users.get", resolver, shadowread.WithLogger(quiet))
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
+				r, err := shadowread.New("users.get", resolver, shadowread.WithLogger[string](quiet))
+				require.NoError(b, err)
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
+					if _, err = r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
 						return stores[side].Get(ctx, "42")
 					}); err != nil {
-						b.Fatal(err)
+						break
 					}
 				}
+				require.NoError(b, err)
 			})
 		}
 	}

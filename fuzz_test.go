@@ -1,10 +1,11 @@
 package cutover_test
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover"
 )
@@ -41,38 +42,28 @@ func FuzzParseStage(f *testing.F) {
 		uerr := into.UnmarshalText([]byte(s))
 
 		if want >= 0 {
-			if err != nil || uerr != nil {
-				t.Fatalf("ParseStage(%q) = %v, %v; UnmarshalText: %v", s, got, err, uerr)
-			}
-			if got != cutover.Stages[want] || into != got {
-				t.Fatalf("ParseStage(%q) = %v, UnmarshalText gave %v, want %v", s, got, into, cutover.Stages[want])
-			}
+			require.NoError(t, err, "ParseStage(%q)", s)
+			require.NoError(t, uerr, "UnmarshalText(%q)", s)
+			require.Equal(t, cutover.Stages[want], got, "ParseStage(%q)", s)
+			require.Equal(t, got, into, "UnmarshalText(%q)", s)
 			text, err := got.MarshalText()
-			if err != nil || string(text) != s || got.String() != s || !got.Valid() {
-				t.Fatalf("%v: MarshalText = %q, %v; String = %q", got, text, err, got.String())
-			}
+			require.NoError(t, err, "%v: MarshalText", got)
+			require.Equal(t, s, string(text), "%v: MarshalText", got)
+			require.Equal(t, s, got.String())
+			require.True(t, got.Valid(), "%v: Valid", got)
 			return
 		}
 
-		if err == nil || uerr == nil {
-			t.Fatalf("ParseStage(%q) = %v, %v; UnmarshalText: %v: accepted a string that is no stage name", s, got, err, uerr)
-		}
+		require.Error(t, err, "ParseStage(%q) = %v: accepted a string that is no stage name", s, got)
+		require.Error(t, uerr, "UnmarshalText(%q): accepted a string that is no stage name", s)
 		for _, e := range []error{err, uerr} {
-			if !errors.Is(e, cutover.ErrUnknownStage) {
-				t.Fatalf("ParseStage(%q): %v does not wrap ErrUnknownStage", s, e)
-			}
-			if n := len(e.Error()); n > maxStageErrLen {
-				t.Fatalf("ParseStage of %d bytes: error of %d bytes: %.100s...", len(s), n, e.Error())
-			}
+			require.ErrorIs(t, e, cutover.ErrUnknownStage, "ParseStage(%q)", s)
+			require.LessOrEqual(t, len(e.Error()), maxStageErrLen, "ParseStage of %d bytes: error %.100s...", len(s), e.Error())
 		}
-		if got != cutover.Off {
-			t.Fatalf("ParseStage(%q) = %v with an error, want the zero stage", s, got)
-		}
-		if into != cutover.Rampdown {
-			t.Fatalf("UnmarshalText(%q) failed but changed the stage to %v", s, into)
-		}
-		if len(s) <= 64 && !strings.Contains(err.Error(), strconv.Quote(s)) {
-			t.Fatalf("ParseStage(%q): error %q does not name the input", s, err)
+		require.Equal(t, cutover.Off, got, "ParseStage(%q) with an error, want the zero stage", s)
+		require.Equal(t, cutover.Rampdown, into, "UnmarshalText(%q) failed but changed the stage", s)
+		if len(s) <= 64 {
+			require.Contains(t, err.Error(), strconv.Quote(s), "ParseStage(%q): the error does not name the input", s)
 		}
 	})
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// Reason says why a key was recorded for repair.
+// Reason says why a key was recorded for repair. The zero value, the empty
+// string, is no reason the library records. A Reason is a plain value, safe
+// for concurrent use.
 type Reason string
 
 // The reasons the library records a key for repair.
@@ -46,6 +48,10 @@ const (
 // stale one. A repairer should therefore reconcile by a version or update
 // time that both copies carry, or re-read and re-copy from the store that
 // is authoritative for writes, rather than copy blindly in log order.
+//
+// The zero value is an entry for no operation and no key, which the library
+// never records. A Repair is a plain value, safe for concurrent use by
+// readers; copies share only the Err they hold.
 type Repair struct {
 	Op     string    // operation name, such as "users.save"
 	Key    string    // entity key, such as "42"
@@ -60,6 +66,9 @@ type Repair struct {
 // breaker paths record to it; a failure to record is returned to the
 // caller rather than dropped. Implementations must be safe for concurrent
 // use and should be durable: [MemoryRepairLog] is for tests and examples.
+// The zero value, a nil RepairLog, is not usable: dualwrite.New and
+// shadowread.WithRepairLog refuse it, and a nil pointer in the interface
+// too.
 type RepairLog interface {
 	Record(ctx context.Context, r Repair) error
 }

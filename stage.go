@@ -14,7 +14,8 @@ var ErrUnknownStage = errors.New("cutover: unknown stage")
 // and which, if any, is secondary. Stages are ordered: each one moves further
 // from the old store towards the new one, so the builtin min and max clamp them.
 //
-// The zero value is [Off].
+// The zero value is [Off]. A Stage is a plain value, safe for concurrent
+// use.
 type Stage uint8
 
 // The six stages, in order. Their string forms are the values a migration
@@ -120,7 +121,8 @@ func (s Stage) Secondary() (Side, bool) {
 func (s Stage) Compares() bool { return s == Shadow || s == Live }
 
 // Side names one of the two stores. The zero value is [Old], so a Side
-// indexes a two-element array of stores.
+// indexes a two-element array of stores. A Side is a plain value, safe for
+// concurrent use.
 type Side uint8
 
 const (
@@ -147,19 +149,25 @@ func (d Side) Other() Side { return d ^ 1 }
 // StageSource gives the stage of one operation of one request. The flags
 // package resolves it from a feature flag; [Fixed] always gives one stage.
 // Implementations must be safe for concurrent use and must not fail: an
-// unreadable source answers with a safe stage instead.
+// unreadable source answers with a safe stage instead. The zero value, a
+// nil StageSource, is not usable: the constructors that take one refuse it,
+// and a nil pointer or function in the interface too.
 type StageSource interface {
 	Stage(ctx context.Context) Stage
 }
 
 // Fixed is a [StageSource] that always gives the same stage, for tests,
-// benchmarks and services that move stages by deploying.
+// benchmarks and services that move stages by deploying. The zero value
+// always gives [Off]. It is safe for concurrent use.
 type Fixed Stage
 
 // Stage returns Stage(f).
 func (f Fixed) Stage(context.Context) Stage { return Stage(f) }
 
-// StageFunc adapts a function to [StageSource].
+// StageFunc adapts a function to [StageSource]. It is as safe for concurrent
+// use as the function, which a StageSource must be. The zero value, a nil
+// function, is not a usable source: the constructors that take one refuse
+// it.
 type StageFunc func(ctx context.Context) Stage
 
 // Stage returns f(ctx).

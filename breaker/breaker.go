@@ -34,14 +34,26 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // ErrOpen is wrapped by the error of a call the breaker refused, because it
 // is open or because it is half-open and already probing.
 var ErrOpen = errors.New("breaker: open")
 
+// ErrInvalidInput is wrapped by every error that [New] returns for bad
+// arguments or options. Each such error names what was wrong, as in
+// "breaker: invalid input: empty name".
+var ErrInvalidInput = errors.New("breaker: invalid input")
+
+// ErrNilFunc is returned by [Breaker.Do] when the function is nil; the
+// breaker is not asked and nothing is counted. It wraps [ErrInvalidInput].
+var ErrNilFunc = fmt.Errorf("%w: nil function", ErrInvalidInput)
+
 // State is the state of a breaker: closed (calls go through), open (calls
 // are refused) or half-open (a few calls probe whether the store is back).
+// The zero value is [Closed]. A State is a plain value, safe for concurrent
+// use.
 type State = gobreaker.State
 
 // The breaker states.
@@ -52,11 +64,14 @@ const (
 )
 
 // Counts are the numbers of calls and their outcomes that a breaker keeps
-// for its current period.
+// for its current period. The zero value is a period with no calls.
+// [Breaker.Counts] returns a copy, a plain value safe for concurrent use.
 type Counts = gobreaker.Counts
 
 // Settings tune when a breaker opens and how it recovers. Each zero field
-// takes the default it names.
+// takes the default it names, so the zero value is the default breaker.
+// [WithSettings] copies it; its functions are then called from every
+// goroutine that uses the breaker, and must be safe for concurrent use.
 type Settings struct {
 	// MaxRequests is the number of calls let through while half-open; the
 	// breaker closes after that many successes. Zero means 1.
@@ -77,7 +92,11 @@ type Settings struct {
 	IsFailure func(err error) bool
 }
 
-// Option configures a [Breaker].
+// Option configures a [Breaker]. Options are immutable values made by the
+// With functions of this package, safe to share between calls to [New]
+// and safe for concurrent use; an invalid one, or the zero value, a nil
+// Option, makes New fail. When two options set the same thing, the later
+// one wins.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
@@ -87,18 +106,24 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	settings  Settings
 	providers telemetry.Providers
+	errs      validate.Errors
 }
 
-// WithSettings sets the thresholds of the breaker.
+// WithSettings sets the thresholds of the breaker. Without it, or for each
+// zero field, the defaults that [Settings] names apply.
 func WithSettings(s Settings) Option { return optionFunc(func(c *config) { c.settings = s }) }
 
-// WithMeterProvider sets the meter provider. The default is the global one.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Meter = mp })
-}
+// WithMeterProvider sets the meter provider. Without it the global one,
+// otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
-// WithLogger sets the logger of state changes. The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+// WithLogger sets the logger of state changes. Without it slog.Default() is
+// read when [New] runs. A nil l makes New fail.
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
+}
 
 // Breaker is a circuit breaker around one new store. Create it with [New];
 // the zero value is not usable. It is safe for concurrent use; share one
@@ -117,17 +142,22 @@ var errCallerGone = errors.New("breaker: caller gone")
 
 // New returns a closed breaker named name (such as "users-db"), which names
 // it in metrics and logs.
+//
+// An empty name, a nil Option or an invalid one makes New fail with an
+// error wrapping [ErrInvalidInput] that names every problem; it never
+// panics.
 func New(name string, opts ...Option) (*Breaker, error) {
 	if name == "" {
-		return nil, errors.New("breaker: empty name")
+		return nil, fmt.Errorf("%w: empty name", ErrInvalidInput)
 	}
 	var c config
-	for _, o := range opts {
-		o.apply(&c)
-	}
+	validate.Apply(&c.errs, opts, func(o Option) { o.apply(&c) })
 	s := c.settings
 	if s.Interval < 0 || s.Timeout < 0 {
-		return nil, fmt.Errorf("breaker: negative interval or timeout in settings (%v, %v)", s.Interval, s.Timeout)
+		c.errs.Addf("negative interval or timeout in settings (%v, %v)", s.Interval, s.Timeout)
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	if s.Timeout == 0 {
 		s.Timeout = 30 * time.Second
@@ -192,7 +222,9 @@ func (b *Breaker) State() State { return b.cb.State() }
 func (b *Breaker) Counts() Counts { return b.cb.Counts() }
 
 // Ticket is the permission to make one call, given by [Breaker.Allow].
-// Report the outcome with [Ticket.Done] exactly once.
+// Report the outcome with [Ticket.Done] exactly once, from any goroutine;
+// a Ticket is for one call and is not safe for concurrent use. The zero
+// value is a ticket for no call: its Done does nothing.
 type Ticket struct {
 	b    *Breaker
 	done func(error)
@@ -247,8 +279,12 @@ func (b *Breaker) IsFailure(ctx context.Context, err error) bool {
 }
 
 // Do calls fn if the breaker allows it, and reports fn's outcome. A refused
-// call returns an error wrapping [ErrOpen] without calling fn.
+// call returns an error wrapping [ErrOpen] without calling fn; a nil fn
+// returns [ErrNilFunc].
 func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	if fn == nil {
+		return ErrNilFunc
+	}
 	t, err := b.Allow()
 	if err != nil {
 		return err

@@ -3,8 +3,8 @@ package breaker_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/metrictest"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 var errDown = errors.New("store down")
@@ -19,7 +20,7 @@ var errDown = errors.New("store down")
 func newBreaker(t *testing.T, m *metrictest.Reader, s breaker.Settings) *breaker.Breaker {
 	t.Helper()
 	b, err := breaker.New("users-db", breaker.WithSettings(s),
-		breaker.WithMeterProvider(m.Provider()), breaker.WithLogger(slog.New(slog.DiscardHandler)))
+		breaker.WithMeterProvider(m.Provider()), breaker.WithLogger(testutil.Quiet()))
 	require.NoError(t, err)
 	return b
 }
@@ -87,22 +88,30 @@ func TestIsFailureSetting(t *testing.T) {
 	assert.False(t, b.IsFailure(t.Context(), nil))
 }
 
+// TestHalfOpenProbeClosesTheBreaker runs in a synctest bubble, whose fake
+// clock gobreaker reads: the breaker stays open for its whole timeout, goes
+// half-open just after, and lets one probe through, which closes it.
 func TestHalfOpenProbeClosesTheBreaker(t *testing.T) {
-	m := metrictest.New(t)
-	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Millisecond})
-	_ = b.Do(t.Context(), func(context.Context) error { return errDown })
-	deadline := time.Now().Add(5 * time.Second)
-	for b.State() != breaker.HalfOpen {
-		require.True(t, time.Now().Before(deadline), "breaker never went half-open")
-		time.Sleep(time.Millisecond) // gobreaker reads the wall clock; nothing to inject
-	}
-	require.NoError(t, b.Do(t.Context(), func(context.Context) error { return nil }))
-	assert.Equal(t, breaker.Closed, b.State())
+	synctest.Test(t, func(t *testing.T) {
+		m := metrictest.New(t)
+		b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Minute})
+		_ = b.Do(t.Context(), func(context.Context) error { return errDown })
+		time.Sleep(time.Minute)
+		assert.Equal(t, breaker.Open, b.State())
+		time.Sleep(time.Nanosecond)
+		assert.Equal(t, breaker.HalfOpen, b.State())
+		require.NoError(t, b.Do(t.Context(), func(context.Context) error { return nil }))
+		assert.Equal(t, breaker.Closed, b.State())
+		assert.Equal(t, int64(1), m.Sum("cutover.breaker.transitions", "cutover.breaker.state", "half-open"))
+		assert.Equal(t, int64(1), m.Sum("cutover.breaker.transitions", "cutover.breaker.state", "closed"))
+	})
 }
 
 func TestNewRejectsBadInput(t *testing.T) {
 	_, err := breaker.New("")
-	assert.ErrorContains(t, err, "breaker: empty name")
+	assert.ErrorIs(t, err, breaker.ErrInvalidInput)
+	assert.ErrorContains(t, err, "breaker: invalid input: empty name")
 	_, err = breaker.New("x", breaker.WithSettings(breaker.Settings{Timeout: -time.Second}))
-	assert.ErrorContains(t, err, "breaker: negative")
+	assert.ErrorIs(t, err, breaker.ErrInvalidInput)
+	assert.ErrorContains(t, err, "breaker: invalid input: negative")
 }

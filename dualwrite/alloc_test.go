@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 )
@@ -15,17 +18,10 @@ func TestSingleStoreWriteAllocatesNothing(t *testing.T) {
 	write := func(ctx context.Context, side cutover.Side) error { return stores[side].Put(ctx, "42", "Ada") }
 	for _, stage := range []cutover.Stage{cutover.Off, cutover.Complete} {
 		w, err := dualwrite.New("users.save", cutover.Fixed(stage), new(cutover.MemoryRepairLog))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ctx := context.Background()
-		allocs := testing.AllocsPerRun(200, func() {
-			if err := w.Write(ctx, "42", write); err != nil {
-				t.Fatal(err)
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: Write allocated %v times per call, want 0", stage, allocs)
-		}
+		allocs := testing.AllocsPerRun(200, func() { err = w.Write(ctx, "42", write) })
+		require.NoError(t, err)
+		assert.Zero(t, allocs, "%s: Write allocated %v times per call, want 0", stage, allocs)
 	}
 }

@@ -2,15 +2,16 @@ package dualwrite_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 // The benchmarks compare a wrapped write with the direct call of the same
@@ -19,11 +20,9 @@ import (
 
 func benchWriter(b *testing.B, stage cutover.Stage, opts ...dualwrite.Option) *dualwrite.Writer {
 	b.Helper()
-	opts = append([]dualwrite.Option{dualwrite.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	opts = append([]dualwrite.Option{dualwrite.WithLogger(testutil.Quiet())}, opts...)
 	w, err := dualwrite.New("users.save", cutover.Fixed(stage), new(cutover.MemoryRepairLog), opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return w
 }
 
@@ -49,15 +48,16 @@ func benchWrite(b *testing.B, w *dualwrite.Writer) {
 	stores := [2]*kv{newKV(), newKV()}
 	ctx := context.Background()
 	key, value := "42", "Ada"
+	var err error
 	b.ReportAllocs()
 	for b.Loop() {
-		err := w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
+		if err = w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
 			return stores[side].Put(ctx, key, value)
-		})
-		if err != nil {
-			b.Fatal(err)
+		}); err != nil {
+			break
 		}
 	}
+	require.NoError(b, err)
 }
 
 func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
@@ -70,12 +70,14 @@ func BenchmarkWrite(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		store := newKV()
 		ctx := context.Background()
+		var err error
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := store.Put(ctx, "42", "Ada"); err != nil {
-				b.Fatal(err)
+			if err = store.Put(ctx, "42", "Ada"); err != nil {
+				break
 			}
 		}
+		require.NoError(b, err)
 	})
 	b.Run("off", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Off)) })
 	b.Run("off/sdk-metrics", func(b *testing.B) {
@@ -88,9 +90,7 @@ func BenchmarkWrite(b *testing.B) {
 	b.Run("complete", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Complete)) })
 	b.Run("complete/breaker", func(b *testing.B) {
 		br, err := breaker.New("users-db")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		benchWrite(b, benchWriter(b, cutover.Complete, dualwrite.WithBreaker(br)))
 	})
 }
@@ -100,23 +100,24 @@ func BenchmarkBreaker(b *testing.B) {
 	ctx := context.Background()
 	put := func(ctx context.Context) error { return store.Put(ctx, "42", "Ada") }
 	b.Run("direct", func(b *testing.B) {
+		var err error
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := put(ctx); err != nil {
-				b.Fatal(err)
+			if err = put(ctx); err != nil {
+				break
 			}
 		}
+		require.NoError(b, err)
 	})
 	b.Run("closed", func(b *testing.B) {
 		br, err := breaker.New("users-db")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := br.Do(ctx, put); err != nil {
-				b.Fatal(err)
+			if err = br.Do(ctx, put); err != nil {
+				break
 			}
 		}
+		require.NoError(b, err)
 	})
 }

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -34,9 +33,11 @@ import (
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
-// Policy says what a failed secondary write does to the caller.
+// Policy says what a failed secondary write does to the caller. The zero
+// value is [Continue]. A Policy is a plain value, safe for concurrent use.
 type Policy uint8
 
 const (
@@ -48,9 +49,14 @@ const (
 	Fail
 )
 
+// ErrInvalidInput is wrapped by every error that [New] returns for bad
+// arguments or options, and by [ErrNilFunc]. Each such error names what was
+// wrong, as in "dualwrite: invalid input: nil stage source".
+var ErrInvalidInput = errors.New("dualwrite: invalid input")
+
 // ErrNilFunc is returned by [Writer.Write] and [Call] when the write
-// function is nil; no store is called.
-var ErrNilFunc = errors.New("dualwrite: nil write function")
+// function is nil; no store is called. It wraps [ErrInvalidInput].
+var ErrNilFunc = fmt.Errorf("%w: nil write function", ErrInvalidInput)
 
 // DefaultTimeout bounds a secondary write when no [WithTimeout] is given.
 const DefaultTimeout = 2 * time.Second
@@ -61,7 +67,9 @@ const DefaultRecordTimeout = 5 * time.Second
 
 // SecondaryError reports a secondary write that failed, or a repair-log
 // entry that could not be recorded. The authoritative write succeeded unless
-// Reason is cutover.AuthoritativeFailed.
+// Reason is cutover.AuthoritativeFailed. The zero value describes no write;
+// the library returns only filled ones and does not change them afterwards,
+// so one is safe for concurrent use by readers.
 type SecondaryError struct {
 	Op        string         // the writer's operation name
 	Key       string         // the entity key
@@ -88,7 +96,11 @@ func (e *SecondaryError) Unwrap() []error {
 	return []error{e.Err, e.RecordErr}
 }
 
-// Option configures a [Writer].
+// Option configures a [Writer]. Options are immutable values made by the
+// With functions of this package, safe to share between calls to [New]
+// and safe for concurrent use; an invalid one, or the zero value, a nil
+// Option, makes New fail. When two options set the same thing, the later
+// one wins.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
@@ -102,10 +114,14 @@ type config struct {
 	timeout       time.Duration
 	recordTimeout time.Duration
 	providers     telemetry.Providers
+	errs          validate.Errors
 }
 
-// WithBreaker guards every call to the new store with b.
-func WithBreaker(b *breaker.Breaker) Option { return optionFunc(func(c *config) { c.breaker = b }) }
+// WithBreaker guards every call to the new store with b. Without it the new
+// store is called whatever its recent failures. A nil b makes [New] fail.
+func WithBreaker(b *breaker.Breaker) Option {
+	return optionFunc(func(c *config) { c.breaker = b; c.errs.NotNil(b, "WithBreaker: nil breaker") })
+}
 
 // WithPolicy sets what a failed secondary write does to the caller. The
 // default is [Continue].
@@ -130,18 +146,21 @@ func WithRecordTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.recordTimeout = d })
 }
 
-// WithMeterProvider sets the meter provider. The default is the global one.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Meter = mp })
-}
+// WithMeterProvider sets the meter provider. Without it the global one,
+// otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
-// WithTracerProvider sets the tracer provider. The default is the global one.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Tracer = tp })
-}
+// WithTracerProvider sets the tracer provider. Without it the global one,
+// otel.GetTracerProvider, is read when [New] runs. A nil tp makes New fail.
+func WithTracerProvider(tp trace.TracerProvider) Option { return providers(telemetry.Tracer(tp)) }
 
-// WithLogger sets the logger. The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+// WithLogger sets the logger. Without it slog.Default() is read when [New]
+// runs. A nil l makes New fail.
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
+}
 
 // Writer writes one operation, such as "users.save", to both stores. Create
 // it with [New]; the zero value is not usable. It is safe for concurrent use.
@@ -154,7 +173,6 @@ type Writer struct {
 	timeout    time.Duration
 	recTimeout time.Duration
 	rec        *storecall.Recorder
-	breaker    *breaker.Breaker
 	logger     *slog.Logger
 	logs       *telemetry.Limiter
 	spanName   string
@@ -201,27 +219,32 @@ func (recordFailure) String() string { return "record_failed" }
 // New returns a writer for the operation op, which names it in metrics,
 // spans, logs and repair-log entries. stages gives the stage of each call;
 // repairs receives the key of every write that left the stores apart.
+//
+// An empty op, a nil stages or repairs (or an interface holding a nil
+// pointer), a nil Option or an invalid one makes New fail with an error
+// wrapping [ErrInvalidInput] that names every problem; it never panics.
 func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts ...Option) (*Writer, error) {
 	switch {
 	case op == "":
-		return nil, errors.New("dualwrite: empty operation name")
-	case stages == nil:
-		return nil, errors.New("dualwrite: nil stage source")
-	case repairs == nil || isNilPointer(repairs):
-		return nil, errors.New("dualwrite: nil repair log: failed secondary writes must be recorded somewhere")
+		return nil, fmt.Errorf("%w: empty operation name", ErrInvalidInput)
+	case validate.Nil(stages):
+		return nil, fmt.Errorf("%w: nil stage source", ErrInvalidInput)
+	case validate.Nil(repairs):
+		return nil, fmt.Errorf("%w: nil repair log: failed secondary writes must be recorded somewhere", ErrInvalidInput)
 	}
 	c := config{timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
-	for _, o := range opts {
-		o.apply(&c)
-	}
+	validate.Apply(&c.errs, opts, func(o Option) { o.apply(&c) })
 	if c.timeout <= 0 {
-		return nil, fmt.Errorf("dualwrite: secondary timeout must be positive, got %v", c.timeout)
+		c.errs.Addf("secondary timeout must be positive, got %v", c.timeout)
 	}
 	if c.recordTimeout <= 0 {
-		return nil, fmt.Errorf("dualwrite: record timeout must be positive, got %v", c.recordTimeout)
+		c.errs.Addf("record timeout must be positive, got %v", c.recordTimeout)
 	}
 	if c.policy > Fail {
-		return nil, fmt.Errorf("dualwrite: unknown policy %d", c.policy)
+		c.errs.Addf("unknown policy %d", c.policy)
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/dualwrite")
 	calls, err := telemetry.NewCalls(meter, "cutover.dualwrite.duration",
@@ -232,7 +255,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	w := &Writer{
 		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
-		timeout: c.timeout, recTimeout: c.recordTimeout, breaker: c.breaker, logger: logger,
+		timeout: c.timeout, recTimeout: c.recordTimeout, logger: logger,
 		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
@@ -298,8 +321,8 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	}
 	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
 	if err != nil {
-		if auth == cutover.New && w.fallsBack(ctx, o, err) {
-			return fallback(ctx, w, stage, key, o, err, f)
+		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
+			return fallback(ctx, w, stage, key, why, err, f)
 		}
 		return v, err
 	}
@@ -312,22 +335,10 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	return v, nil
 }
 
-// fallsBack reports whether an authoritative new-store call that ended with
-// o and err is one the old store should answer instead.
-func (w *Writer) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
-	switch o {
-	case telemetry.Refused:
-		return true
-	case telemetry.Canceled:
-		return false
-	}
-	return w.breaker == nil || w.breaker.IsFailure(ctx, err)
-}
-
 // fallback writes the old store in place of the new one, which failed with
 // cause, and records the key for repair of the new store.
-func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, o telemetry.Outcome, cause error, f F) (R, error) {
-	w.countFallback(ctx, o)
+func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, why storecall.FallbackReason, cause error, f F) (R, error) {
+	w.fallbacks.Add(ctx, why)
 	v, _, err := storecall.Call(ctx, ctx, w.rec, cutover.Old, telemetry.Fallback, true, f)
 	if err != nil {
 		return v, err
@@ -336,14 +347,6 @@ func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage 
 		return v, rerr
 	}
 	return v, nil
-}
-
-func (w *Writer) countFallback(ctx context.Context, o telemetry.Outcome) {
-	if o == telemetry.Refused {
-		w.fallbacks.Add(ctx, storecall.FallbackRefused)
-	} else {
-		w.fallbacks.Add(ctx, storecall.FallbackFailed)
-	}
 }
 
 type result[R any] struct {
@@ -366,24 +369,25 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 	}()
 	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
 	s := <-done
-	switch {
-	case err == nil && s.err == nil:
-		return v, nil
-	case err == nil:
+	if err == nil {
+		if s.err == nil {
+			return v, nil
+		}
 		return v, w.secondaryFailed(ctx, stage, key, sec, s.o, s.err)
-	case auth == cutover.New && w.fallsBack(ctx, o, err):
+	}
+	if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 		// The old store, written alongside, answers in place of the new one.
-		w.countFallback(ctx, o)
+		w.fallbacks.Add(ctx, why)
 		if s.err != nil {
 			return s.v, s.err
 		}
 		return s.v, w.record(ctx, stage, key, cutover.New, cutover.Fallback, err)
-	case s.err == nil:
+	}
+	if s.err == nil {
 		// Only the secondary has the write: bring it back to the authoritative.
 		if rerr := w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, err); rerr != nil {
 			return v, errors.Join(err, rerr)
 		}
-		return v, err
 	}
 	return v, err
 }
@@ -424,11 +428,4 @@ func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, ta
 	}
 	w.repaired.Add(ctx, repairReasonOf(reason))
 	return nil
-}
-
-// isNilPointer reports whether v holds a nil pointer, as a typed nil
-// *MemoryRepairLog in an interface does.
-func isNilPointer(v any) bool {
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

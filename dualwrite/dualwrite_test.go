@@ -3,8 +3,8 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
 	"github.com/cutover-go/cutover/internal/metrictest"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 // fixture is a writer over a pair of fake stores.
@@ -32,7 +33,7 @@ func newFixture(t *testing.T, stage cutover.Stage, opts ...dualwrite.Option) *fi
 	f.metrics = metrictest.New(t)
 	opts = append([]dualwrite.Option{
 		dualwrite.WithMeterProvider(f.metrics.Provider()),
-		dualwrite.WithLogger(slog.New(slog.DiscardHandler)),
+		dualwrite.WithLogger(testutil.Quiet()),
 	}, opts...)
 	w, err := dualwrite.New("users.save", cutover.StageFunc(func(context.Context) cutover.Stage { return f.stage }), f.repairs, opts...)
 	require.NoError(t, err)
@@ -145,15 +146,22 @@ func TestSecondaryPanicIsRecovered(t *testing.T) {
 	assert.NotEmpty(t, pe.Stack)
 }
 
+// TestSecondaryTimeoutIsRecorded holds the new store past the secondary
+// timeout, on the fake clock of a synctest bubble: the timeout fires exactly
+// when it is due, however loaded the machine.
 func TestSecondaryTimeoutIsRecorded(t *testing.T) {
-	f := newFixture(t, cutover.DualWrite, dualwrite.WithTimeout(5*time.Millisecond))
-	release := f.stores.New.Hold()
-	defer release()
-	require.NoError(t, f.save(t.Context(), "42", "Ada"))
-	entries := f.repairs.Entries()
-	require.Len(t, entries, 1)
-	assert.ErrorIs(t, entries[0].Err, context.DeadlineExceeded)
-	assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "timeout"))
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, cutover.DualWrite, dualwrite.WithTimeout(5*time.Second))
+		release := f.stores.New.Hold()
+		defer release()
+		start := time.Now()
+		require.NoError(t, f.save(t.Context(), "42", "Ada"))
+		assert.Equal(t, 5*time.Second, time.Since(start), "the caller waited out the secondary timeout, no more")
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1)
+		assert.ErrorIs(t, entries[0].Err, context.DeadlineExceeded)
+		assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "timeout"))
+	})
 }
 
 func TestCallerCancellationDoesNotCancelTheSecondary(t *testing.T) {
@@ -178,7 +186,7 @@ func (l failingLog) Record(context.Context, cutover.Repair) error { return l.err
 func TestRepairLogFailureFailsTheCall(t *testing.T) {
 	stores := dualwritetest.NewPair[string]()
 	logErr := errors.New("repair table missing")
-	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), failingLog{logErr})
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), failingLog{logErr}, dualwrite.WithLogger(testutil.Quiet()))
 	require.NoError(t, err)
 	stores.New.FailNext(1, nil)
 	err = w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
@@ -191,22 +199,10 @@ func TestRepairLogFailureFailsTheCall(t *testing.T) {
 	assert.Equal(t, "42", se.Key)
 }
 
-func openBreaker(t *testing.T) *breaker.Breaker {
-	t.Helper()
-	b, err := breaker.New("users-db", breaker.WithSettings(breaker.Settings{
-		ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-		Timeout:     time.Hour,
-	}))
-	require.NoError(t, err)
-	_ = b.Do(t.Context(), func(context.Context) error { return errors.New("trip") })
-	require.Equal(t, breaker.Open, b.State())
-	return b
-}
-
 func TestLiveWriteFallsBackToOldWhenBreakerOpen(t *testing.T) {
 	for _, stage := range []cutover.Stage{cutover.Live, cutover.Rampdown} {
 		t.Run(stage.String(), func(t *testing.T) {
-			f := newFixture(t, stage, dualwrite.WithBreaker(openBreaker(t)))
+			f := newFixture(t, stage, dualwrite.WithBreaker(testutil.OpenBreaker(t)))
 			require.NoError(t, f.save(t.Context(), "42", "Ada"))
 			assert.Zero(t, puts(f.stores.New), "an open breaker must keep calls off the new store")
 			assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Old.Snapshot())
@@ -233,7 +229,7 @@ func TestLiveWriteFallsBackToOldWhenNewFails(t *testing.T) {
 
 func TestLiveWriteDoesNotFallBackOnErrorsTheBreakerIgnores(t *testing.T) {
 	conflict := errors.New("unique violation")
-	b, err := breaker.New("users-db", breaker.WithSettings(breaker.Settings{
+	b, err := breaker.New("users-db", breaker.WithLogger(testutil.Quiet()), breaker.WithSettings(breaker.Settings{
 		IsFailure: func(err error) bool { return !errors.Is(err, conflict) },
 	}))
 	require.NoError(t, err)
@@ -245,7 +241,7 @@ func TestLiveWriteDoesNotFallBackOnErrorsTheBreakerIgnores(t *testing.T) {
 }
 
 func TestShadowSkipsNewStoreWhenBreakerOpen(t *testing.T) {
-	f := newFixture(t, cutover.Shadow, dualwrite.WithBreaker(openBreaker(t)))
+	f := newFixture(t, cutover.Shadow, dualwrite.WithBreaker(testutil.OpenBreaker(t)))
 	require.NoError(t, f.save(t.Context(), "42", "Ada"))
 	assert.Zero(t, puts(f.stores.New))
 	entries := f.repairs.Entries()
@@ -255,7 +251,7 @@ func TestShadowSkipsNewStoreWhenBreakerOpen(t *testing.T) {
 }
 
 func TestCompleteHasNoFallback(t *testing.T) {
-	f := newFixture(t, cutover.Complete, dualwrite.WithBreaker(openBreaker(t)))
+	f := newFixture(t, cutover.Complete, dualwrite.WithBreaker(testutil.OpenBreaker(t)))
 	assert.ErrorIs(t, f.save(t.Context(), "42", "Ada"), breaker.ErrOpen)
 	assert.Zero(t, puts(f.stores.Old))
 	assert.Zero(t, puts(f.stores.New))
@@ -278,24 +274,24 @@ func TestConcurrentWrites(t *testing.T) {
 		assert.Equal(t, cutover.New, entries[0].Target)
 		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
 	})
-	t.Run("secondary fails", func(t *testing.T) {
-		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
-		f.stores.Old.FailNext(1, nil)
-		require.NoError(t, f.save(t.Context(), "42", "Ada"))
-		entries := f.repairs.Entries()
-		require.Len(t, entries, 1)
-		assert.Equal(t, cutover.Old, entries[0].Target)
-		assert.Equal(t, cutover.SecondaryFailed, entries[0].Reason)
-	})
-	t.Run("new fails in live: old answers", func(t *testing.T) {
-		f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
-		f.stores.New.FailNext(1, nil)
-		require.NoError(t, f.save(t.Context(), "42", "Ada"))
-		entries := f.repairs.Entries()
-		require.Len(t, entries, 1)
-		assert.Equal(t, cutover.New, entries[0].Target)
-		assert.Equal(t, cutover.Fallback, entries[0].Reason)
-	})
+	for _, tc := range []struct {
+		name   string
+		failed cutover.Side // the store that fails in live
+		reason cutover.Reason
+	}{
+		{"secondary fails", cutover.Old, cutover.SecondaryFailed},
+		{"new fails in live: old answers", cutover.New, cutover.Fallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, cutover.Live, dualwrite.WithConcurrentWrites())
+			f.stores.Side(tc.failed).FailNext(1, nil)
+			require.NoError(t, f.save(t.Context(), "42", "Ada"))
+			entries := f.repairs.Entries()
+			require.Len(t, entries, 1)
+			assert.Equal(t, tc.failed, entries[0].Target)
+			assert.Equal(t, tc.reason, entries[0].Reason)
+		})
+	}
 }
 
 func TestCallReturnsTheAuthoritativeResult(t *testing.T) {
@@ -336,7 +332,8 @@ func TestNewRejectsBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w, err := tt.new()
 			assert.Nil(t, w)
-			assert.ErrorContains(t, err, "dualwrite: "+tt.want)
+			assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
+			assert.ErrorContains(t, err, "dualwrite: invalid input: "+tt.want)
 		})
 	}
 }
@@ -358,19 +355,27 @@ func (l *slowLog) Record(ctx context.Context, r cutover.Repair) error {
 	return l.MemoryRepairLog.Record(ctx, r)
 }
 
+// TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords runs on the fake
+// clock of a synctest bubble: a repair log twenty times slower than the
+// secondary timeout, and within DefaultRecordTimeout, still gets the key,
+// and the write waits for it.
 func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
-	stores := dualwritetest.NewPair[string]()
-	log := &slowLog{delay: 20 * time.Millisecond}
-	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log,
-		dualwrite.WithTimeout(time.Millisecond), dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
-	require.NoError(t, err)
-	stores.New.FailNext(1, nil)
-	err = w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
-		return stores.Side(side).Put(ctx, "42", "Ada")
+	synctest.Test(t, func(t *testing.T) {
+		stores := dualwritetest.NewPair[string]()
+		log := &slowLog{delay: 2 * time.Second}
+		w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log,
+			dualwrite.WithTimeout(100*time.Millisecond), dualwrite.WithLogger(testutil.Quiet()))
+		require.NoError(t, err)
+		stores.New.FailNext(1, nil)
+		start := time.Now()
+		err = w.Write(t.Context(), "42", func(ctx context.Context, side cutover.Side) error {
+			return stores.Side(side).Put(ctx, "42", "Ada")
+		})
+		require.NoError(t, err, "the repair log has a budget of its own")
+		assert.Equal(t, 2*time.Second, time.Since(start))
+		assert.Equal(t, 1, log.Len())
 	})
-	require.NoError(t, err, "the repair log has a budget of its own")
-	assert.Equal(t, 1, log.Len())
 
-	_, err = dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), log, dualwrite.WithRecordTimeout(0))
-	assert.ErrorContains(t, err, "dualwrite: record timeout must be positive")
+	_, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), new(cutover.MemoryRepairLog), dualwrite.WithRecordTimeout(0))
+	assert.ErrorContains(t, err, "dualwrite: invalid input: record timeout must be positive")
 }

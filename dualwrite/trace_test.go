@@ -2,7 +2,6 @@ package dualwrite_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +12,7 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 func TestSpans(t *testing.T) {
@@ -22,7 +22,7 @@ func TestSpans(t *testing.T) {
 	stores := dualwritetest.NewPair[string]()
 	stage := cutover.Shadow
 	w, err := dualwrite.New("users.save", cutover.StageFunc(func(context.Context) cutover.Stage { return stage }),
-		new(cutover.MemoryRepairLog), dualwrite.WithTracerProvider(tp), dualwrite.WithLogger(slog.New(slog.DiscardHandler)))
+		new(cutover.MemoryRepairLog), dualwrite.WithTracerProvider(tp), dualwrite.WithLogger(testutil.Quiet()))
 	require.NoError(t, err)
 	save := func(ctx context.Context) {
 		require.NoError(t, w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/flags"
@@ -38,12 +39,17 @@ func (c *badClient) FloatValueDetails(_ context.Context, _ string, _ float64, _ 
 }
 
 // TestBadInputNew gives New every argument and option it refuses. Each
-// fails with an error that starts "flags: " and names every problem, and
-// the flag is never evaluated.
+// fails, without a panic, with an error that starts "flags: invalid input: ",
+// wraps ErrInvalidInput and names every problem, and the flag is never
+// evaluated.
 func TestBadInputNew(t *testing.T) {
 	t.Parallel()
 	client := &badClient{stage: "live", rate: 1}
 	bound := func(_ context.Context, s cutover.Stage) cutover.Stage { return s }
+	var (
+		nilClient *badClient
+		nilMeter  *sdkmetric.MeterProvider
+	)
 	type opts = []flags.Option
 	for _, tc := range []struct {
 		name   string
@@ -52,10 +58,11 @@ func TestBadInputNew(t *testing.T) {
 		opts   opts
 		want   []string
 	}{
-		{"nil client", nil, "m", nil, []string{"flags: nil client"}},
-		{"typed nil client", (*openfeature.Client)(nil), "m", nil, []string{"flags: nil client"}},
-		{"empty flag", client, "", nil, []string{"flags: empty flag key"}},
-		{"fallback not a stage", client, "m", opts{flags.WithFallback(cutover.Stage(200))}, []string{`flags: flag "m": fallback Stage(200): cutover: unknown stage`}},
+		{"nil client", nil, "m", nil, []string{"flags: invalid input: nil client"}},
+		{"typed nil client", (*openfeature.Client)(nil), "m", nil, []string{"flags: invalid input: nil client"}},
+		{"typed nil client of another type", nilClient, "m", nil, []string{"flags: invalid input: nil client"}},
+		{"empty flag", client, "", nil, []string{"flags: invalid input: empty flag key"}},
+		{"fallback not a stage", client, "m", opts{flags.WithFallback(cutover.Stage(200))}, []string{`flags: invalid input: flag "m": fallback Stage(200): cutover: unknown stage`}},
 		{"negative timeout", client, "m", opts{flags.WithTimeout(-time.Nanosecond)}, []string{"timeout -1ns: negative"}},
 		{"rate fallback NaN", client, "m", opts{flags.WithSampleRateFlag("r", math.NaN())}, []string{"sample rate fallback NaN: outside [0, 1]"}},
 		{"rate fallback above one", client, "m", opts{flags.WithSampleRateFlag("r", math.Inf(1))}, []string{"sample rate fallback +Inf: outside [0, 1]"}},
@@ -64,14 +71,22 @@ func TestBadInputNew(t *testing.T) {
 		{"nil bound", client, "m", opts{flags.WithBound(nil)}, []string{"bound: nil function"}},
 		{"nil evaluation context", client, "m", opts{flags.WithEvaluationContext(nil)}, []string{"evaluation context: nil function"}},
 		{"nil option", client, "m", opts{nil}, []string{"nil option"}},
+		{"nil logger", client, "m", opts{flags.WithLogger(nil)}, []string{`flags: invalid input: flag "m": WithLogger: nil logger`}},
+		{"nil meter provider", client, "m", opts{flags.WithMeterProvider(nil)}, []string{"WithMeterProvider: nil meter provider"}},
+		{"typed nil meter provider", client, "m", opts{flags.WithMeterProvider(nilMeter)}, []string{"WithMeterProvider: nil meter provider"}},
 		{"every problem at once", client, "m", opts{flags.WithBound(bound), flags.WithTimeout(-1), nil, flags.WithFallback(9)},
 			[]string{"timeout -1ns: negative", "nil option", "fallback Stage(9)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := flags.New(tc.client, tc.flag, tc.opts...)
+			var (
+				r   *flags.Resolver
+				err error
+			)
+			require.NotPanics(t, func() { r, err = flags.New(tc.client, tc.flag, tc.opts...) })
 			assert.Nil(t, r)
 			require.Error(t, err)
-			assert.True(t, strings.HasPrefix(err.Error(), "flags: "), "%v", err)
+			assert.ErrorIs(t, err, flags.ErrInvalidInput)
+			assert.True(t, strings.HasPrefix(err.Error(), "flags: invalid input: "), "%v", err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}

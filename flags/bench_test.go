@@ -2,7 +2,6 @@ package flags_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/flags"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 var sinkStage cutover.Stage
@@ -27,18 +27,23 @@ func benchClient(b *testing.B) *openfeature.Client {
 func BenchmarkBareOpenFeature(b *testing.B) {
 	client := benchClient(b)
 	ctx := context.Background()
+	var (
+		d   openfeature.StringEvaluationDetails
+		err error
+	)
 	b.ReportAllocs()
 	for b.Loop() {
-		d, err := client.StringValueDetails(ctx, "m", "off", openfeature.EvaluationContext{})
-		if err != nil || d.Value != "shadow" {
-			b.Fatal(d.Value, err)
+		if d, err = client.StringValueDetails(ctx, "m", "off", openfeature.EvaluationContext{}); err != nil || d.Value != "shadow" {
+			break
 		}
 	}
+	require.NoError(b, err)
+	require.Equal(b, "shadow", d.Value)
 }
 
 func benchResolver(b *testing.B, client flags.Client, opts ...flags.Option) {
 	r, err := flags.New(client, "m", append([]flags.Option{
-		flags.WithLogger(slog.New(slog.DiscardHandler)),
+		flags.WithLogger(testutil.Quiet()),
 	}, opts...)...)
 	require.NoError(b, err)
 	ctx := context.Background()
@@ -46,9 +51,7 @@ func benchResolver(b *testing.B, client flags.Client, opts ...flags.Option) {
 	for b.Loop() {
 		sinkStage = r.Stage(ctx)
 	}
-	if sinkStage != cutover.Shadow {
-		b.Fatal(sinkStage)
-	}
+	require.Equal(b, cutover.Shadow, sinkStage)
 }
 
 // BenchmarkResolverStage is Stage on the same provider, with the no-op meter

@@ -33,6 +33,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // scope is the instrumentation scope of the package's meters.
@@ -47,7 +48,8 @@ const (
 
 // Client is the part of an OpenFeature client that a [Resolver] uses.
 // *openfeature.Client and openfeature.IClient satisfy it. Implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use. The zero value, a nil Client, is not
+// usable: [New] refuses it, and a nil pointer in the interface too.
 type Client interface {
 	StringValueDetails(ctx context.Context, flag string, defaultValue string, evalCtx openfeature.EvaluationContext, options ...openfeature.Option) (openfeature.StringEvaluationDetails, error)
 	FloatValueDetails(ctx context.Context, flag string, defaultValue float64, evalCtx openfeature.EvaluationContext, options ...openfeature.Option) (openfeature.FloatEvaluationDetails, error)
@@ -107,30 +109,27 @@ type Resolver struct {
 
 var _ cutover.StageSource = (*Resolver)(nil)
 
+// ErrInvalidInput is wrapped by every error that [New] returns for bad
+// arguments or options. Each such error names what was wrong, as in
+// "flags: invalid input: nil client".
+var ErrInvalidInput = errors.New("flags: invalid input")
+
 // New returns a Resolver that reads the stage from the string flag named
-// flag through client. It fails, with an error starting "flags: ", for a nil
-// client, an empty flag key or an invalid option. The counters are created
-// here, once.
+// flag through client. A nil client (or an interface holding a nil
+// pointer), an empty flag key, a nil Option or an invalid one makes it fail
+// with an error wrapping [ErrInvalidInput] that names every problem; it
+// never panics. The counters are created here, once.
 func New(client Client, flag string, opts ...Option) (*Resolver, error) {
-	if client == nil {
-		return nil, errors.New("flags: nil client")
-	}
-	if c, ok := client.(*openfeature.Client); ok && c == nil {
-		return nil, errors.New("flags: nil client")
+	if validate.Nil(client) {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidInput)
 	}
 	if flag == "" {
-		return nil, errors.New("flags: empty flag key")
+		return nil, fmt.Errorf("%w: empty flag key", ErrInvalidInput)
 	}
 	var cfg config
-	for _, o := range opts {
-		if o == nil {
-			cfg.fail("nil option")
-			continue
-		}
-		o.apply(&cfg)
-	}
-	if err := cfg.err(); err != nil {
-		return nil, fmt.Errorf("flags: flag %q: %w", flag, err)
+	validate.Apply(&cfg.errs, opts, func(o Option) { o.apply(&cfg) })
+	if err := cfg.errs.Err(); err != nil {
+		return nil, fmt.Errorf("%w: flag %q: %w", ErrInvalidInput, flag, err)
 	}
 
 	meter, _, logger := cfg.providers.Resolve(scope)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
@@ -133,41 +134,51 @@ func blockingProvider(tb testing.TB, value string, rate float64) *stubProvider {
 	}
 }
 
+// TestTimeoutFallsBack runs in a synctest bubble: each evaluation of the
+// blocked provider gives up exactly when WithTimeout says, on the bubble's
+// fake clock, however loaded the machine.
 func TestTimeoutFallsBack(t *testing.T) {
 	t.Parallel()
-	client := newClient(t, blockingProvider(t, "complete", 1))
-	rd, opts := telemetryOpts()
-	r, err := flags.New(client, "m", append(opts,
-		flags.WithTimeout(5*time.Millisecond),
-		flags.WithFallback(cutover.Shadow),
-		flags.WithSampleRateFlag("rate", 0.5))...)
-	require.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		client := newClient(t, blockingProvider(t, "complete", 1))
+		rd, opts := telemetryOpts()
+		r, err := flags.New(client, "m", append(opts,
+			flags.WithTimeout(5*time.Second),
+			flags.WithFallback(cutover.Shadow),
+			flags.WithSampleRateFlag("rate", 0.5))...)
+		require.NoError(t, err)
 
-	start := time.Now()
-	assert.Equal(t, cutover.Shadow, r.Stage(t.Context()))
-	assert.Equal(t, 0.5, r.SampleRate(t.Context()))
-	assert.Less(t, time.Since(start), 5*time.Second, "the timeout did not bound the call")
-	assert.Equal(t, map[string]int64{"shadow/timeout": 1}, stageCounts(t, rd, "m"))
-	assert.Equal(t, map[string]int64{"rate/timeout": 1},
-		counts(t, rd, "cutover.flags.sample_rate_resolutions", keyFlag, keyReason))
+		start := time.Now()
+		assert.Equal(t, cutover.Shadow, r.Stage(t.Context()))
+		assert.Equal(t, 5*time.Second, time.Since(start), "the timeout bounds the call")
+		assert.Equal(t, 0.5, r.SampleRate(t.Context()))
+		assert.Equal(t, 10*time.Second, time.Since(start))
+		assert.Equal(t, map[string]int64{"shadow/timeout": 1}, stageCounts(t, rd, "m"))
+		assert.Equal(t, map[string]int64{"rate/timeout": 1},
+			counts(t, rd, "cutover.flags.sample_rate_resolutions", keyFlag, keyReason))
+	})
 }
 
 func TestTimeoutCallerDeadline(t *testing.T) {
 	t.Parallel()
-	client := newClient(t, blockingProvider(t, "complete", 1))
-	rd, opts := telemetryOpts()
-	r, err := flags.New(client, "m", append(opts, flags.WithTimeout(time.Hour), flags.WithFallback(cutover.Live))...)
-	require.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		client := newClient(t, blockingProvider(t, "complete", 1))
+		rd, opts := telemetryOpts()
+		r, err := flags.New(client, "m", append(opts, flags.WithTimeout(time.Hour), flags.WithFallback(cutover.Live))...)
+		require.NoError(t, err)
 
-	// The caller's own deadline is shorter than WithTimeout's: it wins.
-	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
-	defer cancel()
-	assert.Equal(t, cutover.Live, r.Stage(ctx))
-	// A cancelled request is an error, not a timeout.
-	ctx, cancel = context.WithCancel(t.Context())
-	cancel()
-	assert.Equal(t, cutover.Live, r.Stage(ctx))
-	assert.Equal(t, map[string]int64{"live/timeout": 1, "live/error": 1}, stageCounts(t, rd, "m"))
+		// The caller's own deadline is shorter than WithTimeout's: it wins.
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		assert.Equal(t, cutover.Live, r.Stage(ctx))
+		assert.Equal(t, time.Second, time.Since(start))
+		// A cancelled request is an error, not a timeout.
+		ctx, cancel = context.WithCancel(t.Context())
+		cancel()
+		assert.Equal(t, cutover.Live, r.Stage(ctx))
+		assert.Equal(t, map[string]int64{"live/timeout": 1, "live/error": 1}, stageCounts(t, rd, "m"))
+	})
 }
 
 func TestTimeoutFastProvider(t *testing.T) {
@@ -394,9 +405,9 @@ func TestNewRejectsBadInput(t *testing.T) {
 		opts   []flags.Option
 		want   string
 	}{
-		{"nil client", nil, "m", nil, "flags: nil client"},
-		{"typed nil client", (*openfeature.Client)(nil), "m", nil, "flags: nil client"},
-		{"empty flag", client, "", nil, "flags: empty flag key"},
+		{"nil client", nil, "m", nil, "flags: invalid input: nil client"},
+		{"typed nil client", (*openfeature.Client)(nil), "m", nil, "flags: invalid input: nil client"},
+		{"empty flag", client, "", nil, "flags: invalid input: empty flag key"},
 		{"negative timeout", client, "m", []flags.Option{flags.WithTimeout(-time.Second)}, "timeout -1s: negative"},
 		{"fallback not a stage", client, "m", []flags.Option{flags.WithFallback(cutover.Stage(6))}, "fallback Stage(6): cutover: unknown stage"},
 		{"rate fallback above 1", client, "m", []flags.Option{flags.WithSampleRateFlag("r", 1.01)}, "sample rate fallback 1.01: outside [0, 1]"},
@@ -414,7 +425,8 @@ func TestNewRejectsBadInput(t *testing.T) {
 			r, err := flags.New(tt.client, tt.flag, tt.opts...)
 			require.Error(t, err)
 			assert.Nil(t, r)
-			assert.Regexp(t, `^flags: `, err.Error())
+			assert.ErrorIs(t, err, flags.ErrInvalidInput)
+			assert.Regexp(t, `^flags: invalid input: `, err.Error())
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
@@ -434,9 +446,7 @@ func TestNewAcceptsEdgeValues(t *testing.T) {
 		flags.WithTimeout(0),
 		flags.WithSampleRateFlag("r", 0),
 		flags.WithSampleRateFlag("r", 1),
-		flags.WithFallback(cutover.Complete),
-		flags.WithMeterProvider(nil),
-		flags.WithLogger(nil))
+		flags.WithFallback(cutover.Complete))
 	require.NoError(t, err)
 }
 

@@ -2,11 +2,9 @@ package flags_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
-	"github.com/open-feature/go-sdk/openfeature/isolated"
 	"github.com/open-feature/go-sdk/openfeature/memprovider"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -14,31 +12,22 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/cutover-go/cutover/flags"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
-// newClient registers p with a fresh isolated OpenFeature API and returns a
-// client of it; the API is shut down when the test ends.
+// newClient returns a client of p on an OpenFeature API of its own.
 func newClient(tb testing.TB, p openfeature.FeatureProvider) *openfeature.Client {
 	tb.Helper()
-	api := isolated.NewAPI()
-	tb.Cleanup(func() { _ = api.Shutdown(context.Background()) })
-	require.NoError(tb, api.SetProviderAndWait(context.Background(), p))
-	return api.NewClient()
+	return testutil.Client(tb, p)
 }
 
 // staticFlag is an enabled in-memory flag that always gives value.
-func staticFlag(value any) memprovider.InMemoryFlag {
-	return memprovider.InMemoryFlag{
-		State:          memprovider.Enabled,
-		DefaultVariant: "v",
-		Variants:       map[string]any{"v": value},
-	}
-}
+func staticFlag(value any) memprovider.InMemoryFlag { return testutil.StaticFlag(value) }
 
 // memClient returns a client of an in-memory provider serving fs.
 func memClient(tb testing.TB, fs map[string]memprovider.InMemoryFlag) *openfeature.Client {
 	tb.Helper()
-	return newClient(tb, memprovider.NewInMemoryProvider(fs))
+	return testutil.MemClient(tb, fs)
 }
 
 // telemetryOpts returns options sending metrics to a manual reader, which it
@@ -48,7 +37,7 @@ func telemetryOpts() (*sdkmetric.ManualReader, []flags.Option) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
 	return rd, []flags.Option{
 		flags.WithMeterProvider(mp),
-		flags.WithLogger(slog.New(slog.DiscardHandler)),
+		flags.WithLogger(testutil.Quiet()),
 	}
 }
 

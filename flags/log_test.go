@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/open-feature/go-sdk/openfeature"
-	"github.com/open-feature/go-sdk/openfeature/isolated"
 	"github.com/open-feature/go-sdk/openfeature/memprovider"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 // fakeClock is a clock that moves only when told to.
@@ -72,15 +72,10 @@ func (h *recorder) take() []map[string]any {
 
 func memClient(tb testing.TB, fs map[string]memprovider.InMemoryFlag) *openfeature.Client {
 	tb.Helper()
-	api := isolated.NewAPI()
-	tb.Cleanup(func() { _ = api.Shutdown(context.Background()) })
-	require.NoError(tb, api.SetProviderAndWait(context.Background(), memprovider.NewInMemoryProvider(fs)))
-	return api.NewClient()
+	return testutil.MemClient(tb, fs)
 }
 
-func flag(value any) memprovider.InMemoryFlag {
-	return memprovider.InMemoryFlag{State: memprovider.Enabled, DefaultVariant: "v", Variants: map[string]any{"v": value}}
-}
+func flag(value any) memprovider.InMemoryFlag { return testutil.StaticFlag(value) }
 
 func withClock(now func() time.Time) Option { return optionFunc(func(c *config) { c.now = now }) }
 

@@ -2,8 +2,6 @@ package flags
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // config holds the settings that options change. Its zero value is the
@@ -29,19 +28,14 @@ type config struct {
 	// tests inside the package set it.
 	now func() time.Time
 
-	errs []error
+	errs validate.Errors
 }
-
-func (c *config) fail(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf(format, args...))
-}
-
-func (c *config) err() error { return errors.Join(c.errs...) }
 
 // Option changes how [New] builds a [Resolver]. Options are immutable values
 // made by the With functions of this package, so one may be shared by many
-// calls to New; an invalid one, or a nil Option, makes New fail. When two
-// options set the same thing, the later one wins.
+// calls to New and is safe for concurrent use; an invalid one, or the zero
+// value, a nil Option, makes New fail. When two options set the same thing,
+// the later one wins.
 type Option interface {
 	apply(*config)
 }
@@ -58,7 +52,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 func WithFallback(s cutover.Stage) Option {
 	return optionFunc(func(c *config) {
 		if !s.Valid() {
-			c.fail("fallback %v: %w", s, cutover.ErrUnknownStage)
+			c.errs.Addf("fallback %v: %w", s, cutover.ErrUnknownStage)
 			return
 		}
 		c.fallback = s
@@ -77,7 +71,7 @@ func WithFallback(s cutover.Stage) Option {
 func WithBound(f func(ctx context.Context, requested cutover.Stage) cutover.Stage) Option {
 	return optionFunc(func(c *config) {
 		if f == nil {
-			c.fail("bound: nil function")
+			c.errs.Addf("bound: nil function")
 			return
 		}
 		c.bound = f
@@ -93,11 +87,11 @@ func WithBound(f func(ctx context.Context, requested cutover.Stage) cutover.Stag
 func WithSampleRateFlag(flag string, fallback float64) Option {
 	return optionFunc(func(c *config) {
 		if flag == "" {
-			c.fail("sample rate flag: empty flag key")
+			c.errs.Addf("sample rate flag: empty flag key")
 			return
 		}
 		if !validRate(fallback) {
-			c.fail("sample rate fallback %v: outside [0, 1]", fallback)
+			c.errs.Addf("sample rate fallback %v: outside [0, 1]", fallback)
 			return
 		}
 		c.rateFlag, c.rateFallback = flag, fallback
@@ -125,7 +119,7 @@ func WithSampleRateFlag(flag string, fallback float64) Option {
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < 0 {
-			c.fail("timeout %v: negative", d)
+			c.errs.Addf("timeout %v: negative", d)
 			return
 		}
 		c.timeout = d
@@ -143,24 +137,24 @@ func WithTimeout(d time.Duration) Option {
 func WithEvaluationContext(f func(ctx context.Context) openfeature.EvaluationContext) Option {
 	return optionFunc(func(c *config) {
 		if f == nil {
-			c.fail("evaluation context: nil function")
+			c.errs.Addf("evaluation context: nil function")
 			return
 		}
 		c.evalCtx = f
 	})
 }
 
-// WithMeterProvider sets where the resolution counters are created. A nil mp
-// or no option means the global provider, otel.GetMeterProvider, read when
-// [New] runs.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Meter = mp })
-}
+// WithMeterProvider sets where the resolution counters are created. Without
+// it the global provider, otel.GetMeterProvider, is read when [New] runs. A
+// nil mp makes New fail.
+func WithMeterProvider(mp metric.MeterProvider) Option { return providers(telemetry.Meter(mp)) }
 
-// WithLogger sets the logger for fallbacks and clamped stages. A nil l or no
-// option means slog.Default, read when [New] runs.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) { c.providers.Logger = l })
+// WithLogger sets the logger for fallbacks and clamped stages. Without it
+// slog.Default is read when [New] runs. A nil l makes New fail.
+func WithLogger(l *slog.Logger) Option { return providers(telemetry.Logger(l)) }
+
+func providers(s telemetry.Setting) Option {
+	return optionFunc(func(c *config) { c.errs.Add(s(&c.providers)) })
 }
 
 // validRate reports whether v is a sample rate; NaN fails both comparisons.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/shadowread"
 )
@@ -15,17 +18,10 @@ func TestSingleStoreReadAllocatesNothing(t *testing.T) {
 	read := func(ctx context.Context, side cutover.Side) (user, error) { return stores[side].Get(ctx, "42") }
 	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Complete} {
 		r, err := shadowread.New[user]("users.get", cutover.Fixed(stage))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ctx := context.Background()
-		allocs := testing.AllocsPerRun(200, func() {
-			if _, err := r.Read(ctx, "42", read); err != nil {
-				t.Fatal(err)
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: Read allocated %v times per call, want 0", stage, allocs)
-		}
+		allocs := testing.AllocsPerRun(200, func() { _, err = r.Read(ctx, "42", read) })
+		require.NoError(t, err)
+		assert.Zero(t, allocs, "%s: Read allocated %v times per call, want 0", stage, allocs)
 	}
 }

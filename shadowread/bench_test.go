@@ -2,14 +2,15 @@ package shadowread_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/testutil"
 	"github.com/cutover-go/cutover/shadowread"
 )
 
@@ -42,30 +43,27 @@ func benchStores(newLatency time.Duration) [2]*kv {
 	return [2]*kv{{m: m}, {m: m, latency: newLatency}}
 }
 
-func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option) {
-	opts = append([]shadowread.Option{shadowread.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	r, err := shadowread.New[user]("users.get", cutover.Fixed(stage), opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
+func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option[user]) {
+	opts = append([]shadowread.Option[user]{shadowread.WithLogger[user](testutil.Quiet())}, opts...)
+	r, err := shadowread.New("users.get", cutover.Fixed(stage), opts...)
+	require.NoError(b, err)
 	ctx := context.Background()
 	key := ada.ID
 	b.ReportAllocs()
 	var caller time.Duration
 	for b.Loop() {
 		start := time.Now()
-		if _, err := r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
+		if _, err = r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
 			return stores[side].Get(ctx, key)
 		}); err != nil {
-			b.Fatal(err)
+			break
 		}
 		caller += time.Since(start)
 	}
 	b.StopTimer()
+	require.NoError(b, err)
 	reportCaller(b, caller)
-	if err := r.Drain(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, r.Drain(context.Background()))
 }
 
 func BenchmarkRead(b *testing.B) {
@@ -73,26 +71,30 @@ func BenchmarkRead(b *testing.B) {
 		s := benchStores(0)[cutover.Old]
 		ctx := context.Background()
 		b.ReportAllocs()
-		var caller time.Duration
+		var (
+			caller time.Duration
+			err    error
+		)
 		for b.Loop() {
 			start := time.Now()
-			if _, err := s.Get(ctx, ada.ID); err != nil {
-				b.Fatal(err)
+			if _, err = s.Get(ctx, ada.ID); err != nil {
+				break
 			}
 			caller += time.Since(start)
 		}
+		require.NoError(b, err)
 		reportCaller(b, caller)
 	})
 	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0)) })
 	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider(sdkProvider(b)))
+		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider[user](sdkProvider(b)))
 	})
 	// With the default bound, reads that find every comparison slot busy are
 	// not compared: on 2 cores most of these are dropped.
 	b.Run("shadow/async/new-instant", func(b *testing.B) { benchRead(b, cutover.Shadow, benchStores(0)) })
 	// Every read is compared: the caller pays for starting a goroutine.
 	b.Run("shadow/async/new-instant/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithMaxConcurrent(1<<30))
+		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithMaxConcurrent[user](1<<30))
 	})
 	// The new store takes 100 ms: the caller must not notice. Comparisons
 	// beyond the concurrency bound are dropped.
@@ -103,13 +105,13 @@ func BenchmarkRead(b *testing.B) {
 	// for starting a goroutine that then sleeps. Run it with a fixed count,
 	// such as -benchtime 200000x, or the goroutines pile up.
 	b.Run("shadow/async/new-100ms/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMaxConcurrent(1<<30))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMaxConcurrent[user](1<<30))
 	})
 	b.Run("shadow/async/new-100ms/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider(sdkProvider(b)))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider[user](sdkProvider(b)))
 	})
 	b.Run("shadow/sync/new-instant", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous())
+		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous[user]())
 	})
 }
 

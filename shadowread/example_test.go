@@ -20,8 +20,8 @@ func Example() {
 	_ = stores.New.Put(ctx, "42", User{"42", "Ada", "ada@example.net"}) // copied wrong
 
 	mismatches := make(chan *shadowread.Mismatch[User], 1)
-	gets, err := shadowread.New[User]("users.get", cutover.Fixed(cutover.Shadow),
-		shadowread.WithLogger(slog.New(slog.DiscardHandler)),
+	gets, err := shadowread.New("users.get", cutover.Fixed(cutover.Shadow),
+		shadowread.WithLogger[User](slog.New(slog.DiscardHandler)),
 		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[User]) { mismatches <- m }))
 	if err != nil {
 		panic(err)
@@ -41,4 +41,38 @@ func Example() {
 	// caller got: ada@example.org <nil>
 	// mismatch users.get "42":
 	// .Email: "ada@example.org" != "ada@example.net"
+}
+
+// A compare function says what "the same" means for a payload; it gives
+// the reader its payload type, and one of another type does not compile.
+func ExampleWithCompare() {
+	type Account struct {
+		ID      string
+		Balance int64
+		Note    string // free text the new store trims; not worth a mismatch
+	}
+	ctx := context.Background()
+	stores := dualwritetest.NewPair[Account]()
+	_ = stores.Old.Put(ctx, "7", Account{"7", 100, "vip  "})
+	_ = stores.New.Put(ctx, "7", Account{"7", 100, "vip"})
+
+	var mismatches []string
+	gets, err := shadowread.New("accounts.get", cutover.Fixed(cutover.Shadow),
+		shadowread.WithCompare(func(old, new Account) bool { return old.ID == new.ID && old.Balance == new.Balance }),
+		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[Account]) { mismatches = append(mismatches, m.Key) }),
+		shadowread.WithSynchronous[Account](),
+		shadowread.WithLogger[Account](slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	read := func(ctx context.Context, side cutover.Side) (Account, error) { return stores.Side(side).Get(ctx, "7") }
+	a, err := gets.Read(ctx, "7", read)
+	fmt.Printf("%q %v, mismatches %v\n", a.Note, err, mismatches)
+
+	stores.New.Drift("7", func(a Account) Account { a.Balance = 90; return a })
+	_, _ = gets.Read(ctx, "7", read)
+	fmt.Println("mismatches", mismatches)
+	// Output:
+	// "vip  " <nil>, mismatches []
+	// mismatches [7]
 }

@@ -22,6 +22,16 @@
 // In off, dualwrite and complete a [Reader] reads one store and adds no span.
 // In the other stages a read gets a span, with a child per store call, when
 // the caller's context carries a recording span.
+//
+// Options carry the payload type of the reader they configure, so that a
+// compare, normalize or mismatch function for another type is a compile
+// error rather than a surprise at start-up. Options whose function names
+// the type give it to [New]; the others take it as a type argument:
+//
+//	gets, err := shadowread.New("users.get", stages,
+//		shadowread.WithCompare(func(old, new User) bool { return old.ID == new.ID && old.Email == new.Email }),
+//		shadowread.WithTimeout[User](500*time.Millisecond),
+//		shadowread.WithRepairLog[User](repairs))
 package shadowread
 
 import (
@@ -30,7 +40,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"time"
 
@@ -43,6 +52,7 @@ import (
 	"github.com/cutover-go/cutover/internal/diff"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // recordTimeout bounds the recording of one mismatched key in the repair
@@ -55,11 +65,20 @@ const (
 	DefaultMaxConcurrent = 64              // comparisons running at once; more are dropped
 )
 
+// ErrInvalidInput is wrapped by every error that [New] returns for bad
+// arguments or options, and by [ErrNilFunc]. Each such error names what was
+// wrong, as in "shadowread: invalid input: nil stage source".
+var ErrInvalidInput = errors.New("shadowread: invalid input")
+
 // ErrNilFunc is returned by [Reader.Read] when the read function is nil;
-// no store is called.
-var ErrNilFunc = errors.New("shadowread: nil read function")
+// no store is called. It wraps [ErrInvalidInput].
+var ErrNilFunc = fmt.Errorf("%w: nil read function", ErrInvalidInput)
 
 // Mismatch describes one read for which the two stores answered differently.
+// The zero value describes no read; the library hands each filled one to
+// the mismatch function once and does not touch it afterwards, so the
+// function may keep it, and it is safe for concurrent use by readers as far
+// as the values of type T are.
 type Mismatch[T any] struct {
 	Op            string        // the reader's operation name
 	Key           string        // the entity key of the read
@@ -71,14 +90,23 @@ type Mismatch[T any] struct {
 	Diff          string        // a capped, human-readable list of the differences
 }
 
-// Option configures a [Reader].
-type Option interface{ apply(*config) }
+// Option configures a [Reader] of payload type T. Options are immutable
+// values made by the With functions of this package, safe to share between
+// calls to [New] and safe for concurrent use; an invalid one, or the zero
+// value, a nil Option, makes New fail. When two options set the same thing,
+// the later one wins.
+//
+// Options carry the reader's payload type, so that a compare, normalize or
+// mismatch function for another type does not compile. The options whose
+// arguments name T, such as [WithCompare], give it to New; the others take
+// it as a type argument, as in WithTimeout[User](time.Second).
+type Option[T any] interface{ apply(*config[T]) }
 
-type optionFunc func(*config)
+type optionFunc[T any] func(*config[T])
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f optionFunc[T]) apply(c *config[T]) { f(c) }
 
-type config struct {
+type config[T any] struct {
 	breaker       *breaker.Breaker
 	repairs       cutover.RepairLog
 	rate          float64
@@ -87,83 +115,102 @@ type config struct {
 	maxConcurrent int
 	sync          bool
 	diff          diff.Options
-	compare       any // func(old, new T) bool
-	normalize     any // func(T) T
-	onMismatch    any // func(context.Context, *Mismatch[T])
+	compare       func(old, new T) bool
+	normalize     func(T) T
+	onMismatch    func(context.Context, *Mismatch[T])
 	compareErrors func(old, new error) bool
 	isFailure     func(err error) bool
 	providers     telemetry.Providers
-	now           func() time.Time
+	errs          validate.Errors
 }
 
-// WithBreaker guards every call to the new store with b.
-func WithBreaker(b *breaker.Breaker) Option { return optionFunc(func(c *config) { c.breaker = b }) }
+// WithBreaker guards every call to the new store with b. Without it the new
+// store is called whatever its recent failures. A nil b makes [New] fail.
+func WithBreaker[T any](b *breaker.Breaker) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.breaker = b; c.errs.NotNil(b, "WithBreaker: nil breaker") })
+}
 
 // WithRepairLog records the key of every mismatch in l, for repair of the
-// store that was not authoritative.
-func WithRepairLog(l cutover.RepairLog) Option { return optionFunc(func(c *config) { c.repairs = l }) }
+// store that was not authoritative. Without it mismatches are counted,
+// logged and reported, but not recorded. A nil l, or an interface holding
+// a nil pointer, makes [New] fail.
+func WithRepairLog[T any](l cutover.RepairLog) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.repairs = l; c.errs.NotNil(l, "WithRepairLog: nil repair log") })
+}
 
 // WithSampleRate compares only a fraction rate, in [0, 1], of the reads that
 // the stage would compare. The default is 1, every read.
-func WithSampleRate(rate float64) Option { return optionFunc(func(c *config) { c.rate = rate }) }
+func WithSampleRate[T any](rate float64) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.rate = rate })
+}
 
 // WithSampler asks f for the sample rate of each read that the stage would
 // compare, such as the SampleRate method of a flags.Resolver. It replaces
-// [WithSampleRate]; rates outside [0, 1] are clamped.
-func WithSampler(f func(ctx context.Context) float64) Option {
-	return optionFunc(func(c *config) { c.sampler = f })
+// [WithSampleRate]; rates outside [0, 1] are clamped. A nil f makes [New]
+// fail.
+func WithSampler[T any](f func(ctx context.Context) float64) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.sampler = f; c.errs.NotNil(f, "WithSampler: nil function") })
 }
 
 // WithTimeout bounds the other store's read in each comparison. The default
 // is [DefaultTimeout].
-func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+func WithTimeout[T any](d time.Duration) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.timeout = d })
+}
 
 // WithMaxConcurrent bounds the comparisons running at once; a read that finds
 // them all busy is not compared and is counted as dropped. The default is
 // [DefaultMaxConcurrent].
-func WithMaxConcurrent(n int) Option { return optionFunc(func(c *config) { c.maxConcurrent = n }) }
+func WithMaxConcurrent[T any](n int) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.maxConcurrent = n })
+}
 
 // WithSynchronous compares before returning to the caller instead of on a
 // goroutine of its own. The caller still gets the authoritative answer
 // unchanged, but waits for the other store (up to the timeout). Meant for
 // tests and for offline checks.
-func WithSynchronous() Option { return optionFunc(func(c *config) { c.sync = true }) }
+func WithSynchronous[T any]() Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.sync = true })
+}
 
 // WithIgnore leaves the given fields out of the default comparison and of
 // the diff. A path names struct fields and map keys from the value's root,
 // separated by dots, with * matching any one element: "UpdatedAt",
 // "Address.Zip", "Items.*.Etag".
-func WithIgnore(paths ...string) Option {
-	return optionFunc(func(c *config) { c.diff.Ignore = append(c.diff.Ignore, paths...) })
+func WithIgnore[T any](paths ...string) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.diff.Ignore = append(c.diff.Ignore, paths...) })
 }
 
 // WithDiffLimits caps the mismatch diff at maxDiffs differences and maxBytes
 // bytes. Zero keeps the default of 10 differences and 2 KiB.
-func WithDiffLimits(maxDiffs, maxBytes int) Option {
-	return optionFunc(func(c *config) { c.diff.MaxDiffs, c.diff.MaxBytes = maxDiffs, maxBytes })
+func WithDiffLimits[T any](maxDiffs, maxBytes int) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.diff.MaxDiffs, c.diff.MaxBytes = maxDiffs, maxBytes })
 }
 
 // WithCompare replaces the default comparison, deep equality less the
 // ignored fields, with f, which reports whether the old and new values are
-// equivalent. T must be the reader's payload type, or [New] fails.
-func WithCompare[T any](f func(old, new T) bool) Option {
-	return optionFunc(func(c *config) { c.compare = f })
+// equivalent. f gives the reader's payload type to [New]; a function of
+// another type does not compile. A nil f makes New fail.
+func WithCompare[T any](f func(old, new T) bool) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.compare = f; c.errs.NotNil(f, "WithCompare: nil function") })
 }
 
 // WithNormalize applies f to both values before comparing them, for example
-// to sort a slice or truncate timestamps to what both stores keep. T must be
-// the reader's payload type, or [New] fails.
-func WithNormalize[T any](f func(T) T) Option {
-	return optionFunc(func(c *config) { c.normalize = f })
+// to sort a slice or truncate timestamps to what both stores keep. Without
+// it values are compared as read. f gives the reader's payload type to
+// [New]; a function of another type does not compile. A nil f makes New
+// fail.
+func WithNormalize[T any](f func(T) T) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.normalize = f; c.errs.NotNil(f, "WithNormalize: nil function") })
 }
 
 // WithCompareErrors replaces the default comparison of the two stores'
 // errors. f is called when at least one store failed and reports whether
 // the outcomes are equivalent. By default two errors are equivalent when
 // one matches the other with errors.Is or their messages are equal, and an
-// error never matches a success.
-func WithCompareErrors(f func(old, new error) bool) Option {
-	return optionFunc(func(c *config) { c.compareErrors = f })
+// error never matches a success. A nil f makes [New] fail.
+func WithCompareErrors[T any](f func(old, new error) bool) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.compareErrors = f; c.errs.NotNil(f, "WithCompareErrors: nil function") })
 }
 
 // WithFailures tells a store that failed to answer from one that answered
@@ -173,30 +220,39 @@ func WithCompareErrors(f func(old, new error) bool) Option {
 // mismatch, and is not recorded for repair. By default only timeouts and
 // panics are failures, and every returned error is compared with
 // [WithCompareErrors] rules: a new store that errs where the old one has a
-// row is a mismatch.
-func WithFailures(f func(err error) bool) Option {
-	return optionFunc(func(c *config) { c.isFailure = f })
+// row is a mismatch. A nil f makes [New] fail.
+func WithFailures[T any](f func(err error) bool) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.isFailure = f; c.errs.NotNil(f, "WithFailures: nil function") })
 }
 
 // WithOnMismatch calls f with every mismatch, on the goroutine of the
-// comparison. A panic in f is recovered and logged. T must be the reader's
-// payload type, or [New] fails.
-func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option {
-	return optionFunc(func(c *config) { c.onMismatch = f })
+// comparison. A panic in f is recovered and logged. Without it mismatches
+// are counted, logged and recorded only. f gives the reader's payload type
+// to [New]; a function of another type does not compile. A nil f makes New
+// fail.
+func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.onMismatch = f; c.errs.NotNil(f, "WithOnMismatch: nil function") })
 }
 
-// WithMeterProvider sets the meter provider. The default is the global one.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Meter = mp })
+// WithMeterProvider sets the meter provider. Without it the global one,
+// otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
+func WithMeterProvider[T any](mp metric.MeterProvider) Option[T] {
+	return providers[T](telemetry.Meter(mp))
 }
 
-// WithTracerProvider sets the tracer provider. The default is the global one.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.providers.Tracer = tp })
+// WithTracerProvider sets the tracer provider. Without it the global one,
+// otel.GetTracerProvider, is read when [New] runs. A nil tp makes New fail.
+func WithTracerProvider[T any](tp trace.TracerProvider) Option[T] {
+	return providers[T](telemetry.Tracer(tp))
 }
 
-// WithLogger sets the logger. The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.providers.Logger = l }) }
+// WithLogger sets the logger. Without it slog.Default() is read when [New]
+// runs. A nil l makes New fail.
+func WithLogger[T any](l *slog.Logger) Option[T] { return providers[T](telemetry.Logger(l)) }
+
+func providers[T any](s telemetry.Setting) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.errs.Add(s(&c.providers)) })
+}
 
 // Reader reads one operation, such as "users.get", returning values of type
 // T. Create it with [New]; the zero value is not usable. It is safe for
@@ -205,7 +261,6 @@ type Reader[T any] struct {
 	op            string
 	stages        cutover.StageSource
 	repairs       cutover.RepairLog
-	breaker       *breaker.Breaker
 	rate          float64
 	sampler       func(context.Context) float64
 	timeout       time.Duration
@@ -267,49 +322,44 @@ func (skippedReason) String() string  { return "breaker_open" }
 // New returns a reader for the operation op, which names it in metrics,
 // spans, logs, mismatches and repair-log entries. stages gives the stage of
 // each read.
-func New[T any](op string, stages cutover.StageSource, opts ...Option) (*Reader[T], error) {
+//
+// An empty op, a nil stages (or an interface holding a nil pointer), a nil
+// Option or an invalid one makes New fail with an error wrapping
+// [ErrInvalidInput] that names every problem; it never panics.
+func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Reader[T], error) {
 	switch {
 	case op == "":
-		return nil, errors.New("shadowread: empty operation name")
-	case stages == nil:
-		return nil, errors.New("shadowread: nil stage source")
+		return nil, fmt.Errorf("%w: empty operation name", ErrInvalidInput)
+	case validate.Nil(stages):
+		return nil, fmt.Errorf("%w: nil stage source", ErrInvalidInput)
 	}
-	c := config{rate: 1, timeout: DefaultTimeout, maxConcurrent: DefaultMaxConcurrent}
-	for _, o := range opts {
-		o.apply(&c)
+	c := config[T]{rate: 1, timeout: DefaultTimeout, maxConcurrent: DefaultMaxConcurrent, compareErrors: sameError}
+	validate.Apply(&c.errs, opts, func(o Option[T]) { o.apply(&c) })
+	if c.rate < 0 || c.rate > 1 || c.rate != c.rate {
+		c.errs.Addf("sample rate %v outside [0, 1]", c.rate)
 	}
-	switch {
-	case c.rate < 0 || c.rate > 1 || c.rate != c.rate:
-		return nil, fmt.Errorf("shadowread: sample rate %v outside [0, 1]", c.rate)
-	case c.timeout <= 0:
-		return nil, fmt.Errorf("shadowread: timeout must be positive, got %v", c.timeout)
-	case c.maxConcurrent <= 0:
-		return nil, fmt.Errorf("shadowread: max concurrent comparisons must be positive, got %d", c.maxConcurrent)
+	if c.timeout <= 0 {
+		c.errs.Addf("timeout must be positive, got %v", c.timeout)
+	}
+	if c.maxConcurrent <= 0 {
+		c.errs.Addf("max concurrent comparisons must be positive, got %d", c.maxConcurrent)
+	}
+	comparer, err := diff.Compile(c.diff)
+	if err != nil {
+		c.errs.Addf("%w", err)
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	r := &Reader[T]{
-		op: op, stages: stages, repairs: c.repairs, breaker: c.breaker, rate: c.rate, sampler: c.sampler,
+		op: op, stages: stages, repairs: c.repairs, rate: c.rate, sampler: c.sampler,
 		timeout: c.timeout, sync: c.sync, sem: make(chan struct{}, c.maxConcurrent),
+		comparer: comparer, compare: c.compare, normalize: c.normalize, onMismatch: c.onMismatch,
 		compareErrors: c.compareErrors, isFailure: c.isFailure, spanName: "shadowread " + op,
-	}
-	var err error
-	if r.compare, err = typed[func(T, T) bool]("WithCompare", c.compare); err != nil {
-		return nil, err
-	}
-	if r.normalize, err = typed[func(T) T]("WithNormalize", c.normalize); err != nil {
-		return nil, err
-	}
-	if r.onMismatch, err = typed[func(context.Context, *Mismatch[T])]("WithOnMismatch", c.onMismatch); err != nil {
-		return nil, err
-	}
-	if r.compareErrors == nil {
-		r.compareErrors = sameError
-	}
-	if r.comparer, err = diff.Compile(c.diff); err != nil {
-		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/shadowread")
 	r.logger = logger
-	r.logs = telemetry.NewLimiter(time.Second, 5, c.now)
+	r.logs = telemetry.NewLimiter(time.Second, 5, nil)
 	for i, s := range cutover.Stages {
 		r.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
 	}
@@ -341,20 +391,6 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option) (*Reader[
 		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	return r, nil
-}
-
-// typed returns opt as an F, or an error naming the option if it was given
-// for another payload type.
-func typed[F any](name string, opt any) (F, error) {
-	var f F
-	if opt == nil {
-		return f, nil
-	}
-	f, ok := opt.(F)
-	if !ok || reflect.ValueOf(opt).IsNil() {
-		return f, fmt.Errorf("shadowread: %s: got %T, want a non-nil %v", name, opt, reflect.TypeFor[F]())
-	}
-	return f, nil
 }
 
 func sameError(old, new error) bool {
@@ -389,12 +425,8 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
 	defer span.End()
 	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
-	if err != nil && auth == cutover.New && r.fallsBack(ctx, o, err) {
-		if o == telemetry.Refused {
-			r.fallbacks.Add(ctx, storecall.FallbackRefused)
-		} else {
-			r.fallbacks.Add(ctx, storecall.FallbackFailed)
-		}
+	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
+		r.fallbacks.Add(ctx, why)
 		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
@@ -403,16 +435,6 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 		r.schedule(ctx, stage, key, v, err, f)
 	}
 	return v, err
-}
-
-func (r *Reader[T]) fallsBack(ctx context.Context, o telemetry.Outcome, err error) bool {
-	switch o {
-	case telemetry.Refused:
-		return true
-	case telemetry.Canceled:
-		return false
-	}
-	return r.breaker == nil || r.breaker.IsFailure(ctx, err)
 }
 
 func (r *Reader[T]) sampled(ctx context.Context) bool {

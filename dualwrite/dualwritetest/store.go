@@ -30,7 +30,9 @@ const (
 // [Store.SetSeed] is called.
 const DefaultSeed = 1
 
-// Call records one finished call to a [Store].
+// Call records one finished call to a [Store]. The zero value records no
+// call; [Store.Calls] returns filled ones. A Call is a plain value, and the
+// copies Calls returns are safe for concurrent use by readers.
 type Call struct {
 	Op  string // OpGet, OpPut or OpDelete
 	Key string // the key passed to the call

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cutover-go/cutover/dualwrite/dualwritetest"
@@ -390,51 +391,68 @@ func TestHoldCanceled(t *testing.T) {
 	}
 }
 
+// TestHoldDeadline runs in a synctest bubble: the held call returns at its
+// context's deadline, exactly, on the bubble's fake clock.
 func TestHoldDeadline(t *testing.T) {
-	s := dualwritetest.NewStore[int]("s")
-	defer s.Hold()()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
-	defer cancel()
-	if _, err := s.Get(ctx, "a"); err != context.DeadlineExceeded {
-		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := dualwritetest.NewStore[int]("s")
+		defer s.Hold()()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if _, err := s.Get(ctx, "a"); err != context.DeadlineExceeded {
+			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+		}
+		if took := time.Since(start); took != time.Second {
+			t.Errorf("held Get returned after %v, want the deadline's 1s", took)
+		}
+	})
 }
 
+// TestLatency runs in a synctest bubble, so the latency is waited out on the
+// fake clock: exactly, and without slowing the test.
 func TestLatency(t *testing.T) {
-	ctx := waitCtx(t)
-	s := dualwritetest.NewStore[int]("s")
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		s := dualwritetest.NewStore[int]("s")
 
-	const d = 5 * time.Millisecond
-	s.SetLatency(d)
-	start := time.Now()
-	if err := s.Put(ctx, "a", 1); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took < d {
-		t.Errorf("Put took %v, want at least %v", took, d)
-	}
-	if c := s.Calls()[0]; c.Duration < d {
-		t.Errorf("recorded Duration %v, want at least %v", c.Duration, d)
-	}
+		const d = 5 * time.Second
+		s.SetLatency(d)
+		start := time.Now()
+		if err := s.Put(ctx, "a", 1); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != d {
+			t.Errorf("Put took %v, want %v", took, d)
+		}
+		if c := s.Calls()[0]; c.Duration != d {
+			t.Errorf("recorded Duration %v, want %v", c.Duration, d)
+		}
 
-	s.SetLatency(time.Hour)
-	callCtx, cancel := context.WithCancel(ctx)
-	done := async(func() error { return s.Delete(callCtx, "a") })
-	if err := s.WaitStarted(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != context.Canceled {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if s.Len() != 1 {
-		t.Error("canceled Delete removed the key")
-	}
+		s.SetLatency(time.Hour)
+		callCtx, cancel := context.WithCancel(ctx)
+		done := async(func() error { return s.Delete(callCtx, "a") })
+		synctest.Wait() // the Delete is waiting out its latency
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if c := s.Calls(); len(c) != 2 || c[1].Duration != 0 {
+			t.Errorf("calls = %+v, want the canceled Delete recorded at once", c)
+		}
+		if s.Len() != 1 {
+			t.Error("canceled Delete removed the key")
+		}
 
-	s.SetLatency(0)
-	if err := s.Put(ctx, "b", 1); err != nil {
-		t.Fatal(err)
-	}
+		s.SetLatency(0)
+		start = time.Now()
+		if err := s.Put(ctx, "b", 1); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 0 {
+			t.Errorf("Put without latency took %v", took)
+		}
+	})
 }
 
 func TestDrift(t *testing.T) {

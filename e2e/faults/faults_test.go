@@ -297,8 +297,8 @@ func (w *walker) setUp() {
 		t.Fatal(err)
 	}
 	w.gets, err = shadowread.New[User]("users.get", w.stages.Source(),
-		shadowread.WithBreaker(br), shadowread.WithRepairLog(w.repairs), shadowread.WithTimeout(s.timeout),
-		shadowread.WithFailures(isStoreFailure), shadowread.WithMeterProvider(mp), shadowread.WithLogger(logger))
+		shadowread.WithBreaker[User](br), shadowread.WithRepairLog[User](w.repairs), shadowread.WithTimeout[User](s.timeout),
+		shadowread.WithFailures[User](isStoreFailure), shadowread.WithMeterProvider[User](mp), shadowread.WithLogger[User](logger))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 func (e *kv) shadowReader(t *testing.T, metrics *metrictest.Reader) *shadowread.Reader[string] {
 	t.Helper()
 	r, err := shadowread.New[string]("kv.get", cutover.Fixed(cutover.Shadow),
-		shadowread.WithSynchronous(), shadowread.WithRepairLog(e.log),
-		shadowread.WithMeterProvider(metrics.Provider()), shadowread.WithLogger(quiet))
+		shadowread.WithSynchronous[string](), shadowread.WithRepairLog[string](e.log),
+		shadowread.WithMeterProvider[string](metrics.Provider()), shadowread.WithLogger[string](quiet))
 	require.NoError(t, err)
 	return r
 }

@@ -158,8 +158,8 @@ func run(ctx context.Context, o options) (lost int, err error) {
 		return 0, err
 	}
 	gets, err := shadowread.New[Customer]("customers.get", stage,
-		shadowread.WithRepairLog(repairs), shadowread.WithLogger(quiet), shadowread.WithMeterProvider(mp),
-		shadowread.WithFailures(func(err error) bool { return errors.Is(err, errInjected) }))
+		shadowread.WithRepairLog[Customer](repairs), shadowread.WithLogger[Customer](quiet), shadowread.WithMeterProvider[Customer](mp),
+		shadowread.WithFailures[Customer](func(err error) bool { return errors.Is(err, errInjected) }))
 	if err != nil {
 		return 0, err
 	}

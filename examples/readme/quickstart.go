@@ -46,9 +46,9 @@ func newMigratingRepo(old, new UserRepo, client flags.Client, repairs cutover.Re
 		return nil, err
 	}
 	gets, err := shadowread.New[User]("users.get", stage,
-		shadowread.WithBreaker(newDB),
-		shadowread.WithRepairLog(repairs),
-		shadowread.WithIgnore("UpdatedAt"))
+		shadowread.WithBreaker[User](newDB),
+		shadowread.WithRepairLog[User](repairs),
+		shadowread.WithIgnore[User]("UpdatedAt"))
 	if err != nil {
 		return nil, err
 	}

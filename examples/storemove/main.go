@@ -131,10 +131,10 @@ func run(ctx context.Context) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	gets, err := shadowread.New[User]("users.get", stage, shadowread.WithBreaker(cb),
-		shadowread.WithRepairLog(repairs), shadowread.WithMeterProvider(mp), shadowread.WithLogger(logger),
+	gets, err := shadowread.New[User]("users.get", stage, shadowread.WithBreaker[User](cb),
+		shadowread.WithRepairLog[User](repairs), shadowread.WithMeterProvider[User](mp), shadowread.WithLogger[User](logger),
 		// An unreachable store has no answer to compare; "not found" is one.
-		shadowread.WithFailures(func(err error) bool { return errors.Is(err, errInjected) }))
+		shadowread.WithFailures[User](func(err error) bool { return errors.Is(err, errInjected) }))
 	if err != nil {
 		return false, err
 	}

@@ -23,6 +23,8 @@ var ErrInvalidOptions = errors.New("diff: invalid options")
 
 // Options control a comparison. The zero value compares everything and caps
 // the report at [DefaultMaxDiffs] differences and [DefaultMaxBytes] bytes.
+// [Compile] copies what it needs; an Options is safe for concurrent use as
+// long as no one changes it.
 type Options struct {
 	// Ignore lists paths, from the root of the compared values, of fields,
 	// elements and keys to skip. A path is a list of segments separated by
@@ -53,7 +55,9 @@ type Options struct {
 	MaxBytes int
 }
 
-// PathError reports an ignore path that [Compile] rejected.
+// PathError reports an ignore path that [Compile] rejected. The zero value
+// names no path; Compile returns only filled ones and does not change them
+// afterwards, so one is safe for concurrent use by readers.
 type PathError struct {
 	Path   string // the path as given in [Options.Ignore]
 	Reason string // what is wrong with it

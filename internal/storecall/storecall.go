@@ -1,7 +1,8 @@
 // Package storecall makes one call to one store on behalf of the dualwrite
 // and shadowread wrappers: through the new store's breaker, in a child span,
 // with panics of non-authoritative calls recovered, and with its latency
-// and outcome recorded.
+// and outcome recorded. It also holds the rule both wrappers follow when
+// the authoritative new store fails: [Recorder.Fallback].
 package storecall
 
 import (
@@ -20,12 +21,17 @@ import (
 
 // Func is the user's function for one store, called with the side it must
 // act on. Keeping the function behind a type parameter lets both shapes
-// below be called without wrapping them in a closure.
+// below be called without wrapping them in a closure. The zero value, a nil
+// Func, must not be called; the wrappers refuse nil functions first.
+// Implementations must be safe for concurrent use: a concurrent dual write
+// calls one from two goroutines at once.
 type Func[R any] interface {
 	Call(ctx context.Context, side cutover.Side) (R, error)
 }
 
-// ErrFunc adapts a function returning only an error.
+// ErrFunc adapts a function returning only an error. The zero value, a nil
+// function, must not be called. It is as safe for concurrent use as the
+// function.
 type ErrFunc func(ctx context.Context, side cutover.Side) error
 
 // Call calls f.
@@ -33,14 +39,16 @@ func (f ErrFunc) Call(ctx context.Context, side cutover.Side) (struct{}, error) 
 	return struct{}{}, f(ctx, side)
 }
 
-// ValueFunc adapts a function returning a value and an error.
+// ValueFunc adapts a function returning a value and an error. The zero
+// value, a nil function, must not be called. It is as safe for concurrent
+// use as the function.
 type ValueFunc[R any] func(ctx context.Context, side cutover.Side) (R, error)
 
 // Call calls f.
 func (f ValueFunc[R]) Call(ctx context.Context, side cutover.Side) (R, error) { return f(ctx, side) }
 
-// Recorder holds what every call of one operation shares. It is safe for
-// concurrent use.
+// Recorder holds what every call of one operation shares. The zero value is
+// not usable; create one with [NewRecorder]. It is safe for concurrent use.
 type Recorder struct {
 	Calls   *telemetry.Calls
 	Tracer  trace.Tracer
@@ -155,8 +163,42 @@ func isPanic(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// Fallback is the fallback rule of dualwrite and shadowread. In live and
+// rampdown the new store is authoritative and the old one is still fully
+// written, so an authoritative call to the new store that ended with o and
+// err is answered by the old store instead when the breaker refused it, or
+// when it failed with an error that counts against the store: not the
+// caller's own cancellation, and a failure under the breaker's
+// Settings.IsFailure if there is a breaker. It reports whether to fall back
+// and the reason to count the fallback under. In every other stage, and for
+// a call that succeeded, it reports false: in complete there is no fallback.
+func (r *Recorder) Fallback(ctx context.Context, stage cutover.Stage, o telemetry.Outcome, err error) (FallbackReason, bool) {
+	if err == nil {
+		return 0, false // small enough to inline: a call that succeeded pays nothing
+	}
+	return r.fallback(ctx, stage, o, err)
+}
+
+func (r *Recorder) fallback(ctx context.Context, stage cutover.Stage, o telemetry.Outcome, err error) (FallbackReason, bool) {
+	if stage != cutover.Live && stage != cutover.Rampdown {
+		return 0, false
+	}
+	switch o {
+	case telemetry.Refused:
+		return FallbackRefused, true
+	case telemetry.Canceled:
+		return 0, false
+	}
+	if r.Breaker != nil && !r.Breaker.IsFailure(ctx, err) {
+		return 0, false
+	}
+	return FallbackFailed, true
+}
+
 // FallbackReason says why a call fell back to the old store; it is the
-// reason attribute of the dualwrite and shadowread fallback counters.
+// reason attribute of the dualwrite and shadowread fallback counters. The
+// zero value is [FallbackRefused]. It is a plain value, safe for concurrent
+// use.
 type FallbackReason uint8
 
 // The reasons of a fallback.

@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // Attribute keys used on every metric and span of the library.
@@ -31,11 +34,50 @@ const (
 
 // Providers are the telemetry providers of one component. A nil field means
 // the global one: otel.GetMeterProvider, otel.GetTracerProvider or
-// slog.Default, read when [Providers.Resolve] runs.
+// slog.Default, read when [Providers.Resolve] runs, so the zero value means
+// the global ones. A Providers is a plain value, safe for concurrent use
+// when no one changes it.
 type Providers struct {
 	Meter  metric.MeterProvider
 	Tracer trace.TracerProvider
 	Logger *slog.Logger
+}
+
+// Setting sets one provider of a [Providers] for the WithMeterProvider,
+// WithTracerProvider and WithLogger options of the public packages, or
+// returns the error that makes their constructor fail. The zero value, a
+// nil Setting, must not be called. A Setting is safe for concurrent use;
+// the Providers it changes is not.
+type Setting func(*Providers) error
+
+// Meter returns the setting of mp as the meter provider. A nil mp, or a nil
+// pointer in the interface, is an error naming WithMeterProvider.
+func Meter(mp metric.MeterProvider) Setting {
+	return set(mp, "WithMeterProvider: nil meter provider", func(p *Providers) { p.Meter = mp })
+}
+
+// Tracer returns the setting of tp as the tracer provider. A nil tp, or a
+// nil pointer in the interface, is an error naming WithTracerProvider.
+func Tracer(tp trace.TracerProvider) Setting {
+	return set(tp, "WithTracerProvider: nil tracer provider", func(p *Providers) { p.Tracer = tp })
+}
+
+// Logger returns the setting of l as the logger. A nil l is an error naming
+// WithLogger.
+func Logger(l *slog.Logger) Setting {
+	return set(l, "WithLogger: nil logger", func(p *Providers) { p.Logger = l })
+}
+
+// set returns the setting that applies to the Providers, or the error what
+// if v is nil.
+func set(v any, what string, apply func(*Providers)) Setting {
+	return func(p *Providers) error {
+		if validate.Nil(v) {
+			return errors.New(what)
+		}
+		apply(p)
+		return nil
+	}
 }
 
 // Resolve returns a meter and tracer named scope, and the logger, with nil
@@ -111,7 +153,8 @@ func (l *Limiter) Allow() (ok bool, suppressed int64) {
 	return true, suppressed
 }
 
-// Outcome classifies how one store call ended.
+// Outcome classifies how one store call ended. The zero value is [OK]. It
+// is a plain value, safe for concurrent use.
 type Outcome uint8
 
 // The outcomes of a store call, as the cutover.outcome attribute says them.
@@ -130,7 +173,8 @@ var outcomeNames = [numOutcomes]string{"ok", "error", "timeout", "canceled", "pa
 // String returns the attribute value of o.
 func (o Outcome) String() string { return outcomeNames[o] }
 
-// Role says why a store was called.
+// Role says why a store was called. The zero value is [Authoritative]. It
+// is a plain value, safe for concurrent use.
 type Role uint8
 
 // The roles of a store call, as the cutover.role attribute says them.
@@ -149,6 +193,8 @@ func (r Role) String() string { return roleNames[r] }
 
 // Calls records the duration of store calls of one operation in a histogram,
 // with every attribute set computed once so that recording allocates nothing.
+// The zero value is not usable; create one with [NewCalls]. It is safe for
+// concurrent use.
 type Calls struct {
 	hist metric.Float64Histogram
 	opts [2][numRoles][numOutcomes][]metric.RecordOption
@@ -188,6 +234,8 @@ func (c *Calls) Record(ctx context.Context, side uint8, r Role, o Outcome, d tim
 
 // Enum is a small enumeration of metric attribute values: the values 0, 1,
 // ... up to a count, each with the attribute value its String method returns.
+// It is a type constraint, so it has no zero value; its types are plain
+// values, safe for concurrent use.
 type Enum interface {
 	~uint8
 	String() string
@@ -195,7 +243,8 @@ type Enum interface {
 
 // Counter is an Int64Counter with one precomputed attribute set per value of
 // the enumeration E, so that adding allocates nothing and a value of
-// another enumeration does not compile. It is safe for concurrent use.
+// another enumeration does not compile. The zero value is not usable;
+// create one with [NewCounter]. It is safe for concurrent use.
 type Counter[E Enum] struct {
 	c    metric.Int64Counter
 	opts [][]metric.AddOption

@@ -1,8 +1,13 @@
 package telemetry
 
 import (
+	"log/slog"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 func TestLimiter(t *testing.T) {
@@ -38,5 +43,35 @@ func TestLimiter(t *testing.T) {
 	var zero *Limiter
 	if ok, _ := zero.Allow(); ok {
 		t.Fatal("a nil limiter lets nothing through")
+	}
+}
+
+func TestSettings(t *testing.T) {
+	var p Providers
+	var nilMeter *sdkmetric.MeterProvider
+	for _, tc := range []struct {
+		s    Setting
+		want string
+	}{
+		{Meter(nil), "WithMeterProvider: nil meter provider"},
+		{Meter(nilMeter), "WithMeterProvider: nil meter provider"},
+		{Tracer(nil), "WithTracerProvider: nil tracer provider"},
+		{Logger(nil), "WithLogger: nil logger"},
+	} {
+		if err := tc.s(&p); err == nil || err.Error() != tc.want {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+	if p != (Providers{}) {
+		t.Fatalf("a refused setting changed the providers: %+v", p)
+	}
+	mp, tp, lg := noop.NewMeterProvider(), tracenoop.NewTracerProvider(), slog.New(slog.DiscardHandler)
+	for _, s := range []Setting{Meter(mp), Tracer(tp), Logger(lg)} {
+		if err := s(&p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Meter != mp || p.Tracer != tp || p.Logger != lg {
+		t.Fatalf("settings not applied: %+v", p)
 	}
 }
