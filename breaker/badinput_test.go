@@ -35,7 +35,7 @@ func TestBadInputNew(t *testing.T) {
 		{"negative interval", "db", breaker.Settings{Interval: -time.Second}, nil, "breaker: invalid input: negative interval or timeout in settings (-1s, 0s)"},
 		{"negative timeout", "db", breaker.Settings{Timeout: -time.Millisecond}, nil, "breaker: invalid input: negative interval or timeout in settings (0s, -1ms)"},
 		{"both negative", "db", breaker.Settings{Interval: -1, Timeout: -2}, nil, "(-1ns, -2ns)"},
-		{"nil option", "db", breaker.Settings{}, []breaker.Option{nil}, "breaker: invalid input: nil option"},
+		{"nil option", "db", breaker.Settings{}, []breaker.Option{nil}, "breaker: invalid input: option 3 is nil"},
 		{"nil logger", "db", breaker.Settings{}, []breaker.Option{breaker.WithLogger(nil)}, "breaker: invalid input: WithLogger: nil logger"},
 		{"nil meter provider", "db", breaker.Settings{}, []breaker.Option{breaker.WithMeterProvider(nil)}, "WithMeterProvider: nil meter provider"},
 		{"typed nil meter provider", "db", breaker.Settings{}, []breaker.Option{breaker.WithMeterProvider(nilMeter)}, "WithMeterProvider: nil meter provider"},

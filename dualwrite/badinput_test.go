@@ -61,7 +61,7 @@ func TestBadInputNew(t *testing.T) {
 		{"zero record timeout", "op", src, log, opts{dualwrite.WithRecordTimeout(0)}, "record timeout must be positive, got 0s"},
 		{"unknown policy", "op", src, log, opts{dualwrite.WithPolicy(2)}, "dualwrite: invalid input: unknown policy 2"},
 		{"unknown policy 255", "op", src, log, opts{dualwrite.WithPolicy(255)}, "unknown policy 255"},
-		{"nil option", "op", src, log, opts{nil}, "dualwrite: invalid input: nil option"},
+		{"nil option", "op", src, log, opts{nil}, "dualwrite: invalid input: option 0 is nil"},
 		{"nil breaker", "op", src, log, opts{dualwrite.WithBreaker(nil)}, "WithBreaker: nil breaker"},
 		{"nil logger", "op", src, log, opts{dualwrite.WithLogger(nil)}, "WithLogger: nil logger"},
 		{"nil meter provider", "op", src, log, opts{dualwrite.WithMeterProvider(nil)}, "WithMeterProvider: nil meter provider"},
@@ -69,7 +69,7 @@ func TestBadInputNew(t *testing.T) {
 		{"nil tracer provider", "op", src, log, opts{dualwrite.WithTracerProvider(nil)}, "WithTracerProvider: nil tracer provider"},
 		{"typed nil tracer provider", "op", src, log, opts{dualwrite.WithTracerProvider(nilTracer)}, "WithTracerProvider: nil tracer provider"},
 		{"every problem at once", "op", src, log, opts{nil, dualwrite.WithTimeout(0), dualwrite.WithLogger(nil)},
-			"dualwrite: invalid input: nil option\nWithLogger: nil logger\nsecondary timeout must be positive, got 0s"},
+			"dualwrite: invalid input: option 0 is nil\nWithLogger: nil logger\nsecondary timeout must be positive, got 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (

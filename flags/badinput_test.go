@@ -70,12 +70,12 @@ func TestBadInputNew(t *testing.T) {
 		{"empty rate flag", client, "m", opts{flags.WithSampleRateFlag("", 0.5)}, []string{"sample rate flag: empty flag key"}},
 		{"nil bound", client, "m", opts{flags.WithBound(nil)}, []string{"bound: nil function"}},
 		{"nil evaluation context", client, "m", opts{flags.WithEvaluationContext(nil)}, []string{"evaluation context: nil function"}},
-		{"nil option", client, "m", opts{nil}, []string{"nil option"}},
+		{"nil option", client, "m", opts{nil}, []string{"option 0 is nil"}},
 		{"nil logger", client, "m", opts{flags.WithLogger(nil)}, []string{`flags: invalid input: flag "m": WithLogger: nil logger`}},
 		{"nil meter provider", client, "m", opts{flags.WithMeterProvider(nil)}, []string{"WithMeterProvider: nil meter provider"}},
 		{"typed nil meter provider", client, "m", opts{flags.WithMeterProvider(nilMeter)}, []string{"WithMeterProvider: nil meter provider"}},
 		{"every problem at once", client, "m", opts{flags.WithBound(bound), flags.WithTimeout(-1), nil, flags.WithFallback(9)},
-			[]string{"timeout -1ns: negative", "nil option", "fallback Stage(9)"}},
+			[]string{"timeout -1ns: negative", "option 2 is nil", "fallback Stage(9)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (

@@ -416,7 +416,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"empty rate flag", client, "m", []flags.Option{flags.WithSampleRateFlag("", 1)}, "sample rate flag: empty flag key"},
 		{"nil bound", client, "m", []flags.Option{flags.WithBound(nil)}, "bound: nil function"},
 		{"nil evaluation context", client, "m", []flags.Option{flags.WithEvaluationContext(nil)}, "evaluation context: nil function"},
-		{"nil option", client, "m", []flags.Option{nil}, "nil option"},
+		{"nil option", client, "m", []flags.Option{nil}, "option 0 is nil"},
 		{"valid then invalid", client, "m", []flags.Option{flags.WithBound(bound), flags.WithTimeout(-1)}, "negative"},
 	}
 	for _, tt := range tests {

@@ -72,7 +72,7 @@ func TestBadInputNew(t *testing.T) {
 		{"negative timeout", "op", src, opts{shadowread.WithTimeout[badRecord](-time.Second)}, "got -1s", nil},
 		{"no comparisons", "op", src, opts{shadowread.WithMaxConcurrent[badRecord](0)}, "max concurrent comparisons must be positive, got 0", nil},
 		{"negative comparisons", "op", src, opts{shadowread.WithMaxConcurrent[badRecord](-4)}, "got -4", nil},
-		{"nil option", "op", src, opts{nil}, "shadowread: invalid input: nil option", nil},
+		{"nil option", "op", src, opts{nil}, "shadowread: invalid input: option 0 is nil", nil},
 		{"nil compare", "op", src, opts{shadowread.WithCompare[badRecord](nil)}, "shadowread: invalid input: WithCompare: nil function", nil},
 		{"nil normalize", "op", src, opts{shadowread.WithNormalize[badRecord](nil)}, "WithNormalize: nil function", nil},
 		{"nil mismatch callback", "op", src, opts{shadowread.WithOnMismatch[badRecord](nil)}, "WithOnMismatch: nil function", nil},
@@ -94,7 +94,7 @@ func TestBadInputNew(t *testing.T) {
 		{"negative diff count", "op", src, opts{shadowread.WithDiffLimits[badRecord](-1, 0)}, "shadowread: invalid input: diff: MaxDiffs is -1", diff.ErrInvalidOptions},
 		{"negative diff bytes", "op", src, opts{shadowread.WithDiffLimits[badRecord](0, -5)}, "MaxBytes is -5", diff.ErrInvalidOptions},
 		{"every problem at once", "op", src, opts{nil, shadowread.WithTimeout[badRecord](0), shadowread.WithCompare[badRecord](nil)},
-			"shadowread: invalid input: nil option\nWithCompare: nil function\ntimeout must be positive, got 0s", nil},
+			"shadowread: invalid input: option 0 is nil\nWithCompare: nil function\ntimeout must be positive, got 0s", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (

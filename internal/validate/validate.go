@@ -54,11 +54,11 @@ func (e *Errors) NotNil(v any, what string) (isNil bool) {
 }
 
 // Apply calls apply with each option of opts in turn, and adds the problem
-// "nil option" for each one that is nil instead.
+// "option N is nil", N counted from 0, for each one that is nil instead.
 func Apply[O any](e *Errors, opts []O, apply func(O)) {
-	for _, o := range opts {
+	for i, o := range opts {
 		if any(o) == nil {
-			e.Addf("nil option")
+			e.Addf("option %d is nil", i)
 			continue
 		}
 		apply(o)

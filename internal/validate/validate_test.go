@@ -79,5 +79,5 @@ func TestApply(t *testing.T) {
 	)
 	validate.Apply(&e, []option{named("a"), nil, named("b")}, func(o option) { o.apply(&got) })
 	assert.Equal(t, []string{"a", "b"}, got)
-	assert.EqualError(t, e.Err(), "nil option")
+	assert.EqualError(t, e.Err(), "option 1 is nil")
 }
