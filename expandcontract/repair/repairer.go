@@ -144,14 +144,9 @@ func WithClaimTTL(d time.Duration) Option {
 //
 // Every metric carries the migration's name as cutover.migration.
 type Repairer struct {
-	log         *Log
-	fn          Func
-	batch       int
-	base, max   time.Duration
-	poll        time.Duration
-	maxAttempts int
-	timeout     time.Duration
-	claimTTL    time.Duration
+	log *Log
+	fn  Func
+	config
 
 	selectDue string
 	claim     string
@@ -212,8 +207,7 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 	}
 	s := l.k
 	r := &Repairer{
-		log: l, fn: fn, batch: c.batch, base: c.base, max: c.max, poll: c.poll, maxAttempts: c.maxAttempts,
-		timeout: c.timeout, claimTTL: c.claimTTL,
+		log: l, fn: fn, config: c,
 		selectDue: s.Q(`SELECT ` + repairColumns + ` FROM ` + s.T.Repairs +
 			` WHERE migration = ? AND done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ` + fmt.Sprint(c.batch)),
 		claim: s.Q(`UPDATE ` + s.T.Repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
