@@ -38,7 +38,7 @@
 //     exactly once and the verification is clean.
 //
 // The invariants are read from the database: the rows, the migration's
-// state and history, and [expandcontract.Store.Verify], never from logs.
+// state and history, and [verify.Verifier.Run], never from logs.
 // Every child is killed and waited for when its test ends. A child whose
 // parent dies does not linger: on Linux the kernel kills it, a child
 // waiting for a command exits when its stdin reaches end of file, and every

@@ -8,7 +8,7 @@
 // through a toxiproxy proxy run inside the test on 127.0.0.1). The
 // application side is the library as a service embeds it: a dualwrite
 // Writer and a shadowread Reader sharing one breaker, a short secondary
-// timeout, the durable repair log of expandcontract in the old database,
+// timeout, the durable repair log of package repair in the old database,
 // and a Repairer draining it in the background through the same
 // connections. Sixteen goroutines write their own keys, each write a new
 // version of the key, and read random keys, bounded in count per window
