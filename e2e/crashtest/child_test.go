@@ -18,6 +18,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	_ "github.com/cutover-go/cutover/internal/testdb" // registers the database drivers
@@ -112,7 +113,7 @@ func newChildProc(t *testing.T) *childProc {
 		c.fail("open the store: %v", err)
 	}
 	// Warm the pool, so that the first command races from an open connection.
-	if _, err := migrationOf(c.store, migration).State(c.ctx); err != nil {
+	if _, err := suite.Migration(c.store, migration).State(c.ctx); err != nil {
 		c.fail("read the migration: %v", err)
 	}
 	return c
@@ -179,7 +180,7 @@ func (c *childProc) newBackfill(batch backfill.Batch, opts ...backfill.Option) *
 	if c.lease > 0 {
 		base = append(base, backfill.WithLease(c.lease))
 	}
-	bf, err := backfill.New(migrationOf(c.store, migration), keyset, batch, append(base, opts...)...)
+	bf, err := backfill.New(suite.Migration(c.store, migration), keyset, batch, append(base, opts...)...)
 	if err != nil {
 		c.fail("new backfill: %v", err)
 	}
@@ -278,7 +279,7 @@ func (c *childProc) mover() {
 		if err != nil {
 			c.fail("bad command %q: %v", line, err)
 		}
-		m, err := migrationOf(c.store, migration).Move(c.ctx, expandcontract.Move{To: to, Actor: c.owner, Reason: "race", Version: v})
+		m, err := suite.Migration(c.store, migration).Move(c.ctx, expandcontract.Move{To: to, Actor: c.owner, Reason: "race", Version: v})
 		if c.onClock.Swap(nil) != nil {
 			c.fail("the move to %s at version %d never read the clock", to, v)
 		}

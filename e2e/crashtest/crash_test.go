@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/internal/testdb"
@@ -97,7 +98,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 	// refused while the dead runner's lease lasts, then takes it over.
 	clock := &offsetClock{}
 	rs := openStore(t, db.DB, expandcontract.WithClock(clock.Now))
-	bf, err := backfill.New(migrationOf(rs, migration), keyset, backfill.SQLBatch(copySQL),
+	bf, err := backfill.New(suite.Migration(rs, migration), keyset, backfill.SQLBatch(copySQL),
 		backfill.WithBatchSize(batchSize), backfill.WithOwner("runner-resumed"))
 	require.NoError(t, err)
 	err = bf.Run(t.Context())
@@ -132,7 +133,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 	require.Equal(t, []string{"runner-resumed"}, finished)
 
 	// The phase guard accepts the result: reads may move.
-	_, err = migrationOf(rs, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
+	_, err = suite.Migration(rs, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
 	require.NoError(t, err)
 }
 
@@ -141,7 +142,7 @@ func killMidBatchThenResume(t *testing.T, db *testdb.DB, killAt string) {
 func TestRacingMovesHaveOneWinner(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		s := openStore(t, db.DB)
-		_, err := migrationOf(s, migration).Ensure(t.Context(), "test")
+		_, err := suite.Migration(s, migration).Ensure(t.Context(), "test")
 		require.NoError(t, err)
 		a, b := startChild(t, db, "mover-a", "mover"), startChild(t, db, "mover-b", "mover")
 		a.expect(t, evReady, time.Minute)
@@ -235,7 +236,7 @@ func TestRacingMovesHaveOneWinner(t *testing.T) {
 
 		// The history holds exactly one move per version, by the winner,
 		// and each loser's conflict or refusal.
-		evs, err := migrationOf(s, migration).Events(t.Context())
+		evs, err := suite.Migration(s, migration).Events(t.Context())
 		require.NoError(t, err)
 		moves := map[int64]string{}
 		var gotConflicts, gotRefusals []string
@@ -372,7 +373,7 @@ func TestRacingBackfillLeases(t *testing.T) {
 		require.False(t, r.At.Before(r.RanOut), "took over at %v, before the lease ran out at %v", r.At, r.RanOut)
 		require.Equal(t, []string{other.name}, finished)
 
-		_, err := migrationOf(s, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
+		_, err := suite.Migration(s, migration).Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test", Reason: "verified"})
 		require.NoError(t, err)
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/verify"
@@ -88,17 +89,17 @@ func openStore(t *testing.T, db *sqlx.DB, opts ...expandcontract.Option) *expand
 // toBackfill creates the migration and moves it to the backfill phase.
 func toBackfill(t *testing.T, s *expandcontract.Store) {
 	t.Helper()
-	_, err := migrationOf(s, migration).Ensure(t.Context(), "test")
+	_, err := suite.Migration(s, migration).Ensure(t.Context(), "test")
 	require.NoError(t, err)
 	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-		_, err := migrationOf(s, migration).Move(t.Context(), expandcontract.Move{To: p, Actor: "test", Reason: "set up"})
+		_, err := suite.Migration(s, migration).Move(t.Context(), expandcontract.Move{To: p, Actor: "test", Reason: "set up"})
 		require.NoError(t, err)
 	}
 }
 
 func get(t *testing.T, s *expandcontract.Store) expandcontract.State {
 	t.Helper()
-	m, err := migrationOf(s, migration).State(t.Context())
+	m, err := suite.Migration(s, migration).State(t.Context())
 	require.NoError(t, err)
 	return m
 }
@@ -141,7 +142,7 @@ func verifyColumns(t *testing.T, s *expandcontract.Store, db *testdb.DB) verify.
 		return &verify.SQLRows{DB: db.DB, Table: "customers", Key: "id", Kind: expandcontract.IntKeys, Value: col}
 	}
 	var repairs cutover.MemoryRepairLog
-	res, err := runVerify(t.Context(), migrationOf(s, migration), side("customer_phone"), side("phone_number"),
+	res, err := suite.Verify(t.Context(), suite.Migration(s, migration), side("customer_phone"), side("phone_number"),
 		verify.WithChunkSize(50), verify.WithMaxReportedKeys(numRows), verify.WithRepairLog(&repairs))
 	require.NoError(t, err)
 	require.EqualValues(t, res.Differences, repairs.Len(), "every differing key is sent for repair")
@@ -176,7 +177,7 @@ var (
 // does not know.
 func history(t *testing.T, s *expandcontract.Store) (starts []backfillRun, done []string) {
 	t.Helper()
-	evs, err := migrationOf(s, migration).Events(t.Context())
+	evs, err := suite.Migration(s, migration).Events(t.Context())
 	require.NoError(t, err)
 	for _, e := range evs {
 		if e.Kind != "backfill" {

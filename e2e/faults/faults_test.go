@@ -22,6 +22,7 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/repair"
@@ -274,10 +275,10 @@ func (w *walker) setUp() {
 	if w.store, err = expandcontract.Open(ctx, w.old.DB, expandcontract.WithLogger(logger)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := migrationOf(w.store, w.name).Ensure(ctx, "faults"); err != nil {
+	if _, err := suite.Migration(w.store, w.name).Ensure(ctx, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	if w.durable, err = repair.NewLog(migrationOf(w.store, w.name)); err != nil {
+	if w.durable, err = repair.NewLog(suite.Migration(w.store, w.name)); err != nil {
 		t.Fatal(err)
 	}
 	w.repairs = newCountingLog(w.durable)
@@ -355,7 +356,7 @@ func (w *walker) seed() {
 // move moves the migration's phase and then the stage.
 func (w *walker) move(to expandcontract.Phase, stage cutover.Stage) {
 	w.t.Helper()
-	if _, err := migrationOf(w.store, w.name).Move(w.ctx, expandcontract.Move{To: to, Actor: "faults", Reason: "walk"}); err != nil {
+	if _, err := suite.Migration(w.store, w.name).Move(w.ctx, expandcontract.Move{To: to, Actor: "faults", Reason: "walk"}); err != nil {
 		w.t.Fatalf("move to %s: %v", to, err)
 	}
 	w.stages.Set(stage)
@@ -472,7 +473,7 @@ func (w *walker) backfill() {
 		}
 		return int64(len(rows)), nil
 	})
-	b, err := backfill.New(migrationOf(w.store, w.name), backfill.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
+	b, err := backfill.New(suite.Migration(w.store, w.name), backfill.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
 		batch, backfill.WithBatchSize(100))
 	if err != nil {
 		t.Fatal(err)
@@ -488,7 +489,7 @@ func (w *walker) backfill() {
 			t.Fatalf("backfill: %v", err)
 		}
 	}
-	m, err := migrationOf(w.store, w.name).State(w.ctx)
+	m, err := suite.Migration(w.store, w.name).State(w.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +549,7 @@ func (w *walker) verifyUnderLoad() {
 	old, new := w.rowSources()
 	for attempt := 1; ; attempt++ {
 		took := w.drain()
-		res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRecheck(250*time.Millisecond))
+		res, err := suite.Verify(w.ctx, suite.Migration(w.store, w.name), old, new, verify.WithRecheck(250*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -575,7 +576,7 @@ func (w *walker) checkIdentical() {
 	took := w.drain()
 	old, new := w.rowSources()
 	var diffs cutover.MemoryRepairLog
-	res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
+	res, err := suite.Verify(w.ctx, suite.Migration(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +635,7 @@ func (w *walker) checkComplete() {
 	}
 	var diffs cutover.MemoryRepairLog
 	old, new := w.rowSources()
-	res, err := runVerify(w.ctx, migrationOf(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
+	res, err := suite.Verify(w.ctx, suite.Migration(w.store, w.name), old, new, verify.WithRepairLog(&diffs))
 	if err != nil {
 		t.Fatal(err)
 	}

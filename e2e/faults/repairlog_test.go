@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/sqldialect"
@@ -51,7 +52,7 @@ func TestRepairLogSlowerThanSecondaryTimeout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			repairs, err := repair.NewLog(migrationOf(store, "slow-log"))
+			repairs, err := repair.NewLog(suite.Migration(store, "slow-log"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/repair"
@@ -54,7 +55,7 @@ func newCols(t *testing.T, db *testdb.DB, n int64) *cols {
 	store, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithLogger(quiet))
 	require.NoError(t, err)
 	c := &cols{t: t, db: db, store: store}
-	c.log, err = repair.NewLog(migrationOf(store, migration))
+	c.log, err = repair.NewLog(suite.Migration(store, migration))
 	require.NoError(t, err)
 	moveTo(t, store, expandcontract.Backfill, nil)
 	return c
@@ -88,7 +89,7 @@ func (c *cols) differing() []int64 {
 
 func (c *cols) verify() verify.Result {
 	c.t.Helper()
-	res, err := runVerify(c.t.Context(), migrationOf(c.store, migration),
+	res, err := suite.Verify(c.t.Context(), suite.Migration(c.store, migration),
 		&verify.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "old_val"},
 		&verify.SQLRows{DB: c.db.DB, Table: "kvc", Key: "id", Value: "new_val"},
 		verify.WithChunkSize(7))
@@ -187,7 +188,7 @@ func TestSQLBatchHoldsDualWritesOffTheRowsItCopies(t *testing.T) {
 				}
 			})
 		}
-		bf, err := backfill.New(migrationOf(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, hooked,
+		bf, err := backfill.New(suite.Migration(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, hooked,
 			backfill.WithBatchSize(batch))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(ctx))
@@ -289,7 +290,7 @@ func TestGoBatchFromAnotherDatabaseCanCopyAStaleValue(t *testing.T) {
 			}
 			return int64(len(rows)), nil
 		})
-		bf, err := backfill.New(migrationOf(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
+		bf, err := backfill.New(suite.Migration(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
 			copyRange, backfill.WithBatchSize(batch))
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(ctx))
@@ -359,7 +360,7 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 	}{
 		{"sqlbatch", func(t *testing.T, db *testdb.DB, _ uint64) setup {
 			c := newCols(t, db, keys)
-			bf, err := backfill.New(migrationOf(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, copySQL,
+			bf, err := backfill.New(suite.Migration(c.store, migration), backfill.Keyset{Table: "kvc", Column: "id"}, copySQL,
 				backfill.WithBatchSize(batch), backfill.WithBatchPause(2*time.Millisecond))
 			require.NoError(t, err)
 			return setup{newWriter(t, c.log, cutover.DualWrite), bf, c.save, c.differing, c.verify, c.log, c.repair}
@@ -383,7 +384,7 @@ func TestRandomWritesDuringBackfillConvergeAfterVerifyAndRepair(t *testing.T) {
 				}
 				return int64(len(rows)), nil
 			})
-			bf, err := backfill.New(migrationOf(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
+			bf, err := backfill.New(suite.Migration(e.store, migration), backfill.Keyset{DB: oldDB.DB, Table: "kv_old", Column: "id"},
 				copyRange, backfill.WithBatchSize(batch), backfill.WithBatchPause(2*time.Millisecond))
 			require.NoError(t, err)
 			return setup{e.writer(cutover.DualWrite), bf, e.save, e.differing, e.verify, e.log, e.copyOldToNew}

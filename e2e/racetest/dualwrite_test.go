@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/testdb"
@@ -285,7 +286,7 @@ func TestRandomDualWritesConvergeAfterVerifyAndRepair(t *testing.T) {
 							return
 						default:
 						}
-						if _, bgErr = runVerify(ctx, migrationOf(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New)); bgErr != nil {
+						if _, bgErr = suite.Verify(ctx, suite.Migration(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New)); bgErr != nil {
 							return
 						}
 						if _, bgErr = drainOnce(ctx, e.log, e.copyOldToNew); bgErr != nil {

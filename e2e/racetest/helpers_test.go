@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/repair"
@@ -164,7 +165,7 @@ func newKV(t *testing.T, oldDB, newDB *testdb.DB, phase expandcontract.Phase) *k
 	require.NoError(t, err)
 	e := &kv{t: t, oldDB: oldDB, newDB: newDB, store: store,
 		upsert: newDB.Dialect.Rebind(upsertSQL(newDB, "kv_new"))}
-	e.log, err = repair.NewLog(migrationOf(store, migration))
+	e.log, err = repair.NewLog(suite.Migration(store, migration))
 	require.NoError(t, err)
 	moveTo(t, store, phase, func() { require.True(t, e.verify().Clean()) })
 	return e
@@ -176,14 +177,14 @@ func newKV(t *testing.T, oldDB, newDB *testdb.DB, phase expandcontract.Phase) *k
 func moveTo(t *testing.T, s *expandcontract.Store, phase expandcontract.Phase, verify func()) {
 	t.Helper()
 	ctx := t.Context()
-	_, err := migrationOf(s, migration).Ensure(ctx, "racetest")
+	_, err := suite.Migration(s, migration).Ensure(ctx, "racetest")
 	require.NoError(t, err)
 	for p := expandcontract.DualWrite; p <= phase; p++ {
 		if p == expandcontract.SwitchReads {
-			require.NoError(t, backfill.MarkDone(ctx, migrationOf(s, migration), "racetest"))
+			require.NoError(t, backfill.MarkDone(ctx, suite.Migration(s, migration), "racetest"))
 			verify()
 		}
-		_, err := migrationOf(s, migration).Move(ctx, expandcontract.Move{To: p, Actor: "racetest", Reason: "set up"})
+		_, err := suite.Migration(s, migration).Move(ctx, expandcontract.Move{To: p, Actor: "racetest", Reason: "set up"})
 		require.NoError(t, err)
 	}
 }
@@ -343,7 +344,7 @@ func (e *kv) rows(side cutover.Side) *verify.SQLRows {
 // few rows make several key ranges.
 func (e *kv) verify() verify.Result {
 	e.t.Helper()
-	res, err := runVerify(e.t.Context(), migrationOf(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New),
+	res, err := suite.Verify(e.t.Context(), suite.Migration(e.store, migration), e.rows(cutover.Old), e.rows(cutover.New),
 		verify.WithChunkSize(7))
 	require.NoError(e.t, err)
 	return res
