@@ -133,10 +133,7 @@ func TestSwitchReadsGuard(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		c := ectest.NewClock()
 		s := ectest.Open(t, db.DB, c, expandcontract.WithVerificationMaxAge(time.Hour))
-		_, err := ectest.Migration(t, s, "users").Ensure(t.Context(), "test")
-		require.NoError(t, err)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
+		ectest.ToBackfill(t, s, "users")
 
 		refused := func(want string) {
 			t.Helper()

@@ -26,11 +26,8 @@ func TestBadInputCorruptCheckpoint(t *testing.T) {
 		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
-		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
-		require.NoError(t, err)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
-		_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET backfill_checkpoint = 'forty-two' WHERE name = 'users'`)
+		ectest.ToBackfill(t, s, "users")
+		_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET backfill_checkpoint = 'forty-two' WHERE name = 'users'`)
 		require.NoError(t, err)
 		copied := 0
 		bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
@@ -60,10 +57,7 @@ func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 		ectest.Keep(t, db)
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
-		_, err := ectest.Migration(t, s, "users").Ensure(ctx, "test")
-		require.NoError(t, err)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.DualWrite)
-		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
+		ectest.ToBackfill(t, s, "users")
 		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`} {
 			_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+set+`, backfill_done_at = NULL WHERE name = 'users'`)
 			require.NoError(t, err)
