@@ -1,5 +1,14 @@
 package cutover
 
+import "errors"
+
+// ErrStaleVersion is returned, wrapped, by a versioned store function whose
+// call has Stamp.First set when the store already holds the key at the
+// stamp's version or a higher one, together with the version it holds.
+// dualwrite.Writer.WriteVersioned then stamps the write above that version
+// and calls the store again.
+var ErrStaleVersion = errors.New("cutover: the store holds a newer version")
+
 // Version orders the writes of one key: of two copies of a row, the one
 // with the higher version holds the later write. The zero value is no
 // version, older than every other: a row written before versions were
@@ -24,11 +33,12 @@ type Stamp struct {
 	Version Version
 	// First is true for the call that orders the key's writes: the
 	// authoritative store's call of a serial dual write, or the only call
-	// of a write in off or complete. Such a call applies the write whatever
-	// version the store holds, at Version or, if the store already holds
-	// Version or a higher one, at one above it, and returns the version it
-	// wrote; the library hands that version to the other store. Every
-	// other call applies the write only over a lower version, and leaves a
-	// row with the same or a higher version alone.
+	// of a write in off or complete. Every call applies the write only over
+	// a lower version. One that finds the same or a higher version leaves
+	// the row alone and, if First is set, returns that version and an error
+	// wrapping ErrStaleVersion: the write must still land, since the store
+	// orders the key's writes, so the library stamps it above the version
+	// returned and calls again. Without First such a call succeeds: the
+	// store holds a later write already.
 	First bool
 }

@@ -3,6 +3,7 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -15,12 +16,13 @@ import (
 )
 
 // stamps records the stamps a versioned write hands each store, and plays
-// a store that answers with its own version for the ordering call.
+// a store that holds the key at a version: an ordering call under it is
+// answered with cutover.ErrStaleVersion.
 type stamps struct {
-	mu    sync.Mutex
-	got   []cutover.Stamp
-	fail  map[cutover.Side]error
-	bumpd cutover.Version // the version the ordering call reports, if not 0
+	mu   sync.Mutex
+	got  []cutover.Stamp
+	fail map[cutover.Side]error
+	held cutover.Version
 }
 
 func (s *stamps) write(_ context.Context, st cutover.Stamp) (cutover.Version, error) {
@@ -30,8 +32,8 @@ func (s *stamps) write(_ context.Context, st cutover.Stamp) (cutover.Version, er
 	if err := s.fail[st.Side]; err != nil {
 		return 0, err
 	}
-	if st.First && s.bumpd != 0 {
-		return s.bumpd, nil
+	if st.First && st.Version <= s.held {
+		return s.held, fmt.Errorf("fake: %w", cutover.ErrStaleVersion)
 	}
 	return st.Version, nil
 }
@@ -47,15 +49,20 @@ func versionedWriter(t *testing.T, stage cutover.Stage, opts ...dualwrite.Option
 func TestWriteVersionedHandsTheSecondaryTheAuthoritativeVersion(t *testing.T) {
 	for _, stage := range []cutover.Stage{cutover.DualWrite, cutover.Shadow, cutover.Live, cutover.Rampdown} {
 		t.Run(stage.String(), func(t *testing.T) {
-			s := &stamps{bumpd: 1 << 40}
-			v, err := versionedWriter(t, stage).WriteVersioned(t.Context(), "1", s.write)
+			w := versionedWriter(t, stage)
+			now, err := w.WriteVersioned(t.Context(), "1", (&stamps{}).write)
 			require.NoError(t, err)
-			assert.Equal(t, cutover.Version(1<<40), v)
+			s := &stamps{held: now + 1<<40} // a version from a clock running ahead
+			v, err := w.WriteVersioned(t.Context(), "1", s.write)
+			require.NoError(t, err)
+			assert.Greater(t, v, s.held, "stamped above the version the store held")
 			sec, _ := stage.Secondary()
+			require.Len(t, s.got, 3)
 			assert.Equal(t, []cutover.Stamp{
 				{Side: stage.Authoritative(), Version: s.got[0].Version, First: true},
-				{Side: sec, Version: 1 << 40},
-			}, s.got)
+				{Side: stage.Authoritative(), Version: v, First: true},
+				{Side: sec, Version: v},
+			}, s.got, "the ordering store is called again, higher, and the secondary gets its version")
 		})
 	}
 }
@@ -69,9 +76,9 @@ func TestWriteVersionedStampsGrow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, a, b)
 
-	// A store that reports a version far ahead moves the clock past it.
+	// A store that holds a version far ahead moves the clock past it.
 	ahead := b + 1<<50
-	_, err = w.WriteVersioned(t.Context(), "1", (&stamps{bumpd: ahead}).write)
+	_, err = w.WriteVersioned(t.Context(), "1", (&stamps{held: ahead}).write)
 	require.NoError(t, err)
 	c, err := w.WriteVersioned(t.Context(), "1", s.write)
 	require.NoError(t, err)
@@ -99,7 +106,7 @@ func TestWriteVersionedFallbackOrdersTheWrite(t *testing.T) {
 }
 
 func TestWriteVersionedConcurrentGivesBothStoresOneVersion(t *testing.T) {
-	s := &stamps{bumpd: 1 << 40}
+	s := &stamps{held: 1 << 60}
 	v, err := versionedWriter(t, cutover.Shadow, dualwrite.WithConcurrentWrites()).WriteVersioned(t.Context(), "1", s.write)
 	require.NoError(t, err)
 	require.Len(t, s.got, 2)
@@ -118,4 +125,18 @@ func TestWriteVersionedErrors(t *testing.T) {
 	v, err := w.WriteVersioned(t.Context(), "1", (&stamps{fail: map[cutover.Side]error{cutover.Old: boom}}).write)
 	assert.ErrorIs(t, err, boom)
 	assert.Zero(t, v)
+}
+
+// TestWriteVersionedGivesUpOnAStoreThatIsAlwaysAhead: a store that answers
+// every ordering call with a newer version, as writes racing in from other
+// instances would, is called MaxStaleRetries more times and its error
+// returned.
+func TestWriteVersionedGivesUpOnAStoreThatIsAlwaysAhead(t *testing.T) {
+	calls := 0
+	_, err := versionedWriter(t, cutover.DualWrite).WriteVersioned(t.Context(), "1", func(_ context.Context, st cutover.Stamp) (cutover.Version, error) {
+		calls++
+		return st.Version + 1<<20, cutover.ErrStaleVersion
+	})
+	assert.ErrorIs(t, err, cutover.ErrStaleVersion)
+	assert.Equal(t, dualwrite.MaxStaleRetries+1, calls)
 }

@@ -6,9 +6,9 @@
 // A [Rows] describes one table in one database: its key column, its version
 // column and the columns that hold the values. [Rows.Save] is the write
 // function of a versioned dual write (see dualwrite.Writer.WriteVersioned):
-// it applies a write only over a lower version, except for the call that
-// orders the key's writes, which always applies and reports the version it
-// wrote. [Rows.Put] is the conditional write on its own, [CopyRange] copies a
+// it applies a write only over a lower version, and tells the call that
+// orders the key's writes when the row holds a higher one, so that the
+// writer stamps it higher. [Rows.Put] is the conditional write on its own, [CopyRange] copies a
 // range of keys for a backfill, and [Pair.Repair] is a ready repair
 // function: it copies a key from the store holding the newer version to the
 // other.
@@ -80,7 +80,6 @@ type Rows struct {
 	dialect sqldialect.Dialect
 	update  string // UPDATE ... WHERE key = ? AND version < ?
 	insert  string // INSERT of a row that is not there
-	bump    string // UPDATE ... version = version + 1 WHERE key = ?
 	version string // SELECT version WHERE key = ?
 	get     string // SELECT version, columns WHERE key = ?
 	scan    string // SELECT key, version, columns WHERE key in a range, in key order
@@ -133,7 +132,6 @@ func New(driver string, t Table) (*Rows, error) {
 	set := strings.Join(cols, " = ?, ") + " = ?"
 	all := strings.Join(cols, ", ")
 	r.update = d.Rebind(fmt.Sprintf("UPDATE %s SET %s, %s = ? WHERE %s = ? AND %s < ?", table, set, version, key, version))
-	r.bump = d.Rebind(fmt.Sprintf("UPDATE %s SET %s, %s = %s + 1 WHERE %s = ?", table, set, version, version, key))
 	insert := fmt.Sprintf("INSERT INTO %s (%s, %s, %s) VALUES (?%s)", table, key, all, version, strings.Repeat(", ?", len(cols)+1))
 	if d.Name() != sqldialect.MySQL {
 		// MySQL has no DO NOTHING that reports the conflict unambiguously;
@@ -170,12 +168,19 @@ func (r *Rows) checkValues(values []any) error {
 // A row with version v or higher is left alone: it holds the same write or
 // a later one.
 func (r *Rows) Put(ctx context.Context, db sqlx.ExtContext, key any, v cutover.Version, values ...any) (bool, error) {
+	applied, _, err := r.put(ctx, db, key, v, values)
+	return applied, err
+}
+
+// put is Put that also returns, when the row was left alone, the version
+// it holds.
+func (r *Rows) put(ctx context.Context, db sqlx.ExtContext, key any, v cutover.Version, values []any) (bool, cutover.Version, error) {
 	if err := r.checkValues(values); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	version, err := toColumn(v)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	args := make([]any, 0, len(values)+3)
 	args = append(append(args, values...), version, key, version)
@@ -184,86 +189,49 @@ func (r *Rows) Put(ctx context.Context, db sqlx.ExtContext, key any, v cutover.V
 	for range 2 {
 		n, err := affected(db.ExecContext(ctx, r.update, args...))
 		if err != nil {
-			return false, fmt.Errorf("sqlrow: %s: update %v: %w", r.table.Name, key, err)
+			return false, 0, fmt.Errorf("sqlrow: %s: update %v: %w", r.table.Name, key, err)
 		}
 		if n > 0 {
-			return true, nil
+			return true, v, nil
 		}
 		ins := append(append(append(make([]any, 0, len(values)+2), key), values...), version)
 		n, err = affected(db.ExecContext(ctx, r.insert, ins...))
 		switch {
 		case err != nil && r.dialect.IsUniqueViolation(err):
 		case err != nil:
-			return false, fmt.Errorf("sqlrow: %s: insert %v: %w", r.table.Name, key, err)
+			return false, 0, fmt.Errorf("sqlrow: %s: insert %v: %w", r.table.Name, key, err)
 		case n > 0:
-			return true, nil
+			return true, v, nil
 		}
 		// The row is there. Unless it was inserted between the two
 		// statements, with a lower version, it holds v or higher.
 		cur, found, err := r.Version(ctx, db, key)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if found && cur >= v {
-			return false, nil
+			return false, cur, nil
 		}
 	}
-	return false, fmt.Errorf("sqlrow: %s: put %v: the row kept changing under the write", r.table.Name, key)
+	return false, 0, fmt.Errorf("sqlrow: %s: put %v: the row kept changing under the write", r.table.Name, key)
 }
 
 // Save is the store function of a versioned dual write: it writes the row
-// of key with values as the stamp s says, and returns the version the row
-// holds for this write. For a stamp with First set it writes whatever
-// version the row holds, at s.Version or, if the row holds that or a higher
-// one, one above the row's; otherwise it is [Rows.Put], and returns
-// s.Version whether or not the row was older.
-//
-// The first kind runs two statements in one transaction when the row holds
-// a higher version; db may be a *sqlx.DB, on which Save begins and commits
-// that transaction, or a *sqlx.Tx, whose transaction it uses. s.Side is not
-// used: choose the database and the Rows of that side before calling.
+// of key with values as the stamp s says, with [Rows.Put], and returns
+// s.Version. If the row holds s.Version or a higher one, a stamp without
+// First leaves it alone and succeeds, and a stamp with First returns the
+// row's version and an error wrapping cutover.ErrStaleVersion, so that the
+// writer stamps the write above it and calls again. s.Side is not used:
+// choose the database and the Rows of that side before calling.
 func (r *Rows) Save(ctx context.Context, db sqlx.ExtContext, s cutover.Stamp, key any, values ...any) (cutover.Version, error) {
-	applied, err := r.Put(ctx, db, key, s.Version, values...)
-	if err != nil || applied || !s.First {
-		return s.Version, err
+	applied, cur, err := r.put(ctx, db, key, s.Version, values)
+	switch {
+	case err != nil:
+		return 0, err
+	case applied || !s.First:
+		return s.Version, nil
 	}
-	// The row holds s.Version or a higher one, stamped by a clock that runs
-	// ahead of this one. This write is still the latest, in the order the
-	// store applies them: write it above the row's version.
-	if b, ok := db.(interface {
-		BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
-	}); ok {
-		tx, err := b.BeginTxx(ctx, nil)
-		if err != nil {
-			return 0, fmt.Errorf("sqlrow: %s: begin: %w", r.table.Name, err)
-		}
-		v, err := r.bumpIn(ctx, tx, key, values)
-		if err != nil {
-			_ = tx.Rollback()
-			return 0, err
-		}
-		if err := tx.Commit(); err != nil {
-			return 0, fmt.Errorf("sqlrow: %s: commit: %w", r.table.Name, err)
-		}
-		return v, nil
-	}
-	return r.bumpIn(ctx, db, key, values)
-}
-
-// bumpIn writes values over the row of key at one above its version, and
-// reads that version back. It runs inside a transaction: the update holds
-// the row (or, on SQLite, the database) until the commit, so the version
-// read back is this write's.
-func (r *Rows) bumpIn(ctx context.Context, tx sqlx.ExtContext, key any, values []any) (cutover.Version, error) {
-	n, err := affected(tx.ExecContext(ctx, r.bump, append(append(make([]any, 0, len(values)+1), values...), key)...))
-	if err != nil {
-		return 0, fmt.Errorf("sqlrow: %s: update %v: %w", r.table.Name, key, err)
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("sqlrow: %s: update %v: the row was deleted under the write", r.table.Name, key)
-	}
-	v, _, err := r.Version(ctx, tx, key)
-	return v, err
+	return cur, fmt.Errorf("sqlrow: %s: save %v at version %d: %w (%d)", r.table.Name, key, s.Version, cutover.ErrStaleVersion, cur)
 }
 
 // Version returns the version of the row of key, and whether there is one.

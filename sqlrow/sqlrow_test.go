@@ -60,7 +60,7 @@ func TestPutAppliesOnlyOverALowerVersion(t *testing.T) {
 	})
 }
 
-func TestSaveThatOrdersWritesAboveAClockRunningAhead(t *testing.T) {
+func TestSaveThatOrdersWritesReportsAClockRunningAhead(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := t.Context()
 		rows := users(t, db, "users")
@@ -69,25 +69,44 @@ func TestSaveThatOrdersWritesAboveAClockRunningAhead(t *testing.T) {
 		require.NoError(t, err)
 
 		v, err := rows.Save(ctx, db, cutover.Stamp{Version: 20}, 1, "late", "late@example.com")
-		require.NoError(t, err)
-		assert.Equal(t, cutover.Version(20), v, "a secondary write returns its version")
-		assert.Equal(t, "ahead", get(t, rows, db, 1).Values[0], "and is refused under a higher one")
+		require.NoError(t, err, "a secondary write under a higher version is done: the store holds a later one")
+		assert.Equal(t, cutover.Version(20), v)
+		assert.Equal(t, "ahead", get(t, rows, db, 1).Values[0])
 
 		v, err = rows.Save(ctx, db, cutover.Stamp{Version: 20, First: true}, 1, "now", "now@example.com")
+		require.ErrorIs(t, err, cutover.ErrStaleVersion, "the write that orders the key must land: the writer is told")
+		assert.Equal(t, cutover.Version(1000), v, "with the version the row holds")
+		assert.Equal(t, "ahead", get(t, rows, db, 1).Values[0])
+
+		v, err = rows.Save(ctx, db, cutover.Stamp{Version: 1001, First: true}, 1, "now", "now@example.com")
 		require.NoError(t, err)
-		assert.Equal(t, cutover.Version(1001), v, "the write that orders the key goes above the row's version")
+		assert.Equal(t, cutover.Version(1001), v)
 		assert.Equal(t, sqlrow.Row{Found: true, Version: 1001, Values: []any{"now", "now@example.com"}}, get(t, rows, db, 1))
+	})
+}
 
-		tx, err := db.BeginTxx(ctx, nil)
+// TestWriteVersionedStampsAboveAClockRunningAhead writes a key whose row
+// holds a version from a clock far ahead of this process's: the ordering
+// store reports it, and the write lands above it in both stores.
+func TestWriteVersionedStampsAboveAClockRunningAhead(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := t.Context()
+		stores := [2]*sqlrow.Rows{users(t, db, "old_users"), users(t, db, "new_users")}
+		ahead := cutover.Version(1 << 62)
+		for _, rows := range stores {
+			_, err := rows.Put(ctx, db, 1, ahead, "ahead", "a")
+			require.NoError(t, err)
+		}
+		w, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), &cutover.MemoryRepairLog{})
 		require.NoError(t, err)
-		v, err = rows.Save(ctx, tx, cutover.Stamp{Version: 30, First: true}, 1, "in tx", "tx@example.com")
+		v, err := w.WriteVersioned(ctx, "1", func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
+			return stores[s.Side].Save(ctx, db, s, 1, "latest", "l")
+		})
 		require.NoError(t, err)
-		require.NoError(t, tx.Commit())
-		assert.Equal(t, cutover.Version(1002), v, "inside the caller's transaction too")
-
-		v, err = rows.Save(ctx, db, cutover.Stamp{Version: 5000, First: true}, 2, "new", "new@example.com")
-		require.NoError(t, err)
-		assert.Equal(t, cutover.Version(5000), v, "a new row takes the stamp's version")
+		assert.Greater(t, v, ahead)
+		for side, rows := range stores {
+			assert.Equal(t, sqlrow.Row{Found: true, Version: v, Values: []any{"latest", "l"}}, get(t, rows, db, 1), "%s store", cutover.Side(side))
+		}
 	})
 }
 
