@@ -27,7 +27,7 @@ import (
 type versioned struct {
 	*kv
 	tables [2]*sqlrow.Rows
-	pair *sqlrow.Pair
+	pair   *sqlrow.Pair
 }
 
 func newVersioned(t *testing.T, db *testdb.DB, phase expandcontract.Phase, stage func(context.Context, string) cutover.Stage) *versioned {
