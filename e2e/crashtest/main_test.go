@@ -12,7 +12,7 @@ import (
 // processes start none: they open the DSN their parent gives them. Then it
 // fails the run, in the parent and in a child that was not killed, if any
 // goroutine is left.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(servers{m}) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(servers{m}, testdb.IgnoreForkThread) }
 
 // servers runs the tests of m and stops the servers, as testdb.Main does.
 type servers struct{ m *testing.M }

@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	// driver every connection the proxy cuts.
 	zerolog.SetGlobalLevel(zerolog.Disabled)
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
-	goleak.VerifyTestMain(servers{m}, toxiproxyLinks...)
+	goleak.VerifyTestMain(servers{m}, append(toxiproxyLinks, testdb.IgnoreForkThread)...)
 }
 
 // toxiproxyLinks ignores the goroutines that toxiproxy (v2.5.0) leaves

@@ -12,7 +12,7 @@
 //
 // Between stages the program does what operators do: after dualwrite it
 // backfills the rows the new store lacks, after every stage it empties the
-// repair log by copying each recorded key over the store that may be behind,
+// repair log by bringing the two copies of each recorded key together,
 // and before complete it checks that both stores hold the same rows.
 //
 // It prints one line per stage: the saves that callers saw succeed and
@@ -21,8 +21,8 @@
 // write (in live, also by the writes that fell back to the old store during
 // the outage), a failed read of the new store, and a save landing between
 // the two reads of one comparison. Every such key goes to the repair log; a
-// repair copies a row only over an older version, so entries left by races
-// do no harm.
+// repair (package sqlrow's) copies the newer version of a row over the
+// older one, so entries left by races do no harm.
 //
 // Finally it checks that no acknowledged write was lost: for each user, the
 // new store must end with the last save that its caller saw succeed. It
@@ -201,7 +201,7 @@ func run(ctx context.Context) (failed bool, err error) {
 		return false, err
 	}
 	fmt.Printf("\nbackfill copied %d rows to the new store after dualwrite\n", backfilled)
-	fmt.Printf("repairs: %d repair-log entries drained, %d rows copied\n", logged, repaired)
+	fmt.Printf("repairs: %d repair-log entries drained, %d keys repaired\n", logged, repaired)
 	fmt.Printf("stores identical: %t (%d rows, checked after rampdown)\n", same, rows)
 	fmt.Printf("writes lost: %d (%d acknowledged saves; last one of each of %d users checked)\n", len(lost), writes, len(acked))
 	if len(lost) > 0 {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/sqlrow"
 )
 
 // backfill copies to dst every row of src that dst lacks or holds an older
@@ -36,36 +37,28 @@ func backfill(ctx context.Context, src, dst *sqlRepo, batch int) (int, error) {
 	}
 }
 
-// repair empties the repair log: for each recorded key it copies the row
-// from the other store over the entry's Target, unless Target already holds
-// that version or a newer one (a later write may have fixed it, or moved
-// the newest copy to Target). It returns the entries and the rows copied.
-func repair(ctx context.Context, log *cutover.MemoryRepairLog, stores [2]*sqlRepo) (entries, copied int, err error) {
-	type job struct {
-		key    string
-		target cutover.Side
+// repair empties the repair log with the repair that package sqlrow
+// writes: for each recorded key it reads both copies and copies the one
+// with the higher version over the other, only over an older version, so
+// that a save landing meanwhile is never overwritten. It returns the
+// entries and the keys repaired.
+func repair(ctx context.Context, log *cutover.MemoryRepairLog, stores [2]*sqlRepo) (entries, keys int, err error) {
+	pair := &sqlrow.Pair{
+		Old: sqlrow.Store{DB: stores[cutover.Old].db, Rows: stores[cutover.Old].rows},
+		New: sqlrow.Store{DB: stores[cutover.New].db, Rows: stores[cutover.New].rows},
 	}
-	seen := map[job]bool{}
+	seen := map[string]bool{}
 	all := log.Drain()
 	for _, e := range all {
-		j := job{e.Key, e.Target}
-		if seen[j] {
-			continue
+		if seen[e.Key] {
+			continue // one repair brings both copies of a key together
 		}
-		seen[j] = true
-		u, err := stores[e.Target.Other()].Get(ctx, e.Key)
-		if err != nil {
-			return len(all), copied, fmt.Errorf("repair %q: read %s store: %w", e.Key, e.Target.Other(), err)
-		}
-		ok, err := stores[e.Target].putIfNewer(ctx, u)
-		if err != nil {
-			return len(all), copied, fmt.Errorf("repair %q: write %s store: %w", e.Key, e.Target, err)
-		}
-		if ok {
-			copied++
+		seen[e.Key] = true
+		if err := pair.Repair(ctx, e); err != nil {
+			return len(all), len(seen), fmt.Errorf("repair %q: %w", e.Key, err)
 		}
 	}
-	return len(all), copied, nil
+	return len(all), len(seen), nil
 }
 
 // identical reports whether both stores hold exactly the same rows, and

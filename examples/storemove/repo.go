@@ -14,6 +14,7 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/dualwrite"
 	"github.com/cutover-go/cutover/shadowread"
+	"github.com/cutover-go/cutover/sqlrow"
 )
 
 // User is one row of the users table. Version grows by one with every save
@@ -41,8 +42,15 @@ var (
 	errInjected = errors.New("injected failure")
 )
 
-// sqlRepo is a UserRepo on one SQLite database.
-type sqlRepo struct{ db *sqlx.DB }
+// sqlRepo is a UserRepo on one SQLite database. Its rows carry the user's
+// version, which package sqlrow compares: a save, a backfill copy or a
+// repair writes a row only over an older version.
+type sqlRepo struct {
+	db   *sqlx.DB
+	rows *sqlrow.Rows
+}
+
+var usersTable = sqlrow.Table{Name: "users", Key: "id", Version: "version", Columns: []string{"name", "email"}}
 
 // openSQLite opens (creating if needed) the SQLite database file path with
 // write-ahead logging and a busy timeout, so concurrent writers wait for each
@@ -62,7 +70,12 @@ func openSQLite(path string) (*sqlRepo, error) {
 		db.Close()
 		return nil, fmt.Errorf("create users table in %s: %w", path, err)
 	}
-	return &sqlRepo{db: db}, nil
+	rows, err := sqlrow.New("sqlite", usersTable)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &sqlRepo{db: db, rows: rows}, nil
 }
 
 func (r *sqlRepo) Get(ctx context.Context, id string) (User, error) {
@@ -83,18 +96,10 @@ func (r *sqlRepo) Save(ctx context.Context, u User) error {
 }
 
 // putIfNewer inserts u, or overwrites the stored row if u is newer, and
-// reports whether it did. Backfill and repair use it too, so a copy that
-// races with a save can never put an older row over a newer one.
+// reports whether it did. Backfill uses it too, so a copy that races with
+// a save can never put an older row over a newer one.
 func (r *sqlRepo) putIfNewer(ctx context.Context, u User) (bool, error) {
-	res, err := r.db.NamedExecContext(ctx, `INSERT INTO users (id, name, email, version)
-		VALUES (:id, :name, :email, :version)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, version = excluded.version
-		WHERE excluded.version > users.version`, u)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	return r.rows.Put(ctx, r.db, u.ID, cutover.Version(u.Version), u.Name, u.Email)
 }
 
 // all returns every row, ordered by id.

@@ -165,6 +165,11 @@ func enabled() ([]string, error) {
 	return out, nil
 }
 
+// IgnoreForkThread is the goleak option that ignores the goroutine that
+// forks the servers: it lives as long as the process, by design (see
+// start). A TestMain that checks for leaks itself, after [Run], passes it.
+var IgnoreForkThread = goleak.IgnoreAnyFunction("github.com/cutover-go/cutover/internal/testdb.start.func1.1")
+
 // Main runs the tests of m, stops the database servers the process
 // started, and exits with the tests' exit code, or 1 if stopping failed or
 // if a goroutine the tests started is still running once they passed (a
@@ -175,9 +180,7 @@ func enabled() ([]string, error) {
 func Main(m *testing.M) {
 	code := Run(m)
 	if code == 0 {
-		// The thread that forks the servers lives as long as the process,
-		// by design (see start).
-		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/cutover-go/cutover/internal/testdb.start.func1.1")); err != nil {
+		if err := goleak.Find(IgnoreForkThread); err != nil {
 			fmt.Fprintln(os.Stderr, "testdb: goroutines still running after the tests:", err)
 			code = 1
 		}
