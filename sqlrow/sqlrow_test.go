@@ -273,6 +273,8 @@ func TestNewRejectsBadTables(t *testing.T) {
 	require.NoError(t, err)
 	_, err = rows.Put(t.Context(), nil, 1, 1, "a", "b")
 	assert.ErrorIs(t, err, sqlrow.ErrInvalidInput, "two values for one column")
+	_, err = rows.Put(t.Context(), nil, 1, 1<<63, "a")
+	assert.ErrorIs(t, err, sqlrow.ErrInvalidInput, "a version no signed column holds")
 	err = (&sqlrow.Pair{}).Repair(t.Context(), cutover.Repair{Key: "1"})
 	assert.ErrorIs(t, err, sqlrow.ErrInvalidInput)
 }
