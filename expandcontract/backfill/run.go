@@ -68,6 +68,13 @@ type run struct {
 // done, or a batch fails, Run rolls the batch back, gives back the lease
 // and returns the error; the next run resumes from the checkpoint.
 //
+// If a batch, the throttle hook or the progress function panics, the
+// panic goes on up to Run's caller as it was, as it would have without the
+// library, since a panic in one's own code is a bug to see rather than an
+// error to handle; but first Run rolls the batch in flight back, stops
+// renewing the lease and gives it back, so that another runner can take
+// over at once. runtime.Goexit (t.FailNow in a test) is handled the same.
+//
 // Run may be called again after it returns, but not while it runs.
 func (b *Runner) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
@@ -92,15 +99,27 @@ func (b *Runner) Run(ctx context.Context) error {
 		b.k.Logger.WarnContext(ctx, "cutover: backfill progress gauge unavailable", "migration", b.name, "err", regErr)
 	}
 
+	// Deferred, so that it runs however the run ends: also when a batch,
+	// the throttle hook or the progress function panics or calls
+	// runtime.Goexit, which then goes on up the caller's stack.
+	returned := false
+	defer func() {
+		stop(nil)
+		wg.Wait()
+		if reg != nil {
+			_ = reg.Unregister()
+		}
+		if !r.released {
+			b.release(ctx)
+		}
+		if !returned {
+			b.k.Logger.ErrorContext(ctx, "cutover: backfill run ended by a panic or runtime.Goexit in a batch, throttle or progress function; "+
+				"its batch in flight is rolled back and its lease given back", "migration", b.name, "owner", b.cfg.owner,
+				"checkpoint", r.checkpoint)
+		}
+	}()
 	err = b.loop(runCtx, &wg, r, c)
-	stop(nil)
-	wg.Wait()
-	if reg != nil {
-		_ = reg.Unregister()
-	}
-	if !r.released {
-		b.release(ctx)
-	}
+	returned = true
 	return err
 }
 
