@@ -506,7 +506,7 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 	}
 	err = b.retry(ctx, "batch", func() error {
 		rows, halt = 0, nil
-		tx, err := b.k.DB.BeginTxx(ctx, nil)
+		tx, err := b.k.BeginTx(ctx)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: begin batch: %w", b.name, err)
 		}
