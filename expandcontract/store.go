@@ -16,8 +16,10 @@ import (
 )
 
 // SchemaVersion is the version of the metadata tables this package creates
-// and understands. [Open] refuses a database whose tables are newer.
-const SchemaVersion = 1
+// and understands. [Open] brings older tables up to it in place, and
+// refuses a database whose tables are newer. Version 2 lets records of a
+// key join its pending repair-log entry.
+const SchemaVersion = 2
 
 // DefaultTablePrefix names the metadata tables: cutover_migrations,
 // cutover_events, cutover_repairs, cutover_instances and cutover_schema.
