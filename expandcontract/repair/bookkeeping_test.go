@@ -2,6 +2,7 @@ package repair_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ import (
 )
 
 // The size of the log: one pending entry per key, whatever the number of
-// writes.
+// writes, and repaired entries deleted after the retention.
 
 // TestRepairLogKeepsOnePendingEntryPerKey records 3000 writes to 3 keys,
 // as a long outage of the new store would, and then more from several
@@ -148,6 +149,64 @@ func TestRepairRecordJoinsAWaitingOrStuckEntry(t *testing.T) {
 		stats, err = r.RunOnce(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, repair.Stats{Claimed: 1, Failed: 1}, stats)
+	})
+}
+
+// TestRepairRetentionDeletesOldRepairedEntries repairs entries and lets
+// the clock pass the retention: the repairer deletes the repaired entries
+// older than it as it runs, and never an entry not repaired.
+func TestRepairRetentionDeletesOldRepairedEntries(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := newRepairFixture(t, db)
+		for i := range 5 {
+			f.record(t, repairOfKey(fmt.Sprint(i)))
+		}
+		var calls repairCalls
+		ok := f.repairer(t, calls.fn(nil))
+		stats, err := ok.RunOnce(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 5, stats.Repaired)
+		// An entry that stays pending: its repair failed, and it waits
+		// longer than this test runs.
+		failing := f.repairer(t, (&repairCalls{}).fn(errors.New("down")), repair.WithRetention(time.Hour),
+			repair.WithBackoff(30*24*time.Hour, 30*24*time.Hour))
+		f.record(t, repairOfKey("pending"))
+		stats, err = failing.RunOnce(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 1, stats.Failed)
+		require.Len(t, f.entries(t, true), 6)
+
+		f.clock.Advance(repair.DefaultRetention - time.Minute)
+		_, err = ok.RunOnce(t.Context())
+		require.NoError(t, err)
+		assert.Len(t, f.entries(t, true), 6, "repaired less than the retention ago")
+
+		f.clock.Advance(2 * time.Minute)
+		f.record(t, repairOfKey("3"))
+		stats, err = ok.RunOnce(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, stats.Repaired)
+		entries := f.entries(t, true)
+		require.Len(t, entries, 2, "the 5 repaired over a week ago are deleted")
+		assert.Equal(t, "pending", entries[0].Repair.Key)
+		assert.False(t, entries[0].Done())
+		assert.Equal(t, "3", entries[1].Repair.Key)
+		assert.True(t, entries[1].Done(), "repaired just now")
+
+		// An hour on, a repairer that keeps entries forever deletes
+		// nothing; one with a retention of an hour deletes the entry
+		// repaired an hour ago, never the pending one.
+		f.clock.Advance(time.Hour + time.Minute)
+		keep := f.repairer(t, (&repairCalls{}).fn(nil), repair.WithRetention(0))
+		_, err = keep.RunOnce(t.Context())
+		require.NoError(t, err)
+		assert.Len(t, f.entries(t, true), 2)
+		_, err = failing.RunOnce(t.Context())
+		require.NoError(t, err)
+		entries = f.entries(t, true)
+		require.Len(t, entries, 1)
+		assert.Equal(t, "pending", entries[0].Repair.Key)
+		assert.False(t, entries[0].Done())
 	})
 }
 

@@ -12,7 +12,8 @@
 // number of processes sharing one log; an entry recorded again while its
 // repair ran is repaired again. Entries are never dropped unrepaired: one
 // whose repair keeps failing is kept as stuck until [Log.RetryStuck] or a
-// new record of its key.
+// new record of its key. Repaired entries are deleted by the repairers
+// once older than their retention ([WithRetention], a week by default).
 //
 // Everything here is safe for concurrent use.
 package repair

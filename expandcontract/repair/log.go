@@ -49,10 +49,12 @@ const repairCountEvery = 15 * time.Second
 // so that a long outage of a store leaves one entry per key it missed, not
 // one per write.
 //
-// Entries are never deleted or marked done except by a repair that
-// succeeded: an entry whose repair keeps failing stays pending, and once it
-// has used the attempts a [Repairer] allows, it is kept as stuck until
-// [Log.RetryStuck] or until its key is recorded again.
+// Entries are never marked done except by a repair that succeeded, nor
+// deleted before that: an entry whose repair keeps failing stays pending,
+// and once it has used the attempts a [Repairer] allows, it is kept as
+// stuck until [Log.RetryStuck] or until its key is recorded again. Entries
+// repaired are deleted once they are older than the retention of the
+// log's repairers ([WithRetention]), or by [Log.DeleteDone].
 type Log struct {
 	k      *meta.Store
 	name   string
@@ -267,6 +269,43 @@ func (l *Log) DeleteDone(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
 	}
 	return n, nil
+}
+
+// deleteDone deletes the log's entries repaired before before, at most
+// limit rows a statement and max in all, and returns how many it deleted.
+func (l *Log) deleteDone(ctx context.Context, before time.Time, limit, most int) (int64, error) {
+	k := l.k
+	var deleted int64
+	for deleted < int64(most) {
+		var ids []int64
+		if err := k.DB.SelectContext(ctx, &ids, k.Q(`SELECT id FROM `+k.T.Repairs+
+			` WHERE migration = ? AND done_at IS NOT NULL AND done_at < ? ORDER BY id LIMIT `+strconv.Itoa(limit)),
+			l.name, meta.Micros(before)); err != nil {
+			return deleted, fmt.Errorf("repair: find done repairs of %q: %w", l.name, err)
+		}
+		if len(ids) == 0 {
+			return deleted, nil
+		}
+		args := []any{meta.Micros(before)}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		// Only while still done: a record may have revived one meanwhile.
+		res, err := k.DB.ExecContext(ctx, k.Q(`DELETE FROM `+k.T.Repairs+` WHERE done_at IS NOT NULL AND done_at < ? AND id IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), args...)
+		if err != nil {
+			return deleted, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return deleted, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
+		}
+		deleted += n
+		if len(ids) < limit {
+			return deleted, nil
+		}
+	}
+	return deleted, nil
 }
 
 // Entry is one entry of a [Log] as stored.

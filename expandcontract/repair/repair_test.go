@@ -228,6 +228,7 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 			{"zero timeout", ok, []repair.Option{repair.WithTimeout(0)}, "timeout"},
 			{"claim too short", ok, []repair.Option{repair.WithTimeout(time.Minute),
 				repair.WithClaimTTL(time.Minute)}, "claim TTL"},
+			{"negative retention", ok, []repair.Option{repair.WithRetention(-time.Second)}, "retention"},
 		} {
 			r, err := repair.New(f.log, tc.fn, tc.opts...)
 			assert.Nil(t, r, tc.name)

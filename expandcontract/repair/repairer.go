@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -35,6 +36,16 @@ const (
 	DefaultPollInterval = time.Second
 	DefaultTimeout      = 30 * time.Second
 	DefaultClaimTTL     = 2 * time.Minute
+	DefaultRetention    = 7 * 24 * time.Hour
+)
+
+// repairPruneEvery is how often, at most, a repairer deletes the entries
+// older than its retention; each time it deletes at most repairPruneMax,
+// in statements of repairPruneBatch.
+const (
+	repairPruneEvery = time.Minute
+	repairPruneBatch = 1000
+	repairPruneMax   = 10 * repairPruneBatch
 )
 
 // repairLatencyBuckets are the bounds, in seconds, of the histogram of the
@@ -74,6 +85,7 @@ type config struct {
 	maxAttempts int
 	timeout     time.Duration
 	claimTTL    time.Duration
+	retention   time.Duration
 }
 
 // WithBatch sets how many due entries [Repairer.RunOnce] reads at
@@ -124,6 +136,15 @@ func WithClaimTTL(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.claimTTL = d })
 }
 
+// WithRetention sets how long entries are kept once repaired: a repairer
+// deletes those repaired longer than d ago, by the store's clock, as it
+// runs (at most once a minute, and at most 10,000 at a time). The default
+// is [DefaultRetention]; 0 keeps them forever, and a negative d is an
+// error. Entries not repaired are never deleted.
+func WithRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.retention = d })
+}
+
 // Repairer drains a [Log] by calling a [Func] for each key
 // recorded in it. Any number of repairers, in any number of processes, may
 // drain the same log at once: an entry is held by one of them while its
@@ -145,6 +166,9 @@ func WithClaimTTL(d time.Duration) Option {
 //     from the first recording of each entry to its repair.
 //
 // Every metric carries the migration's name as cutover.migration.
+//
+// As it runs, at most once a minute, a Repairer deletes the entries
+// repaired longer ago than its retention ([WithRetention]).
 type Repairer struct {
 	log *Log
 	fn  Func
@@ -158,6 +182,10 @@ type Repairer struct {
 	latency   metric.Float64Histogram
 	attrs     metric.MeasurementOption
 	reg       metric.Registration
+
+	// prunedAt is when the repairer last deleted the entries older than
+	// its retention, in microseconds of the store's clock; 0 before.
+	prunedAt atomic.Int64
 
 	// wait waits d, or until ctx is done; tests replace it.
 	wait func(ctx context.Context, d time.Duration) error
@@ -188,7 +216,7 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 		return nil, fmt.Errorf("%w: nil repair function", ErrInvalidInput)
 	}
 	c := config{batch: DefaultBatch, base: DefaultBackoff, max: DefaultMaxBackoff,
-		poll: DefaultPollInterval, timeout: DefaultTimeout, claimTTL: DefaultClaimTTL}
+		poll: DefaultPollInterval, timeout: DefaultTimeout, claimTTL: DefaultClaimTTL, retention: DefaultRetention}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidInput, i)
@@ -210,6 +238,8 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 	case c.claimTTL <= c.timeout:
 		return nil, fmt.Errorf("%w: repair claim TTL %v must be longer than the repair timeout %v",
 			ErrInvalidInput, c.claimTTL, c.timeout)
+	case c.retention < 0:
+		return nil, fmt.Errorf("%w: repair retention must be zero (keep forever) or positive, got %v", ErrInvalidInput, c.retention)
 	}
 	s := l.k
 	r := &Repairer{
@@ -306,10 +336,11 @@ func (r *Repairer) Run(ctx context.Context) error {
 // again at once (counted in Stats.RecordedAgain). When it fails or panics,
 // each of its entries is counted as failed once more, keeps the error, and
 // is due again after the backoff; one that has used its last attempt (see
-// [WithMaxAttempts]) becomes stuck instead. Nothing is marked done, or
-// deleted, otherwise. If ctx is done while the function runs, its entries
-// are released as they were, not counted as failed, and RunOnce returns
-// the context's cause.
+// [WithMaxAttempts]) becomes stuck instead. Nothing is marked done
+// otherwise, and nothing deleted but entries repaired longer ago than the
+// retention. If ctx is done while the function runs, its entries are
+// released as they were, not counted as failed, and RunOnce returns the
+// context's cause.
 func (r *Repairer) RunOnce(ctx context.Context) (Stats, error) {
 	stats, _, err := r.runOnce(ctx)
 	return stats, err
@@ -330,6 +361,7 @@ type repairGroupKey struct {
 func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err error) {
 	l, s := r.log, r.log.k
 	defer func() {
+		r.prune(ctx)
 		if c := l.counts.Load(); c == nil || s.Now().Sub(c.at) >= repairCountEvery || c.at.After(s.Now()) {
 			cctx, cancel := repairFinishContext(ctx)
 			defer cancel()
@@ -364,6 +396,26 @@ func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err err
 		}
 	}
 	return stats, full, nil
+}
+
+// prune deletes the entries repaired longer ago than the retention, unless
+// it did within the last repairPruneEvery (or the retention is 0).
+func (r *Repairer) prune(ctx context.Context) {
+	l, s := r.log, r.log.k
+	now := s.Now()
+	at, last := meta.Micros(now), r.prunedAt.Load()
+	due := last == 0 || at-last >= repairPruneEvery.Microseconds() || at < last // or the clock went back
+	if r.retention == 0 || ctx.Err() != nil || !due || !r.prunedAt.CompareAndSwap(last, at) {
+		return
+	}
+	n, err := l.deleteDone(ctx, now.Add(-r.retention), repairPruneBatch, repairPruneMax)
+	switch {
+	case err != nil:
+		s.Logger.WarnContext(ctx, "cutover: deleting repaired entries past their retention failed; they are tried again later",
+			"migration", l.name, "deleted", n, "err", err)
+	case n >= repairPruneMax:
+		r.prunedAt.Store(0) // more to delete: again next round
+	}
 }
 
 // repairOne claims the rows of g, calls the function for them and records
