@@ -32,4 +32,25 @@
 //
 // All of it is safe for concurrent use by any number of goroutines and
 // processes sharing the database.
+//
+// # SQLite
+//
+// Open a SQLite database (modernc.org/sqlite) that more than one
+// connection writes with a busy timeout, so that a writer waits for
+// another instead of failing, and best in WAL mode, so that readers do not
+// hold up the writer's commits:
+//
+//	file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)
+//
+// [Open] refuses a database file without a busy timeout, naming the
+// parameter to add. The DSN needs no _txlock=immediate: every transaction
+// of this package and its sub-packages that writes (a move, a backfill
+// batch with its checkpoint, the take-over of a lease, a pause) takes the
+// database's write lock when it begins, so that one that reads before it
+// writes waits out the busy timeout like any writer, instead of failing
+// at once with "database is locked (517)" (SQLITE_BUSY_SNAPSHOT) when
+// another connection wrote after its read. A BatchFunc's transaction is
+// one of them. The application's own transactions are not: without
+// _txlock=immediate, one of them that reads and then writes can still
+// fail that way.
 package expandcontract

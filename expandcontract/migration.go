@@ -60,8 +60,8 @@ type State struct {
 type BackfillState struct {
 	Checkpoint string    // the last key copied, encoded; "" before the first batch
 	Rows       int64     // rows copied so far
-	Total      int64     // rows to copy, as estimated when the backfill started
-	StartedAt  time.Time // zero until a runner starts
+	Total      int64     // rows to copy, as estimated by the last run that committed a batch
+	StartedAt  time.Time // when the first run that committed a batch started; zero until then
 	DoneAt     time.Time // zero until the last batch is committed
 	Paused     bool      // a pause was asked for
 	Canceled   bool      // a cancellation was asked for

@@ -16,8 +16,10 @@ import (
 )
 
 // SchemaVersion is the version of the metadata tables this package creates
-// and understands. [Open] refuses a database whose tables are newer.
-const SchemaVersion = 1
+// and understands. [Open] brings older tables up to it in place, and
+// refuses a database whose tables are newer. Version 2 lets records of a
+// key join its pending repair-log entry.
+const SchemaVersion = 2
 
 // DefaultTablePrefix names the metadata tables: cutover_migrations,
 // cutover_events, cutover_repairs, cutover_instances and cutover_schema.
@@ -118,8 +120,9 @@ type Store struct {
 // "pgx") or MySQL/MariaDB (driver "mysql"). Open is idempotent and safe to
 // run from many instances at once. It fails, changing nothing, on a
 // database whose metadata schema is newer than [SchemaVersion], and on bad
-// input, such as a nil db or a nil option, with an error wrapping
-// [ErrInvalidInput].
+// input, such as a nil db, a nil option, or a SQLite database file opened
+// without a busy timeout (see the package documentation), with an error
+// wrapping [ErrInvalidInput].
 func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidInput)
@@ -146,8 +149,14 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	case c.meterSet && c.providers.Meter == nil:
 		return nil, fmt.Errorf("%w: nil meter provider", ErrInvalidInput)
 	}
-	if _, err := sqldialect.For(db); err != nil {
+	d, err := sqldialect.For(db)
+	if err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
+	}
+	if d.Name() == sqldialect.SQLite {
+		if err := checkSQLite(ctx, db); err != nil {
+			return nil, err
+		}
 	}
 	k, err := meta.New(db, c.prefix, c.now, c.providers)
 	if err != nil {
@@ -167,6 +176,32 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkSQLite refuses a SQLite database file whose connections have no
+// busy timeout: on it, a write that meets another one's lock fails at
+// once, so two instances, or a backfill and the application, cannot share
+// it. An in-memory database is taken as it is.
+func checkSQLite(ctx context.Context, db *sqlx.DB) error {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("expandcontract: check the SQLite database: %w", err)
+	}
+	defer conn.Close()
+	var file string
+	if err := conn.GetContext(ctx, &file, `SELECT file FROM pragma_database_list WHERE name = 'main'`); err != nil {
+		return fmt.Errorf("expandcontract: check the SQLite database: %w", err)
+	}
+	var timeout int64
+	if err := conn.GetContext(ctx, &timeout, `PRAGMA busy_timeout`); err != nil {
+		return fmt.Errorf("expandcontract: check the SQLite database: %w", err)
+	}
+	if file != "" && timeout <= 0 {
+		return fmt.Errorf("%w: the SQLite database %q has no busy timeout, so a write that meets another one fails at once "+
+			"with \"database is locked\"; open it with _pragma=busy_timeout(5000) in the DSN, as in "+
+			"\"file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)\"", ErrInvalidInput, file)
+	}
+	return nil
 }
 
 // scope is the instrumentation scope of the package's metrics.

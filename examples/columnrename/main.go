@@ -322,7 +322,7 @@ func open(driver, dsn string) (*sqlx.DB, func(), error) {
 		}
 		cleanup = func() { os.RemoveAll(dir) }
 		dsn = "file:" + filepath.Join(dir, "customers.db") +
-			"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+			"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	}
 	db, err := sqlx.Open(driver, dsn)
 	if err != nil {

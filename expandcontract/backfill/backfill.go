@@ -248,7 +248,7 @@ type Runner struct {
 	batch Batch
 
 	// statements on the metadata table, rebound for the store's dialect
-	qControl, qControlLock, qTake, qCheckpoint, qTotal, qRenew, qRelease, qDone string
+	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone string
 
 	rows     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -350,16 +350,17 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	control := `SELECT ` + meta.Columns + ` FROM `
 	b.qControl = s.Q(control + mt + ` WHERE name = ?`)
 	b.qControlLock = s.Q(control + mt + ` WHERE name = ?` + s.Dialect.ForUpdate())
-	b.qTake = s.Q(`UPDATE ` + mt + ` SET lease_owner = ?, lease_until = ?,
-	backfill_started_at = COALESCE(backfill_started_at, ?), updated_at = ?
+	// Taking the lease changes nothing else: a run records its start, its
+	// total and its progress with its first commit.
+	b.qTake = s.Q(`UPDATE ` + mt + ` SET lease_owner = ?, lease_until = ?
 	WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until <= ?)`)
 	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
-	lease_until = ?, updated_at = ?
+	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
-	b.qTotal = s.Q(`UPDATE ` + mt + ` SET backfill_total = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`)
-	b.qDone = s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+	b.qDone = s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, backfill_total = ?,
+	backfill_started_at = COALESCE(backfill_started_at, ?), lease_owner = NULL, lease_until = NULL, updated_at = ?
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
 
 	if err := b.instruments(); err != nil {

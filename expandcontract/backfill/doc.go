@@ -9,7 +9,9 @@
 // until no key is left and records the backfill as done, which the move
 // to switchreads requires. A crash anywhere resumes from the last
 // checkpoint, with nothing copied twice or skipped; a runner that stops
-// renewing its lease is replaced by another instance's; rate limits, a
+// renewing its lease is replaced by another instance's, and one that ends
+// however it ends, by an error or by a panic in a [BatchFunc] or hook that
+// goes on up to its caller, gives the lease back first; rate limits, a
 // pause between batches and a throttle hook keep the copy gentle, and
 // progress comes as a callback and as metrics.
 //

@@ -43,6 +43,12 @@ type run struct {
 	paused     time.Duration // time spent paused
 	next       time.Time     // when the rate limit lets the next batch start
 	released   bool          // the lease was given back
+	// startDetail is the history's record of the run's start, written
+	// with its first commit, so that a run that copies nothing changes
+	// nothing; started is set once it is.
+	startDetail string
+	startedAt   time.Time // when the run took the lease, on the store's clock
+	started     bool
 }
 
 // Run backfills the migration until no key is left beyond the checkpoint,
@@ -59,6 +65,11 @@ type run struct {
 // the lease, so a runner whose lease was taken over never commits again
 // and returns an error wrapping [ErrLeaseLost].
 //
+// A run records its start in the history, and the backfill's start time
+// and total, with its first commit: a run that stops before any batch
+// commits, for want of a table or on a failing batch, leaves the metadata
+// as it found it.
+//
 // A pause asked for through the metadata ([Pause], from any
 // instance) stops the runner before its next commit; it waits, keeping
 // its lease, until the backfill is resumed, canceled or ctx is done. A
@@ -67,6 +78,13 @@ type run struct {
 // asked for is rolled back and done again later, never twice. When ctx is
 // done, or a batch fails, Run rolls the batch back, gives back the lease
 // and returns the error; the next run resumes from the checkpoint.
+//
+// If a batch, the throttle hook or the progress function panics, the
+// panic goes on up to Run's caller as it was, as it would have without the
+// library, since a panic in one's own code is a bug to see rather than an
+// error to handle; but first Run rolls the batch in flight back, stops
+// renewing the lease and gives it back, so that another runner can take
+// over at once. runtime.Goexit (t.FailNow in a test) is handled the same.
 //
 // Run may be called again after it returns, but not while it runs.
 func (b *Runner) Run(ctx context.Context) error {
@@ -92,15 +110,27 @@ func (b *Runner) Run(ctx context.Context) error {
 		b.k.Logger.WarnContext(ctx, "cutover: backfill progress gauge unavailable", "migration", b.name, "err", regErr)
 	}
 
+	// Deferred, so that it runs however the run ends: also when a batch,
+	// the throttle hook or the progress function panics or calls
+	// runtime.Goexit, which then goes on up the caller's stack.
+	returned := false
+	defer func() {
+		stop(nil)
+		wg.Wait()
+		if reg != nil {
+			_ = reg.Unregister()
+		}
+		if !r.released {
+			b.release(ctx)
+		}
+		if !returned {
+			b.k.Logger.ErrorContext(ctx, "cutover: backfill run ended by a panic or runtime.Goexit in a batch, throttle or progress function; "+
+				"its batch in flight is rolled back and its lease given back", "migration", b.name, "owner", b.cfg.owner,
+				"checkpoint", r.checkpoint)
+		}
+	}()
 	err = b.loop(runCtx, &wg, r, c)
-	stop(nil)
-	wg.Wait()
-	if reg != nil {
-		_ = reg.Unregister()
-	}
-	if !r.released {
-		b.release(ctx)
-	}
+	returned = true
 	return err
 }
 
@@ -111,6 +141,7 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 		c        control
 		done     bool
 		takeover string
+		now      time.Time
 	)
 	err := b.retry(ctx, "take the lease", func() error {
 		done, takeover = false, ""
@@ -129,7 +160,7 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with backfill.ResetCancel to run it",
 					ErrCanceled, b.name, c.Checkpoint.String)
 			}
-			now := b.k.Now()
+			now = b.k.Now()
 			if held := b.heldBy(c, now); held != nil {
 				return held
 			}
@@ -137,8 +168,7 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 				takeover = fmt.Sprintf("; took over the lease of %q, which ran out at %s",
 					c.LeaseOwner.String, meta.FromMicros(c.LeaseUntil).Format(time.RFC3339Nano))
 			}
-			res, err := tx.ExecContext(ctx, b.qTake, b.cfg.owner, meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now), meta.Micros(now),
-				b.name, b.cfg.owner, meta.Micros(now))
+			res, err := tx.ExecContext(ctx, b.qTake, b.cfg.owner, meta.Micros(now.Add(b.cfg.ttl)), b.name, b.cfg.owner, meta.Micros(now))
 			if err != nil {
 				return fmt.Errorf("backfill: %q: take the lease: %w", b.name, err)
 			}
@@ -151,14 +181,6 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 					return held
 				}
 			}
-			ev := meta.Event{Migration: b.name, Actor: b.cfg.owner, Kind: "backfill", From: backfillPhase, To: backfillPhase,
-				Detail: fmt.Sprintf("start at checkpoint %q with %d rows copied%s", c.Checkpoint.String, c.Rows, takeover)}
-			if ev.Version, err = b.version(ctx, tx); err != nil {
-				return err
-			}
-			if err := b.k.AddEvent(ctx, tx, ev); err != nil {
-				return fmt.Errorf("backfill: %q: record start: %w", b.name, err)
-			}
 			return nil
 		})
 	})
@@ -169,7 +191,8 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 		b.k.Logger.WarnContext(ctx, "cutover: backfill lease taken over from a runner that stopped renewing it",
 			"migration", b.name, "owner", b.cfg.owner, "previous", c.LeaseOwner.String)
 	}
-	r := &run{rows: c.Rows, total: c.Total, start: time.Now()}
+	r := &run{rows: c.Rows, total: c.Total, start: time.Now(), startedAt: now,
+		startDetail: fmt.Sprintf("start at checkpoint %q with %d rows copied%s", c.Checkpoint.String, c.Rows, takeover)}
 	r.next = r.start
 	if c.Checkpoint.Valid {
 		if r.after, err = decodeKey(b.keys.kind, c.Checkpoint.String); err != nil {
@@ -303,7 +326,7 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 			return nil
 		}
 		ahead = b.lookAhead(ctx, wg, rng.To)
-		rows, halt, err := b.commit(ctx, rng, first)
+		rows, halt, err := b.commit(ctx, r, rng, first)
 		if err != nil {
 			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
 			return err
@@ -339,7 +362,8 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 }
 
 // estimate sets the run's total: the one given, or the rows copied plus
-// the keys beyond the checkpoint.
+// the keys beyond the checkpoint. The metadata gets it with the run's
+// first commit.
 func (b *Runner) estimate(ctx context.Context, r *run) error {
 	if b.cfg.totalSet {
 		r.total = b.cfg.total
@@ -360,12 +384,6 @@ func (b *Runner) estimate(ctx context.Context, r *run) error {
 		r.total = r.rows + n
 	}
 	b.gaugeTotal.Store(r.total)
-	if _, err := b.k.DB.ExecContext(ctx, b.qTotal, r.total, b.name, b.cfg.owner); err != nil {
-		if ctx.Err() != nil {
-			return b.ctxErr(ctx)
-		}
-		return fmt.Errorf("backfill: %q: record the total: %w", b.name, err)
-	}
 	return nil
 }
 
@@ -475,10 +493,11 @@ func rangeString(r expandcontract.KeyRange) string {
 }
 
 // commit runs the batch over rng, whose first key is first, and commits
-// it with the checkpoint. If the checkpoint could not be written because
-// the runner must stop or wait, it rolls the batch back and returns the
-// state that says why.
-func (b *Runner) commit(ctx context.Context, rng expandcontract.KeyRange, first any) (rows int64, halt *control, err error) {
+// it with the checkpoint, and the first batch of r with the record of its
+// start. If the checkpoint could not be written because the runner must
+// stop or wait, it rolls the batch back and returns the state that says
+// why.
+func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange, first any) (rows int64, halt *control, err error) {
 	batchRange := rng
 	if _, ok := b.batch.(*compiledSQL); ok && rng.From == nil {
 		if batchRange.From, err = b.below(ctx, first); err != nil {
@@ -487,7 +506,7 @@ func (b *Runner) commit(ctx context.Context, rng expandcontract.KeyRange, first 
 	}
 	err = b.retry(ctx, "batch", func() error {
 		rows, halt = 0, nil
-		tx, err := b.k.DB.BeginTxx(ctx, nil)
+		tx, err := b.k.BeginTx(ctx)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: begin batch: %w", b.name, err)
 		}
@@ -499,8 +518,8 @@ func (b *Runner) commit(ctx context.Context, rng expandcontract.KeyRange, first 
 			return fmt.Errorf("backfill: %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
 		}
 		now := b.k.Now()
-		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now),
-			b.name, b.cfg.owner, backfillPhase)
+		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, r.total, meta.Micros(r.startedAt),
+			meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now), b.name, b.cfg.owner, backfillPhase)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
 		}
@@ -515,15 +534,36 @@ func (b *Runner) commit(ctx context.Context, rng expandcontract.KeyRange, first 
 			}
 			// Matched but unchanged (MySQL counts changed rows only).
 		}
+		if err := b.recordStart(ctx, tx, r); err != nil {
+			return err
+		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("backfill: %q: commit batch: %w", b.name, err)
 		}
+		r.started = true
 		return nil
 	})
 	if err != nil && ctx.Err() != nil {
 		err = b.ctxErr(ctx)
 	}
 	return rows, halt, err
+}
+
+// recordStart adds the start of r to the history with tx, unless it is
+// there already.
+func (b *Runner) recordStart(ctx context.Context, tx *sqlx.Tx, r *run) error {
+	if r.started {
+		return nil
+	}
+	v, err := b.version(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := b.k.AddEvent(ctx, tx, meta.Event{Migration: b.name, At: r.startedAt, Actor: b.cfg.owner, Kind: "backfill",
+		From: backfillPhase, To: backfillPhase, Version: v, Detail: r.startDetail}); err != nil {
+		return fmt.Errorf("backfill: %q: record start: %w", b.name, err)
+	}
+	return nil
 }
 
 // mustHalt reports whether c forbids the runner to commit.
@@ -592,8 +632,8 @@ func (b *Runner) canceled(ctx context.Context, r *run) error {
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil // the lease is gone already: nothing to record
+		if n, _ := res.RowsAffected(); n != 1 || !r.started {
+			return nil // the lease is gone already, or the run left no trace: nothing to record
 		}
 		v, err := b.version(ctx, tx)
 		if err != nil {
@@ -619,7 +659,8 @@ func (b *Runner) finish(ctx context.Context, r *run) (*control, error) {
 		halt = nil
 		return b.k.InTx(ctx, func(tx *sqlx.Tx) error {
 			now := b.k.Now()
-			res, err := tx.ExecContext(ctx, b.qDone, meta.Micros(now), meta.Micros(now), b.name, b.cfg.owner, backfillPhase)
+			res, err := tx.ExecContext(ctx, b.qDone, meta.Micros(now), r.total, meta.Micros(r.startedAt), meta.Micros(now),
+				b.name, b.cfg.owner, backfillPhase)
 			if err != nil {
 				return fmt.Errorf("backfill: %q: record done: %w", b.name, err)
 			}
@@ -630,6 +671,9 @@ func (b *Runner) finish(ctx context.Context, r *run) (*control, error) {
 				}
 				halt = &c
 				return errHalt
+			}
+			if err := b.recordStart(ctx, tx, r); err != nil {
+				return err
 			}
 			v, err := b.version(ctx, tx)
 			if err != nil {
@@ -648,7 +692,7 @@ func (b *Runner) finish(ctx context.Context, r *run) (*control, error) {
 		}
 		return nil, err
 	}
-	r.released = true
+	r.released, r.started = true, true
 	b.gaugeTotal.Store(max(r.total, r.rows))
 	b.report(r, true)
 	b.k.Logger.InfoContext(ctx, "cutover: backfill done", "migration", b.name, "owner", b.cfg.owner,

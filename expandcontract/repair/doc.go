@@ -3,11 +3,17 @@
 //
 // [NewLog] returns the [Log] of a migration: a cutover.RepairLog that the
 // dual writers, shadow readers and verifiers of every instance record the
-// keys they left apart in. [New] returns a [Repairer] that claims due
-// entries, calls a [Func] for each key, marks what it repaired and backs
-// off what failed, with any number of repairers in any number of processes
-// sharing one log. Entries are never dropped: one whose repair keeps
-// failing is kept as stuck until [Log.RetryStuck].
+// keys they left apart in. A key has one pending entry per operation and
+// target, which later records of it join, so that the log grows with the
+// keys left apart, not with the writes: an outage of the new store that
+// 3000 writes to 3 keys meet leaves 3 entries. [New] returns a [Repairer]
+// that claims due entries, calls a [Func] for each key, marks what it
+// repaired and backs off what failed, with any number of repairers in any
+// number of processes sharing one log; an entry recorded again while its
+// repair ran is repaired again. Entries are never dropped unrepaired: one
+// whose repair keeps failing is kept as stuck until [Log.RetryStuck] or a
+// new record of its key. Repaired entries are deleted by the repairers
+// once older than their retention ([WithRetention], a week by default).
 //
 // Everything here is safe for concurrent use.
 package repair

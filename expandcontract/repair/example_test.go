@@ -74,6 +74,6 @@ func ExampleNew() {
 	fmt.Println("pending:", pending, "| differing keys:", stores.Diff())
 	// Output:
 	// write error: <nil> | pending: 1 | differing keys: [42]
-	// {Claimed:1 Repaired:1 Failed:0 Stuck:0}
+	// {Claimed:1 Repaired:1 Failed:0 Stuck:0 RecordedAgain:0}
 	// pending: 0 | differing keys: []
 }

@@ -44,14 +44,21 @@ const repairCountEvery = 15 * time.Second
 // [Repairer]. Create it with [NewLog]; it is safe for concurrent
 // use.
 //
-// Entries are never deleted or marked done except by a repair that
-// succeeded: an entry whose repair keeps failing stays pending, and once it
-// has used the attempts a [Repairer] allows, it is kept as stuck until
-// [Log.RetryStuck].
+// A key has one pending entry per operation and target, however often it
+// is recorded: a record of a key that has one joins it (see [Log.Record]),
+// so that a long outage of a store leaves one entry per key it missed, not
+// one per write.
+//
+// Entries are never marked done except by a repair that succeeded, nor
+// deleted before that: an entry whose repair keeps failing stays pending,
+// and once it has used the attempts a [Repairer] allows, it is kept as
+// stuck until [Log.RetryStuck] or until its key is recorded again. Entries
+// repaired are deleted once they are older than the retention of the
+// log's repairers ([WithRetention]), or by [Log.DeleteDone].
 type Log struct {
 	k      *meta.Store
 	name   string
-	insert string
+	record string
 	counts atomic.Pointer[repairCounts]
 }
 
@@ -72,19 +79,62 @@ func NewLog(m *expandcontract.Migration) (*Log, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
-	k := h.Store
-	return &Log{k: k, name: h.Name, insert: k.Q(`INSERT INTO ` + k.T.Repairs +
-		` (migration, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error)` +
-		` VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '')`)}, nil
+	return &Log{k: h.Store, name: h.Name, record: recordSQL(h.Store)}, nil
 }
+
+// recordSQL is the statement of [Log.Record]: an insert of a new pending
+// entry, due at once, that joins the key's pending entry instead if it
+// has one. Joining takes the new record's stage, reason and error, counts
+// it, and leaves the entry as due as it was (waiting for a retry, or held
+// by a repairer, which will see it was recorded again), but makes a stuck
+// entry due at once with its attempts counted from zero, and revives an
+// entry that was marked done without giving up its place as the key's
+// pending one (as a repairer of an older version does). Its arguments:
+// the entry's migration, op, entity_key, target, stage, reason, error,
+// created_at, recorded_at and next_attempt_at, then the stuck time twice.
+func recordSQL(k *meta.Store) string {
+	t := k.T.Repairs
+	insert := `INSERT INTO ` + t + ` (migration, op, entity_key, target, stage, reason, error, created_at, recorded_at,
+	attempts, next_attempt_at, last_error, records, open_entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '', 1, 1)`
+	if k.Dialect.Name() == sqldialect.MySQL {
+		// MySQL assigns from left to right, each assignment seeing the
+		// ones before: the conditions come before what they read.
+		return k.Q(insert + ` ON DUPLICATE KEY UPDATE
+	attempts = IF(done_at IS NOT NULL OR next_attempt_at = ?, 0, attempts),
+	next_attempt_at = IF(done_at IS NOT NULL OR next_attempt_at = ?, VALUES(next_attempt_at), next_attempt_at),
+	done_at = NULL, stage = VALUES(stage), reason = VALUES(reason), error = VALUES(error),
+	recorded_at = VALUES(recorded_at), records = records + 1`)
+	}
+	return k.Q(insert + ` ON CONFLICT (migration, op, entity_key, target, open_entry) DO UPDATE SET
+	attempts = CASE WHEN ` + t + `.done_at IS NOT NULL OR ` + t + `.next_attempt_at = ? THEN 0 ELSE ` + t + `.attempts END,
+	next_attempt_at = CASE WHEN ` + t + `.done_at IS NOT NULL OR ` + t + `.next_attempt_at = ?
+		THEN excluded.next_attempt_at ELSE ` + t + `.next_attempt_at END,
+	done_at = NULL, stage = excluded.stage, reason = excluded.reason, error = excluded.error,
+	recorded_at = excluded.recorded_at, records = ` + t + `.records + 1`)
+}
+
+// recordAttempts is how many times Record runs its statement when it
+// loses a deadlock, which MySQL's upsert can against a concurrent one.
+const recordAttempts = 3
 
 // Name returns the name of the log's migration.
 func (l *Log) Name() string { return l.name }
 
-// Record adds r to the log with one INSERT, due for repair at once. The
-// entry is stamped with the store's clock (see [expandcontract.WithClock]), not r.Time, so
-// that its age and the time it is due are measured by one clock; r.Err is
-// kept as its text, "" if nil, cut to [MaxErrorLen] bytes.
+// Record adds r to the log with one statement: a new entry due for repair
+// at once, or, if the log holds a pending entry of r's operation, key and
+// target, that entry with r's stage, reason and error, one more record
+// counted, and its first recording kept. Such an entry stays as due as it
+// was: one that waits for a retry after failed repairs is tried at its
+// time, and one that a repairer is repairing at that moment is not marked
+// done by it but due again at once, since the write behind r may have
+// come after the repair read the source. A stuck entry is due again at
+// once, with its attempts counted from zero. Records of one key from any
+// number of processes at once leave one entry.
+//
+// The entry is stamped with the store's clock (see
+// [expandcontract.WithClock]), not r.Time, so that its age and the time it
+// is due are measured by one clock; r.Err is kept as its text, "" if nil,
+// cut to [MaxErrorLen] bytes.
 //
 // r.Op, r.Key and r.Reason must be valid UTF-8 without NUL bytes and at
 // most 255 characters long, the most every supported database stores
@@ -97,12 +147,17 @@ func (l *Log) Record(ctx context.Context, r cutover.Repair) error {
 		return err
 	}
 	now := meta.Micros(l.k.Now())
-	_, err := l.k.DB.ExecContext(ctx, l.insert, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
-		string(r.Reason), repairErrorText(r.Err), now, now)
-	if err != nil {
-		return fmt.Errorf("repair: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
+	d := l.k.Dialect
+	for attempt := 1; ; attempt++ {
+		_, err := l.k.DB.ExecContext(ctx, l.record, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
+			string(r.Reason), repairErrorText(r.Err), now, now, now, int64(repairStuckAt), int64(repairStuckAt))
+		if err == nil {
+			return nil
+		}
+		if attempt >= recordAttempts || ctx.Err() != nil || d.Name() == sqldialect.SQLite || !d.IsSerializationFailure(err) {
+			return fmt.Errorf("repair: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
+		}
 	}
-	return nil
 }
 
 // repairValidate checks that r can be stored, and read back, unchanged on
@@ -216,12 +271,52 @@ func (l *Log) DeleteDone(ctx context.Context, before time.Time) (int64, error) {
 	return n, nil
 }
 
+// deleteDone deletes the log's entries repaired before before, at most
+// limit rows a statement and max in all, and returns how many it deleted.
+func (l *Log) deleteDone(ctx context.Context, before time.Time, limit, most int) (int64, error) {
+	k := l.k
+	var deleted int64
+	for deleted < int64(most) {
+		var ids []int64
+		if err := k.DB.SelectContext(ctx, &ids, k.Q(`SELECT id FROM `+k.T.Repairs+
+			` WHERE migration = ? AND done_at IS NOT NULL AND done_at < ? ORDER BY id LIMIT `+strconv.Itoa(limit)),
+			l.name, meta.Micros(before)); err != nil {
+			return deleted, fmt.Errorf("repair: find done repairs of %q: %w", l.name, err)
+		}
+		if len(ids) == 0 {
+			return deleted, nil
+		}
+		args := []any{meta.Micros(before)}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		// Only while still done: a record may have revived one meanwhile.
+		res, err := k.DB.ExecContext(ctx, k.Q(`DELETE FROM `+k.T.Repairs+` WHERE done_at IS NOT NULL AND done_at < ? AND id IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), args...)
+		if err != nil {
+			return deleted, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return deleted, fmt.Errorf("repair: delete done repairs of %q: %w", l.name, err)
+		}
+		deleted += n
+		if len(ids) < limit {
+			return deleted, nil
+		}
+	}
+	return deleted, nil
+}
+
 // Entry is one entry of a [Log] as stored.
 type Entry struct {
-	ID int64 // increases with the order in which entries were recorded
-	// Repair is the entry as recorded. Its Time is when the log recorded
-	// it, and its Err, if the entry had one, an error with the text kept.
+	ID int64 // increases with the order in which entries were first recorded
+	// Repair is the entry as last recorded. Its Time is when the log last
+	// recorded it, and its Err, if the entry had one, an error with the
+	// text kept.
 	Repair        cutover.Repair
+	FirstRecorded time.Time // when the log first recorded the entry
+	Records       int64     // how many records of its key the entry holds: 1, and one more for each that joined it
 	Attempts      int       // repairs tried and failed since recorded, or since RetryStuck
 	NextAttemptAt time.Time // when it is due, or held until; zero if stuck or done
 	LastError     string    // the failure of the last attempt; "" if none failed
@@ -240,7 +335,7 @@ type Query struct {
 	IncludeDone bool  // include repaired entries; false returns pending ones only
 }
 
-// Entries returns entries of the log in the order they were recorded, as q
+// Entries returns entries of the log in the order they were first recorded, as q
 // selects them. Page through a long log by passing the last ID returned as
 // the next q.AfterID.
 func (l *Log) Entries(ctx context.Context, q Query) ([]Entry, error) {
@@ -283,9 +378,13 @@ type repairRow struct {
 	NextAttemptAt int64         `db:"next_attempt_at"`
 	LastError     string        `db:"last_error"`
 	DoneAt        sql.NullInt64 `db:"done_at"`
+	RecordedAt    int64         `db:"recorded_at"`
+	Records       int64         `db:"records"`
+	Open          sql.NullInt64 `db:"open_entry"`
 }
 
-const repairColumns = `id, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error, done_at`
+const repairColumns = `id, op, entity_key, target, stage, reason, error, created_at, attempts, next_attempt_at, last_error, done_at,
+	COALESCE(recorded_at, created_at) AS recorded_at, records, open_entry`
 
 // repair returns the entry as it was recorded.
 func (r repairRow) repair() (cutover.Repair, error) {
@@ -297,7 +396,7 @@ func (r repairRow) repair() (cutover.Repair, error) {
 		return cutover.Repair{}, fmt.Errorf("target %d is not a store", r.Target)
 	}
 	rep := cutover.Repair{Op: r.Op, Key: r.Key, Target: cutover.Side(r.Target), Stage: st,
-		Reason: cutover.Reason(r.Reason), Time: time.UnixMicro(r.CreatedAt).UTC()}
+		Reason: cutover.Reason(r.Reason), Time: time.UnixMicro(r.RecordedAt).UTC()}
 	if r.Error != "" {
 		rep.Err = errors.New(r.Error)
 	}
@@ -309,7 +408,8 @@ func (r repairRow) entry() (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e := Entry{ID: r.ID, Repair: rep, Attempts: int(r.Attempts), LastError: r.LastError, DoneAt: meta.FromMicros(r.DoneAt)}
+	e := Entry{ID: r.ID, Repair: rep, FirstRecorded: time.UnixMicro(r.CreatedAt).UTC(), Records: r.Records,
+		Attempts: int(r.Attempts), LastError: r.LastError, DoneAt: meta.FromMicros(r.DoneAt)}
 	switch {
 	case e.Done():
 	case r.NextAttemptAt == repairStuckAt:

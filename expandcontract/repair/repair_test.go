@@ -228,6 +228,7 @@ func TestRepairLogRejectsBadInput(t *testing.T) {
 			{"zero timeout", ok, []repair.Option{repair.WithTimeout(0)}, "timeout"},
 			{"claim too short", ok, []repair.Option{repair.WithTimeout(time.Minute),
 				repair.WithClaimTTL(time.Minute)}, "claim TTL"},
+			{"negative retention", ok, []repair.Option{repair.WithRetention(-time.Second)}, "retention"},
 		} {
 			r, err := repair.New(f.log, tc.fn, tc.opts...)
 			assert.Nil(t, r, tc.name)
@@ -375,11 +376,22 @@ func TestRepairCoalescesEntriesOfOneKey(t *testing.T) {
 		f.record(t, cutover.Repair{Op: "users.save", Key: "1", Target: cutover.Old, Stage: cutover.Live, Reason: cutover.SecondaryFailed})
 		f.record(t, cutover.Repair{Op: "users.delete", Key: "1", Target: cutover.New, Stage: cutover.Shadow, Reason: cutover.SecondaryFailed})
 
+		entries := f.entries(t, false)
+		require.Len(t, entries, 4, "one entry per operation, key and target")
+		e := entries[0]
+		assert.Equal(t, int64(3), e.Records)
+		assert.True(t, ectest.Start.Equal(e.FirstRecorded), "the first recording is kept")
+		assert.True(t, f.clock.Now().Equal(e.Repair.Time), "the last recording")
+		assert.Equal(t, cutover.Skipped, e.Repair.Reason, "the last record's fields")
+		for _, e := range entries[1:] {
+			assert.Equal(t, int64(1), e.Records)
+		}
+
 		var calls repairCalls
 		r := f.repairer(t, calls.fn(nil))
 		stats, err := r.RunOnce(t.Context())
 		require.NoError(t, err)
-		assert.Equal(t, repair.Stats{Claimed: 6, Repaired: 6}, stats)
+		assert.Equal(t, repair.Stats{Claimed: 4, Repaired: 4}, stats)
 		require.Len(t, calls.calls, 4, "one call per operation, key and target")
 		c := calls.calls[0]
 		assert.Equal(t, "1", c.Key)
@@ -392,7 +404,7 @@ func TestRepairCoalescesEntriesOfOneKey(t *testing.T) {
 		assert.Equal(t, cutover.Old, calls.calls[2].Target)
 		assert.Equal(t, "users.delete", calls.calls[3].Op)
 		assert.Zero(t, f.pending(t))
-		assert.Equal(t, int64(6), f.metrics.Sum("cutover.expandcontract.repairs.done", "cutover.reason", "repaired"))
+		assert.Equal(t, int64(4), f.metrics.Sum("cutover.expandcontract.repairs.done", "cutover.reason", "repaired"))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -35,6 +36,16 @@ const (
 	DefaultPollInterval = time.Second
 	DefaultTimeout      = 30 * time.Second
 	DefaultClaimTTL     = 2 * time.Minute
+	DefaultRetention    = 7 * 24 * time.Hour
+)
+
+// repairPruneEvery is how often, at most, a repairer deletes the entries
+// older than its retention; each time it deletes at most repairPruneMax,
+// in statements of repairPruneBatch.
+const (
+	repairPruneEvery = time.Minute
+	repairPruneBatch = 1000
+	repairPruneMax   = 10 * repairPruneBatch
 )
 
 // repairLatencyBuckets are the bounds, in seconds, of the histogram of the
@@ -52,10 +63,12 @@ var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 //
 // It must return when ctx is done: a repair that runs past the repairer's
 // claim TTL may be started again by another repairer. It may run while the
-// key is being written, and, for entries of one key that were recorded
-// apart and so fall in different batches, while another repairer repairs
-// the same key. Where a late copy of an older row would matter, copy
-// conditionally, by a version or update time both copies carry.
+// key is being written (a write recorded meanwhile makes the key due
+// again), and, for entries of one key that a library before schema
+// version 2 recorded apart and so fall in different batches, while
+// another repairer repairs the same key. Where a late copy of an older row
+// would matter, copy conditionally, by a version or update time both
+// copies carry.
 type Func func(ctx context.Context, r cutover.Repair) error
 
 // Option configures a [Repairer].
@@ -72,6 +85,7 @@ type config struct {
 	maxAttempts int
 	timeout     time.Duration
 	claimTTL    time.Duration
+	retention   time.Duration
 }
 
 // WithBatch sets how many due entries [Repairer.RunOnce] reads at
@@ -122,6 +136,15 @@ func WithClaimTTL(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.claimTTL = d })
 }
 
+// WithRetention sets how long entries are kept once repaired: a repairer
+// deletes those repaired longer than d ago, by the store's clock, as it
+// runs (at most once a minute, and at most 10,000 at a time). The default
+// is [DefaultRetention]; 0 keeps them forever, and a negative d is an
+// error. Entries not repaired are never deleted.
+func WithRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.retention = d })
+}
+
 // Repairer drains a [Log] by calling a [Func] for each key
 // recorded in it. Any number of repairers, in any number of processes, may
 // drain the same log at once: an entry is held by one of them while its
@@ -140,9 +163,12 @@ func WithClaimTTL(d time.Duration) Option {
 //   - cutover.expandcontract.repairs.done, a counter of entries by the
 //     result of their repair: "repaired" or "failed".
 //   - cutover.expandcontract.repairs.latency, a histogram of the seconds
-//     from the recording of each entry to its repair.
+//     from the first recording of each entry to its repair.
 //
 // Every metric carries the migration's name as cutover.migration.
+//
+// As it runs, at most once a minute, a Repairer deletes the entries
+// repaired longer ago than its retention ([WithRetention]).
 type Repairer struct {
 	log *Log
 	fn  Func
@@ -150,11 +176,16 @@ type Repairer struct {
 
 	selectDue string
 	claim     string
+	markDone  string
 	logs      *telemetry.Limiter
 	done      *telemetry.Counter[repairResult]
 	latency   metric.Float64Histogram
 	attrs     metric.MeasurementOption
 	reg       metric.Registration
+
+	// prunedAt is when the repairer last deleted the entries older than
+	// its retention, in microseconds of the store's clock; 0 before.
+	prunedAt atomic.Int64
 
 	// wait waits d, or until ctx is done; tests replace it.
 	wait func(ctx context.Context, d time.Duration) error
@@ -163,12 +194,15 @@ type Repairer struct {
 // Stats says what one [Repairer.RunOnce] did.
 type Stats struct {
 	// Claimed counts the entries claimed. Those neither Repaired nor Failed
-	// were released, when ctx was done during their repair, or taken over
-	// by another repairer after the claim ran out.
+	// were released, when ctx was done during their repair, taken over by
+	// another repairer after the claim ran out, or recorded again.
 	Claimed  int
 	Repaired int // entries marked done
 	Failed   int // entries whose repair failed and that will be retried, or are stuck
 	Stuck    int // of Failed, entries that used their last attempt
+	// RecordedAgain counts the entries whose repair succeeded but that were
+	// recorded again while it ran: they are due again at once, not done.
+	RecordedAgain int
 }
 
 // New returns a repairer that drains l with fn; a nil l, fn or option, or a
@@ -182,7 +216,7 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 		return nil, fmt.Errorf("%w: nil repair function", ErrInvalidInput)
 	}
 	c := config{batch: DefaultBatch, base: DefaultBackoff, max: DefaultMaxBackoff,
-		poll: DefaultPollInterval, timeout: DefaultTimeout, claimTTL: DefaultClaimTTL}
+		poll: DefaultPollInterval, timeout: DefaultTimeout, claimTTL: DefaultClaimTTL, retention: DefaultRetention}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidInput, i)
@@ -204,6 +238,8 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 	case c.claimTTL <= c.timeout:
 		return nil, fmt.Errorf("%w: repair claim TTL %v must be longer than the repair timeout %v",
 			ErrInvalidInput, c.claimTTL, c.timeout)
+	case c.retention < 0:
+		return nil, fmt.Errorf("%w: repair retention must be zero (keep forever) or positive, got %v", ErrInvalidInput, c.retention)
 	}
 	s := l.k
 	r := &Repairer{
@@ -211,6 +247,8 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 		selectDue: s.Q(`SELECT ` + repairColumns + ` FROM ` + s.T.Repairs +
 			` WHERE migration = ? AND done_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ` + fmt.Sprint(c.batch)),
 		claim: s.Q(`UPDATE ` + s.T.Repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
+		markDone: s.Q(`UPDATE ` + s.T.Repairs + ` SET done_at = ?, open_entry = NULL
+			WHERE id = ? AND records = ? AND done_at IS NULL`),
 		logs:  telemetry.NewLimiter(time.Minute, 10, s.Now),
 		attrs: metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name))),
 		wait:  backoff.Sleep,
@@ -293,13 +331,16 @@ func (r *Repairer) Run(ctx context.Context) error {
 // first, so that no other repairer calls the function for them meanwhile;
 // an entry another repairer holds is left to it.
 //
-// When the function succeeds, its entries are marked done. When it fails
-// or panics, each of its entries is counted as failed once more, keeps the
-// error, and is due again after the backoff; one that has used its last
-// attempt (see [WithMaxAttempts]) becomes stuck instead. Nothing is
-// marked done, or deleted, otherwise. If ctx is done while the function
-// runs, its entries are released as they were, not counted as failed, and
-// RunOnce returns the context's cause.
+// When the function succeeds, its entries are marked done, but for one
+// that a record of its key joined while the function ran: that one is due
+// again at once (counted in Stats.RecordedAgain). When it fails or panics,
+// each of its entries is counted as failed once more, keeps the error, and
+// is due again after the backoff; one that has used its last attempt (see
+// [WithMaxAttempts]) becomes stuck instead. Nothing is marked done
+// otherwise, and nothing deleted but entries repaired longer ago than the
+// retention. If ctx is done while the function runs, its entries are
+// released as they were, not counted as failed, and RunOnce returns the
+// context's cause.
 func (r *Repairer) RunOnce(ctx context.Context) (Stats, error) {
 	stats, _, err := r.runOnce(ctx)
 	return stats, err
@@ -320,6 +361,7 @@ type repairGroupKey struct {
 func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err error) {
 	l, s := r.log, r.log.k
 	defer func() {
+		r.prune(ctx)
 		if c := l.counts.Load(); c == nil || s.Now().Sub(c.at) >= repairCountEvery || c.at.After(s.Now()) {
 			cctx, cancel := repairFinishContext(ctx)
 			defer cancel()
@@ -356,6 +398,26 @@ func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err err
 	return stats, full, nil
 }
 
+// prune deletes the entries repaired longer ago than the retention, unless
+// it did within the last repairPruneEvery (or the retention is 0).
+func (r *Repairer) prune(ctx context.Context) {
+	l, s := r.log, r.log.k
+	now := s.Now()
+	at, last := meta.Micros(now), r.prunedAt.Load()
+	due := last == 0 || at-last >= repairPruneEvery.Microseconds() || at < last // or the clock went back
+	if r.retention == 0 || ctx.Err() != nil || !due || !r.prunedAt.CompareAndSwap(last, at) {
+		return
+	}
+	n, err := l.deleteDone(ctx, now.Add(-r.retention), repairPruneBatch, repairPruneMax)
+	switch {
+	case err != nil:
+		s.Logger.WarnContext(ctx, "cutover: deleting repaired entries past their retention failed; they are tried again later",
+			"migration", l.name, "deleted", n, "err", err)
+	case n >= repairPruneMax:
+		r.prunedAt.Store(0) // more to delete: again next round
+	}
+}
+
 // repairOne claims the rows of g, calls the function for them and records
 // the result.
 func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) error {
@@ -389,7 +451,9 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) 
 		return nil // another repairer has them
 	}
 	stats.Claimed += len(g.claimed)
-	latest := g.claimed[len(g.claimed)-1]
+	latest := slices.MaxFunc(g.claimed, func(a, b repairRow) int {
+		return cmp.Or(cmp.Compare(a.RecordedAt, b.RecordedAt), cmp.Compare(a.ID, b.ID))
+	})
 	rep, err := latest.repair()
 	if err != nil {
 		// A row no repair can read: keep it, stuck, for a person to look at.
@@ -401,7 +465,7 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) 
 	cancel()
 	switch {
 	case err == nil:
-		return r.repaired(ctx, g, stats)
+		return r.repaired(ctx, g, claimAt, stats)
 	case ctx.Err() != nil:
 		if rerr := r.release(ctx, g, claimAt); rerr != nil {
 			return errors.Join(context.Cause(ctx), rerr)
@@ -439,25 +503,58 @@ func repairIDs(rows []repairRow) (args []any, marks string) {
 	return args, strings.TrimSuffix(strings.Repeat("?, ", len(rows)), ", ")
 }
 
-// repaired marks the claimed rows of g done.
-func (r *Repairer) repaired(ctx context.Context, g *repairGroup, stats *Stats) error {
+// repaired marks the claimed rows of g done, but for the key's pending
+// entry that records joined while the repair ran (claimAt shows it still
+// held): that one is due again at once.
+func (r *Repairer) repaired(ctx context.Context, g *repairGroup, claimAt int64, stats *Stats) error {
 	l, s := r.log, r.log.k
 	fctx, cancel := repairFinishContext(ctx)
 	defer cancel()
 	now := s.Now()
-	ids, marks := repairIDs(g.claimed)
-	// Done whoever holds the rows now: the repair succeeded after they were
-	// recorded.
-	_, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+` SET done_at = ? WHERE id IN (`+marks+
-		`) AND done_at IS NULL`), append([]any{meta.Micros(now)}, ids...)...)
-	if err != nil {
-		return fmt.Errorf("repair: mark repairs of %q done (they will be repaired again): %w", l.name, err)
-	}
+	var closed []repairRow // entries no record joins: done whoever holds them now
+	var open *repairRow    // the key's pending entry, which records join
 	for _, row := range g.claimed {
+		if row.Open.Valid {
+			open = &row
+		} else {
+			closed = append(closed, row)
+		}
+	}
+	var done []repairRow
+	if len(closed) > 0 {
+		ids, marks := repairIDs(closed)
+		_, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+` SET done_at = ? WHERE id IN (`+marks+
+			`) AND done_at IS NULL`), append([]any{meta.Micros(now)}, ids...)...)
+		if err != nil {
+			return fmt.Errorf("repair: mark repairs of %q done (they will be repaired again): %w", l.name, err)
+		}
+		done = closed
+	}
+	if open != nil {
+		// Done, and no longer the one records join, only if no record
+		// joined it since it was read: whoever holds it now, the repair
+		// succeeded after those records.
+		res, err := s.DB.ExecContext(fctx, r.markDone, meta.Micros(now), open.ID, open.Records)
+		if err != nil {
+			return fmt.Errorf("repair: mark repair %d of %q done (it will be repaired again): %w", open.ID, l.name, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			done = append(done, *open)
+		} else {
+			res, err := s.DB.ExecContext(fctx, r.claim, meta.Micros(now), open.ID, claimAt)
+			if err != nil {
+				return fmt.Errorf("repair: release repair %d of %q (due again after the claim TTL): %w", open.ID, l.name, err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 1 {
+				stats.RecordedAgain++
+			}
+		}
+	}
+	for _, row := range done {
 		r.latency.Record(ctx, max(0, now.Sub(time.UnixMicro(row.CreatedAt)).Seconds()), r.attrs)
 		r.done.Add(ctx, repaired)
 	}
-	stats.Repaired += len(g.claimed)
+	stats.Repaired += len(done)
 	return nil
 }
 

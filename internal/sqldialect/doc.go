@@ -56,13 +56,14 @@
 // [Dialect.SetLockTimeout] bounds how long a statement waits for a lock.
 // SQLite has no row locks: a transaction that writes holds the one write
 // lock of the whole database until it commits, and waits for that lock as
-// long as the connection's busy_timeout allows. To take the write lock when
-// the transaction starts, where FOR UPDATE would take its row locks, open
-// SQLite databases with the DSN parameter _txlock=immediate so that every
-// transaction begins with BEGIN IMMEDIATE; without it a transaction that
-// reads first and writes later can fail with SQLITE_BUSY when another
-// connection wrote in between, which [Dialect.IsSerializationFailure]
-// reports so that the caller retries.
+// long as the connection's busy_timeout allows. A transaction that reads
+// first and writes later can fail with SQLITE_BUSY when another connection
+// wrote in between, which [Dialect.IsSerializationFailure] reports so that
+// the caller retries. To take the write lock when the transaction starts,
+// where FOR UPDATE would take its row locks, begin it with BEGIN IMMEDIATE
+// (the DSN parameter _txlock=immediate makes every transaction do so), or
+// make its first statement a write, even one that matches no row: the
+// expand-contract metadata does the latter, whatever the DSN.
 //
 // # Drivers
 //

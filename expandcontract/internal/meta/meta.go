@@ -86,10 +86,30 @@ func (s *Store) Meter(scope string) metric.Meter {
 // Q rebinds query's ? placeholders for the store's dialect.
 func (s *Store) Q(query string) string { return s.Dialect.Rebind(query) }
 
-// InTx runs fn in a transaction, committing if it returns nil and rolling
-// back otherwise.
-func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// BeginTx begins a transaction that will write. On SQLite it takes the
+// database's write lock first, whatever the DSN says (_txlock), as BEGIN
+// IMMEDIATE would: a transaction that read and then wrote would otherwise
+// fail at once with SQLITE_BUSY_SNAPSHOT ("database is locked (517)") when
+// another connection wrote in between, or with SQLITE_BUSY when another
+// held the write lock, without the busy timeout's wait. A write that
+// matches no row takes the lock and changes nothing. PostgreSQL and MySQL
+// lock rows, with FOR UPDATE where the transaction reads first.
+func (s *Store) BeginTx(ctx context.Context) (*sqlx.Tx, error) {
 	tx, err := s.DB.BeginTxx(ctx, nil)
+	if err != nil || s.Dialect.Name() != sqldialect.SQLite {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE `+s.T.Schema+` SET id = id WHERE 1 = 0`); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
+// InTx runs fn in a transaction begun with [Store.BeginTx], committing if
+// it returns nil and rolling back otherwise.
+func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.BeginTx(ctx)
 	if err != nil {
 		return err
 	}

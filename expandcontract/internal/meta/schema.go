@@ -5,13 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
 // Migrate creates the tables of the schema version given, or checks
-// those already there. It refuses, creating nothing, tables whose schema is
-// newer.
+// those already there, bringing tables of an older version up to it. It
+// refuses, creating nothing, tables whose schema is newer.
+//
+// The versions:
+//
+//  1. the first tables;
+//  2. the repairs table gains recorded_at (when the entry was last
+//     recorded; NULL for created_at), records (how many records it holds)
+//     and open_entry (1 on the one pending entry of an operation, key and
+//     target that new records of them join, NULL otherwise), with a unique
+//     index that keeps that entry one. Entries of version 1 have a NULL
+//     open_entry: they are repaired as before, and records join a new one.
+//
+// Each step only adds, and is safe to run from any number of instances at
+// once.
 func (s *Store) Migrate(ctx context.Context, version int64) error {
 	// A newer library's tables are refused before anything is created.
 	var existing int64
@@ -69,8 +83,9 @@ func (s *Store) Migrate(ctx context.Context, version int64) error {
 	attempts %[4]s NOT NULL DEFAULT 0,
 	next_attempt_at %[4]s NOT NULL,
 	last_error %[6]s NOT NULL,
-	done_at %[4]s
-)`, s.T.Repairs, d.AutoIncrementPK(), key, big, small, text),
+	done_at %[4]s,
+	%[7]s
+)`, s.T.Repairs, d.AutoIncrementPK(), key, big, small, text, strings.Join(repairsV2Columns(d), ",\n\t")),
 		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 	migration %[2]s NOT NULL,
 	instance %[2]s NOT NULL,
@@ -84,24 +99,13 @@ func (s *Store) Migrate(ctx context.Context, version int64) error {
 			return fmt.Errorf("expandcontract: create metadata tables: %w", err)
 		}
 	}
-	for _, ix := range []sqldialect.Index{
-		{Name: s.Prefix + "events_migration", Table: s.Prefix + "events", Columns: []string{"migration", "id"}},
-		{Name: s.Prefix + "repairs_pending", Table: s.Prefix + "repairs", Columns: []string{"migration", "done_at", "next_attempt_at"}},
-	} {
-		if err := d.CreateIndex(ctx, s.DB, ix); err != nil {
-			return fmt.Errorf("expandcontract: create metadata indexes: %w", err)
-		}
-	}
-	// Record the schema version once; a concurrent Open may win the insert.
 	var v int64
 	err := s.DB.GetContext(ctx, &v, s.Q(`SELECT version FROM `+s.T.Schema+` WHERE id = 1`))
+	recorded := err == nil
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = s.DB.ExecContext(ctx, s.Q(`INSERT INTO `+s.T.Schema+` (id, version) VALUES (1, ?)`), version)
-		if err != nil && !s.Dialect.IsUniqueViolation(err) {
-			return fmt.Errorf("expandcontract: record schema version: %w", err)
-		}
-		return nil
+		// New tables, or tables whose first Open stopped short: each step
+		// below finds done what is done.
 	case err != nil:
 		return fmt.Errorf("expandcontract: read schema version: %w", err)
 	case v > version:
@@ -109,6 +113,67 @@ func (s *Store) Migrate(ctx context.Context, version int64) error {
 			ErrNewerSchema, s.Prefix, v, version)
 	case v < 1:
 		return fmt.Errorf("%w: schema version %d in %s", ErrCorrupt, v, s.T.Schema)
+	}
+	if !recorded || v < 2 {
+		for _, col := range repairsV2Columns(d) {
+			if err := s.addColumn(ctx, s.T.Repairs, col); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ix := range []sqldialect.Index{
+		{Name: s.Prefix + "events_migration", Table: s.Prefix + "events", Columns: []string{"migration", "id"}},
+		{Name: s.Prefix + "repairs_pending", Table: s.Prefix + "repairs", Columns: []string{"migration", "done_at", "next_attempt_at"}},
+		{Name: s.Prefix + "repairs_open", Table: s.Prefix + "repairs", Unique: true,
+			Columns: []string{"migration", "op", "entity_key", "target", "open_entry"}},
+	} {
+		if err := d.CreateIndex(ctx, s.DB, ix); err != nil {
+			return fmt.Errorf("expandcontract: create metadata indexes: %w", err)
+		}
+	}
+	if !recorded {
+		// Record the schema version once; a concurrent Open may win the insert.
+		_, err = s.DB.ExecContext(ctx, s.Q(`INSERT INTO `+s.T.Schema+` (id, version) VALUES (1, ?)`), version)
+		if err != nil && !s.Dialect.IsUniqueViolation(err) {
+			return fmt.Errorf("expandcontract: record schema version: %w", err)
+		}
+		return nil
+	}
+	if v < version {
+		if _, err := s.DB.ExecContext(ctx, s.Q(`UPDATE `+s.T.Schema+` SET version = ? WHERE id = 1 AND version < ?`),
+			version, version); err != nil {
+			return fmt.Errorf("expandcontract: record schema version %d: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// repairsV2Columns are the definitions of the columns that version 2 adds
+// to the repairs table.
+func repairsV2Columns(d sqldialect.Dialect) []string {
+	return []string{
+		"recorded_at " + d.TypeBigInt(),
+		"records " + d.TypeBigInt() + " NOT NULL DEFAULT 1",
+		"open_entry " + d.TypeBool(),
+	}
+}
+
+// addColumn adds the column def ("name type ...") to table unless it is
+// there: added before, or by another instance at the same time.
+func (s *Store) addColumn(ctx context.Context, table, def string) error {
+	name, _, _ := strings.Cut(def, " ")
+	has := func() bool {
+		rows, err := s.DB.QueryContext(ctx, `SELECT `+name+` FROM `+table+` WHERE 1 = 0`)
+		if err != nil {
+			return false
+		}
+		return rows.Close() == nil
+	}
+	if has() {
+		return nil
+	}
+	if _, err := s.DB.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+def); err != nil && !has() {
+		return fmt.Errorf("expandcontract: add column %s to %s: %w", name, table, err)
 	}
 	return nil
 }
