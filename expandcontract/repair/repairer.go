@@ -69,6 +69,10 @@ var repairLatencyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 // another repairer repairs the same key. Where a late copy of an older row
 // would matter, copy conditionally, by a version or update time both
 // copies carry.
+//
+// For SQL rows with a version column, sqlrow.Pair.Repair is such a
+// function, ready made: it copies the newer version over the older one,
+// and never over a newer write.
 type Func func(ctx context.Context, r cutover.Repair) error
 
 // Option configures a [Repairer].
