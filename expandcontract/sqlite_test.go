@@ -23,8 +23,9 @@ import (
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
-// SQLite as users open it: a file, a busy timeout, WAL, and none of the
-// _txlock=immediate that the test databases of package testdb have.
+// SQLite as users open it: a file, a busy timeout, WAL, and no
+// _txlock=immediate (the test databases of package testdb are opened that
+// way too; these tests choose each parameter themselves).
 
 // plainSQLite opens the SQLite file path with the DSN parameters params,
 // and closes the pool when the test ends.

@@ -338,8 +338,9 @@ func lockTimeout(t *testing.T, db *testdb.DB, check checkFunc) {
 
 	waiter := db.DB
 	if db.Name == "sqlite" {
-		// SQLite waits as long as the connection's busy_timeout says.
-		short, err := sqlx.Open("sqlite", strings.Replace(db.DSN, "busy_timeout(10000)", "busy_timeout(50)", 1))
+		// SQLite waits as long as the connection's busy_timeout says, in
+		// BEGIN IMMEDIATE.
+		short, err := sqlx.Open("sqlite", strings.Replace(db.DSN, "busy_timeout(10000)", "busy_timeout(50)", 1)+"&_txlock=immediate")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +383,7 @@ func conflict(t *testing.T, db *testdb.DB, check checkFunc) {
 	ctx := context.Background()
 	want := errClass{serial: true, lock: db.Name == "sqlite"}
 	if db.Name == "sqlite" {
-		deferred, err := sqlx.Open("sqlite", strings.Replace(db.DSN, "_txlock=immediate", "_txlock=deferred", 1))
+		deferred, err := sqlx.Open("sqlite", db.DSN+"&_txlock=deferred")
 		if err != nil {
 			t.Fatal(err)
 		}
