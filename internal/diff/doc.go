@@ -59,6 +59,31 @@
 // below it, so in a cyclic value the same difference may be listed under
 // more than one path.
 //
+// # Limits
+//
+// The cost of a comparison is bounded whatever the values hold. One walk
+// over the two values follows at most [Options.MaxDepth] levels of nesting
+// ([DefaultMaxDepth] unless set) and does at most [Options.MaxWork] units
+// of work ([DefaultMaxWork]): one per pair of values, one per map entry,
+// one per KiB of strings and byte slices. Equal makes one walk; Diff and
+// Compare make at most two.
+//
+// A value nested deeper than the limit is not followed and the walk goes on
+// with the rest; once the work is spent the walk ends. Either way, unless a
+// difference was found anyway, the values count as differing: Equal
+// reports false, and [Comparer.Compare] returns a [*LimitError] next to a
+// report whose last line names the limit and the path where the walk
+// stopped:
+//
+//	comparison stopped: depth limit 1000 exceeded at .Next.Next.Next...
+//	comparison stopped: work limit 100000 exceeded at .Meta
+//
+// A map is charged for all its entries before any is read, so two maps of
+// millions of entries stop the walk at once instead of costing seconds. A
+// map is never sorted whole unless it is small: the differing entries are
+// found in the map's own order and only those the report lists are put in
+// key order. A map of more than 1024 entries is shown by its length.
+//
 // # The report
 //
 // Differences are listed in a fixed order: struct fields in declaration

@@ -159,6 +159,10 @@ type printer struct {
 
 const maxDepth = 8
 
+// maxPrintedMap is the largest map whose first keys are shown; a larger
+// one is shown by its length.
+const maxPrintedMap = 1024
+
 func (p *printer) full() bool { return len(p.buf) > p.limit }
 
 func (p *printer) str(s string) {
@@ -244,6 +248,13 @@ func (p *printer) value(v reflect.Value, depth int) {
 	case reflect.Map:
 		p.str(typeName(t))
 		p.str("{")
+		if v.Len() > maxPrintedMap {
+			// Finding its smallest keys would mean reading all of it.
+			p.str("... ")
+			p.buf = strconv.AppendInt(p.buf, int64(v.Len()), 10)
+			p.str(" entries}")
+			return
+		}
 		keys := smallestKeys(v, maxValueRunes/3+1)
 		for i, k := range keys {
 			if p.full() {

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +19,13 @@ type walker struct {
 	listed int    // differences listed (or that would have been, had out room left)
 	out    []byte // the report so far
 	steps  []step // path from the root to the current value, in Diff mode
+	mute   bool   // count differences but list none
+
+	depth  int         // nesting of the current value
+	work   int         // units of work left
+	stop   *LimitError // the work limit, if the walk stopped at it
+	deep   *LimitError // the first value nested past the depth limit
+	visits int         // pairs of values and map entries visited, for tests
 
 	// Pairs of pointers, maps and slices under comparison or compared,
 	// as in reflect.DeepEqual: the first few inline, the rest in a map.
@@ -81,7 +89,7 @@ func (w *walker) pop() {
 // differ records a difference at the current path and returns false.
 func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
 	w.n++
-	if !w.full || w.listed >= w.c.maxDiffs {
+	if !w.full || w.mute || w.listed >= w.c.maxDiffs {
 		return false
 	}
 	w.listed++
@@ -91,7 +99,7 @@ func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
 	if len(w.out) > 0 {
 		w.out = append(w.out, '\n')
 	}
-	w.out = w.appendPath(w.out)
+	w.out = w.appendPath(w.out, w.c.maxBytes+1)
 	w.out = append(w.out, ": "...)
 	w.out = appendMessage(w.out, kind, a, b)
 	return false
@@ -133,8 +141,32 @@ func (w *walker) value(a, b reflect.Value, st *state) bool {
 	return w.same(a, b, st)
 }
 
-// same compares two values of the same type.
+// same compares two values of the same type, one level below the current
+// one, within the walk's limits. Once the work is spent it reports every
+// value unequal, so that the walk unwinds; values nested too deep it
+// reports equal, so that the walk goes on with the rest, and notes them in
+// w.deep.
 func (w *walker) same(a, b reflect.Value, st *state) bool {
+	switch {
+	case w.stop != nil:
+		return false
+	case w.depth >= w.c.maxDepth:
+		if w.deep == nil {
+			w.deep = w.limit(LimitDepth, w.c.maxDepth)
+		}
+		return true
+	case !w.charge(1):
+		return false
+	}
+	w.visits++
+	w.depth++
+	eq := w.sameLevel(a, b, st)
+	w.depth--
+	return eq
+}
+
+// sameLevel compares two values of the same type.
+func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 	t := a.Type()
 	k := t.Kind()
 	if k != reflect.Interface && t.NumMethod() > 0 {
@@ -169,6 +201,9 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 		}
 	case reflect.String:
 		x, y := a.String(), b.String()
+		if n := max(len(x), len(y)) >> 10; n > 0 && !w.charge(n) {
+			return false
+		}
 		if x == y {
 			return true
 		}
@@ -209,6 +244,9 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 			if na > 0 && nb > 0 && w.seenBefore(visit{a: pa, b: pb, na: na, nb: nb, t: t, st: st}) {
 				return true
 			}
+			if eq, ok := w.byteSlices(a, b, t, st); ok {
+				return eq
+			}
 		}
 		return w.lists(a, b, st, a.IsNil() != b.IsNil())
 	case reflect.Map:
@@ -243,6 +281,27 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 	return w.differ(msgValues, a, b)
 }
 
+// byteSlices compares two slices of bytes, both nil or both not, at once,
+// charging one unit per KiB. ok is false when the slices are of another
+// kind, may hold ignored elements, or differ in Diff mode, where the
+// elements are walked to list the differences.
+func (w *walker) byteSlices(a, b reflect.Value, t reflect.Type, st *state) (eq, ok bool) {
+	if st != nil || t.Elem().Kind() != reflect.Uint8 || t.Elem().NumMethod() > 0 {
+		return false, false
+	}
+	x, y := a.Bytes(), b.Bytes()
+	if n := max(len(x), len(y)) >> 10; n > 0 && !w.charge(n) {
+		return false, true
+	}
+	switch {
+	case bytes.Equal(x, y):
+		return true, true
+	case !w.full:
+		return w.differ(msgValues, a, b), true
+	}
+	return false, false
+}
+
 // floatEqual is ==, except that NaN equals NaN.
 func floatEqual(x, y float64) bool {
 	return x == y || (x != x && y != y)
@@ -264,7 +323,7 @@ func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
 		w.pop()
 		if !ok {
 			eq = false
-			if !w.full {
+			if !w.full || w.stop != nil {
 				return false
 			}
 		}
@@ -287,7 +346,7 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 		w.pop()
 		if !ok {
 			eq = false
-			if !w.full {
+			if !w.full || w.stop != nil {
 				return false
 			}
 		}
@@ -298,6 +357,10 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			longer, kind = b, msgMissingOld
 		}
 		for i := min(na, nb); i < longer.Len(); i++ {
+			w.visits++
+			if !w.charge(1) {
+				return false
+			}
 			sub := st.index(i)
 			if sub.skip() {
 				continue
@@ -306,7 +369,7 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			if !w.full {
 				return false
 			}
-			if st == nil && w.listed >= w.c.maxDiffs {
+			if st == nil && (w.mute || w.listed >= w.c.maxDiffs) {
 				// Nothing more will be listed and nothing is ignored:
 				// count the rest at once.
 				w.n += longer.Len() - i
@@ -333,18 +396,47 @@ type entry struct {
 	key, a, b reflect.Value
 }
 
+// smallMap is the number of entries, both sides together, up to which a
+// map is walked in key order by sorting all its entries. Larger maps are
+// walked in their own order, and only the differing entries that the
+// report can still list are sorted.
+const smallMap = 64
+
 // maps compares maps key by key; nilDiffers says that exactly one of them
-// is nil.
+// is nil. Every entry of both maps is charged before any is visited.
 func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
 	if !w.full {
 		return w.mapsEqual(a, b, st, nilDiffers)
 	}
+	n := a.Len() + b.Len()
+	if !w.charge(n) {
+		return false
+	}
+	var eq bool
+	if n <= smallMap {
+		eq = w.mapsSorted(a, b, st)
+	} else {
+		eq = w.mapsLarge(a, b, st)
+	}
+	if w.stop != nil {
+		return false
+	}
+	if eq && nilDiffers {
+		return w.differ(msgNilEmpty, a, b)
+	}
+	return eq
+}
+
+// mapsSorted walks the entries of two small maps in key order.
+func (w *walker) mapsSorted(a, b reflect.Value, st *state) bool {
 	entries := make([]entry, 0, max(a.Len(), b.Len()))
 	for it := a.MapRange(); it.Next(); {
+		w.visits++
 		k := it.Key()
 		entries = append(entries, entry{key: k, a: it.Value(), b: b.MapIndex(k)})
 	}
 	for it := b.MapRange(); it.Next(); {
+		w.visits++
 		if k := it.Key(); !a.MapIndex(k).IsValid() {
 			entries = append(entries, entry{key: k, b: it.Value()})
 		}
@@ -356,21 +448,121 @@ func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
 		if sub.skip() {
 			continue
 		}
-		w.push(step{kind: stepKey, key: e.key})
-		switch {
-		case !e.b.IsValid():
-			eq = w.differ(msgMissingNew, e.a, e.b)
-		case !e.a.IsValid():
-			eq = w.differ(msgMissingOld, e.a, e.b)
-		default:
-			eq = w.same(e.a, e.b, sub) && eq
+		if !w.entry(e, sub) {
+			eq = false
+			if w.stop != nil {
+				return false
+			}
 		}
-		w.pop()
-	}
-	if eq && nilDiffers {
-		return w.differ(msgNilEmpty, a, b)
 	}
 	return eq
+}
+
+// mapsLarge compares two large maps without sorting them: it finds the
+// differing entries in the maps' own order, keeps the few smallest that
+// the report can still list, counts the differences of the others, and
+// then walks the kept ones in key order. The memory it needs does not grow
+// with the maps.
+func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
+	room := 0 // how many differing entries the report can still list
+	if !w.mute {
+		room = max(w.c.maxDiffs-w.listed, 0)
+	}
+	var kept []entry // the smallest differing entries so far, in key order
+	keep := func(e entry, sub *state) bool {
+		if room > 0 && (len(kept) < room || compareKeys(e.key, kept[len(kept)-1].key) < 0) {
+			i, _ := slices.BinarySearchFunc(kept, e.key, func(x entry, k reflect.Value) int {
+				if compareKeys(x.key, k) <= 0 {
+					return -1 // after equal keys, as a stable sort would
+				}
+				return 1
+			})
+			kept = slices.Insert(kept, i, e)
+			if len(kept) <= room {
+				return true
+			}
+			e = kept[room]
+			kept = kept[:room]
+			sub = st.key(e.key)
+		}
+		// Not listed: count its differences only.
+		mute := w.mute
+		w.mute = true
+		w.entry(e, sub)
+		w.mute = mute
+		return w.stop == nil
+	}
+	// An Equal-mode walker with its own record of visited pairs tells
+	// equal entries from differing ones, so that the Diff-mode walk of a
+	// differing entry later finds none of them marked as compared.
+	eqw := walker{c: w.c, depth: w.depth}
+	eq := true
+	for it := a.MapRange(); it.Next(); {
+		w.visits++
+		k := it.Key()
+		sub := st.key(k)
+		if sub.skip() {
+			continue
+		}
+		e := entry{key: k, a: it.Value(), b: b.MapIndex(k)}
+		if e.b.IsValid() {
+			eqw.work, eqw.visits = w.work, 0
+			same := eqw.same(e.a, e.b, sub)
+			w.work, w.visits = eqw.work, w.visits+eqw.visits
+			if eqw.stop != nil {
+				w.push(step{kind: stepKey, key: k})
+				w.charge(w.work + 1) // spent: stop here, with the path
+				w.pop()
+				return false
+			}
+			if same && eqw.deep != nil {
+				// Equal as far as the depth limit lets the walk see:
+				// walk it here too, to note where it stopped.
+				eqw.deep = nil
+				if w.deep == nil {
+					same = w.entry(e, sub)
+				}
+			}
+			if same {
+				continue
+			}
+		}
+		eq = false
+		if !keep(e, sub) {
+			return false
+		}
+	}
+	for it := b.MapRange(); it.Next(); {
+		w.visits++
+		k := it.Key()
+		sub := st.key(k)
+		if sub.skip() || a.MapIndex(k).IsValid() {
+			continue
+		}
+		eq = false
+		if !keep(entry{key: k, b: it.Value()}, sub) {
+			return false
+		}
+	}
+	for _, e := range kept {
+		if w.entry(e, st.key(e.key)); w.stop != nil {
+			return false
+		}
+	}
+	return eq
+}
+
+// entry compares one entry of two maps in Diff mode.
+func (w *walker) entry(e entry, sub *state) bool {
+	w.push(step{kind: stepKey, key: e.key})
+	defer w.pop()
+	switch {
+	case !e.b.IsValid():
+		return w.differ(msgMissingNew, e.a, e.b)
+	case !e.a.IsValid():
+		return w.differ(msgMissingOld, e.a, e.b)
+	}
+	return w.same(e.a, e.b, sub)
 }
 
 // mapsEqual is maps for Equal mode: it needs no order and stops at the
@@ -378,6 +570,9 @@ func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
 func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool {
 	if st == nil && a.Len() != b.Len() {
 		return w.differ(msgValues, a, b)
+	}
+	if !w.charge(a.Len() + b.Len()) {
+		return false
 	}
 	// Reuse one key and one value for the whole iteration when reflection
 	// allows it (not for maps reached through unexported fields).
@@ -388,6 +583,7 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 		vbuf = reflect.New(a.Type().Elem()).Elem()
 	}
 	for it := a.MapRange(); it.Next(); {
+		w.visits++
 		var k, v reflect.Value
 		if reuse {
 			kbuf.SetIterKey(it)
@@ -408,6 +604,7 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 	if st != nil {
 		// Equal lengths no longer prove that new has no extra keys.
 		for it := b.MapRange(); it.Next(); {
+			w.visits++
 			k := it.Key()
 			if !st.key(k).skip() && !a.MapIndex(k).IsValid() {
 				return w.differ(msgValues, a, b)
@@ -420,9 +617,13 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 	return true
 }
 
-// appendPath writes the current path.
-func (w *walker) appendPath(buf []byte) []byte {
+// appendPath writes the current path, stopping once buf is longer than
+// limit bytes.
+func (w *walker) appendPath(buf []byte, limit int) []byte {
 	for _, s := range w.steps {
+		if len(buf) > limit {
+			break
+		}
 		switch s.kind {
 		case stepField:
 			buf = append(buf, '.')
