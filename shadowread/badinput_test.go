@@ -93,6 +93,8 @@ func TestBadInputNew(t *testing.T) {
 		{"brackets", "op", src, opts{shadowread.WithIgnore[badRecord]("Tags[*]")}, "uses brackets", diff.ErrInvalidOptions},
 		{"negative diff count", "op", src, opts{shadowread.WithDiffLimits[badRecord](-1, 0)}, "shadowread: invalid input: diff: MaxDiffs is -1", diff.ErrInvalidOptions},
 		{"negative diff bytes", "op", src, opts{shadowread.WithDiffLimits[badRecord](0, -5)}, "MaxBytes is -5", diff.ErrInvalidOptions},
+		{"negative compare depth", "op", src, opts{shadowread.WithCompareLimits[badRecord](-1, 0)}, "shadowread: invalid input: diff: MaxDepth is -1; want 0 (default 1000) or more", diff.ErrInvalidOptions},
+		{"negative compare work", "op", src, opts{shadowread.WithCompareLimits[badRecord](0, -1)}, "MaxWork is -1; want 0 (default 100000) or more", diff.ErrInvalidOptions},
 		{"every problem at once", "op", src, opts{nil, shadowread.WithTimeout[badRecord](0), shadowread.WithCompare[badRecord](nil)},
 			"shadowread: invalid input: option 0 is nil\nWithCompare: nil function\ntimeout must be positive, got 0s", nil},
 	} {

@@ -32,6 +32,16 @@
 //		shadowread.WithCompare(func(old, new User) bool { return old.ID == new.ID && old.Email == new.Email }),
 //		shadowread.WithTimeout[User](500*time.Millisecond),
 //		shadowread.WithRepairLog[User](repairs))
+//
+// # Bounded comparisons
+//
+// The cost of a comparison is bounded whatever the stores return: the
+// default comparison and the diff follow at most [DefaultCompareDepth]
+// levels of nesting and do at most [DefaultCompareWork] units of work (see
+// [WithCompareLimits]). A comparison that reaches a limit before it finds a
+// difference cannot tell whether the stores agree; it is counted with
+// reason too_large and logged with where it stopped, never a crash, and is
+// neither a mismatch nor recorded for repair.
 package shadowread
 
 import (
@@ -297,10 +307,13 @@ const (
 	resultMismatch
 	resultError
 	resultRace
+	resultTooLarge
 	numResults
 )
 
-func (r result) String() string { return [numResults]string{"match", "mismatch", "error", "race"}[r] }
+func (r result) String() string {
+	return [numResults]string{"match", "mismatch", "error", "race", "too_large"}[r]
+}
 
 // The reasons of the counters that have only one, as attribute values.
 type (
@@ -541,8 +554,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	equal, err := r.equal(m)
 	switch {
 	case err != nil:
-		r.results.Add(ctx, resultError)
-		r.logLimited(ctx, slog.LevelError, "cutover: shadow comparison failed", "op", r.op, "key", key, "err", err)
+		r.unanswered(ctx, key, m, err)
 		return
 	case equal:
 		r.results.Add(ctx, resultMatch)
@@ -587,7 +599,9 @@ func (r *Reader[T]) changed(ctx context.Context, auth cutover.Side, v T, err err
 }
 
 // equal normalises and compares the two answers in m, filling m.Diff when
-// they differ. A panic in a user function comes back as an error.
+// they differ. A panic in a user function comes back as an error, and so
+// does a default comparison stopped by its limits (a *diff.LimitError,
+// with m.Diff filled).
 func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -604,12 +618,11 @@ func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
 	if r.normalize != nil {
 		m.Old, m.New = r.normalize(m.Old), r.normalize(m.New)
 	}
-	if r.compare != nil {
-		equal = r.compare(m.Old, m.New)
-	} else {
-		equal = r.comparer.Equal(m.Old, m.New)
+	if r.compare == nil {
+		m.Diff, err = r.comparer.Compare(m.Old, m.New)
+		return m.Diff == "", err
 	}
-	if !equal {
+	if equal = r.compare(m.Old, m.New); !equal {
 		m.Diff = r.comparer.Diff(m.Old, m.New)
 		if m.Diff == "" {
 			m.Diff = "values differ under the reader's compare function"
