@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -56,6 +57,33 @@ type Options struct {
 	// nil or empty: nothing is ignored.
 	Ignore []string
 
+	// Sensitive lists paths, in the syntax of Ignore, of fields, elements
+	// and keys whose values a report never shows: it shows a short keyed
+	// hash instead (see [Options.HashKey]). A path covers everything below
+	// it; a map it names has its keys hidden too, while "Meta.*" hides the
+	// values and shows the keys. A struct field tagged `cutover:"sensitive"`
+	// is sensitive wherever its struct appears, with or without a path.
+	// Sensitive values are compared like any other. The same rules as for
+	// Ignore apply to the paths. nil or empty: only tagged fields are
+	// sensitive.
+	Sensitive []string
+
+	// HideValues makes a report show no values at all: each line gives the
+	// path and the kind of difference ("values differ", "missing in new"),
+	// and map keys in paths are shown as keyed hashes. false: values are
+	// shown, except sensitive ones.
+	HideValues bool
+
+	// HashKey is the HMAC-SHA256 key of the hashes that stand for hidden
+	// values. nil: a random key drawn once per process, so that hashes tell
+	// equal values from different ones within the process but cannot be
+	// matched against guessed values, nor compared across processes. A key
+	// of your own makes hashes comparable across processes and restarts;
+	// anyone who holds it can test guesses of short values such as phone
+	// numbers, so keep it as secret as the values. It must be at least 16
+	// bytes long; Compile copies it.
+	HashKey []byte
+
 	// MaxDepth caps the nesting that a comparison follows: each struct
 	// field, element, map value, pointer and interface below the root is
 	// one level. Values nested deeper count as differing, and the report
@@ -90,13 +118,18 @@ type Options struct {
 // names no path; Compile returns only filled ones and does not change them
 // afterwards, so one is safe for concurrent use by readers.
 type PathError struct {
-	Path   string // the path as given in [Options.Ignore]
+	Option string // the Options field that held it: "Ignore" or "Sensitive"
+	Path   string // the path as given
 	Reason string // what is wrong with it
 }
 
 // Error returns a message naming the path and the problem.
 func (e *PathError) Error() string {
-	return "diff: ignore path " + strconv.Quote(e.Path) + ": " + e.Reason
+	what := "ignore"
+	if e.Option == "Sensitive" {
+		what = "sensitive"
+	}
+	return "diff: " + what + " path " + strconv.Quote(e.Path) + ": " + e.Reason
 }
 
 // Unwrap returns [ErrInvalidOptions].
@@ -114,6 +147,9 @@ func (e *optionError) Unwrap() error { return ErrInvalidOptions }
 // compiled from zero Options.
 type Comparer struct {
 	ignore   *state // start state of the ignore automaton; nil: no rules
+	sens     *state // start state of the sensitive automaton; nil: no rules
+	hide     bool   // show no values
+	key      []byte // HMAC key of the hashes of hidden values; nil: the process's
 	maxDiffs int
 	maxBytes int
 	maxDepth int
@@ -146,11 +182,17 @@ func Compile(o Options) (*Comparer, error) {
 			*n.dst = n.v
 		}
 	}
-	st, err := compileIgnore(o.Ignore)
-	if err != nil {
+	if o.HashKey != nil && len(o.HashKey) < minHashKey {
+		return nil, &optionError{fmt.Sprintf("diff: HashKey is %d bytes; want nil (a random key for the process) or at least %d", len(o.HashKey), minHashKey)}
+	}
+	c.key, c.hide = slices.Clone(o.HashKey), o.HideValues
+	var err error
+	if c.ignore, err = compileIgnore("Ignore", o.Ignore); err != nil {
 		return nil, err
 	}
-	c.ignore = st
+	if c.sens, err = compileIgnore("Sensitive", o.Sensitive); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -211,7 +253,7 @@ func (c *Comparer) compare(old, new any) (eq bool, stop *LimitError) {
 			eq, stop = false, nil
 		}
 	}()
-	switch eq = w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore); {
+	switch eq = w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore, nil); {
 	case w.stop != nil:
 		return false, w.stop
 	case eq && w.deep != nil:
@@ -233,7 +275,7 @@ func (c *Comparer) report(old, new any, stop *LimitError) (report string, _ *Lim
 			report = cut([]byte(": comparison failed: "+capRunes(fmt.Sprint(r), maxValueRunes)), c.maxBytes)
 		}
 	}()
-	w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore)
+	w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore, c.sens)
 	// This walk knows the path where it stopped.
 	line := stop
 	switch {

@@ -59,6 +59,36 @@
 // below it, so in a cyclic value the same difference may be listed under
 // more than one path.
 //
+// # Hidden values
+//
+// A report shows values, since they are what tells why two answers differ,
+// except the sensitive ones: those of struct fields tagged
+// `cutover:"sensitive"` (an option among others separated by commas, as
+// in `cutover:"sensitive,other"`), wherever their struct is met, and those
+// below the paths of [Options.Sensitive]. Everything below a sensitive
+// field is sensitive too, including the keys of a sensitive map. A
+// sensitive value is shown as a keyed hash, "<redacted:1a2b3c4d>": the
+// first 8 hex digits of its HMAC-SHA256 under [Options.HashKey] (by
+// default a key drawn at random once per process). Equal values have the
+// same hash and different values different ones, so a report still says
+// whether the old store's email equals the new store's in another line, or
+// which of two elements moved, without saying what the email is. A nil
+// sensitive value is shown as <nil>; one too large to hash (64 KiB of text
+// or 4096 values) as <redacted>; a hash that the cap on a value shown
+// would cut is left out. Long sensitive strings are not shown around their
+// first difference. A value shown whole, such as an element missing on one
+// side, shows its sensitive fields as hashes, and a type with a String or
+// Error method is then shown field by field rather than by the method,
+// which could print them.
+//
+// With [Options.HideValues] a report shows no values at all: each line
+// names the path and the kind of difference, such as ".Email: values
+// differ", ".Tags[2]: missing in new" or ".Extra: types differ: int !=
+// string", and every map key in a path is shown as a hash.
+//
+// What is hidden changes what a report shows, never what is equal: Equal
+// is the same with and without these options.
+//
 // # Limits
 //
 // The cost of a comparison is bounded whatever the values hold. One walk

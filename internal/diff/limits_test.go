@@ -49,7 +49,7 @@ func boxes(n int) any {
 func walkVisits(c *Comparer, old, new any) (equal, diff int) {
 	for _, full := range []bool{false, true} {
 		w := walker{c: c, full: full, work: c.maxWork}
-		w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore)
+		w.value(reflect.ValueOf(old), reflect.ValueOf(new), c.ignore, c.sens)
 		if full {
 			diff = w.visits
 		} else {

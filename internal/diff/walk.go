@@ -52,12 +52,13 @@ const (
 )
 
 // step is one segment of a path: field i of struct type t, element i, or
-// map key key.
+// map key key, shown as a hash when redact is set.
 type step struct {
-	kind stepKind
-	i    int
-	t    reflect.Type
-	key  reflect.Value
+	kind   stepKind
+	redact bool
+	i      int
+	t      reflect.Type
+	key    reflect.Value
 }
 
 // msgKind says how a difference is worded.
@@ -86,8 +87,9 @@ func (w *walker) pop() {
 	}
 }
 
-// differ records a difference at the current path and returns false.
-func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
+// differ records a difference at the current path, whose sensitivity
+// state is ss, and returns false.
+func (w *walker) differ(kind msgKind, a, b reflect.Value, ss *state) bool {
 	w.n++
 	if !w.full || w.mute || w.listed >= w.c.maxDiffs {
 		return false
@@ -101,7 +103,7 @@ func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
 	}
 	w.out = w.appendPath(w.out, w.c.maxBytes+1)
 	w.out = append(w.out, ": "...)
-	w.out = appendMessage(w.out, kind, a, b)
+	w.out = w.c.appendMessage(w.out, kind, a, b, ss)
 	return false
 }
 
@@ -128,17 +130,17 @@ func (w *walker) seenBefore(v visit) bool {
 
 // value compares two values of any types; an invalid Value stands for a nil
 // interface.
-func (w *walker) value(a, b reflect.Value, st *state) bool {
+func (w *walker) value(a, b reflect.Value, st, ss *state) bool {
 	if !a.IsValid() || !b.IsValid() {
 		if a.IsValid() == b.IsValid() {
 			return true
 		}
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, ss)
 	}
 	if a.Type() != b.Type() {
-		return w.differ(msgTypes, a, b)
+		return w.differ(msgTypes, a, b, ss)
 	}
-	return w.same(a, b, st)
+	return w.same(a, b, st, ss)
 }
 
 // same compares two values of the same type, one level below the current
@@ -146,7 +148,7 @@ func (w *walker) value(a, b reflect.Value, st *state) bool {
 // value unequal, so that the walk unwinds; values nested too deep it
 // reports equal, so that the walk goes on with the rest, and notes them in
 // w.deep.
-func (w *walker) same(a, b reflect.Value, st *state) bool {
+func (w *walker) same(a, b reflect.Value, st, ss *state) bool {
 	switch {
 	case w.stop != nil:
 		return false
@@ -160,13 +162,13 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 	}
 	w.visits++
 	w.depth++
-	eq := w.sameLevel(a, b, st)
+	eq := w.sameLevel(a, b, st, ss)
 	w.depth--
 	return eq
 }
 
 // sameLevel compares two values of the same type.
-func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
+func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 	t := a.Type()
 	k := t.Kind()
 	if k != reflect.Interface && t.NumMethod() > 0 {
@@ -174,7 +176,7 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 			if eq {
 				return true
 			}
-			return w.differ(msgValues, a, b)
+			return w.differ(msgValues, a, b, ss)
 		}
 	}
 	switch k {
@@ -208,7 +210,7 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 			return true
 		}
 		if len(x) > maxValueRunes || len(y) > maxValueRunes {
-			return w.differ(msgStrings, a, b)
+			return w.differ(msgStrings, a, b, ss)
 		}
 	case reflect.Pointer:
 		if a.IsNil() || b.IsNil() {
@@ -221,19 +223,19 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 		if pa == pb || w.seenBefore(visit{a: pa, b: pb, t: t, st: st}) {
 			return true
 		}
-		return w.same(a.Elem(), b.Elem(), st)
+		return w.same(a.Elem(), b.Elem(), st, ss)
 	case reflect.Interface:
 		if a.IsNil() || b.IsNil() {
 			if a.IsNil() && b.IsNil() {
 				return true
 			}
-			return w.differ(msgValues, a.Elem(), b.Elem())
+			return w.differ(msgValues, a.Elem(), b.Elem(), ss)
 		}
-		return w.value(a.Elem(), b.Elem(), st)
+		return w.value(a.Elem(), b.Elem(), st, ss)
 	case reflect.Struct:
-		return w.structs(a, b, t, st)
+		return w.structs(a, b, t, st, ss)
 	case reflect.Array:
-		return w.lists(a, b, st, false)
+		return w.lists(a, b, st, ss, false)
 	case reflect.Slice:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -248,7 +250,7 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 				return eq
 			}
 		}
-		return w.lists(a, b, st, a.IsNil() != b.IsNil())
+		return w.lists(a, b, st, ss, a.IsNil() != b.IsNil())
 	case reflect.Map:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -256,20 +258,20 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 				return true
 			}
 		}
-		return w.maps(a, b, st, a.IsNil() != b.IsNil())
+		return w.maps(a, b, st, ss, a.IsNil() != b.IsNil())
 	case reflect.Func:
 		if a.IsNil() && b.IsNil() {
 			return true
 		}
 		if !a.IsNil() && !b.IsNil() {
-			return w.differ(msgFuncs, a, b)
+			return w.differ(msgFuncs, a, b, ss)
 		}
 	case reflect.Chan:
 		if a.Pointer() == b.Pointer() {
 			return true
 		}
 		if !a.IsNil() && !b.IsNil() {
-			return w.differ(msgChans, a, b)
+			return w.differ(msgChans, a, b, ss)
 		}
 	case reflect.UnsafePointer:
 		if a.Pointer() == b.Pointer() {
@@ -278,7 +280,7 @@ func (w *walker) sameLevel(a, b reflect.Value, st *state) bool {
 	default:
 		return true // no other kinds exist
 	}
-	return w.differ(msgValues, a, b)
+	return w.differ(msgValues, a, b, ss)
 }
 
 // byteSlices compares two slices of bytes, both nil or both not, at once,
@@ -297,7 +299,7 @@ func (w *walker) byteSlices(a, b reflect.Value, t reflect.Type, st *state) (eq, 
 	case bytes.Equal(x, y):
 		return true, true
 	case !w.full:
-		return w.differ(msgValues, a, b), true
+		return w.differ(msgValues, a, b, nil), true
 	}
 	return false, false
 }
@@ -307,9 +309,13 @@ func floatEqual(x, y float64) bool {
 	return x == y || (x != x && y != y)
 }
 
-func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
+func (w *walker) structs(a, b reflect.Value, t reflect.Type, st, ss *state) bool {
 	eq := true
 	subs := st.fieldStates(t)
+	var tags []bool
+	if w.full {
+		tags = taggedFields(t)
+	}
 	for i, n := 0, t.NumField(); i < n; i++ {
 		var sub *state
 		if subs != nil {
@@ -318,8 +324,12 @@ func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
 		if sub.skip() {
 			continue
 		}
+		var ssub *state
+		if w.full {
+			ssub = sensField(ss, t, i, tags)
+		}
 		w.push(step{kind: stepField, i: i, t: t})
-		ok := w.same(a.Field(i), b.Field(i), sub)
+		ok := w.same(a.Field(i), b.Field(i), sub, ssub)
 		w.pop()
 		if !ok {
 			eq = false
@@ -333,7 +343,7 @@ func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
 
 // lists compares arrays and slices element by element; nilDiffers says
 // that exactly one of them is a nil slice.
-func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
+func (w *walker) lists(a, b reflect.Value, st, ss *state, nilDiffers bool) bool {
 	eq := true
 	na, nb := a.Len(), b.Len()
 	for i := range min(na, nb) {
@@ -342,7 +352,7 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			continue
 		}
 		w.push(step{kind: stepIndex, i: i})
-		ok := w.same(a.Index(i), b.Index(i), sub)
+		ok := w.same(a.Index(i), b.Index(i), sub, sensIndex(ss, i))
 		w.pop()
 		if !ok {
 			eq = false
@@ -377,15 +387,15 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			}
 			w.push(step{kind: stepIndex, i: i})
 			if kind == msgMissingNew {
-				w.differ(kind, a.Index(i), reflect.Value{})
+				w.differ(kind, a.Index(i), reflect.Value{}, sensIndex(ss, i))
 			} else {
-				w.differ(kind, reflect.Value{}, b.Index(i))
+				w.differ(kind, reflect.Value{}, b.Index(i), sensIndex(ss, i))
 			}
 			w.pop()
 		}
 	}
 	if eq && nilDiffers {
-		return w.differ(msgNilEmpty, a, b)
+		return w.differ(msgNilEmpty, a, b, ss)
 	}
 	return eq
 }
@@ -404,7 +414,7 @@ const smallMap = 64
 
 // maps compares maps key by key; nilDiffers says that exactly one of them
 // is nil. Every entry of both maps is charged before any is visited.
-func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
+func (w *walker) maps(a, b reflect.Value, st, ss *state, nilDiffers bool) bool {
 	if !w.full {
 		return w.mapsEqual(a, b, st, nilDiffers)
 	}
@@ -414,21 +424,21 @@ func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
 	}
 	var eq bool
 	if n <= smallMap {
-		eq = w.mapsSorted(a, b, st)
+		eq = w.mapsSorted(a, b, st, ss)
 	} else {
-		eq = w.mapsLarge(a, b, st)
+		eq = w.mapsLarge(a, b, st, ss)
 	}
 	if w.stop != nil {
 		return false
 	}
 	if eq && nilDiffers {
-		return w.differ(msgNilEmpty, a, b)
+		return w.differ(msgNilEmpty, a, b, ss)
 	}
 	return eq
 }
 
 // mapsSorted walks the entries of two small maps in key order.
-func (w *walker) mapsSorted(a, b reflect.Value, st *state) bool {
+func (w *walker) mapsSorted(a, b reflect.Value, st, ss *state) bool {
 	entries := make([]entry, 0, max(a.Len(), b.Len()))
 	for it := a.MapRange(); it.Next(); {
 		w.visits++
@@ -448,7 +458,7 @@ func (w *walker) mapsSorted(a, b reflect.Value, st *state) bool {
 		if sub.skip() {
 			continue
 		}
-		if !w.entry(e, sub) {
+		if !w.entry(e, sub, ss) {
 			eq = false
 			if w.stop != nil {
 				return false
@@ -463,7 +473,7 @@ func (w *walker) mapsSorted(a, b reflect.Value, st *state) bool {
 // the report can still list, counts the differences of the others, and
 // then walks the kept ones in key order. The memory it needs does not grow
 // with the maps.
-func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
+func (w *walker) mapsLarge(a, b reflect.Value, st, ss *state) bool {
 	room := 0 // how many differing entries the report can still list
 	if !w.mute {
 		room = max(w.c.maxDiffs-w.listed, 0)
@@ -488,7 +498,7 @@ func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
 		// Not listed: count its differences only.
 		mute := w.mute
 		w.mute = true
-		w.entry(e, sub)
+		w.entry(e, sub, ss)
 		w.mute = mute
 		return w.stop == nil
 	}
@@ -507,10 +517,10 @@ func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
 		e := entry{key: k, a: it.Value(), b: b.MapIndex(k)}
 		if e.b.IsValid() {
 			eqw.work, eqw.visits = w.work, 0
-			same := eqw.same(e.a, e.b, sub)
+			same := eqw.same(e.a, e.b, sub, nil)
 			w.work, w.visits = eqw.work, w.visits+eqw.visits
 			if eqw.stop != nil {
-				w.push(step{kind: stepKey, key: k})
+				w.push(w.keyStep(k, ss))
 				w.charge(w.work + 1) // spent: stop here, with the path
 				w.pop()
 				return false
@@ -520,7 +530,7 @@ func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
 				// walk it here too, to note where it stopped.
 				eqw.deep = nil
 				if w.deep == nil {
-					same = w.entry(e, sub)
+					same = w.entry(e, sub, ss)
 				}
 			}
 			if same {
@@ -545,31 +555,40 @@ func (w *walker) mapsLarge(a, b reflect.Value, st *state) bool {
 		}
 	}
 	for _, e := range kept {
-		if w.entry(e, st.key(e.key)); w.stop != nil {
+		if w.entry(e, st.key(e.key), ss); w.stop != nil {
 			return false
 		}
 	}
 	return eq
 }
 
-// entry compares one entry of two maps in Diff mode.
-func (w *walker) entry(e entry, sub *state) bool {
-	w.push(step{kind: stepKey, key: e.key})
+// entry compares one entry of two maps in Diff mode; ss is the
+// sensitivity state of the maps.
+func (w *walker) entry(e entry, sub, ss *state) bool {
+	w.push(w.keyStep(e.key, ss))
 	defer w.pop()
+	ssub := sensKey(ss, e.key)
 	switch {
 	case !e.b.IsValid():
-		return w.differ(msgMissingNew, e.a, e.b)
+		return w.differ(msgMissingNew, e.a, e.b, ssub)
 	case !e.a.IsValid():
-		return w.differ(msgMissingOld, e.a, e.b)
+		return w.differ(msgMissingOld, e.a, e.b, ssub)
 	}
-	return w.same(e.a, e.b, sub)
+	return w.same(e.a, e.b, sub, ssub)
+}
+
+// keyStep returns the path step of map key k in a map whose sensitivity
+// state is ss: the key is hidden when the map is sensitive or no values
+// are shown.
+func (w *walker) keyStep(k reflect.Value, ss *state) step {
+	return step{kind: stepKey, key: k, redact: w.c.hide || ss.skip()}
 }
 
 // mapsEqual is maps for Equal mode: it needs no order and stops at the
 // first difference.
 func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool {
 	if st == nil && a.Len() != b.Len() {
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, nil)
 	}
 	if !w.charge(a.Len() + b.Len()) {
 		return false
@@ -597,8 +616,8 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 			continue
 		}
 		bv := b.MapIndex(k)
-		if !bv.IsValid() || !w.same(v, bv, sub) {
-			return w.differ(msgValues, a, b)
+		if !bv.IsValid() || !w.same(v, bv, sub, nil) {
+			return w.differ(msgValues, a, b, nil)
 		}
 	}
 	if st != nil {
@@ -607,12 +626,12 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 			w.visits++
 			k := it.Key()
 			if !st.key(k).skip() && !a.MapIndex(k).IsValid() {
-				return w.differ(msgValues, a, b)
+				return w.differ(msgValues, a, b, nil)
 			}
 		}
 	}
 	if nilDiffers {
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, nil)
 	}
 	return true
 }
@@ -634,7 +653,11 @@ func (w *walker) appendPath(buf []byte, limit int) []byte {
 			buf = append(buf, ']')
 		case stepKey:
 			buf = append(buf, '[')
-			buf = append(buf, formatValue(s.key)...)
+			if s.redact {
+				buf = append(buf, w.c.token(s.key)...)
+			} else {
+				buf = append(buf, w.c.formatValue(s.key, nil)...)
+			}
 			buf = append(buf, ']')
 		}
 	}
