@@ -196,6 +196,10 @@ func Compile(o Options) (*Comparer, error) {
 	return c, nil
 }
 
+// HidesValues reports whether the Comparer's reports show no values, as
+// [Options.HideValues] asks.
+func (c *Comparer) HidesValues() bool { return c != nil && c.hide }
+
 // Equal reports whether old and new are equal under the rules in the
 // package documentation. It stops at the first difference and builds no
 // report. Values too deep or too large for the limits in [Options] are
