@@ -143,32 +143,14 @@ func (w *walker) value(a, b reflect.Value, st, ss *state) bool {
 	return w.same(a, b, st, ss)
 }
 
-// same compares two values of the same type, one level below the current
-// one, within the walk's limits. Once the work is spent it reports every
-// value unequal, so that the walk unwinds; values nested too deep it
-// reports equal, so that the walk goes on with the rest, and notes them in
-// w.deep.
+// same compares two values of the same type, within the walk's limits:
+// w.depth is the number of values the two are nested in, and each value
+// that holds others adds one to it while its elements are compared.
 func (w *walker) same(a, b reflect.Value, st, ss *state) bool {
-	switch {
-	case w.stop != nil:
-		return false
-	case w.depth >= w.c.maxDepth:
-		if w.deep == nil {
-			w.deep = w.limit(LimitDepth, w.c.maxDepth)
-		}
-		return true
-	case !w.charge(1):
-		return false
+	if w.work--; w.work < 0 || w.depth >= w.c.maxDepth || w.stop != nil {
+		return w.over()
 	}
 	w.visits++
-	w.depth++
-	eq := w.sameLevel(a, b, st, ss)
-	w.depth--
-	return eq
-}
-
-// sameLevel compares two values of the same type.
-func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 	t := a.Type()
 	k := t.Kind()
 	if k != reflect.Interface && t.NumMethod() > 0 {
@@ -223,7 +205,10 @@ func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 		if pa == pb || w.seenBefore(visit{a: pa, b: pb, t: t, st: st}) {
 			return true
 		}
-		return w.same(a.Elem(), b.Elem(), st, ss)
+		w.depth++
+		eq := w.same(a.Elem(), b.Elem(), st, ss)
+		w.depth--
+		return eq
 	case reflect.Interface:
 		if a.IsNil() || b.IsNil() {
 			if a.IsNil() && b.IsNil() {
@@ -231,11 +216,20 @@ func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 			}
 			return w.differ(msgValues, a.Elem(), b.Elem(), ss)
 		}
-		return w.value(a.Elem(), b.Elem(), st, ss)
+		w.depth++
+		eq := w.value(a.Elem(), b.Elem(), st, ss)
+		w.depth--
+		return eq
 	case reflect.Struct:
-		return w.structs(a, b, t, st, ss)
+		w.depth++
+		eq := w.structs(a, b, t, st, ss)
+		w.depth--
+		return eq
 	case reflect.Array:
-		return w.lists(a, b, st, ss, false)
+		w.depth++
+		eq := w.lists(a, b, st, ss, false)
+		w.depth--
+		return eq
 	case reflect.Slice:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -250,7 +244,10 @@ func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 				return eq
 			}
 		}
-		return w.lists(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth++
+		eq := w.lists(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth--
+		return eq
 	case reflect.Map:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -258,7 +255,10 @@ func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 				return true
 			}
 		}
-		return w.maps(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth++
+		eq := w.maps(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth--
+		return eq
 	case reflect.Func:
 		if a.IsNil() && b.IsNil() {
 			return true
@@ -281,6 +281,25 @@ func (w *walker) sameLevel(a, b reflect.Value, st, ss *state) bool {
 		return true // no other kinds exist
 	}
 	return w.differ(msgValues, a, b, ss)
+}
+
+// over is same for values that the limits keep the walk from comparing.
+// Once the work is spent it reports every value unequal, so that the walk
+// unwinds; values nested too deep it reports equal, without charging them,
+// so that the walk goes on with the rest, and notes the first in w.deep.
+func (w *walker) over() bool {
+	switch {
+	case w.stop != nil:
+		return false
+	case w.depth >= w.c.maxDepth:
+		w.work++
+		if w.deep == nil {
+			w.deep = w.limit(LimitDepth, w.c.maxDepth)
+		}
+		return true
+	}
+	w.stop = w.limit(LimitWork, w.c.maxWork)
+	return false
 }
 
 // byteSlices compares two slices of bytes, both nil or both not, at once,
