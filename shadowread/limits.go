@@ -19,9 +19,11 @@ const (
 // most maxDepth levels deep (each struct field, element, map value,
 // pointer and interface is a level) and do at most maxWork units of work
 // (one per pair of values, one per map entry, one per KiB of strings and
-// byte slices); one comparison then takes at most about twice maxWork
-// units, and its memory grows with maxWork, never with the values. A map
-// is charged for all its entries before any is read.
+// byte slices). Comparing two answers, and writing their diff, then takes
+// at most about twice maxWork units (a mismatch is compared once more, with
+// the authoritative store's second answer), and the memory it needs grows
+// with maxWork, never with the values. A map is charged for all its
+// entries before any is read.
 //
 // A comparison that reaches either limit before it finds a difference
 // cannot tell whether the stores agree: it is counted in
