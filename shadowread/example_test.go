@@ -76,3 +76,37 @@ func ExampleWithCompare() {
 	// "vip  " <nil>, mismatches []
 	// mismatches [7]
 }
+
+// Sensitive fields, tagged on the type or named by a path, are shown in a
+// mismatch's diff, and so in its log line, as keyed hashes. The fixed key
+// makes this output the same on every run; without WithRedactionKey the
+// key is drawn at random once per process.
+func ExampleWithSensitive() {
+	type Customer struct {
+		ID    string
+		Email string `cutover:"sensitive"`
+		Phone string
+		Plan  string
+	}
+	ctx := context.Background()
+	stores := dualwritetest.NewPair[Customer]()
+	_ = stores.Old.Put(ctx, "7", Customer{"7", "ann@example.org", "+1 555 0100", "pro"})
+	_ = stores.New.Put(ctx, "7", Customer{"7", "ann@example.net", "+1 555 0199", "free"})
+
+	gets, err := shadowread.New("customers.get", cutover.Fixed(cutover.Shadow),
+		shadowread.WithSensitive[Customer]("Phone"),
+		shadowread.WithRedactionKey[Customer]([]byte("example key, at least 16 bytes")),
+		shadowread.WithOnMismatch(func(_ context.Context, m *shadowread.Mismatch[Customer]) { fmt.Println(m.Diff) }),
+		shadowread.WithSynchronous[Customer](),
+		shadowread.WithLogger[Customer](slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	_, _ = gets.Read(ctx, "7", func(ctx context.Context, side cutover.Side) (Customer, error) {
+		return stores.Side(side).Get(ctx, "7")
+	})
+	// Output:
+	// .Email: <redacted:2801ee8f> != <redacted:b0f6d5a9>
+	// .Phone: <redacted:7fc4b570> != <redacted:7b3137dd>
+	// .Plan: "pro" != "free"
+}

@@ -32,6 +32,40 @@
 //		shadowread.WithCompare(func(old, new User) bool { return old.ID == new.ID && old.Email == new.Email }),
 //		shadowread.WithTimeout[User](500*time.Millisecond),
 //		shadowread.WithRepairLog[User](repairs))
+//
+// # Bounded comparisons
+//
+// The cost of a comparison is bounded whatever the stores return: the
+// default comparison and the diff follow at most [DefaultCompareDepth]
+// levels of nesting and do at most [DefaultCompareWork] units of work (see
+// [WithCompareLimits]). A comparison that reaches a limit before it finds a
+// difference cannot tell whether the stores agree; it is counted with
+// reason too_large and logged with where it stopped, never a crash, and is
+// neither a mismatch nor recorded for repair.
+//
+// # What a mismatch shows
+//
+// A mismatch is logged with its diff, and the same diff is handed to the
+// mismatch function as [Mismatch.Diff]; the diff goes nowhere else. Spans
+// carry the operation, the stage and each store call's outcome (with the
+// store's error, as for every store call), metrics the operation and the
+// reasons, and a repair-log entry the key, never the diff nor a value
+// (its Err is nil). The entity key itself is logged and recorded: it is
+// what repair needs.
+//
+// The diff shows values, since they are what tells a truncated timestamp
+// from a stale row, except sensitive ones: struct fields tagged
+// `cutover:"sensitive"` and the values below the paths of [WithSensitive]
+// are shown as keyed hashes, "<redacted:1a2b3c4d>", alike for equal values
+// and different for different ones. Marking the few fields that hold
+// personal data once, on the type, keeps them out of the logs of every
+// reader of it and leaves the rest of the diff as useful as before; a
+// default of no values would make every mismatch a search through both
+// stores. Where no value may reach the logs at all, or the sensitive
+// fields cannot all be marked, [WithoutDiffValues] shows paths and kinds of
+// difference only. When the stores' errors differ, the diff quotes them,
+// unless WithoutDiffValues is given. The mismatch function gets the
+// stores' answers themselves in Mismatch.Old and Mismatch.New.
 package shadowread
 
 import (
@@ -87,7 +121,13 @@ type Mismatch[T any] struct {
 	Old, New      T             // the values each store returned, after normalising
 	OldErr        error         // the old store's error
 	NewErr        error         // the new store's error
-	Diff          string        // a capped, human-readable list of the differences
+
+	// Diff is a capped, human-readable list of the differences, with
+	// sensitive values hidden as the reader's options say: the text the
+	// mismatch log line carries. Old, New and the errors are the stores'
+	// answers themselves, sensitive fields included; whatever the mismatch
+	// function does with them is up to it.
+	Diff string
 }
 
 // Option configures a [Reader] of payload type T. Options are immutable
@@ -297,10 +337,13 @@ const (
 	resultMismatch
 	resultError
 	resultRace
+	resultTooLarge
 	numResults
 )
 
-func (r result) String() string { return [numResults]string{"match", "mismatch", "error", "race"}[r] }
+func (r result) String() string {
+	return [numResults]string{"match", "mismatch", "error", "race", "too_large"}[r]
+}
 
 // The reasons of the counters that have only one, as attribute values.
 type (
@@ -541,8 +584,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	equal, err := r.equal(m)
 	switch {
 	case err != nil:
-		r.results.Add(ctx, resultError)
-		r.logLimited(ctx, slog.LevelError, "cutover: shadow comparison failed", "op", r.op, "key", key, "err", err)
+		r.unanswered(ctx, key, m, err)
 		return
 	case equal:
 		r.results.Add(ctx, resultMatch)
@@ -587,7 +629,9 @@ func (r *Reader[T]) changed(ctx context.Context, auth cutover.Side, v T, err err
 }
 
 // equal normalises and compares the two answers in m, filling m.Diff when
-// they differ. A panic in a user function comes back as an error.
+// they differ. A panic in a user function comes back as an error, and so
+// does a default comparison stopped by its limits (a *diff.LimitError,
+// with m.Diff filled).
 func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -598,18 +642,17 @@ func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
 		if r.compareErrors(m.OldErr, m.NewErr) {
 			return true, nil
 		}
-		m.Diff = fmt.Sprintf("error: %v != %v", errText(m.OldErr), errText(m.NewErr))
+		m.Diff = r.errorDiff(m.OldErr, m.NewErr)
 		return false, nil
 	}
 	if r.normalize != nil {
 		m.Old, m.New = r.normalize(m.Old), r.normalize(m.New)
 	}
-	if r.compare != nil {
-		equal = r.compare(m.Old, m.New)
-	} else {
-		equal = r.comparer.Equal(m.Old, m.New)
+	if r.compare == nil {
+		m.Diff, err = r.comparer.Compare(m.Old, m.New)
+		return m.Diff == "", err
 	}
-	if !equal {
+	if equal = r.compare(m.Old, m.New); !equal {
 		m.Diff = r.comparer.Diff(m.Old, m.New)
 		if m.Diff == "" {
 			m.Diff = "values differ under the reader's compare function"

@@ -84,3 +84,41 @@ func BenchmarkDiffMismatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLimits measures comparisons that the limits cut short: two maps
+// of two million entries each, refused before any entry is read, and two
+// documents nested 400 000 levels deep, walked down to the depth limit.
+// Unbounded, the maps took seconds and hundreds of megabytes per
+// comparison, and the documents overflowed the goroutine stack.
+func BenchmarkLimits(b *testing.B) {
+	x, y := mapPair(2_000_000)
+	deepX, deepY := nest(400_000, 1), nest(400_000, 1)
+	c := mustCompile(b, Options{})
+	b.Run("Compare/maps-2M", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Compare(x, y); err == nil {
+				b.Fatal("no limit")
+			}
+		}
+	})
+	b.Run("Compare/depth-400k", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Compare(deepX, deepY); err == nil {
+				b.Fatal("no limit")
+			}
+		}
+	})
+	// A map just under the budget: the most one comparison does by
+	// default.
+	x, y = mapPair(DefaultMaxWork / 4)
+	b.Run("Compare/maps-25k", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if report, err := c.Compare(x, y); err != nil || report == "" {
+				b.Fatal(report, err)
+			}
+		}
+	})
+}

@@ -59,6 +59,61 @@
 // below it, so in a cyclic value the same difference may be listed under
 // more than one path.
 //
+// # Hidden values
+//
+// A report shows values, since they are what tells why two answers differ,
+// except the sensitive ones: those of struct fields tagged
+// `cutover:"sensitive"` (an option among others separated by commas, as
+// in `cutover:"sensitive,other"`), wherever their struct is met, and those
+// below the paths of [Options.Sensitive]. Everything below a sensitive
+// field is sensitive too, including the keys of a sensitive map. A
+// sensitive value is shown as a keyed hash, "<redacted:1a2b3c4d>": the
+// first 8 hex digits of its HMAC-SHA256 under [Options.HashKey] (by
+// default a key drawn at random once per process). Equal values have the
+// same hash and different values different ones, so a report still says
+// whether the old store's email equals the new store's in another line, or
+// which of two elements moved, without saying what the email is. A nil
+// sensitive value is shown as <nil>; one too large to hash (64 KiB of text
+// or 4096 values) as <redacted>; a hash that the cap on a value shown
+// would cut is left out. Long sensitive strings are not shown around their
+// first difference. A value shown whole, such as an element missing on one
+// side, shows its sensitive fields as hashes, and a type with a String or
+// Error method is then shown field by field rather than by the method,
+// which could print them.
+//
+// With [Options.HideValues] a report shows no values at all: each line
+// names the path and the kind of difference, such as ".Email: values
+// differ", ".Tags[2]: missing in new" or ".Extra: types differ: int !=
+// string", and every map key in a path is shown as a hash.
+//
+// What is hidden changes what a report shows, never what is equal: Equal
+// is the same with and without these options.
+//
+// # Limits
+//
+// The cost of a comparison is bounded whatever the values hold. One walk
+// over the two values follows at most [Options.MaxDepth] levels of nesting
+// ([DefaultMaxDepth] unless set) and does at most [Options.MaxWork] units
+// of work ([DefaultMaxWork]): one per pair of values, one per map entry,
+// one per KiB of strings and byte slices. Equal makes one walk; Diff and
+// Compare make at most two.
+//
+// A value nested deeper than the limit is not followed and the walk goes on
+// with the rest; once the work is spent the walk ends. Either way, unless a
+// difference was found anyway, the values count as differing: Equal
+// reports false, and [Comparer.Compare] returns a [*LimitError] next to a
+// report whose last line names the limit and the path where the walk
+// stopped:
+//
+//	comparison stopped: depth limit 1000 exceeded at .Next.Next.Next...
+//	comparison stopped: work limit 100000 exceeded at .Meta
+//
+// A map is charged for all its entries before any is read, so two maps of
+// millions of entries stop the walk at once instead of costing seconds. A
+// map is never sorted whole unless it is small: the differing entries are
+// found in the map's own order and only those the report lists are put in
+// key order. A map of more than 1024 entries is shown by its length.
+//
 // # The report
 //
 // Differences are listed in a fixed order: struct fields in declaration

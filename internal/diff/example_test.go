@@ -56,3 +56,38 @@ func Example() {
 	// .Labels["src"]: missing in old (new: "api")
 	// diff: ignore path "Lines[*].SKU": segment "Lines[*]" uses brackets; give elements and keys their own segment, as in "Tags.*" or "Tags.2"
 }
+
+type Customer struct {
+	Name  string
+	Email string `cutover:"sensitive"`
+	Phone string
+	Notes map[string]string
+}
+
+// Sensitive values, tagged or named by a path, are shown as keyed hashes;
+// with HideValues no value is shown at all. The fixed HashKey here makes
+// the hashes the same on every run; by default the key is drawn at random
+// once per process.
+func ExampleOptions_sensitive() {
+	c, err := diff.Compile(diff.Options{
+		Sensitive: []string{"Phone", "Notes.pin"},
+		HashKey:   []byte("example key, 16+ bytes"),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	old := Customer{Name: "Ann", Email: "ann@x.org", Phone: "+1 555 0100", Notes: map[string]string{"pin": "4321", "tier": "gold"}}
+	new := Customer{Name: "Ann", Email: "ann@y.org", Phone: "+1 555 0100", Notes: map[string]string{"pin": "1234", "tier": "silver"}}
+	fmt.Println(c.Diff(old, new))
+
+	valueless, _ := diff.Compile(diff.Options{HideValues: true, HashKey: []byte("example key, 16+ bytes")})
+	fmt.Println(valueless.Diff(old, new))
+	// Output:
+	// .Email: <redacted:4bec5f33> != <redacted:6b9a57a9>
+	// .Notes["pin"]: <redacted:159300f0> != <redacted:22e697cc>
+	// .Notes["tier"]: "gold" != "silver"
+	// .Email: values differ
+	// .Notes[<redacted:83379ece>]: values differ
+	// .Notes[<redacted:8e0e22af>]: values differ
+}

@@ -10,8 +10,33 @@ import (
 	"unicode/utf8"
 )
 
-// appendMessage writes the wording of one difference.
-func appendMessage(buf []byte, kind msgKind, a, b reflect.Value) []byte {
+// appendMessage writes the wording of one difference between a and b,
+// whose sensitivity state is ss.
+func (c *Comparer) appendMessage(buf []byte, kind msgKind, a, b reflect.Value, ss *state) []byte {
+	switch kind { // the messages that show no values
+	case msgNilEmpty:
+		x, y := "nil", "nil"
+		if !a.IsNil() {
+			x = nonNil(a)
+		}
+		if !b.IsNil() {
+			y = nonNil(b)
+		}
+		buf = append(buf, x...)
+		buf = append(buf, " != "...)
+		return append(buf, y...)
+	case msgFuncs:
+		return append(buf, "non-nil funcs are never equal"...)
+	case msgChans:
+		return append(buf, "different channels"...)
+	}
+	if c.hide {
+		return appendHidden(buf, kind, a, b)
+	}
+	if kind == msgStrings && ss.skip() {
+		kind = msgValues // no excerpt of a hidden text
+	}
+	formatValue := func(v reflect.Value) string { return c.formatValue(v, ss) }
 	switch kind {
 	case msgTypes:
 		an, bn := typeName(a.Type()), typeName(b.Type())
@@ -36,24 +61,9 @@ func appendMessage(buf []byte, kind msgKind, a, b reflect.Value) []byte {
 		buf = append(buf, "missing in old (new: "...)
 		buf = append(buf, formatValue(b)...)
 		return append(buf, ')')
-	case msgNilEmpty:
-		x, y := "nil", "nil"
-		if !a.IsNil() {
-			x = nonNil(a)
-		}
-		if !b.IsNil() {
-			y = nonNil(b)
-		}
-		buf = append(buf, x...)
-		buf = append(buf, " != "...)
-		return append(buf, y...)
-	case msgFuncs:
-		return append(buf, "non-nil funcs are never equal"...)
-	case msgChans:
-		return append(buf, "different channels"...)
 	}
 	x, y := formatValue(a), formatValue(b)
-	if x == y {
+	if x == y && x != redacted {
 		// Say what tells them apart, as for a nil interface and a nil
 		// pointer in one.
 		x, y = withType(x, a), withType(y, b)
@@ -61,6 +71,28 @@ func appendMessage(buf []byte, kind msgKind, a, b reflect.Value) []byte {
 	buf = append(buf, x...)
 	buf = append(buf, " != "...)
 	return append(buf, y...)
+}
+
+// appendHidden writes the wording of one difference without its values.
+func appendHidden(buf []byte, kind msgKind, a, b reflect.Value) []byte {
+	switch kind {
+	case msgTypes:
+		buf = append(buf, "types differ: "...)
+		buf = append(buf, typeName(a.Type())...)
+		buf = append(buf, " != "...)
+		return append(buf, typeName(b.Type())...)
+	case msgMissingNew:
+		return append(buf, "missing in new"...)
+	case msgMissingOld:
+		return append(buf, "missing in old"...)
+	}
+	switch x, y := isNil(a), isNil(b); {
+	case x && !y:
+		return append(buf, "<nil> != non-nil"...)
+	case y && !x:
+		return append(buf, "non-nil != <nil>"...)
+	}
+	return append(buf, "values differ"...)
 }
 
 // nonNil describes the non-nil side of a nil versus non-nil difference.
@@ -140,24 +172,36 @@ func capRunes(s string, n int) string {
 	return s
 }
 
-// formatValue renders v for a report, in at most maxValueRunes runes plus
-// "..." when cut.
-func formatValue(v reflect.Value) string {
-	p := printer{limit: 4*maxValueRunes + 16}
-	p.value(v, 0)
-	return capRunes(string(p.buf), maxValueRunes)
+// formatValue renders v, whose sensitivity state is ss, for a report, in
+// at most maxValueRunes runes plus "..." when cut.
+func (c *Comparer) formatValue(v reflect.Value, ss *state) string {
+	p := printer{c: c, limit: 4*maxValueRunes + 16}
+	p.value(v, 0, ss)
+	s := capRunes(string(p.buf), maxValueRunes)
+	if len(s) < len(p.buf) {
+		// A hash cut short would tell nothing: leave it out.
+		if i := strings.LastIndex(s, "<redacted"); i >= 0 && !strings.Contains(s[i:], ">") {
+			s = s[:i] + "..."
+		}
+	}
+	return s
 }
 
-// printer renders values in a Go-like syntax. It stops writing once buf
-// holds more than limit bytes, so a huge value costs no more than a small
-// one, and it never prints addresses, so its output is the same on every
-// run.
+// printer renders values in a Go-like syntax, with sensitive values as
+// hashes. It stops writing once buf holds more than limit bytes, so a huge
+// value costs no more than a small one, and it never prints addresses, so
+// its output is the same on every run.
 type printer struct {
+	c     *Comparer
 	buf   []byte
 	limit int
 }
 
 const maxDepth = 8
+
+// maxPrintedMap is the largest map whose first keys are shown; a larger
+// one is shown by its length.
+const maxPrintedMap = 1024
 
 func (p *printer) full() bool { return len(p.buf) > p.limit }
 
@@ -168,7 +212,8 @@ func (p *printer) str(s string) {
 	p.buf = append(p.buf, s...)
 }
 
-func (p *printer) value(v reflect.Value, depth int) {
+// value writes v, whose sensitivity state is ss.
+func (p *printer) value(v reflect.Value, depth int, ss *state) {
 	if p.full() {
 		return
 	}
@@ -185,11 +230,15 @@ func (p *printer) value(v reflect.Value, depth int) {
 			return
 		}
 	}
+	if ss.skip() {
+		p.str(p.c.token(v))
+		return
+	}
 	if depth > maxDepth {
 		p.str("...")
 		return
 	}
-	if k != reflect.Interface && t.NumMethod() > 0 && v.CanInterface() {
+	if k != reflect.Interface && t.NumMethod() > 0 && v.CanInterface() && !mayHideBelow(t, ss) {
 		if s, ok := callString(v); ok {
 			p.str(s)
 			return
@@ -210,12 +259,13 @@ func (p *printer) value(v reflect.Value, depth int) {
 		p.buf = appendQuoted(p.buf, v.String(), maxValueRunes)
 	case reflect.Pointer:
 		p.str("&")
-		p.value(v.Elem(), depth+1)
+		p.value(v.Elem(), depth+1, ss)
 	case reflect.Interface:
-		p.value(v.Elem(), depth)
+		p.value(v.Elem(), depth, ss)
 	case reflect.Struct:
 		p.str(typeName(t))
 		p.str("{")
+		tags := taggedFields(t)
 		for i := range v.NumField() {
 			if p.full() {
 				return
@@ -225,7 +275,7 @@ func (p *printer) value(v reflect.Value, depth int) {
 			}
 			p.str(t.Field(i).Name)
 			p.str(":")
-			p.value(v.Field(i), depth+1)
+			p.value(v.Field(i), depth+1, sensField(ss, t, i, tags))
 		}
 		p.str("}")
 	case reflect.Array, reflect.Slice:
@@ -238,12 +288,19 @@ func (p *printer) value(v reflect.Value, depth int) {
 			if i > 0 {
 				p.str(", ")
 			}
-			p.value(v.Index(i), depth+1)
+			p.value(v.Index(i), depth+1, sensIndex(ss, i))
 		}
 		p.str("}")
 	case reflect.Map:
 		p.str(typeName(t))
 		p.str("{")
+		if v.Len() > maxPrintedMap {
+			// Finding its smallest keys would mean reading all of it.
+			p.str("... ")
+			p.buf = strconv.AppendInt(p.buf, int64(v.Len()), 10)
+			p.str(" entries}")
+			return
+		}
 		keys := smallestKeys(v, maxValueRunes/3+1)
 		for i, k := range keys {
 			if p.full() {
@@ -252,9 +309,9 @@ func (p *printer) value(v reflect.Value, depth int) {
 			if i > 0 {
 				p.str(", ")
 			}
-			p.value(k, depth+1)
+			p.value(k, depth+1, nil)
 			p.str(":")
-			p.value(v.MapIndex(k), depth+1)
+			p.value(v.MapIndex(k), depth+1, sensKey(ss, k))
 		}
 		if len(keys) < v.Len() {
 			p.str(", ...")

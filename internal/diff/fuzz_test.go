@@ -162,7 +162,10 @@ func FuzzDiff(f *testing.F) {
 	base := mustCompile(f, Options{})
 	capped := mustCompile(f, Options{MaxDiffs: 2, MaxBytes: 40})
 	ignoring := mustCompile(f, Options{Ignore: fuzzIgnore})
-	comparers := []*Comparer{base, capped, ignoring}
+	// Every string of a record is below one of these paths.
+	hiding := mustCompile(f, Options{Sensitive: []string{"Name", "Tags", "Meta", "Any", "Next", "Self"}})
+	valueless := mustCompile(f, Options{HideValues: true})
+	comparers := []*Comparer{base, capped, ignoring, hiding, valueless}
 
 	f.Fuzz(func(t *testing.T, data, edits []byte) {
 		other := slices.Clone(data)
@@ -200,6 +203,12 @@ func FuzzDiff(f *testing.F) {
 			}
 			if !utf8.ValidString(d) || strings.Contains(d, "comparison failed") {
 				t.Fatalf("bad report %q", d)
+			}
+			if (c == hiding || c == valueless) && strings.Contains(d, `"`) {
+				t.Fatalf("the report shows a text it should hide:\n%s", d)
+			}
+			if (c == hiding || c == valueless) && eq != base.Equal(a, b) {
+				t.Fatalf("hiding values changed what is equal:\n%s", d)
 			}
 		}
 

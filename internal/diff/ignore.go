@@ -9,25 +9,28 @@ import (
 	"sync"
 )
 
-// Ignore paths are compiled into a small deterministic automaton. Each step
-// of the walk (a field, an index or a key) moves from one state to the next;
-// a state marked ignore means the current path is skipped, and a nil state
-// means no rule can match anywhere below, so the walk stops looking.
+// Ignore paths, and sensitive paths, are compiled into a small
+// deterministic automaton each. Each step of the walk (a field, an index or
+// a key) moves from one state to the next; a state marked match means the
+// current path matches a rule (it is skipped, or its values are hidden),
+// and a nil state means no rule can match anywhere below, so the walk stops
+// looking.
 
-// state is one state of the ignore automaton: the set of rule prefixes the
-// path walked so far matches.
+// state is one state of an automaton: the set of rule prefixes the path
+// walked so far matches.
 type state struct {
-	ignore bool              // the path so far matches a whole rule
-	named  map[string]*state // next state after a segment with this name
-	other  *state            // next state after any other segment
+	match bool              // the path so far matches a whole rule
+	named map[string]*state // next state after a segment with this name
+	other *state            // next state after any other segment
 
 	// fields caches, by struct type, the next state after each field,
 	// sparing a field name lookup per field and comparison.
 	fields sync.Map // reflect.Type -> []*state
 }
 
-// skip reports whether the path that led to s is ignored.
-func (s *state) skip() bool { return s != nil && s.ignore }
+// skip reports whether the path that led to s matches a rule: ignored in
+// the ignore automaton, sensitive in the other.
+func (s *state) skip() bool { return s != nil && s.match }
 
 // fieldStates returns the states after each field of struct type t, or
 // nil when s is nil.
@@ -89,9 +92,9 @@ type node struct {
 	star     *node
 }
 
-// compileIgnore checks the paths and builds the automaton. It returns nil
-// when there are no paths.
-func compileIgnore(paths []string) (*state, error) {
+// compileIgnore checks the paths, given in the Options field named option,
+// and builds the automaton. It returns nil when there are no paths.
+func compileIgnore(option string, paths []string) (*state, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
@@ -104,6 +107,7 @@ func compileIgnore(paths []string) (*state, error) {
 	for _, p := range paths {
 		segs, err := splitPath(p)
 		if err != nil {
+			err.Option = option
 			return nil, err
 		}
 		n := root
@@ -133,7 +137,7 @@ func compileIgnore(paths []string) (*state, error) {
 
 // splitPath splits an ignore path into its segments, rejecting malformed
 // paths.
-func splitPath(p string) ([]string, error) {
+func splitPath(p string) ([]string, *PathError) {
 	if p == "" {
 		return nil, &PathError{Path: p, Reason: "path is empty"}
 	}
@@ -176,13 +180,13 @@ func (b *builder) state(nodes []*node) *state {
 	b.states[key.String()] = s
 	var stars []*node
 	for _, n := range nodes {
-		s.ignore = s.ignore || n.end
+		s.match = s.match || n.end
 		if n.star != nil {
 			stars = append(stars, n.star)
 		}
 	}
-	if s.ignore {
-		return s // the walk never looks below an ignored path
+	if s.match {
+		return s // the walk never looks below a matched path
 	}
 	for _, n := range nodes {
 		for name := range n.children {

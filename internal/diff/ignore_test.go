@@ -126,6 +126,8 @@ func TestCompileErrors(t *testing.T) {
 		{Options{Ignore: []string{`Meta["k"]`}}, `diff: ignore path "Meta[\"k\"]": segment "Meta[\"k\"]" uses brackets`},
 		{Options{MaxDiffs: -1}, "diff: MaxDiffs is -1"},
 		{Options{MaxBytes: -5}, "diff: MaxBytes is -5"},
+		{Options{MaxDepth: -1}, "diff: MaxDepth is -1; want 0 (default 1000) or more"},
+		{Options{MaxWork: -1}, "diff: MaxWork is -1; want 0 (default 100000) or more"},
 	}
 	for _, tc := range cases {
 		c, err := Compile(tc.o)
@@ -151,6 +153,7 @@ func TestCompileAccepts(t *testing.T) {
 		{},
 		{Ignore: []string{"a", "a", "*", "*.*.*", "a b.c-d", "Meta.x[1"}},
 		{MaxDiffs: 1, MaxBytes: 1},
+		{MaxDepth: 1, MaxWork: 1},
 	} {
 		if _, err := Compile(o); err != nil {
 			t.Errorf("Compile(%+v): %v", o, err)

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +19,13 @@ type walker struct {
 	listed int    // differences listed (or that would have been, had out room left)
 	out    []byte // the report so far
 	steps  []step // path from the root to the current value, in Diff mode
+	mute   bool   // count differences but list none
+
+	depth  int         // nesting of the current value
+	work   int         // units of work left
+	stop   *LimitError // the work limit, if the walk stopped at it
+	deep   *LimitError // the first value nested past the depth limit
+	visits int         // pairs of values and map entries visited, for tests
 
 	// Pairs of pointers, maps and slices under comparison or compared,
 	// as in reflect.DeepEqual: the first few inline, the rest in a map.
@@ -44,12 +52,13 @@ const (
 )
 
 // step is one segment of a path: field i of struct type t, element i, or
-// map key key.
+// map key key, shown as a hash when redact is set.
 type step struct {
-	kind stepKind
-	i    int
-	t    reflect.Type
-	key  reflect.Value
+	kind   stepKind
+	redact bool
+	i      int
+	t      reflect.Type
+	key    reflect.Value
 }
 
 // msgKind says how a difference is worded.
@@ -78,10 +87,11 @@ func (w *walker) pop() {
 	}
 }
 
-// differ records a difference at the current path and returns false.
-func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
+// differ records a difference at the current path, whose sensitivity
+// state is ss, and returns false.
+func (w *walker) differ(kind msgKind, a, b reflect.Value, ss *state) bool {
 	w.n++
-	if !w.full || w.listed >= w.c.maxDiffs {
+	if !w.full || w.mute || w.listed >= w.c.maxDiffs {
 		return false
 	}
 	w.listed++
@@ -91,9 +101,9 @@ func (w *walker) differ(kind msgKind, a, b reflect.Value) bool {
 	if len(w.out) > 0 {
 		w.out = append(w.out, '\n')
 	}
-	w.out = w.appendPath(w.out)
+	w.out = w.appendPath(w.out, w.c.maxBytes+1)
 	w.out = append(w.out, ": "...)
-	w.out = appendMessage(w.out, kind, a, b)
+	w.out = w.c.appendMessage(w.out, kind, a, b, ss)
 	return false
 }
 
@@ -120,21 +130,27 @@ func (w *walker) seenBefore(v visit) bool {
 
 // value compares two values of any types; an invalid Value stands for a nil
 // interface.
-func (w *walker) value(a, b reflect.Value, st *state) bool {
+func (w *walker) value(a, b reflect.Value, st, ss *state) bool {
 	if !a.IsValid() || !b.IsValid() {
 		if a.IsValid() == b.IsValid() {
 			return true
 		}
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, ss)
 	}
 	if a.Type() != b.Type() {
-		return w.differ(msgTypes, a, b)
+		return w.differ(msgTypes, a, b, ss)
 	}
-	return w.same(a, b, st)
+	return w.same(a, b, st, ss)
 }
 
-// same compares two values of the same type.
-func (w *walker) same(a, b reflect.Value, st *state) bool {
+// same compares two values of the same type, within the walk's limits:
+// w.depth is the number of values the two are nested in, and each value
+// that holds others adds one to it while its elements are compared.
+func (w *walker) same(a, b reflect.Value, st, ss *state) bool {
+	if w.work--; w.work < 0 || w.depth >= w.c.maxDepth || w.stop != nil {
+		return w.over()
+	}
+	w.visits++
 	t := a.Type()
 	k := t.Kind()
 	if k != reflect.Interface && t.NumMethod() > 0 {
@@ -142,7 +158,7 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 			if eq {
 				return true
 			}
-			return w.differ(msgValues, a, b)
+			return w.differ(msgValues, a, b, ss)
 		}
 	}
 	switch k {
@@ -169,11 +185,14 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 		}
 	case reflect.String:
 		x, y := a.String(), b.String()
+		if n := max(len(x), len(y)) >> 10; n > 0 && !w.charge(n) {
+			return false
+		}
 		if x == y {
 			return true
 		}
 		if len(x) > maxValueRunes || len(y) > maxValueRunes {
-			return w.differ(msgStrings, a, b)
+			return w.differ(msgStrings, a, b, ss)
 		}
 	case reflect.Pointer:
 		if a.IsNil() || b.IsNil() {
@@ -186,19 +205,31 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 		if pa == pb || w.seenBefore(visit{a: pa, b: pb, t: t, st: st}) {
 			return true
 		}
-		return w.same(a.Elem(), b.Elem(), st)
+		w.depth++
+		eq := w.same(a.Elem(), b.Elem(), st, ss)
+		w.depth--
+		return eq
 	case reflect.Interface:
 		if a.IsNil() || b.IsNil() {
 			if a.IsNil() && b.IsNil() {
 				return true
 			}
-			return w.differ(msgValues, a.Elem(), b.Elem())
+			return w.differ(msgValues, a.Elem(), b.Elem(), ss)
 		}
-		return w.value(a.Elem(), b.Elem(), st)
+		w.depth++
+		eq := w.value(a.Elem(), b.Elem(), st, ss)
+		w.depth--
+		return eq
 	case reflect.Struct:
-		return w.structs(a, b, t, st)
+		w.depth++
+		eq := w.structs(a, b, t, st, ss)
+		w.depth--
+		return eq
 	case reflect.Array:
-		return w.lists(a, b, st, false)
+		w.depth++
+		eq := w.lists(a, b, st, ss, false)
+		w.depth--
+		return eq
 	case reflect.Slice:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -209,8 +240,14 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 			if na > 0 && nb > 0 && w.seenBefore(visit{a: pa, b: pb, na: na, nb: nb, t: t, st: st}) {
 				return true
 			}
+			if eq, ok := w.byteSlices(a, b, t, st); ok {
+				return eq
+			}
 		}
-		return w.lists(a, b, st, a.IsNil() != b.IsNil())
+		w.depth++
+		eq := w.lists(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth--
+		return eq
 	case reflect.Map:
 		if a.IsNil() == b.IsNil() {
 			pa, pb := a.Pointer(), b.Pointer()
@@ -218,20 +255,23 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 				return true
 			}
 		}
-		return w.maps(a, b, st, a.IsNil() != b.IsNil())
+		w.depth++
+		eq := w.maps(a, b, st, ss, a.IsNil() != b.IsNil())
+		w.depth--
+		return eq
 	case reflect.Func:
 		if a.IsNil() && b.IsNil() {
 			return true
 		}
 		if !a.IsNil() && !b.IsNil() {
-			return w.differ(msgFuncs, a, b)
+			return w.differ(msgFuncs, a, b, ss)
 		}
 	case reflect.Chan:
 		if a.Pointer() == b.Pointer() {
 			return true
 		}
 		if !a.IsNil() && !b.IsNil() {
-			return w.differ(msgChans, a, b)
+			return w.differ(msgChans, a, b, ss)
 		}
 	case reflect.UnsafePointer:
 		if a.Pointer() == b.Pointer() {
@@ -240,7 +280,47 @@ func (w *walker) same(a, b reflect.Value, st *state) bool {
 	default:
 		return true // no other kinds exist
 	}
-	return w.differ(msgValues, a, b)
+	return w.differ(msgValues, a, b, ss)
+}
+
+// over is same for values that the limits keep the walk from comparing.
+// Once the work is spent it reports every value unequal, so that the walk
+// unwinds; values nested too deep it reports equal, without charging them,
+// so that the walk goes on with the rest, and notes the first in w.deep.
+func (w *walker) over() bool {
+	switch {
+	case w.stop != nil:
+		return false
+	case w.depth >= w.c.maxDepth:
+		w.work++
+		if w.deep == nil {
+			w.deep = w.limit(LimitDepth, w.c.maxDepth)
+		}
+		return true
+	}
+	w.stop = w.limit(LimitWork, w.c.maxWork)
+	return false
+}
+
+// byteSlices compares two slices of bytes, both nil or both not, at once,
+// charging one unit per KiB. ok is false when the slices are of another
+// kind, may hold ignored elements, or differ in Diff mode, where the
+// elements are walked to list the differences.
+func (w *walker) byteSlices(a, b reflect.Value, t reflect.Type, st *state) (eq, ok bool) {
+	if st != nil || t.Elem().Kind() != reflect.Uint8 || t.Elem().NumMethod() > 0 {
+		return false, false
+	}
+	x, y := a.Bytes(), b.Bytes()
+	if n := max(len(x), len(y)) >> 10; n > 0 && !w.charge(n) {
+		return false, true
+	}
+	switch {
+	case bytes.Equal(x, y):
+		return true, true
+	case !w.full:
+		return w.differ(msgValues, a, b, nil), true
+	}
+	return false, false
 }
 
 // floatEqual is ==, except that NaN equals NaN.
@@ -248,9 +328,13 @@ func floatEqual(x, y float64) bool {
 	return x == y || (x != x && y != y)
 }
 
-func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
+func (w *walker) structs(a, b reflect.Value, t reflect.Type, st, ss *state) bool {
 	eq := true
 	subs := st.fieldStates(t)
+	var tags []bool
+	if w.full {
+		tags = taggedFields(t)
+	}
 	for i, n := 0, t.NumField(); i < n; i++ {
 		var sub *state
 		if subs != nil {
@@ -259,12 +343,16 @@ func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
 		if sub.skip() {
 			continue
 		}
+		var ssub *state
+		if w.full {
+			ssub = sensField(ss, t, i, tags)
+		}
 		w.push(step{kind: stepField, i: i, t: t})
-		ok := w.same(a.Field(i), b.Field(i), sub)
+		ok := w.same(a.Field(i), b.Field(i), sub, ssub)
 		w.pop()
 		if !ok {
 			eq = false
-			if !w.full {
+			if !w.full || w.stop != nil {
 				return false
 			}
 		}
@@ -274,7 +362,7 @@ func (w *walker) structs(a, b reflect.Value, t reflect.Type, st *state) bool {
 
 // lists compares arrays and slices element by element; nilDiffers says
 // that exactly one of them is a nil slice.
-func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
+func (w *walker) lists(a, b reflect.Value, st, ss *state, nilDiffers bool) bool {
 	eq := true
 	na, nb := a.Len(), b.Len()
 	for i := range min(na, nb) {
@@ -283,11 +371,11 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			continue
 		}
 		w.push(step{kind: stepIndex, i: i})
-		ok := w.same(a.Index(i), b.Index(i), sub)
+		ok := w.same(a.Index(i), b.Index(i), sub, sensIndex(ss, i))
 		w.pop()
 		if !ok {
 			eq = false
-			if !w.full {
+			if !w.full || w.stop != nil {
 				return false
 			}
 		}
@@ -298,6 +386,10 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			longer, kind = b, msgMissingOld
 		}
 		for i := min(na, nb); i < longer.Len(); i++ {
+			w.visits++
+			if !w.charge(1) {
+				return false
+			}
 			sub := st.index(i)
 			if sub.skip() {
 				continue
@@ -306,7 +398,7 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			if !w.full {
 				return false
 			}
-			if st == nil && w.listed >= w.c.maxDiffs {
+			if st == nil && (w.mute || w.listed >= w.c.maxDiffs) {
 				// Nothing more will be listed and nothing is ignored:
 				// count the rest at once.
 				w.n += longer.Len() - i
@@ -314,15 +406,15 @@ func (w *walker) lists(a, b reflect.Value, st *state, nilDiffers bool) bool {
 			}
 			w.push(step{kind: stepIndex, i: i})
 			if kind == msgMissingNew {
-				w.differ(kind, a.Index(i), reflect.Value{})
+				w.differ(kind, a.Index(i), reflect.Value{}, sensIndex(ss, i))
 			} else {
-				w.differ(kind, reflect.Value{}, b.Index(i))
+				w.differ(kind, reflect.Value{}, b.Index(i), sensIndex(ss, i))
 			}
 			w.pop()
 		}
 	}
 	if eq && nilDiffers {
-		return w.differ(msgNilEmpty, a, b)
+		return w.differ(msgNilEmpty, a, b, ss)
 	}
 	return eq
 }
@@ -333,18 +425,47 @@ type entry struct {
 	key, a, b reflect.Value
 }
 
+// smallMap is the number of entries, both sides together, up to which a
+// map is walked in key order by sorting all its entries. Larger maps are
+// walked in their own order, and only the differing entries that the
+// report can still list are sorted.
+const smallMap = 64
+
 // maps compares maps key by key; nilDiffers says that exactly one of them
-// is nil.
-func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
+// is nil. Every entry of both maps is charged before any is visited.
+func (w *walker) maps(a, b reflect.Value, st, ss *state, nilDiffers bool) bool {
 	if !w.full {
 		return w.mapsEqual(a, b, st, nilDiffers)
 	}
+	n := a.Len() + b.Len()
+	if !w.charge(n) {
+		return false
+	}
+	var eq bool
+	if n <= smallMap {
+		eq = w.mapsSorted(a, b, st, ss)
+	} else {
+		eq = w.mapsLarge(a, b, st, ss)
+	}
+	if w.stop != nil {
+		return false
+	}
+	if eq && nilDiffers {
+		return w.differ(msgNilEmpty, a, b, ss)
+	}
+	return eq
+}
+
+// mapsSorted walks the entries of two small maps in key order.
+func (w *walker) mapsSorted(a, b reflect.Value, st, ss *state) bool {
 	entries := make([]entry, 0, max(a.Len(), b.Len()))
 	for it := a.MapRange(); it.Next(); {
+		w.visits++
 		k := it.Key()
 		entries = append(entries, entry{key: k, a: it.Value(), b: b.MapIndex(k)})
 	}
 	for it := b.MapRange(); it.Next(); {
+		w.visits++
 		if k := it.Key(); !a.MapIndex(k).IsValid() {
 			entries = append(entries, entry{key: k, b: it.Value()})
 		}
@@ -356,28 +477,140 @@ func (w *walker) maps(a, b reflect.Value, st *state, nilDiffers bool) bool {
 		if sub.skip() {
 			continue
 		}
-		w.push(step{kind: stepKey, key: e.key})
-		switch {
-		case !e.b.IsValid():
-			eq = w.differ(msgMissingNew, e.a, e.b)
-		case !e.a.IsValid():
-			eq = w.differ(msgMissingOld, e.a, e.b)
-		default:
-			eq = w.same(e.a, e.b, sub) && eq
+		if !w.entry(e, sub, ss) {
+			eq = false
+			if w.stop != nil {
+				return false
+			}
 		}
-		w.pop()
-	}
-	if eq && nilDiffers {
-		return w.differ(msgNilEmpty, a, b)
 	}
 	return eq
+}
+
+// mapsLarge compares two large maps without sorting them: it finds the
+// differing entries in the maps' own order, keeps the few smallest that
+// the report can still list, counts the differences of the others, and
+// then walks the kept ones in key order. The memory it needs does not grow
+// with the maps.
+func (w *walker) mapsLarge(a, b reflect.Value, st, ss *state) bool {
+	room := 0 // how many differing entries the report can still list
+	if !w.mute {
+		room = max(w.c.maxDiffs-w.listed, 0)
+	}
+	var kept []entry // the smallest differing entries so far, in key order
+	keep := func(e entry, sub *state) bool {
+		if room > 0 && (len(kept) < room || compareKeys(e.key, kept[len(kept)-1].key) < 0) {
+			i, _ := slices.BinarySearchFunc(kept, e.key, func(x entry, k reflect.Value) int {
+				if compareKeys(x.key, k) <= 0 {
+					return -1 // after equal keys, as a stable sort would
+				}
+				return 1
+			})
+			kept = slices.Insert(kept, i, e)
+			if len(kept) <= room {
+				return true
+			}
+			e = kept[room]
+			kept = kept[:room]
+			sub = st.key(e.key)
+		}
+		// Not listed: count its differences only.
+		mute := w.mute
+		w.mute = true
+		w.entry(e, sub, ss)
+		w.mute = mute
+		return w.stop == nil
+	}
+	// An Equal-mode walker with its own record of visited pairs tells
+	// equal entries from differing ones, so that the Diff-mode walk of a
+	// differing entry later finds none of them marked as compared.
+	eqw := walker{c: w.c, depth: w.depth}
+	eq := true
+	for it := a.MapRange(); it.Next(); {
+		w.visits++
+		k := it.Key()
+		sub := st.key(k)
+		if sub.skip() {
+			continue
+		}
+		e := entry{key: k, a: it.Value(), b: b.MapIndex(k)}
+		if e.b.IsValid() {
+			eqw.work, eqw.visits = w.work, 0
+			same := eqw.same(e.a, e.b, sub, nil)
+			w.work, w.visits = eqw.work, w.visits+eqw.visits
+			if eqw.stop != nil {
+				w.push(w.keyStep(k, ss))
+				w.charge(w.work + 1) // spent: stop here, with the path
+				w.pop()
+				return false
+			}
+			if same && eqw.deep != nil {
+				// Equal as far as the depth limit lets the walk see:
+				// walk it here too, to note where it stopped.
+				eqw.deep = nil
+				if w.deep == nil {
+					same = w.entry(e, sub, ss)
+				}
+			}
+			if same {
+				continue
+			}
+		}
+		eq = false
+		if !keep(e, sub) {
+			return false
+		}
+	}
+	for it := b.MapRange(); it.Next(); {
+		w.visits++
+		k := it.Key()
+		sub := st.key(k)
+		if sub.skip() || a.MapIndex(k).IsValid() {
+			continue
+		}
+		eq = false
+		if !keep(entry{key: k, b: it.Value()}, sub) {
+			return false
+		}
+	}
+	for _, e := range kept {
+		if w.entry(e, st.key(e.key), ss); w.stop != nil {
+			return false
+		}
+	}
+	return eq
+}
+
+// entry compares one entry of two maps in Diff mode; ss is the
+// sensitivity state of the maps.
+func (w *walker) entry(e entry, sub, ss *state) bool {
+	w.push(w.keyStep(e.key, ss))
+	defer w.pop()
+	ssub := sensKey(ss, e.key)
+	switch {
+	case !e.b.IsValid():
+		return w.differ(msgMissingNew, e.a, e.b, ssub)
+	case !e.a.IsValid():
+		return w.differ(msgMissingOld, e.a, e.b, ssub)
+	}
+	return w.same(e.a, e.b, sub, ssub)
+}
+
+// keyStep returns the path step of map key k in a map whose sensitivity
+// state is ss: the key is hidden when the map is sensitive or no values
+// are shown.
+func (w *walker) keyStep(k reflect.Value, ss *state) step {
+	return step{kind: stepKey, key: k, redact: w.c.hide || ss.skip()}
 }
 
 // mapsEqual is maps for Equal mode: it needs no order and stops at the
 // first difference.
 func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool {
 	if st == nil && a.Len() != b.Len() {
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, nil)
+	}
+	if !w.charge(a.Len() + b.Len()) {
+		return false
 	}
 	// Reuse one key and one value for the whole iteration when reflection
 	// allows it (not for maps reached through unexported fields).
@@ -388,6 +621,7 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 		vbuf = reflect.New(a.Type().Elem()).Elem()
 	}
 	for it := a.MapRange(); it.Next(); {
+		w.visits++
 		var k, v reflect.Value
 		if reuse {
 			kbuf.SetIterKey(it)
@@ -401,28 +635,33 @@ func (w *walker) mapsEqual(a, b reflect.Value, st *state, nilDiffers bool) bool 
 			continue
 		}
 		bv := b.MapIndex(k)
-		if !bv.IsValid() || !w.same(v, bv, sub) {
-			return w.differ(msgValues, a, b)
+		if !bv.IsValid() || !w.same(v, bv, sub, nil) {
+			return w.differ(msgValues, a, b, nil)
 		}
 	}
 	if st != nil {
 		// Equal lengths no longer prove that new has no extra keys.
 		for it := b.MapRange(); it.Next(); {
+			w.visits++
 			k := it.Key()
 			if !st.key(k).skip() && !a.MapIndex(k).IsValid() {
-				return w.differ(msgValues, a, b)
+				return w.differ(msgValues, a, b, nil)
 			}
 		}
 	}
 	if nilDiffers {
-		return w.differ(msgValues, a, b)
+		return w.differ(msgValues, a, b, nil)
 	}
 	return true
 }
 
-// appendPath writes the current path.
-func (w *walker) appendPath(buf []byte) []byte {
+// appendPath writes the current path, stopping once buf is longer than
+// limit bytes.
+func (w *walker) appendPath(buf []byte, limit int) []byte {
 	for _, s := range w.steps {
+		if len(buf) > limit {
+			break
+		}
 		switch s.kind {
 		case stepField:
 			buf = append(buf, '.')
@@ -433,7 +672,11 @@ func (w *walker) appendPath(buf []byte) []byte {
 			buf = append(buf, ']')
 		case stepKey:
 			buf = append(buf, '[')
-			buf = append(buf, formatValue(s.key)...)
+			if s.redact {
+				buf = append(buf, w.c.token(s.key)...)
+			} else {
+				buf = append(buf, w.c.formatValue(s.key, nil)...)
+			}
 			buf = append(buf, ']')
 		}
 	}
