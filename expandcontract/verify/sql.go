@@ -25,11 +25,23 @@ import (
 //
 // Checksums are computed by the database where it can hash (PostgreSQL,
 // MySQL), so that only a count and a sum per key range travel; SQLite
-// streams the rows of each range to Go, which hashes them. Queries select
-// key ranges with the Key column, which should be indexed (a primary key
-// is). When [Verifier.Run] compares two SQLRows that differ only in Value
-// (the same DB, Table, Key, Kind and Where), one query per range reads
-// both values.
+// streams the rows of each range to Go, which hashes them. When
+// [Verifier.Run] compares two SQLRows that differ only in Value (the same
+// DB, Table, Key, Kind and Where), one query per range reads both values.
+//
+// Queries select key ranges with the Key column, which should be indexed
+// (a primary key is). Text keys are compared and sorted in byte order
+// whatever the column's collation: as Key COLLATE BINARY on SQLite,
+// CAST(Key AS TEXT) COLLATE "C" on PostgreSQL, and CAST(CONVERT(Key USING
+// utf8mb4) AS BINARY) on MySQL. The index serves those queries where the
+// column already sorts in byte order: a column of SQLite's default BINARY
+// collation, or a PostgreSQL column declared COLLATE "C" (for another
+// collation, an index on (Key COLLATE "C") serves them). Elsewhere, and on
+// MySQL and MariaDB always, even for a utf8mb4_bin column (whose PAD SPACE
+// comparisons are not byte order), every range query reads the whole
+// table, and a verification of n rows reads the table about 2n/chunk
+// times: use a large [WithChunkSize] there. Integer keys are compared as they are and
+// always use the index.
 type SQLRows struct {
 	// DB is the database. Required.
 	DB *sqlx.DB
@@ -40,7 +52,7 @@ type SQLRows struct {
 	// It is validated and quoted. Required.
 	Key string
 	// Kind says how keys are read: int64 for [expandcontract.IntKeys], string for
-	// [expandcontract.TextKeys].
+	// [expandcontract.TextKeys], compared in byte order.
 	Kind expandcontract.KeyKind
 	// Value is the SQL expression compared, such as "phone_number" or
 	// "COALESCE(first_name, '') || ' ' || last_name", evaluated for each row
@@ -65,6 +77,7 @@ type sqlPlan struct {
 	kind  expandcontract.KeyKind
 	table string // quoted
 	key   string // quoted
+	ord   string // the key as compared and sorted: in byte order for text keys
 	where string // "(cond)" or ""
 	enc   string // the value encoded: '=' || value, or '!' for NULL
 }
@@ -91,7 +104,12 @@ func (s *SQLRows) plan() (*sqlPlan, error) {
 	if p.key, err = d.QuoteIdent(s.Key); err != nil {
 		return nil, fmt.Errorf("%w: SQLRows key column: %w", ErrInvalidInput, err)
 	}
-	if s.Kind != expandcontract.IntKeys && s.Kind != expandcontract.TextKeys {
+	switch s.Kind {
+	case expandcontract.IntKeys:
+		p.ord = p.key
+	case expandcontract.TextKeys:
+		p.ord = d.ByteOrder(p.key)
+	default:
 		return nil, fmt.Errorf("%w: SQLRows of table %q: unknown key kind %d", ErrInvalidInput, s.Table, s.Kind)
 	}
 	if strings.TrimSpace(s.Value) == "" {
@@ -144,7 +162,7 @@ func (p *sqlPlan) cond(r expandcontract.KeyRange) (string, []any, error) {
 		if err := p.checkKey(b.v); err != nil {
 			return "", nil, err
 		}
-		parts = append(parts, p.key+b.op)
+		parts = append(parts, p.ord+b.op)
 		args = append(args, b.v)
 	}
 	if len(parts) == 0 {
@@ -179,8 +197,8 @@ func (p *sqlPlan) newKey() (any, func() any) {
 	return &k, func() any { return k }
 }
 
-// Boundary returns the key of the n-th row after the key after, in the
-// order of the Key column.
+// Boundary returns the key of the n-th row after the key after, in key
+// order: byte order for text keys.
 func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, error) {
 	p, err := s.plan()
 	if err != nil {
@@ -193,7 +211,7 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	q := "SELECT " + p.key + " FROM " + p.table + where + " ORDER BY " + p.key + " LIMIT 1 OFFSET " + strconv.Itoa(n-1)
+	q := "SELECT " + p.key + " FROM " + p.table + where + " ORDER BY " + p.ord + " LIMIT 1 OFFSET " + strconv.Itoa(n-1)
 	dst, key := p.newKey()
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst); errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -293,7 +311,8 @@ func (p *sqlPlan) encRow(enc string) string {
 	return "length(" + kt + ") || ':' || " + kt + " || " + enc
 }
 
-// Rows calls fn with every row whose key lies in r, in key order.
+// Rows calls fn with every row whose key lies in r, in key order (byte
+// order for text keys).
 func (s *SQLRows) Rows(ctx context.Context, r expandcontract.KeyRange, fn func(Row) error) error {
 	p, err := s.plan()
 	if err != nil {
@@ -315,7 +334,7 @@ func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered b
 	}
 	q := "SELECT " + p.key + ", " + strings.Join(encs, ", ") + " FROM " + p.table + where
 	if ordered {
-		q += " ORDER BY " + p.key
+		q += " ORDER BY " + p.ord
 	}
 	rows, err := p.db.QueryContext(ctx, p.d.Rebind(q), args...)
 	if err != nil {

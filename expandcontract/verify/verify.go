@@ -144,7 +144,9 @@ func (r Result) summary() string {
 // too. For each range it compares the two sides' checksums; only where they
 // differ does it read the range's rows from both sides and name the keys
 // that differ: missing in the new store, extra in it, or with another
-// value. A NULL value differs from the empty text.
+// value. A NULL value differs from the empty text. Text keys are cut into
+// ranges and compared in byte order on both sides (see [SQLRows]), so that
+// two stores of different collations cut the same ranges.
 //
 // Every differing key is recorded in the migration's repair log (see
 // [repair.NewLog], and [WithRepairLog] for another one) as a
