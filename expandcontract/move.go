@@ -205,6 +205,9 @@ func (m *Migration) check(ctx context.Context, cur State, mv Move) (warnings []s
 	return warnings, nil
 }
 
+// maxGuardDetail caps how much of a verification's detail a refusal quotes.
+const maxGuardDetail = 200
+
 // switchReadsBlocked says why reads may not move yet, or "" if they may.
 func (s *Store) switchReadsBlocked(st State) string {
 	b, v := st.Backfill, st.Verification
@@ -217,8 +220,14 @@ func (s *Store) switchReadsBlocked(st State) string {
 	case v.At.Before(b.DoneAt):
 		return fmt.Sprintf("the last verification (%s) is older than the backfill's end (%s)",
 			v.At.Format(time.RFC3339), b.DoneAt.Format(time.RFC3339))
-	case !v.Clean:
+	case !v.Clean && v.Differences > 0:
 		return fmt.Sprintf("the last verification found %d differing keys", v.Differences)
+	case !v.Clean:
+		detail := v.Detail
+		if len(detail) > maxGuardDetail {
+			detail = strings.ToValidUTF8(detail[:maxGuardDetail], "") + "..."
+		}
+		return "the last verification was not clean: " + detail
 	case now.Sub(v.At) > s.maxVerifyAge:
 		return fmt.Sprintf("the last clean verification is %s old, more than %s",
 			now.Sub(v.At).Round(time.Second), s.maxVerifyAge)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,9 @@ func TestSwitchReadsGuard(t *testing.T) {
 		c.Advance(time.Minute)
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Rows: 100, Differences: 2}))
 		refused("found 2 differing keys")
+		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Rows: 100,
+			Detail: "verify: key not unique: " + strings.Repeat("k", 300)}))
+		refused("the last verification was not clean: verify: key not unique: kkk")
 
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 100}))
 		c.Advance(2 * time.Hour)

@@ -25,5 +25,8 @@
 // another collation than "C", a SQLite column of another collation than
 // BINARY), each range query reads the whole table; see [SQLRows].
 //
+// A key must be unique on each side: a key found in two rows of a side
+// fails the verification with [ErrDuplicateKey], never a clean result.
+//
 // Everything here is safe for concurrent use.
 package verify

@@ -20,7 +20,10 @@ import (
 // verification. Every method orders and compares them in one order on
 // every store: integers by value, and text by the bytes of its UTF-8
 // encoding, as Go compares strings, whatever the store's collation says,
-// so that a range holds the same keys on both sides.
+// so that a range holds the same keys on both sides. Keys are unique: a
+// source whose keys can repeat returns an error wrapping [ErrDuplicateKey]
+// from Checksum for a range with a repeated key, as SQLRows does; without
+// that, a repeat is found only in a range that is read row by row.
 //
 // A RowSource is used by several goroutines at once.
 type RowSource interface {

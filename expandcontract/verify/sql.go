@@ -25,9 +25,11 @@ import (
 //
 // Checksums are computed by the database where it can hash (PostgreSQL,
 // MySQL), so that only a count and a sum per key range travel; SQLite
-// streams the rows of each range to Go, which hashes them. When
-// [Verifier.Run] compares two SQLRows that differ only in Value (the same
-// DB, Table, Key, Kind and Where), one query per range reads both values.
+// streams the rows of each range to Go, which hashes them. Each checksum
+// also counts the range's distinct keys, so that a key in more than one
+// row fails the verification with [ErrDuplicateKey]. When [Verifier.Run]
+// compares two SQLRows that differ only in Value (the same DB, Table, Key,
+// Kind and Where), one query per range reads both values.
 //
 // Queries select key ranges with the Key column, which should be indexed
 // (a primary key is). Text keys are compared and sorted in byte order
@@ -223,7 +225,8 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 
 // Checksum returns the checksum of the rows whose keys lie in r.
 // PostgreSQL computes both digests and MySQL computes [DigestMD5] in SQL;
-// on SQLite the rows are read and hashed in Go.
+// on SQLite the rows are read and hashed in Go. A key in more than one of
+// the rows is an error wrapping [ErrDuplicateKey] that names it.
 func (s *SQLRows) Checksum(ctx context.Context, r expandcontract.KeyRange, d Digest) (Checksum, error) {
 	p, err := s.plan()
 	if err != nil {
@@ -243,12 +246,21 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 	var hash func(enc string) string
 	switch name := p.d.Name(); {
 	case d == DigestMD5 && name == sqldialect.SQLite:
-		err := p.scan(ctx, r, false, encs, func(rows []Row) error {
+		var prev any
+		err := p.scan(ctx, r, true, encs, func(rows []Row) error {
+			if cs[0].Rows > 0 && rows[0].Key == prev {
+				return ErrDuplicateKey // named below, once the rows are closed
+			}
+			prev = rows[0].Key
 			for i, row := range rows {
 				cs[i].Add(row)
 			}
 			return nil
 		})
+		if errors.Is(err, ErrDuplicateKey) {
+			where, args, _ := p.cond(r)
+			return nil, p.duplicate(ctx, where, args)
+		}
 		return cs, err
 	case d == DigestMD5 && name == sqldialect.Postgres:
 		hash = func(enc string) string {
@@ -271,19 +283,22 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 	if p.d.Name() == sqldialect.MySQL {
 		text = "CHAR"
 	}
-	q := "SELECT COUNT(*)"
+	q := "SELECT COUNT(*), COUNT(" + p.ord + "), COUNT(DISTINCT " + p.ord + ")"
 	for _, enc := range encs {
 		q += ", CAST(SUM(" + hash(enc) + ") AS " + text + ")"
 	}
 	q += " FROM " + p.table + where
-	var n int64
+	var n, keys, distinct int64
 	sums := make([]sql.NullString, len(encs))
-	dst := []any{&n}
+	dst := []any{&n, &keys, &distinct}
 	for i := range sums {
 		dst = append(dst, &sums[i])
 	}
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst...); err != nil {
 		return nil, fmt.Errorf("verify: checksum of %s: %w", p.table, err)
+	}
+	if distinct != keys {
+		return nil, p.duplicate(ctx, where, args)
 	}
 	for i := range cs {
 		cs[i].Rows = n
@@ -292,6 +307,19 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 		}
 	}
 	return cs, nil
+}
+
+// duplicate returns the error that names the first key, in key order,
+// that more than one row of the rows selected by where holds.
+func (p *sqlPlan) duplicate(ctx context.Context, where string, args []any) error {
+	q := "SELECT " + p.ord + ", COUNT(*) FROM " + p.table + where + " GROUP BY " + p.ord +
+		" HAVING COUNT(*) > 1 ORDER BY " + p.ord + " LIMIT 1"
+	dst, key := p.newKey()
+	var n int64
+	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst, &n); err != nil {
+		return fmt.Errorf("%w in %s; reading which: %w", ErrDuplicateKey, p.table, err)
+	}
+	return fmt.Errorf("%w: key %q in %d rows of %s", ErrDuplicateKey, keyString(key()), n, p.table)
 }
 
 // encRow returns the SQL expression of the encoding of a row (see
