@@ -8,7 +8,8 @@
 // migration and its two sides; [Verifier.Run] checksums both sides range by
 // range, drills down to the differing keys only where checksums differ,
 // and returns a [Result]. A clean result newer than the backfill's end
-// lets the migration move to switchreads.
+// lets the migration move to switchreads; after a move back into backfill,
+// only one that started after that move does.
 //
 // # Key order
 //

@@ -170,7 +170,8 @@ func (r Result) summary() string {
 // The result is stored with the migration (see
 // [expandcontract.Migration.RecordVerification]) as of the moment the
 // verification started, by the store's clock: a clean one that started
-// after the backfill finished lets the migration move to switchreads.
+// after the backfill finished, and after the migration last moved into
+// backfill, lets the migration move to switchreads.
 //
 // The checksums use the fastest digest both sides compute (see [Digest]).
 // A verification reads while the application writes, without locking: a
