@@ -26,8 +26,10 @@ import (
 // Checksums are computed by the database where it can hash (PostgreSQL,
 // MySQL), so that only a count and a sum per key range travel; SQLite
 // streams the rows of each range to Go, which hashes them. Each checksum
-// also counts the range's distinct keys, so that a key in more than one
-// row fails the verification with [ErrDuplicateKey]. When [Verifier.Run]
+// also counts the range's distinct keys (in the database, a sort of the
+// range's keys: about a tenth more time per query on PostgreSQL), so that
+// a key in more than one row fails the verification with
+// [ErrDuplicateKey], even where both sides hold the same rows. When [Verifier.Run]
 // compares two SQLRows that differ only in Value (the same DB, Table, Key,
 // Kind and Where), one query per range reads both values.
 //
