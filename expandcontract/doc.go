@@ -17,8 +17,9 @@
 // one step at a time, forward or back, with [Migration.Move]. A move is a
 // compare-and-swap on the migration's version, so of two instances racing
 // one wins and the other gets a *[ConflictError]; reads cannot move to
-// switchreads before the backfill is done and a verification after it came
-// back clean; contract is final unless forced. Every move, refusal and
+// switchreads before the backfill is done and a verification after it, and
+// after the last move into backfill, came back clean; contract is final
+// unless forced. Every move, refusal and
 // conflict is appended to the migration's history ([Migration.Events])
 // with who asked and why. A move may run DDL, such as adding the new
 // column, under a lock timeout with retries, so that it never queues

@@ -2,6 +2,7 @@ package expandcontract
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,7 +109,10 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 		return State{}, m.conflict(ctx, cur, mv)
 	}
 	k := m.s.m
-	warnings, refusal := m.check(ctx, cur, mv)
+	warnings, refusal, err := m.check(ctx, cur, mv)
+	if err != nil {
+		return State{}, err
+	}
 	if refusal != nil {
 		m.s.moves.Add(ctx, moveRefused)
 		ev := Event{Actor: mv.Actor, Kind: "refuse", From: cur.Phase, To: mv.To,
@@ -170,25 +174,30 @@ func (m *Migration) conflict(ctx context.Context, cur State, mv Move) error {
 }
 
 // check applies the rules of the phase sequence to mv. It returns warnings
-// for a move that may go ahead, or the refusal.
-func (m *Migration) check(ctx context.Context, cur State, mv Move) (warnings []string, refusal *MoveError) {
+// for a move that may go ahead, or the refusal, or the error that kept it
+// from deciding.
+func (m *Migration) check(ctx context.Context, cur State, mv Move) (warnings []string, refusal *MoveError, err error) {
 	refuse := func(kind error, format string, args ...any) *MoveError {
 		return &MoveError{Migration: cur.Name, From: cur.Phase, To: mv.To, Reason: fmt.Sprintf(format, args...), kind: kind}
 	}
 	from, to := cur.Phase, mv.To
 	switch {
 	case to == from:
-		return nil, refuse(ErrIllegalMove, "already there")
+		return nil, refuse(ErrIllegalMove, "already there"), nil
 	case to != from+1 && to+1 != from:
 		return nil, refuse(ErrIllegalMove, "phases move one step at a time; from %s the next is %s and the previous %s",
-			from, min(from+1, Contract), max(from, 1)-1)
+			from, min(from+1, Contract), max(from, 1)-1), nil
 	case from == Contract && !mv.Force:
-		return nil, refuse(ErrIllegalMove, "contract is final: the old store may be gone; move back only with Force")
+		return nil, refuse(ErrIllegalMove, "contract is final: the old store may be gone; move back only with Force"), nil
 	}
 	if to == SwitchReads && from == Backfill {
-		if why := m.s.switchReadsBlocked(cur); why != "" {
+		entered, err := m.enteredBackfill(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if why := m.s.switchReadsBlocked(cur, entered); why != "" {
 			if !mv.Force {
-				return nil, refuse(ErrGuard, "%s", why)
+				return nil, refuse(ErrGuard, "%s", why), nil
 			}
 			warnings = append(warnings, "forced past guard: "+why)
 		}
@@ -202,11 +211,30 @@ func (m *Migration) check(ctx context.Context, cur State, mv Move) (warnings []s
 			warnings = append(warnings, "instances still resolving stages that use the old store: "+strings.Join(touching, ", "))
 		}
 	}
-	return warnings, nil
+	return warnings, nil, nil
 }
 
+// enteredBackfill returns when the migration last moved into the backfill
+// phase, from the history: the first time from dualwrite, and again on
+// every move back from switchreads.
+func (m *Migration) enteredBackfill(ctx context.Context) (time.Time, error) {
+	k := m.s.m
+	var at sql.NullInt64
+	err := k.DB.GetContext(ctx, &at, k.Q(`SELECT MAX(at) FROM `+k.T.Events+
+		` WHERE migration = ? AND to_phase = ? AND from_phase <> to_phase AND kind IN ('move', 'force')`),
+		m.h.Name, Backfill.String())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("expandcontract: read the history of %q: %w", m.h.Name, err)
+	}
+	return meta.FromMicros(at), nil
+}
+
+// maxGuardDetail caps how much of a verification's detail a refusal quotes.
+const maxGuardDetail = 200
+
 // switchReadsBlocked says why reads may not move yet, or "" if they may.
-func (s *Store) switchReadsBlocked(st State) string {
+// entered is when the migration last moved into backfill.
+func (s *Store) switchReadsBlocked(st State, entered time.Time) string {
 	b, v := st.Backfill, st.Verification
 	now := s.m.Now()
 	switch {
@@ -217,8 +245,18 @@ func (s *Store) switchReadsBlocked(st State) string {
 	case v.At.Before(b.DoneAt):
 		return fmt.Sprintf("the last verification (%s) is older than the backfill's end (%s)",
 			v.At.Format(time.RFC3339), b.DoneAt.Format(time.RFC3339))
-	case !v.Clean:
+	case !v.At.After(entered):
+		// One from before a move back does not cover the writes since.
+		return fmt.Sprintf("the last verification (%s) did not start after the last move into backfill (%s): run one now",
+			v.At.Format(time.RFC3339Nano), entered.Format(time.RFC3339Nano))
+	case !v.Clean && v.Differences > 0:
 		return fmt.Sprintf("the last verification found %d differing keys", v.Differences)
+	case !v.Clean:
+		detail := v.Detail
+		if len(detail) > maxGuardDetail {
+			detail = strings.ToValidUTF8(detail[:maxGuardDetail], "") + "..."
+		}
+		return "the last verification was not clean: " + detail
 	case now.Sub(v.At) > s.maxVerifyAge:
 		return fmt.Sprintf("the last clean verification is %s old, more than %s",
 			now.Sub(v.At).Round(time.Second), s.maxVerifyAge)

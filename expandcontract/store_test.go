@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,9 @@ func TestSwitchReadsGuard(t *testing.T) {
 		c.Advance(time.Minute)
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Rows: 100, Differences: 2}))
 		refused("found 2 differing keys")
+		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Rows: 100,
+			Detail: "verify: key not unique: " + strings.Repeat("k", 300)}))
+		refused("the last verification was not clean: verify: key not unique: kkk")
 
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 100}))
 		c.Advance(2 * time.Hour)
@@ -157,6 +161,73 @@ func TestSwitchReadsGuard(t *testing.T) {
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 100}))
 		m := ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.SwitchReads)
 		assert.True(t, m.Verification.Clean)
+	})
+}
+
+// TestSwitchReadsNeedsVerificationAfterReturnToBackfill moves back from
+// switchreads (and from backfill to dualwrite) and forward again: writes
+// went on in between, so the verification from before the move back no
+// longer lets reads switch, though it is clean, recent, and newer than the
+// backfill's end.
+func TestSwitchReadsNeedsVerificationAfterReturnToBackfill(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		c := ectest.NewClock()
+		s := ectest.Open(t, db.DB, c, expandcontract.WithVerificationMaxAge(time.Hour))
+		m := ectest.WalkToSwitchReads(t, s, c, "users")
+		switchReads := func(force bool) (expandcontract.State, error) {
+			return m.Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: force})
+		}
+		refused := func() {
+			t.Helper()
+			_, err := switchReads(false)
+			require.ErrorIs(t, err, expandcontract.ErrGuard, "a verification from before the move back into backfill let reads switch")
+			assert.ErrorContains(t, err, "did not start after the last move into backfill")
+		}
+
+		c.Advance(time.Minute)
+		ectest.MoveTo(t, m, expandcontract.Backfill)
+		c.Advance(time.Minute)
+		refused()
+
+		// A verification started at the instant of the move may have read
+		// before it.
+		c.Advance(time.Minute)
+		require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 1}))
+		c.Advance(time.Minute)
+		ectest.MoveTo(t, m, expandcontract.SwitchReads, expandcontract.Backfill)
+		require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 1}))
+		refused()
+		c.Advance(time.Microsecond)
+		require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 1}))
+		_, err := switchReads(false)
+		require.NoError(t, err)
+
+		// Back two phases, and forward again, by force too.
+		c.Advance(time.Minute)
+		ectest.MoveTo(t, m, expandcontract.Backfill)
+		_, err = m.Move(t.Context(), expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Force: true})
+		require.NoError(t, err)
+		c.Advance(time.Minute)
+		ectest.MoveTo(t, m, expandcontract.Backfill)
+		c.Advance(time.Minute)
+		refused()
+		st, err := switchReads(true)
+		require.NoError(t, err, "force passes the guard")
+		assert.Equal(t, expandcontract.SwitchReads, st.Phase)
+		events, err := m.Events(t.Context())
+		require.NoError(t, err)
+		assert.Contains(t, events[len(events)-1].Detail, "forced past guard: the last verification")
+
+		// Neither a refusal nor a recorded verification counts as a move.
+		c.Advance(time.Minute)
+		ectest.MoveTo(t, m, expandcontract.Backfill)
+		c.Advance(time.Minute)
+		require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true, Rows: 1}))
+		c.Advance(time.Minute)
+		_, err = m.Move(t.Context(), expandcontract.Move{To: expandcontract.Backfill, Actor: "bob", Reason: "already there"})
+		require.ErrorIs(t, err, expandcontract.ErrIllegalMove)
+		_, err = switchReads(false)
+		require.NoError(t, err)
 	})
 }
 

@@ -9,7 +9,9 @@ import (
 
 // RecordVerification stores v as the migration's latest verification,
 // stamped now unless v.At is set, and records it in the history. A move to
-// switchreads needs a clean one newer than the backfill's end. Package
+// switchreads needs a clean one that is not older than the backfill's end
+// and that started after the migration last moved into backfill (so after
+// a move back from switchreads, a new one). Package
 // verify records its results this way; call it for a verification made by
 // other means.
 func (m *Migration) RecordVerification(ctx context.Context, v Verification) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/e2e/internal/suite"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/internal/sqldialect"
@@ -30,8 +31,9 @@ var soakFaults = []Fault{faultLatency, faultTimeout, faultReset, faultBandwidth,
 // for -soak.duration, mixes at random (math/rand/v2, seeded by -soak.seed
 // and always logged) faults on the new store and their recovery, stage moves
 // forward and back among dualwrite, shadow, live and rampdown, phase moves
-// back to backfill and forward again to switchreads (the clean verification
-// after the backfill still stands), and stops and restarts of the repairer,
+// back to backfill and forward again to switchreads (by force: after a move
+// back, the guard wants a verification newer than that move, and the checks
+// at the end verify), and stops and restarts of the repairer,
 // while the suite's sixteen workers write and read. Each slice of the mix,
 // from one change to the next, is a window of the suite's report and gets
 // the suite's checks: caller errors only from the authoritative store, no
@@ -159,7 +161,7 @@ func soak(t *testing.T, kind string, seed uint64, dur time.Duration) {
 		k.toggleRepairer()
 	}
 	if k.phase == expandcontract.Backfill {
-		k.movePhase(expandcontract.SwitchReads, k.stage)
+		k.forceSwitchReads()
 	}
 	k.stage = cutover.Rampdown
 	k.moves++
@@ -249,7 +251,7 @@ func (k *soaker) moveStage() {
 func (k *soaker) movePhaseAtRandom() {
 	switch {
 	case k.phase == expandcontract.Backfill:
-		k.movePhase(expandcontract.SwitchReads, k.stage)
+		k.forceSwitchReads()
 	case k.phase == expandcontract.SwitchReads && k.stage <= cutover.Shadow:
 		k.movePhase(expandcontract.Backfill, k.stage)
 	}
@@ -261,6 +263,24 @@ func (k *soaker) movePhase(to expandcontract.Phase, stage cutover.Stage) {
 	k.t.Helper()
 	k.move(to, stage)
 	k.phase, k.stage = to, stage
+	k.moves++
+	k.phases++
+}
+
+// forceSwitchReads moves the migration from backfill, where a move back
+// took it, forward to switchreads again, keeping the stage. The guard
+// refuses the move, since the verification before the first switchreads
+// started before the move back; a new one would have to wait for the
+// fault to go, so the move is forced, as an operator who accepts the
+// repair log's catching up would force it.
+func (k *soaker) forceSwitchReads() {
+	k.t.Helper()
+	_, err := suite.Migration(k.store, k.name).Move(k.ctx, expandcontract.Move{To: expandcontract.SwitchReads,
+		Actor: "faults", Reason: "soak: forward again without a new verification", Force: true})
+	if err != nil {
+		k.t.Fatalf("move to switchreads: %v", err)
+	}
+	k.phase = expandcontract.SwitchReads
 	k.moves++
 	k.phases++
 }

@@ -8,7 +8,26 @@
 // migration and its two sides; [Verifier.Run] checksums both sides range by
 // range, drills down to the differing keys only where checksums differ,
 // and returns a [Result]. A clean result newer than the backfill's end
-// lets the migration move to switchreads.
+// lets the migration move to switchreads; after a move back into backfill,
+// only one that started after that move does.
+//
+// # Key order
+//
+// Key ranges are cut and compared in one order on both sides: integers by
+// value, and text by its UTF-8 bytes, as Go compares strings, whatever the
+// collation of either store. Two stores that sort text differently, such
+// as PostgreSQL's "C" and MariaDB's utf8mb4_general_ci, or an ICU
+// collation, or SQLite's NOCASE, then put every row in the same range on
+// both sides. Byte order is case-sensitive and pads nothing: "a" and "a "
+// are two keys, though MariaDB's PAD SPACE collations (utf8mb4_bin and
+// utf8mb4_general_ci among them) hold only one of them in a unique column.
+// The cost is the index: where the key column does not already sort in
+// byte order (any MySQL or MariaDB text column, a PostgreSQL column of
+// another collation than "C", a SQLite column of another collation than
+// BINARY), each range query reads the whole table; see [SQLRows].
+//
+// A key must be unique on each side: a key found in two rows of a side
+// fails the verification with [ErrDuplicateKey], never a clean result.
 //
 // Everything here is safe for concurrent use.
 package verify

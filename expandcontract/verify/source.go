@@ -17,11 +17,13 @@ import (
 // implement the interface themselves.
 //
 // Keys are int64 or string values, the same type on both sides of a
-// verification, and every method orders them the same way, as the store's
-// index does. Both sides must order keys alike: integer keys always do, and
-// text keys do when both sides compare text byte by byte (SQLite's default,
-// PostgreSQL's COLLATE "C", MySQL's utf8mb4_bin) or when both sides are the
-// same database.
+// verification. Every method orders and compares them in one order on
+// every store: integers by value, and text by the bytes of its UTF-8
+// encoding, as Go compares strings, whatever the store's collation says,
+// so that a range holds the same keys on both sides. Keys are unique: a
+// source whose keys can repeat returns an error wrapping [ErrDuplicateKey]
+// from Checksum for a range with a repeated key, as SQLRows does; without
+// that, a repeat is found only in a range that is read row by row.
 //
 // A RowSource is used by several goroutines at once.
 type RowSource interface {
@@ -30,7 +32,8 @@ type RowSource interface {
 	Digests() []Digest
 	// Boundary returns the key of the n-th row after the key after, in key
 	// order (n = 1 is the first row after it), counting from the first row
-	// if after is nil. ok is false if fewer than n rows follow.
+	// if after is nil. ok is false if fewer than n rows follow. A range
+	// holds the keys above its From and up to its To, in the same order.
 	Boundary(ctx context.Context, after any, n int) (key any, ok bool, err error)
 	// Checksum returns the checksum, with digest d, of the rows whose keys
 	// lie in r.

@@ -25,11 +25,27 @@ import (
 //
 // Checksums are computed by the database where it can hash (PostgreSQL,
 // MySQL), so that only a count and a sum per key range travel; SQLite
-// streams the rows of each range to Go, which hashes them. Queries select
-// key ranges with the Key column, which should be indexed (a primary key
-// is). When [Verifier.Run] compares two SQLRows that differ only in Value
-// (the same DB, Table, Key, Kind and Where), one query per range reads
-// both values.
+// streams the rows of each range to Go, which hashes them. Each checksum
+// also counts the range's distinct keys (in the database, a sort of the
+// range's keys: about a tenth more time per query on PostgreSQL), so that
+// a key in more than one row fails the verification with
+// [ErrDuplicateKey], even where both sides hold the same rows. When [Verifier.Run]
+// compares two SQLRows that differ only in Value (the same DB, Table, Key,
+// Kind and Where), one query per range reads both values.
+//
+// Queries select key ranges with the Key column, which should be indexed
+// (a primary key is). Text keys are compared and sorted in byte order
+// whatever the column's collation: as Key COLLATE BINARY on SQLite,
+// CAST(Key AS TEXT) COLLATE "C" on PostgreSQL, and CAST(CONVERT(Key USING
+// utf8mb4) AS BINARY) on MySQL. The index serves those queries where the
+// column already sorts in byte order: a column of SQLite's default BINARY
+// collation, or a PostgreSQL column declared COLLATE "C" (for another
+// collation, an index on (Key COLLATE "C") serves them). Elsewhere, and on
+// MySQL and MariaDB always, even for a utf8mb4_bin column (whose PAD SPACE
+// comparisons are not byte order), every range query reads the whole
+// table, and a verification of n rows reads the table about 2n/chunk
+// times: use a large [WithChunkSize] there. Integer keys are compared as they are and
+// always use the index.
 type SQLRows struct {
 	// DB is the database. Required.
 	DB *sqlx.DB
@@ -40,7 +56,7 @@ type SQLRows struct {
 	// It is validated and quoted. Required.
 	Key string
 	// Kind says how keys are read: int64 for [expandcontract.IntKeys], string for
-	// [expandcontract.TextKeys].
+	// [expandcontract.TextKeys], compared in byte order.
 	Kind expandcontract.KeyKind
 	// Value is the SQL expression compared, such as "phone_number" or
 	// "COALESCE(first_name, '') || ' ' || last_name", evaluated for each row
@@ -65,6 +81,7 @@ type sqlPlan struct {
 	kind  expandcontract.KeyKind
 	table string // quoted
 	key   string // quoted
+	ord   string // the key as compared and sorted: in byte order for text keys
 	where string // "(cond)" or ""
 	enc   string // the value encoded: '=' || value, or '!' for NULL
 }
@@ -91,7 +108,12 @@ func (s *SQLRows) plan() (*sqlPlan, error) {
 	if p.key, err = d.QuoteIdent(s.Key); err != nil {
 		return nil, fmt.Errorf("%w: SQLRows key column: %w", ErrInvalidInput, err)
 	}
-	if s.Kind != expandcontract.IntKeys && s.Kind != expandcontract.TextKeys {
+	switch s.Kind {
+	case expandcontract.IntKeys:
+		p.ord = p.key
+	case expandcontract.TextKeys:
+		p.ord = d.ByteOrder(p.key)
+	default:
 		return nil, fmt.Errorf("%w: SQLRows of table %q: unknown key kind %d", ErrInvalidInput, s.Table, s.Kind)
 	}
 	if strings.TrimSpace(s.Value) == "" {
@@ -144,7 +166,7 @@ func (p *sqlPlan) cond(r expandcontract.KeyRange) (string, []any, error) {
 		if err := p.checkKey(b.v); err != nil {
 			return "", nil, err
 		}
-		parts = append(parts, p.key+b.op)
+		parts = append(parts, p.ord+b.op)
 		args = append(args, b.v)
 	}
 	if len(parts) == 0 {
@@ -179,8 +201,8 @@ func (p *sqlPlan) newKey() (any, func() any) {
 	return &k, func() any { return k }
 }
 
-// Boundary returns the key of the n-th row after the key after, in the
-// order of the Key column.
+// Boundary returns the key of the n-th row after the key after, in key
+// order: byte order for text keys.
 func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, error) {
 	p, err := s.plan()
 	if err != nil {
@@ -193,7 +215,7 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	q := "SELECT " + p.key + " FROM " + p.table + where + " ORDER BY " + p.key + " LIMIT 1 OFFSET " + strconv.Itoa(n-1)
+	q := "SELECT " + p.key + " FROM " + p.table + where + " ORDER BY " + p.ord + " LIMIT 1 OFFSET " + strconv.Itoa(n-1)
 	dst, key := p.newKey()
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst); errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -205,7 +227,8 @@ func (s *SQLRows) Boundary(ctx context.Context, after any, n int) (any, bool, er
 
 // Checksum returns the checksum of the rows whose keys lie in r.
 // PostgreSQL computes both digests and MySQL computes [DigestMD5] in SQL;
-// on SQLite the rows are read and hashed in Go.
+// on SQLite the rows are read and hashed in Go. A key in more than one of
+// the rows is an error wrapping [ErrDuplicateKey] that names it.
 func (s *SQLRows) Checksum(ctx context.Context, r expandcontract.KeyRange, d Digest) (Checksum, error) {
 	p, err := s.plan()
 	if err != nil {
@@ -225,12 +248,21 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 	var hash func(enc string) string
 	switch name := p.d.Name(); {
 	case d == DigestMD5 && name == sqldialect.SQLite:
-		err := p.scan(ctx, r, false, encs, func(rows []Row) error {
+		var prev any
+		err := p.scan(ctx, r, true, encs, func(rows []Row) error {
+			if cs[0].Rows > 0 && rows[0].Key == prev {
+				return ErrDuplicateKey // named below, once the rows are closed
+			}
+			prev = rows[0].Key
 			for i, row := range rows {
 				cs[i].Add(row)
 			}
 			return nil
 		})
+		if errors.Is(err, ErrDuplicateKey) {
+			where, args, _ := p.cond(r)
+			return nil, p.duplicate(ctx, where, args)
+		}
 		return cs, err
 	case d == DigestMD5 && name == sqldialect.Postgres:
 		hash = func(enc string) string {
@@ -253,19 +285,22 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 	if p.d.Name() == sqldialect.MySQL {
 		text = "CHAR"
 	}
-	q := "SELECT COUNT(*)"
+	q := "SELECT COUNT(*), COUNT(" + p.ord + "), COUNT(DISTINCT " + p.ord + ")"
 	for _, enc := range encs {
 		q += ", CAST(SUM(" + hash(enc) + ") AS " + text + ")"
 	}
 	q += " FROM " + p.table + where
-	var n int64
+	var n, keys, distinct int64
 	sums := make([]sql.NullString, len(encs))
-	dst := []any{&n}
+	dst := []any{&n, &keys, &distinct}
 	for i := range sums {
 		dst = append(dst, &sums[i])
 	}
 	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst...); err != nil {
 		return nil, fmt.Errorf("verify: checksum of %s: %w", p.table, err)
+	}
+	if distinct != keys {
+		return nil, p.duplicate(ctx, where, args)
 	}
 	for i := range cs {
 		cs[i].Rows = n
@@ -274,6 +309,19 @@ func (p *sqlPlan) checksums(ctx context.Context, r expandcontract.KeyRange, d Di
 		}
 	}
 	return cs, nil
+}
+
+// duplicate returns the error that names the first key, in key order,
+// that more than one row of the rows selected by where holds.
+func (p *sqlPlan) duplicate(ctx context.Context, where string, args []any) error {
+	q := "SELECT " + p.ord + ", COUNT(*) FROM " + p.table + where + " GROUP BY " + p.ord +
+		" HAVING COUNT(*) > 1 ORDER BY " + p.ord + " LIMIT 1"
+	dst, key := p.newKey()
+	var n int64
+	if err := p.db.QueryRowContext(ctx, p.d.Rebind(q), args...).Scan(dst, &n); err != nil {
+		return fmt.Errorf("%w in %s; reading which: %w", ErrDuplicateKey, p.table, err)
+	}
+	return fmt.Errorf("%w: key %q in %d rows of %s", ErrDuplicateKey, keyString(key()), n, p.table)
 }
 
 // encRow returns the SQL expression of the encoding of a row (see
@@ -293,7 +341,8 @@ func (p *sqlPlan) encRow(enc string) string {
 	return "length(" + kt + ") || ':' || " + kt + " || " + enc
 }
 
-// Rows calls fn with every row whose key lies in r, in key order.
+// Rows calls fn with every row whose key lies in r, in key order (byte
+// order for text keys).
 func (s *SQLRows) Rows(ctx context.Context, r expandcontract.KeyRange, fn func(Row) error) error {
 	p, err := s.plan()
 	if err != nil {
@@ -315,7 +364,7 @@ func (p *sqlPlan) scan(ctx context.Context, r expandcontract.KeyRange, ordered b
 	}
 	q := "SELECT " + p.key + ", " + strings.Join(encs, ", ") + " FROM " + p.table + where
 	if ordered {
-		q += " ORDER BY " + p.key
+		q += " ORDER BY " + p.ord
 	}
 	rows, err := p.db.QueryContext(ctx, p.d.Rebind(q), args...)
 	if err != nil {

@@ -33,6 +33,13 @@ var (
 	ErrValueDiffers = errors.New("verify: value differs between the stores") // in both, with different values
 )
 
+// ErrDuplicateKey is wrapped by the error of a verification that finds a
+// key held by more than one row of a side. Rows are compared by key, so a
+// key that is not unique leaves nothing to compare it with: the
+// verification fails, naming the key and the side, and is stored as not
+// clean, so that the migration cannot move to switchreads on it.
+var ErrDuplicateKey = errors.New("verify: key not unique")
+
 // Op is the operation name of the repairs [Verifier.Run] records.
 const Op = "verify"
 
@@ -108,12 +115,14 @@ type Result struct {
 	Extra       int64         // keys in the new store only
 	Changed     int64         // keys whose values differ
 	Keys        []string      // the first differing keys in key order, at most WithMaxReportedKeys
+	Duplicate   bool          // a side holds a key in more than one row: Run failed with ErrDuplicateKey
 	Started     time.Time     // when the verification started, by the store's clock
 	Duration    time.Duration // how long it took
 }
 
-// Clean reports whether the verification found no difference.
-func (r Result) Clean() bool { return r.Differences == 0 }
+// Clean reports whether the verification found no difference and no
+// duplicated key.
+func (r Result) Clean() bool { return r.Differences == 0 && !r.Duplicate }
 
 // summary is the detail stored with the verification.
 func (r Result) summary() string {
@@ -144,7 +153,11 @@ func (r Result) summary() string {
 // too. For each range it compares the two sides' checksums; only where they
 // differ does it read the range's rows from both sides and name the keys
 // that differ: missing in the new store, extra in it, or with another
-// value. A NULL value differs from the empty text.
+// value. A NULL value differs from the empty text. Text keys are cut into
+// ranges and compared in byte order on both sides (see [SQLRows]), so that
+// two stores of different collations cut the same ranges. A key held by
+// more than one row of a side fails the verification with an error
+// wrapping [ErrDuplicateKey]; that verification is stored as not clean.
 //
 // Every differing key is recorded in the migration's repair log (see
 // [repair.NewLog], and [WithRepairLog] for another one) as a
@@ -157,7 +170,8 @@ func (r Result) summary() string {
 // The result is stored with the migration (see
 // [expandcontract.Migration.RecordVerification]) as of the moment the
 // verification started, by the store's clock: a clean one that started
-// after the backfill finished lets the migration move to switchreads.
+// after the backfill finished, and after the migration last moved into
+// backfill, lets the migration move to switchreads.
 //
 // The checksums use the fastest digest both sides compute (see [Digest]).
 // A verification reads while the application writes, without locking: a
@@ -279,7 +293,19 @@ func (v *Verifier) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		k.Logger.WarnContext(ctx, "cutover: verification failed", "migration", name, "err", err,
 			"chunks", res.Chunks, "differences", res.Differences)
-		return res, fmt.Errorf("verify: %q: %w", name, err)
+		err = fmt.Errorf("verify: %q: %w", name, err)
+		if !errors.Is(err, ErrDuplicateKey) {
+			return res, err
+		}
+		// A finding about the data, unlike a failure to read it: stored,
+		// so that an older clean verification no longer counts.
+		res.Duplicate = true
+		rerr := v.m.RecordVerification(context.WithoutCancel(ctx), expandcontract.Verification{At: res.Started,
+			Rows: res.Rows, Differences: res.Differences, Detail: err.Error() + "; " + res.summary()})
+		if rerr != nil {
+			return res, errors.Join(err, rerr)
+		}
+		return res, err
 	}
 	err = v.m.RecordVerification(ctx, expandcontract.Verification{At: res.Started, Clean: res.Clean(),
 		Rows: res.Rows, Differences: res.Differences, Detail: res.summary()})
@@ -447,7 +473,10 @@ func (v *session) compare(ctx context.Context, j job) error {
 // checksums returns the checksums of both sides over r.
 func (v *session) checksums(ctx context.Context, r expandcontract.KeyRange) (oc, nc Checksum, err error) {
 	if v.pair != nil {
-		return v.pair.checksums(ctx, r, v.d)
+		if oc, nc, err = v.pair.checksums(ctx, r, v.d); err != nil {
+			return oc, nc, fmt.Errorf("old and new side: %w", err)
+		}
+		return oc, nc, nil
 	}
 	if oc, err = v.old.Checksum(ctx, r, v.d); err != nil {
 		return oc, nc, fmt.Errorf("old side: %w", err)
@@ -470,6 +499,9 @@ func (v *session) drill(ctx context.Context, r expandcontract.KeyRange) ([]diff,
 	}
 	olds := make(map[any]value, v.c.chunk)
 	err := v.old.Rows(ctx, r, func(row Row) error {
+		if _, dup := olds[row.Key]; dup {
+			return fmt.Errorf("%w: key %q in more than one row", ErrDuplicateKey, keyString(row.Key))
+		}
 		olds[row.Key] = value{string(row.Value), row.Null}
 		return nil
 	})
@@ -477,7 +509,12 @@ func (v *session) drill(ctx context.Context, r expandcontract.KeyRange) ([]diff,
 		return nil, fmt.Errorf("old side: %w", err)
 	}
 	var diffs []diff
+	news := make(map[any]struct{}, len(olds))
 	err = v.new.Rows(ctx, r, func(row Row) error {
+		if _, dup := news[row.Key]; dup {
+			return fmt.Errorf("%w: key %q in more than one row", ErrDuplicateKey, keyString(row.Key))
+		}
+		news[row.Key] = struct{}{}
 		o, ok := olds[row.Key]
 		switch {
 		case !ok:

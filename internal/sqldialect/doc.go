@@ -21,6 +21,8 @@
 //   - an index helper that works where CREATE INDEX IF NOT EXISTS does not
 //     exist ([Dialect.CreateIndex]), and inserting a row and getting its
 //     generated key back ([Dialect.InsertReturningID]);
+//   - byte order for text of any collation, to compare and sort keys alike
+//     on every database ([Dialect.ByteOrder]);
 //   - locking: [Dialect.ForUpdate] and [Dialect.SetLockTimeout];
 //   - error classification: [Dialect.IsLockTimeout],
 //     [Dialect.IsUniqueViolation] and [Dialect.IsSerializationFailure].
