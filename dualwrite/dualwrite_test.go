@@ -379,3 +379,33 @@ func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
 	_, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), new(cutover.MemoryRepairLog), dualwrite.WithRecordTimeout(0))
 	assert.ErrorContains(t, err, "dualwrite: invalid input: record timeout must be positive")
 }
+
+// TestCompletePanicGoesOnAndTheBreakerRecovers runs in a synctest bubble,
+// whose fake clock gobreaker reads. In complete the new store is the only
+// one: its panic goes on to the caller as it would without the library,
+// and still counts as the half-open breaker's failed probe, so the breaker
+// probes again after its timeout and the new store is written again.
+func TestCompletePanicGoesOnAndTheBreakerRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := breaker.New("users-db", breaker.WithLogger(testutil.Quiet()), breaker.WithSettings(breaker.Settings{
+			ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
+			Timeout:     time.Minute,
+		}))
+		require.NoError(t, err)
+		f := newFixture(t, cutover.Complete, dualwrite.WithBreaker(b))
+		f.stores.New.FailNext(1, nil)
+		require.Error(t, f.save(t.Context(), "42", "Ada"))
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.Equal(t, breaker.HalfOpen, b.State())
+
+		f.stores.New.PanicNext(1, "driver bug")
+		assert.PanicsWithValue(t, "driver bug", func() { _ = f.save(t.Context(), "42", "Ada") })
+		assert.Equal(t, breaker.Open, b.State(), "the panicking probe failed")
+		assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.NoError(t, f.save(t.Context(), "42", "Ada"), "the breaker probes again")
+		assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.New.Snapshot())
+		assert.Zero(t, f.repairs.Len())
+	})
+}

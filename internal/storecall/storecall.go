@@ -74,15 +74,18 @@ func (r *Recorder) Start(ctx context.Context, name string, opt trace.SpanStartOp
 
 var noSpan = trace.SpanFromContext(context.Background())
 
-// Call makes one call of f for side in role, on ctx. caller is the context
-// whose end means the caller left; for a detached call it is a context that
-// is never done. With traced set, the call gets a child span if ctx carries
-// a recording span.
+// Call makes one call of f for side in role, on ctx. caller is
+// the context whose end means the caller left; for a detached call it is a
+// context that is never done. With traced set, the call gets a child span if
+// ctx carries a recording span.
 //
 // A call to the new store first asks the breaker, if any; a refused call
-// returns an error wrapping breaker.ErrOpen. A panic in an authoritative call
-// propagates as it would without the library; in any other role it comes
-// back as a *cutover.PanicError.
+// returns an error wrapping breaker.ErrOpen. A panic in an authoritative
+// call goes on to the caller unchanged, as it would without the library,
+// once the breaker's ticket is done with a failure, the call is counted
+// with outcome panic and its span is ended. In any other role it is
+// recovered and comes back as a *cutover.PanicError, with outcome panic,
+// and counts against the breaker like any failure.
 func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
 	var ticket breaker.Ticket
 	if side == cutover.New && r.Breaker != nil {
@@ -101,12 +104,29 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 		start = time.Now()
 	}
 	if role == telemetry.Authoritative {
+		returned := false
+		defer func() {
+			if !returned { // panicking, or runtime.Goexit: the panic goes on
+				r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
+			}
+		}()
 		v, err = f.Call(ctx, side)
+		returned = true
 	} else {
 		v, err = protect(ctx, side, f)
 	}
-	ticket.Done(caller, err)
 	o = Classify(ctx, caller, err)
+	r.end(ctx, caller, ticket, span, side, role, timed, start, o, err)
+	return v, o, err
+}
+
+// errPropagated is what the breaker, the span and the metrics learn of a
+// panic that Call lets go on to the caller.
+var errPropagated = &cutover.PanicError{Value: "storecall: the call panicked; the panic went on to the caller"}
+
+// end reports how a call ended: to the breaker, the histogram and the span.
+func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Time, o telemetry.Outcome, err error) {
+	ticket.Done(caller, err)
 	if timed {
 		r.Calls.Record(ctx, uint8(side), role, o, time.Since(start))
 	}
@@ -117,7 +137,6 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 		}
 		span.End()
 	}
-	return v, o, err
 }
 
 func protect[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (v R, err error) {
