@@ -11,9 +11,19 @@
 //
 // When the new store is authoritative and fails, or its breaker refuses the
 // call, the write goes to the old store instead (still complete in live and
-// rampdown) and the key is recorded for repair of the new one. In off and
-// complete only one store is written, and a [Writer] is a pass-through that
-// adds no span. In the other stages a write gets a span, with a child per
+// rampdown) and the key is recorded for repair of the new one.
+//
+// A panic of a store call is a failure like any other, recovered into a
+// *cutover.PanicError, except where the store is the one the caller would
+// write without the library: the old store while it is authoritative (off,
+// dualwrite, shadow) and the new store in complete. There the panic goes on
+// to the caller unchanged, after the new store's breaker has counted it.
+// So a secondary write that panics is recorded like one that failed, and
+// in live and rampdown a panicking new store falls back to the old one:
+// no store's panic reaches the caller before complete.
+//
+// In off and complete only one store is written, and a [Writer] is a
+// pass-through that adds no span. In the other stages a write gets a span, with a child per
 // store call, when the caller's context carries a recording span; requests
 // that are not traced pay nothing for tracing.
 package dualwrite
@@ -311,7 +321,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	auth := stage.Authoritative()
 	sec, dual := stage.Secondary()
 	if !dual {
-		v, _, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, false, f)
+		v, _, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, false, f)
 		return v, err
 	}
 	ctx, span := w.rec.Start(ctx, w.spanName, w.spanAttrs[stage])
@@ -319,7 +329,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	if w.concurrent {
 		return concurrent(ctx, w, stage, key, f)
 	}
-	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, true, f)
 	if err != nil {
 		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 			return fallback(ctx, w, stage, key, why, err, f)
@@ -328,7 +338,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	}
 	dctx, cancel := storecall.Detach(ctx, w.timeout)
 	defer cancel()
-	_, o, err = storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+	_, o, err = storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, true, f)
 	if err != nil {
 		return v, w.secondaryFailed(ctx, stage, key, sec, o, err)
 	}
@@ -339,7 +349,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 // cause, and records the key for repair of the new store.
 func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, why storecall.FallbackReason, cause error, f F) (R, error) {
 	w.fallbacks.Add(ctx, why)
-	v, _, err := storecall.Call(ctx, ctx, w.rec, cutover.Old, telemetry.Fallback, true, f)
+	v, _, err := storecall.Call(ctx, ctx, w.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 	if err != nil {
 		return v, err
 	}
@@ -364,10 +374,10 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 	go func() {
 		dctx, cancel := storecall.Detach(ctx, w.timeout)
 		defer cancel()
-		v, o, err := storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+		v, o, err := storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, true, f)
 		done <- result[R]{v, o, err}
 	}()
-	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, true, f)
 	s := <-done
 	if err == nil {
 		if s.err == nil {

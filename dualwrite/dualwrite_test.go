@@ -3,6 +3,7 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -380,32 +381,88 @@ func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
 	assert.ErrorContains(t, err, "dualwrite: invalid input: record timeout must be positive")
 }
 
-// TestCompletePanicGoesOnAndTheBreakerRecovers runs in a synctest bubble,
-// whose fake clock gobreaker reads. In complete the new store is the only
-// one: its panic goes on to the caller as it would without the library,
-// and still counts as the half-open breaker's failed probe, so the breaker
-// probes again after its timeout and the new store is written again.
-func TestCompletePanicGoesOnAndTheBreakerRecovers(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b, err := breaker.New("users-db", breaker.WithLogger(testutil.Quiet()), breaker.WithSettings(breaker.Settings{
-			ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-			Timeout:     time.Minute,
-		}))
-		require.NoError(t, err)
-		f := newFixture(t, cutover.Complete, dualwrite.WithBreaker(b))
-		f.stores.New.FailNext(1, nil)
-		require.Error(t, f.save(t.Context(), "42", "Ada"))
-		time.Sleep(time.Minute + time.Nanosecond)
-		require.Equal(t, breaker.HalfOpen, b.State())
+// TestNewStorePanicFallsBackBeforeComplete: while the new store is
+// authoritative (live, rampdown) its panic is a failure like any other:
+// the write goes to the old store, the key is recorded for repair of the
+// new one with the panic as its error, and the caller sees no panic.
+func TestNewStorePanicFallsBackBeforeComplete(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Live, cutover.Rampdown} {
+		for _, concurrent := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/concurrent=%v", stage, concurrent), func(t *testing.T) {
+				var opts []dualwrite.Option
+				if concurrent {
+					opts = append(opts, dualwrite.WithConcurrentWrites())
+				}
+				f := newFixture(t, stage, opts...)
+				f.stores.New.PanicNext(1, "nil map")
+				require.NoError(t, f.save(t.Context(), "42", "Ada"))
+				assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Old.Snapshot())
+				assert.Empty(t, f.stores.New.Snapshot())
 
-		f.stores.New.PanicNext(1, "driver bug")
-		assert.PanicsWithValue(t, "driver bug", func() { _ = f.save(t.Context(), "42", "Ada") })
-		assert.Equal(t, breaker.Open, b.State(), "the panicking probe failed")
-		assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+				entries := f.repairs.Entries()
+				require.Len(t, entries, 1)
+				assert.Equal(t, cutover.New, entries[0].Target)
+				assert.Equal(t, cutover.Fallback, entries[0].Reason)
+				var pe *cutover.PanicError
+				require.ErrorAs(t, entries[0].Err, &pe)
+				assert.Equal(t, "nil map", pe.Value)
+				assert.NotEmpty(t, pe.Stack)
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.fallbacks", "cutover.reason", "failed"))
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+			})
+		}
+	}
+}
 
-		time.Sleep(time.Minute + time.Nanosecond)
-		require.NoError(t, f.save(t.Context(), "42", "Ada"), "the breaker probes again")
-		assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.New.Snapshot())
-		assert.Zero(t, f.repairs.Len())
-	})
+// TestOldStorePanicGoesOnWhileItIsAuthoritative: in off, dualwrite and
+// shadow the old store's panic reaches the caller unchanged, as it would
+// without the library; the new store is not written and nothing is
+// recorded.
+func TestOldStorePanicGoesOnWhileItIsAuthoritative(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Shadow} {
+		t.Run(stage.String(), func(t *testing.T) {
+			f := newFixture(t, stage)
+			f.stores.Old.PanicNext(1, "nil map")
+			assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") })
+			assert.Zero(t, puts(f.stores.New))
+			assert.Zero(t, f.repairs.Len())
+		})
+	}
+}
+
+// TestPanickingProbeLetsTheBreakerRecover runs in a synctest bubble, whose
+// fake clock gobreaker reads. The new store panics on the half-open
+// breaker's probe: in live the write falls back to the old store; in
+// complete, where the new store is the only one, the panic goes on to the
+// caller as it would without the library. Either way the probe counts as
+// failed, the breaker opens again, and after its timeout it lets the next
+// write reach the new store. A ticket left open would keep it half-open,
+// refusing the new store every call for good.
+func TestPanickingProbeLetsTheBreakerRecover(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Live, cutover.Complete} {
+		t.Run(stage.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := testutil.TripOnce(t, time.Minute)
+				f := newFixture(t, stage, dualwrite.WithBreaker(b))
+				f.stores.New.FailNext(1, nil)
+				_ = f.save(t.Context(), "1", "Ada")
+				time.Sleep(time.Minute + time.Nanosecond)
+				require.Equal(t, breaker.HalfOpen, b.State())
+
+				f.stores.New.PanicNext(1, "driver bug")
+				if stage == cutover.Complete {
+					assert.PanicsWithValue(t, "driver bug", func() { _ = f.save(t.Context(), "2", "Grace") })
+				} else {
+					require.NoError(t, f.save(t.Context(), "2", "Grace"))
+				}
+				assert.Equal(t, breaker.Open, b.State(), "the panicking probe failed")
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+
+				time.Sleep(time.Minute + time.Nanosecond)
+				require.NoError(t, f.save(t.Context(), "3", "Edsger"))
+				assert.Equal(t, breaker.Closed, b.State())
+				assert.Equal(t, map[string]string{"3": "Edsger"}, f.stores.New.Snapshot(), "the new store is written again")
+			})
+		})
+	}
 }

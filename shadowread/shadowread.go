@@ -17,8 +17,13 @@
 // the differing fields, and its key recorded in the repair log if one is
 // given.
 //
-// In live and rampdown the new store answers; if it fails, or its breaker
-// refuses the call, the old store answers instead and nothing is compared.
+// In live and rampdown the new store answers; if it fails, panics, or its
+// breaker refuses the call, the old store answers instead and nothing is
+// compared. A panic of the compared store is a failed comparison. Only the
+// panic of the store the caller would read without the library, the old
+// store in off, dualwrite and shadow and the new store in complete, goes
+// on to the caller unchanged (after the new store's breaker has counted
+// it); see cutover.PanicError.
 // In off, dualwrite and complete a [Reader] reads one store and adds no span.
 // In the other stages a read gets a span, with a child per store call, when
 // the caller's context carries a recording span.
@@ -419,15 +424,15 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	f := storecall.ValueFunc[T](read)
 	auth := stage.Authoritative()
 	if stage == cutover.Off || stage == cutover.DualWrite || stage == cutover.Complete {
-		v, _, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, false, f)
+		v, _, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, false, f)
 		return v, err
 	}
 	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
 	defer span.End()
-	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, true, f)
 	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
 		r.fallbacks.Add(ctx, why)
-		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
+		v, _, err = storecall.Call(ctx, ctx, r.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
 	// A read the caller abandoned has no answer worth comparing.
@@ -516,7 +521,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	defer cancel()
 	auth := stage.Authoritative()
 	other := auth.Other()
-	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, other, telemetry.Shadow, true, f)
+	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, true, f)
 	switch o {
 	case telemetry.Refused:
 		r.skipped.Add(ctx, breakerOpen)
@@ -547,7 +552,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	case equal:
 		r.results.Add(ctx, resultMatch)
 		return
-	case r.changed(ctx, auth, authV, authErr, f):
+	case r.changed(ctx, stage, auth, authV, authErr, f):
 		r.results.Add(ctx, resultRace)
 		return
 	}
@@ -577,8 +582,8 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 // landed between the two reads of the comparison, and the difference says
 // nothing about the stores. A failed second read reports false, so that the
 // mismatch is reported rather than explained away.
-func (r *Reader[T]) changed(ctx context.Context, auth cutover.Side, v T, err error, f storecall.ValueFunc[T]) bool {
-	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, auth, telemetry.Shadow, true, f)
+func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v T, err error, f storecall.ValueFunc[T]) bool {
+	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, stage, auth, telemetry.Shadow, true, f)
 	if o != telemetry.OK && o != telemetry.Error {
 		return false
 	}

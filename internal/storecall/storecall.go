@@ -1,7 +1,7 @@
 // Package storecall makes one call to one store on behalf of the dualwrite
 // and shadowread wrappers: through the new store's breaker, in a child span,
-// with panics of non-authoritative calls recovered, and with its latency
-// and outcome recorded. It also holds the rule both wrappers follow when
+// with panics recovered unless [Propagates] lets them go on, and with its
+// latency and outcome recorded. It also holds the rule both wrappers follow when
 // the authoritative new store fails: [Recorder.Fallback].
 package storecall
 
@@ -74,19 +74,19 @@ func (r *Recorder) Start(ctx context.Context, name string, opt trace.SpanStartOp
 
 var noSpan = trace.SpanFromContext(context.Background())
 
-// Call makes one call of f for side in role, on ctx. caller is
+// Call makes one call of f for side in role, in stage, on ctx. caller is
 // the context whose end means the caller left; for a detached call it is a
 // context that is never done. With traced set, the call gets a child span if
 // ctx carries a recording span.
 //
 // A call to the new store first asks the breaker, if any; a refused call
-// returns an error wrapping breaker.ErrOpen. A panic in an authoritative
-// call goes on to the caller unchanged, as it would without the library,
-// once the breaker's ticket is done with a failure, the call is counted
-// with outcome panic and its span is ended. In any other role it is
-// recovered and comes back as a *cutover.PanicError, with outcome panic,
-// and counts against the breaker like any failure.
-func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
+// returns an error wrapping breaker.ErrOpen. A panic of a call for which
+// [Propagates] reports true goes on to the caller unchanged, as it would
+// without the library, once the breaker's ticket is done with a failure,
+// the call is counted with outcome panic and its span is ended. Any other
+// call's panic is recovered and comes back as a *cutover.PanicError, with
+// outcome panic, and counts against the breaker like any failure.
+func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cutover.Stage, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
 	var ticket breaker.Ticket
 	if side == cutover.New && r.Breaker != nil {
 		if ticket, err = r.Breaker.Allow(); err != nil {
@@ -103,7 +103,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 	if timed {
 		start = time.Now()
 	}
-	if role == telemetry.Authoritative {
+	if Propagates(stage, side, role) {
 		returned := false
 		defer func() {
 			if !returned { // panicking, or runtime.Goexit: the panic goes on
@@ -137,6 +137,18 @@ func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span 
 		}
 		span.End()
 	}
+}
+
+// Propagates reports whether a panic of the call of side in role, in stage,
+// goes on to the caller: only that of the authoritative call of the old
+// store (in off, dualwrite and shadow) or of the new store in complete.
+// There the store is the one the caller's request would use without the
+// library, and the library leaves its panics alone. Every other call's
+// panic, the new store's before complete included, is a failure: it is
+// recovered into a *cutover.PanicError, falls back where failures fall back
+// and is recorded for repair.
+func Propagates(stage cutover.Stage, side cutover.Side, role telemetry.Role) bool {
+	return role == telemetry.Authoritative && (side == cutover.Old || stage >= cutover.Complete)
 }
 
 func protect[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (v R, err error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 func recorder(t *testing.T, b *breaker.Breaker) *storecall.Recorder {
@@ -86,14 +87,10 @@ func TestFallbackReasonNames(t *testing.T) {
 // open would keep it half-open, refusing every call for good.
 func TestAuthoritativePanicCompletesTheTicket(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := breaker.New("db", breaker.WithLogger(slog.New(slog.DiscardHandler)), breaker.WithSettings(breaker.Settings{
-			ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-			Timeout:     time.Minute,
-		}))
-		require.NoError(t, err)
+		b := testutil.TripOnce(t, time.Minute)
 		r := recorder(t, b)
 		call := func(f storecall.ErrFunc) error {
-			_, _, err := storecall.Call(t.Context(), t.Context(), r, cutover.New, telemetry.Authoritative, false, f)
+			_, _, err := storecall.Call(t.Context(), t.Context(), r, cutover.Complete, cutover.New, telemetry.Authoritative, false, f)
 			return err
 		}
 		require.Error(t, call(func(context.Context, cutover.Side) error { return errors.New("down") }))
@@ -122,7 +119,7 @@ func TestRecoveredPanicCountsAgainstTheBreaker(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	r := recorder(t, b)
-	_, o, err := storecall.Call(t.Context(), context.Background(), r, cutover.New, telemetry.Secondary, false,
+	_, o, err := storecall.Call(t.Context(), context.Background(), r, cutover.Shadow, cutover.New, telemetry.Secondary, false,
 		storecall.ErrFunc(func(context.Context, cutover.Side) error { panic("driver bug") }))
 	var pe *cutover.PanicError
 	require.ErrorAs(t, err, &pe)

@@ -32,14 +32,23 @@ func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // provider, which records nothing unless a test installs one.
 func OpenBreaker(tb testing.TB) *breaker.Breaker {
 	tb.Helper()
+	b := TripOnce(tb, time.Hour)
+	_ = b.Do(context.Background(), func(context.Context) error { return errors.New("trip") })
+	require.Equal(tb, breaker.Open, b.State())
+	return b
+}
+
+// TripOnce returns a closed breaker named "users-db" that one failure opens
+// and that lets a probe through once it has been open for timeout. It logs
+// nowhere and reports to the global meter provider.
+func TripOnce(tb testing.TB, timeout time.Duration) *breaker.Breaker {
+	tb.Helper()
 	b, err := breaker.New("users-db", breaker.WithLogger(Quiet()),
 		breaker.WithSettings(breaker.Settings{
 			ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-			Timeout:     time.Hour,
+			Timeout:     timeout,
 		}))
 	require.NoError(tb, err)
-	_ = b.Do(context.Background(), func(context.Context) error { return errors.New("trip") })
-	require.Equal(tb, breaker.Open, b.State())
 	return b
 }
 
