@@ -24,7 +24,9 @@ import "fmt"
 //     shadow) and of the new store in complete goes on to the caller
 //     unchanged, as it would without the library, after the new store's
 //     breaker has counted it as a failure: the library does not change the
-//     panics of the caller's own store.
+//     panics of the caller's own store. With dualwrite's concurrent writes
+//     the secondary write is waited for first and, if it succeeded, its
+//     key recorded with reason [AuthoritativeFailed] and this PanicError.
 //
 // The zero value stands for a panic with a nil value and no stack, which
 // the library never returns. The library does not change a PanicError

@@ -18,7 +18,7 @@ const (
 	// after the authoritative write succeeded.
 	SecondaryFailed Reason = "secondary_failed"
 	// AuthoritativeFailed: with concurrent writes, the secondary write
-	// succeeded but the authoritative one failed.
+	// succeeded but the authoritative one failed or panicked.
 	AuthoritativeFailed Reason = "authoritative_failed"
 	// Skipped: the new store's breaker was open, so its write was not tried.
 	Skipped Reason = "skipped"

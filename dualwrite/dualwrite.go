@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -140,7 +141,9 @@ func WithPolicy(p Policy) Option { return optionFunc(func(c *config) { c.policy 
 // WithConcurrentWrites writes both stores at the same time instead of one
 // after the other. The call then takes as long as the slower write (bounded
 // by the secondary timeout), and an authoritative failure after a secondary
-// success is recorded for repair too, since the stores now differ.
+// success is recorded for repair too, since the stores now differ. So is an
+// authoritative panic (the old store's, in dualwrite and shadow): the key is
+// recorded before the panic goes on to the caller.
 func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concurrent = true }) }
 
 // WithTimeout bounds each secondary write, which runs on a context that the
@@ -377,7 +380,25 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 		v, o, err := storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, true, f)
 		done <- result[R]{v, o, err}
 	}()
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// The authoritative write panicked: the old store's, whose panic
+		// goes on to the caller. If the secondary write succeeded, only the
+		// secondary has the write; record that before the panic goes on.
+		p := recover()
+		if s := <-done; s.err == nil {
+			pe := &cutover.PanicError{Value: p, Stack: debug.Stack()}
+			_ = w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, pe) // a failure to record is logged and counted
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
 	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, true, f)
+	returned = true
 	s := <-done
 	if err == nil {
 		if s.err == nil {

@@ -275,6 +275,28 @@ func TestConcurrentWrites(t *testing.T) {
 		assert.Equal(t, cutover.New, entries[0].Target)
 		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
 	})
+	t.Run("authoritative panics after secondary succeeded", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		f.stores.Old.PanicNext(1, "nil map")
+		assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") },
+			"the old store's panic goes on to the caller unchanged")
+		assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.New.Snapshot())
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1, "only the secondary has the write: the key must be recorded before the panic goes on")
+		assert.Equal(t, cutover.New, entries[0].Target)
+		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
+		var pe *cutover.PanicError
+		require.ErrorAs(t, entries[0].Err, &pe)
+		assert.Equal(t, "nil map", pe.Value)
+	})
+	t.Run("authoritative and secondary panic", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		f.stores.Old.PanicNext(1, "nil map")
+		f.stores.New.PanicNext(1, "new bug")
+		assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") })
+		assert.Empty(t, f.stores.Diff())
+		assert.Zero(t, f.repairs.Len(), "neither store has the write")
+	})
 	for _, tc := range []struct {
 		name   string
 		failed cutover.Side // the store that fails in live
