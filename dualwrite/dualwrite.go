@@ -4,10 +4,14 @@
 //
 // In dualwrite and shadow the old store is written first and is
 // authoritative; in live and rampdown the new one is. The authoritative
-// write's failure is returned and the secondary is not attempted. A failed,
-// timed out, panicking or skipped secondary write never fails the request
-// by default and is never lost: its key goes to the repair log, a metric
-// and a log line, and a repairer later copies the authoritative row over.
+// write's failure is returned and the secondary is not attempted. If the
+// caller's context was canceled or ran out during the authoritative write,
+// its outcome is unknown (it may have committed), so its key is recorded
+// too, with reason cutover.Ambiguous, for repair of the secondary; the
+// caller still gets the error. A failed, timed out, panicking or skipped
+// secondary write never fails the request by default and is never lost:
+// its key goes to the repair log, a metric and a log line, and a repairer
+// later copies the authoritative row over.
 //
 // When the new store is authoritative and fails, or its breaker refuses the
 // call, the write goes to the old store instead (still complete in live and
@@ -23,9 +27,9 @@
 // no store's panic reaches the caller before complete.
 //
 // In off and complete only one store is written, and a [Writer] is a
-// pass-through that adds no span. In the other stages a write gets a span, with a child per
-// store call, when the caller's context carries a recording span; requests
-// that are not traced pay nothing for tracing.
+// pass-through that adds no span. In the other stages a write gets a span,
+// with a child per store call, when the caller's context carries a
+// recording span; requests that are not traced pay nothing for tracing.
 package dualwrite
 
 import (
@@ -78,7 +82,8 @@ const DefaultRecordTimeout = 5 * time.Second
 
 // SecondaryError reports a secondary write that failed, or a repair-log
 // entry that could not be recorded. The authoritative write succeeded unless
-// Reason is cutover.AuthoritativeFailed. The zero value describes no write;
+// Reason is cutover.AuthoritativeFailed, or cutover.Ambiguous (its outcome
+// is unknown). The zero value describes no write;
 // the library returns only filled ones and does not change them afterwards,
 // so one is safe for concurrent use by readers.
 type SecondaryError struct {
@@ -203,10 +208,11 @@ const (
 	repairAuthoritativeFailed
 	repairSkipped
 	repairFallback
+	repairAmbiguous
 	numRepairReasons
 )
 
-var repairReasons = [numRepairReasons]cutover.Reason{cutover.SecondaryFailed, cutover.AuthoritativeFailed, cutover.Skipped, cutover.Fallback}
+var repairReasons = [numRepairReasons]cutover.Reason{cutover.SecondaryFailed, cutover.AuthoritativeFailed, cutover.Skipped, cutover.Fallback, cutover.Ambiguous}
 
 func (r repairReason) String() string { return string(repairReasons[r]) }
 
@@ -337,7 +343,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 			return fallback(ctx, w, stage, key, why, err, f)
 		}
-		return v, err
+		return v, w.authoritativeFailed(ctx, stage, key, sec, o, err, false)
 	}
 	dctx, cancel := storecall.Detach(ctx, w.timeout)
 	defer cancel()
@@ -414,13 +420,31 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 		}
 		return s.v, w.record(ctx, stage, key, cutover.New, cutover.Fallback, err)
 	}
-	if s.err == nil {
+	return v, w.authoritativeFailed(ctx, stage, key, sec, o, err, s.err == nil)
+}
+
+// authoritativeFailed records, if the stores may now differ, the key of an
+// authoritative write that ended with o and err and did not fall back, for
+// repair of the secondary sec, and returns what the caller gets: err, joined
+// with the repair log's error if that failed too. secondaryWrote says that
+// the secondary write, made alongside, succeeded.
+func (w *Writer) authoritativeFailed(ctx context.Context, stage cutover.Stage, key string, sec cutover.Side, o telemetry.Outcome, err error, secondaryWrote bool) error {
+	var reason cutover.Reason
+	switch {
+	case o == telemetry.Canceled || o == telemetry.Timeout:
+		// The caller's context ended the write: it may have committed
+		// all the same, so the secondary may lack it, or hold it alone.
+		reason = cutover.Ambiguous
+	case secondaryWrote:
 		// Only the secondary has the write: bring it back to the authoritative.
-		if rerr := w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, err); rerr != nil {
-			return v, errors.Join(err, rerr)
-		}
+		reason = cutover.AuthoritativeFailed
+	default:
+		return err
 	}
-	return v, err
+	if rerr := w.record(ctx, stage, key, sec, reason, err); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // secondaryFailed records a secondary write that ended with o and err, and

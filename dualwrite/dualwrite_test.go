@@ -488,3 +488,81 @@ func TestPanickingProbeLetsTheBreakerRecover(t *testing.T) {
 		})
 	}
 }
+
+// TestAmbiguousAuthoritativeWriteIsRecorded: the authoritative write
+// commits, but the caller's context ends before it returns, so it returns
+// the context's error. The caller gets that error; the key is recorded for
+// repair of the secondary, reason ambiguous, since the write may have
+// committed. The deadline case runs in a synctest bubble, whose fake clock
+// ends the caller's context exactly at its deadline.
+func TestAmbiguousAuthoritativeWriteIsRecorded(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.DualWrite, cutover.Shadow, cutover.Live, cutover.Rampdown} {
+		for _, concurrent := range []bool{false, true} {
+			for _, cause := range []error{context.Canceled, context.DeadlineExceeded} {
+				t.Run(fmt.Sprintf("%s/concurrent=%v/%v", stage, concurrent, cause), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						var opts []dualwrite.Option
+						if concurrent {
+							opts = append(opts, dualwrite.WithConcurrentWrites())
+						}
+						f := newFixture(t, stage, opts...)
+						auth, sec := stage.Authoritative(), stage.Authoritative().Other()
+						ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+						defer cancel()
+						err := f.w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+							err := f.stores.Side(side).Put(ctx, "42", "Ada")
+							if side == auth && err == nil { // committed; the caller leaves before the answer
+								if cause == context.Canceled {
+									cancel()
+								} else {
+									<-ctx.Done()
+								}
+								return ctx.Err()
+							}
+							return err
+						})
+						assert.ErrorIs(t, err, cause, "the caller still gets the error")
+						assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Side(auth).Snapshot())
+						if !concurrent {
+							assert.Zero(t, puts(f.stores.Side(sec)), "the secondary is not written after a failed authoritative write")
+						}
+
+						entries := f.repairs.Entries()
+						require.Len(t, entries, 1)
+						assert.Equal(t, "42", entries[0].Key)
+						assert.Equal(t, sec, entries[0].Target)
+						assert.Equal(t, cutover.Ambiguous, entries[0].Reason)
+						assert.ErrorIs(t, entries[0].Err, cause)
+						assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.repairs", "cutover.reason", "ambiguous"))
+						assert.Zero(t, f.metrics.Sum("cutover.dualwrite.fallbacks", "", ""), "the caller left: no fallback")
+					})
+				})
+			}
+		}
+	}
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.Complete} {
+		t.Run(stage.String()+"/one store", func(t *testing.T) {
+			f := newFixture(t, stage)
+			ctx, cancel := context.WithCancel(t.Context())
+			err := f.w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error { cancel(); return ctx.Err() })
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Zero(t, f.repairs.Len(), "with one store written, there is nothing to repair")
+		})
+	}
+}
+
+// TestAmbiguousWriteThatTheRepairLogRefusesFailsWithBoth: the caller gets
+// its context's error and the repair log's, so the key is not lost unseen.
+func TestAmbiguousWriteThatTheRepairLogRefusesFailsWithBoth(t *testing.T) {
+	logErr := errors.New("repair table missing")
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), failingLog{logErr}, dualwrite.WithLogger(testutil.Quiet()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	err = w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error { cancel(); return ctx.Err() })
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, logErr)
+	var se *dualwrite.SecondaryError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, cutover.Ambiguous, se.Reason)
+	assert.Equal(t, cutover.New, se.Target)
+}
