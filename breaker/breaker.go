@@ -269,11 +269,10 @@ func (t Ticket) Done(ctx context.Context, err error) {
 }
 
 func (b *Breaker) classify(ctx context.Context, err error) error {
-	var pe *cutover.PanicError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &pe):
+	case isPanic(err):
 		return err // a panic is the store's failure, whatever else is true
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return errCallerGone
@@ -281,6 +280,13 @@ func (b *Breaker) classify(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
+}
+
+// isPanic reports whether err is, or wraps, a *cutover.PanicError. It is
+// called only for errors, so that a call that succeeded allocates nothing.
+func isPanic(err error) bool {
+	var pe *cutover.PanicError
+	return errors.As(err, &pe)
 }
 
 // IsFailure reports whether err, returned by a call on ctx, counts as a
