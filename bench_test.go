@@ -44,13 +44,35 @@ func openFeatureClient(b *testing.B, stage cutover.Stage) *openfeature.Client {
 	return testutil.MemClient(b, map[string]memprovider.InMemoryFlag{"users-migration": testutil.StaticFlag(stage.String())})
 }
 
+// BenchmarkOperationWithOpenFeature reports each operation against its
+// floor measured in the same run: one bare evaluation of the flag on the
+// same client plus the direct calls of the stores the operation calls
+// (x-floor, ns-over-floor), and with the OpenTelemetry SDK against the same
+// operation without it (x-nosdk, ns-over-nosdk). Run it whole, so that the
+// floors run first:
+//
+//	go test -run '^$' -bench 'BenchmarkOperationWithOpenFeature' -benchmem .
 func BenchmarkOperationWithOpenFeature(b *testing.B) {
 	ctx := context.Background()
 	quiet := testutil.Quiet()
-	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite} {
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Shadow} {
 		client := openFeatureClient(b, stage)
-		stores := [2]*kv{{m: map[string]string{}}, {m: map[string]string{}}}
-		b.Run(stage.String()+"/floor", func(b *testing.B) {
+		stores := [2]*kv{{m: map[string]string{"42": "Ada"}}, {m: map[string]string{"42": "Ada"}}}
+		n := 2 // the stores an operation calls
+		if stage == cutover.Off {
+			n = 1
+		}
+		resolver := func(b *testing.B, mp *sdkmetric.MeterProvider) *flags.Resolver {
+			opts := []flags.Option{flags.WithLogger(quiet)}
+			if mp != nil {
+				opts = append(opts, flags.WithMeterProvider(mp))
+			}
+			r, err := flags.New(client, "users-migration", opts...)
+			require.NoError(b, err)
+			return r
+		}
+		// floor evaluates the flag and calls op on the first n stores.
+		floor := func(b *testing.B, op func(s *kv) error) {
 			var (
 				d   openfeature.StringEvaluationDetails
 				err error
@@ -60,17 +82,20 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 				if d, err = client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{}); err != nil || d.Value != stage.String() {
 					break
 				}
-				if err = stores[cutover.Old].Put(ctx, "42", "Ada"); err != nil {
-					break
-				}
-				if stage != cutover.Off {
-					if err = stores[cutover.New].Put(ctx, "42", "Ada"); err != nil {
+				for _, s := range stores[:n] {
+					if err = op(s); err != nil {
 						break
 					}
 				}
 			}
 			require.NoError(b, err)
 			require.Equal(b, stage.String(), d.Value)
+		}
+
+		writes, nosdk := testutil.NewBaseline("floor"), testutil.NewBaseline("nosdk")
+		b.Run(stage.String()+"/write/floor", func(b *testing.B) {
+			floor(b, func(s *kv) error { return s.Put(ctx, "42", "Ada") })
+			writes.Set(b)
 		})
 		for _, sdk := range []bool{false, true} {
 			name := stage.String() + "/write"
@@ -81,15 +106,11 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 				b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 			}
 			b.Run(name, func(b *testing.B) {
-				var fopts []flags.Option
-				var wopts []dualwrite.Option
+				wopts := []dualwrite.Option{dualwrite.WithLogger(quiet)}
 				if mp != nil {
-					fopts = append(fopts, flags.WithMeterProvider(mp))
 					wopts = append(wopts, dualwrite.WithMeterProvider(mp))
 				}
-				resolver, err := flags.New(client, "users-migration", append(fopts, flags.WithLogger(quiet))...)
-				require.NoError(b, err)
-				w, err := dualwrite.New("users.save", resolver, new(cutover.MemoryRepairLog), append(wopts, dualwrite.WithLogger(quiet))...)
+				w, err := dualwrite.New("users.save", resolver(b, mp), new(cutover.MemoryRepairLog), wopts...)
 				require.NoError(b, err)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -100,13 +121,34 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 					}
 				}
 				require.NoError(b, err)
+				writes.Report(b)
+				if sdk {
+					nosdk.Report(b)
+				} else {
+					nosdk.Set(b)
+				}
 			})
 		}
-		if stage == cutover.Off {
-			b.Run("off/read", func(b *testing.B) {
-				resolver, err := flags.New(client, "users-migration", flags.WithLogger(quiet))
-				require.NoError(b, err)
-				r, err := shadowread.New("users.get", resolver, shadowread.WithLogger[string](quiet))
+		if stage == cutover.DualWrite {
+			continue // reads one store, as in off
+		}
+		reads := testutil.NewBaseline("floor")
+		b.Run(stage.String()+"/read/floor", func(b *testing.B) {
+			floor(b, func(s *kv) error { _, err := s.Get(ctx, "42"); return err })
+			reads.Set(b)
+		})
+		for _, sync := range []bool{false, true} {
+			name := stage.String() + "/read"
+			var opts []shadowread.Option[string]
+			if sync {
+				if stage == cutover.Off {
+					continue // nothing to compare
+				}
+				name += "/sync"
+				opts = append(opts, shadowread.WithSynchronous[string]())
+			}
+			b.Run(name, func(b *testing.B) {
+				r, err := shadowread.New("users.get", resolver(b, nil), append(opts, shadowread.WithLogger[string](quiet))...)
 				require.NoError(b, err)
 				b.ReportAllocs()
 				for b.Loop() {
@@ -117,6 +159,8 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 					}
 				}
 				require.NoError(b, err)
+				reads.Report(b)
+				require.NoError(b, r.Drain(context.Background()))
 			})
 		}
 	}

@@ -44,20 +44,45 @@ func (s *kv) Put(_ context.Context, key, value string) error {
 
 func newKV() *kv { return &kv{m: map[string]string{}} }
 
-func benchWrite(b *testing.B, w *dualwrite.Writer) {
+// benchWrite writes one key through w in a loop and reports the cost
+// against each baseline.
+func benchWrite(b *testing.B, w *dualwrite.Writer, against ...*testutil.Baseline) {
+	benchLoop(b, func(ctx context.Context, stores [2]*kv, key, value string) error {
+		return w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
+			return stores[side].Put(ctx, key, value)
+		})
+	}, against...)
+}
+
+// benchDirect is the floor: the same store function called directly, on n
+// stores, with no library in between.
+func benchDirect(b *testing.B, n int) {
+	benchLoop(b, func(ctx context.Context, stores [2]*kv, key, value string) error {
+		for _, s := range stores[:n] {
+			if err := s.Put(ctx, key, value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// benchLoop calls op in a loop on a fresh pair of stores and reports the
+// cost against each baseline.
+func benchLoop(b *testing.B, op func(ctx context.Context, stores [2]*kv, key, value string) error, against ...*testutil.Baseline) {
 	stores := [2]*kv{newKV(), newKV()}
 	ctx := context.Background()
-	key, value := "42", "Ada"
 	var err error
 	b.ReportAllocs()
 	for b.Loop() {
-		if err = w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
-			return stores[side].Put(ctx, key, value)
-		}); err != nil {
+		if err = op(ctx, stores, "42", "Ada"); err != nil {
 			break
 		}
 	}
 	require.NoError(b, err)
+	for _, bl := range against {
+		bl.Report(b)
+	}
 }
 
 func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
@@ -66,32 +91,34 @@ func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
 	return mp
 }
 
+// BenchmarkWrite reports each write against its floor measured in the same
+// run, the direct calls of the stores it writes (x-direct, ns-over-direct),
+// and a write with the OpenTelemetry SDK against the same write without it
+// (x-nosdk, ns-over-nosdk). Run it whole, so that the floors run first:
+//
+//	go test -run '^$' -bench 'BenchmarkWrite$' -benchmem ./dualwrite/
 func BenchmarkWrite(b *testing.B) {
-	b.Run("direct", func(b *testing.B) {
-		store := newKV()
-		ctx := context.Background()
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = store.Put(ctx, "42", "Ada"); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
-	})
-	b.Run("off", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Off)) })
+	one, two := testutil.NewBaseline("direct"), testutil.NewBaseline("direct")
+	nosdk := testutil.NewBaseline("nosdk")
+	b.Run("direct", func(b *testing.B) { benchDirect(b, 1); one.Set(b) })
+	b.Run("direct/two-stores", func(b *testing.B) { benchDirect(b, 2); two.Set(b) })
+	b.Run("off", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Off), one) })
 	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.Off, dualwrite.WithMeterProvider(sdkProvider(b))))
+		benchWrite(b, benchWriter(b, cutover.Off, dualwrite.WithMeterProvider(sdkProvider(b))), one)
 	})
-	b.Run("dualwrite", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.DualWrite)) })
+	b.Run("dualwrite", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.DualWrite), two); nosdk.Set(b) })
 	b.Run("dualwrite/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithMeterProvider(sdkProvider(b))))
+		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithMeterProvider(sdkProvider(b))), two, nosdk)
 	})
-	b.Run("complete", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Complete)) })
+	b.Run("dualwrite/concurrent", func(b *testing.B) {
+		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithConcurrentWrites()), two)
+	})
+	b.Run("live", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Live), two) })
+	b.Run("complete", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Complete), one) })
 	b.Run("complete/breaker", func(b *testing.B) {
 		br, err := breaker.New("users-db")
 		require.NoError(b, err)
-		benchWrite(b, benchWriter(b, cutover.Complete, dualwrite.WithBreaker(br)))
+		benchWrite(b, benchWriter(b, cutover.Complete, dualwrite.WithBreaker(br)), one)
 	})
 }
 
@@ -99,6 +126,7 @@ func BenchmarkBreaker(b *testing.B) {
 	store := newKV()
 	ctx := context.Background()
 	put := func(ctx context.Context) error { return store.Put(ctx, "42", "Ada") }
+	direct := testutil.NewBaseline("direct")
 	b.Run("direct", func(b *testing.B) {
 		var err error
 		b.ReportAllocs()
@@ -108,6 +136,7 @@ func BenchmarkBreaker(b *testing.B) {
 			}
 		}
 		require.NoError(b, err)
+		direct.Set(b)
 	})
 	b.Run("closed", func(b *testing.B) {
 		br, err := breaker.New("users-db")
@@ -119,5 +148,6 @@ func BenchmarkBreaker(b *testing.B) {
 			}
 		}
 		require.NoError(b, err)
+		direct.Report(b)
 	})
 }

@@ -43,7 +43,12 @@ func benchStores(newLatency time.Duration) [2]*kv {
 	return [2]*kv{{m: m}, {m: m, latency: newLatency}}
 }
 
-func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowread.Option[user]) {
+// benchRead reads one key through a reader in a loop and reports the
+// cost against each baseline. With async, for a reader that compares on
+// goroutines of its own, it also reports the caller's time as
+// caller-ns/op; the other readers' loops leave out the clock reads that
+// takes.
+func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, async bool, opts []shadowread.Option[user], against ...*testutil.Baseline) {
 	opts = append([]shadowread.Option[user]{shadowread.WithLogger[user](testutil.Quiet())}, opts...)
 	r, err := shadowread.New("users.get", cutover.Fixed(stage), opts...)
 	require.NoError(b, err)
@@ -52,66 +57,94 @@ func benchRead(b *testing.B, stage cutover.Stage, stores [2]*kv, opts ...shadowr
 	b.ReportAllocs()
 	var caller time.Duration
 	for b.Loop() {
-		start := time.Now()
+		var start time.Time
+		if async {
+			start = time.Now()
+		}
 		if _, err = r.Read(ctx, key, func(ctx context.Context, side cutover.Side) (user, error) {
 			return stores[side].Get(ctx, key)
 		}); err != nil {
 			break
 		}
-		caller += time.Since(start)
+		if async {
+			caller += time.Since(start)
+		}
 	}
 	b.StopTimer()
 	require.NoError(b, err)
-	reportCaller(b, caller)
+	if async {
+		reportCaller(b, caller)
+	}
+	for _, bl := range against {
+		bl.Report(b)
+	}
 	require.NoError(b, r.Drain(context.Background()))
 }
 
-func BenchmarkRead(b *testing.B) {
-	b.Run("direct", func(b *testing.B) {
-		s := benchStores(0)[cutover.Old]
-		ctx := context.Background()
-		b.ReportAllocs()
-		var (
-			caller time.Duration
-			err    error
-		)
-		for b.Loop() {
-			start := time.Now()
+// benchDirect is the floor: the same store function called directly, on n
+// stores, with no library in between.
+func benchDirect(b *testing.B, n int) {
+	stores := benchStores(0)
+	ctx := context.Background()
+	b.ReportAllocs()
+	var err error
+	for b.Loop() {
+		for _, s := range stores[:n] {
 			if _, err = s.Get(ctx, ada.ID); err != nil {
 				break
 			}
-			caller += time.Since(start)
 		}
-		require.NoError(b, err)
-		reportCaller(b, caller)
-	})
-	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0)) })
+	}
+	require.NoError(b, err)
+}
+
+// BenchmarkRead reports the reads that make both store calls on the
+// caller's goroutine against their floor measured in the same run, the
+// direct calls of the stores they read (x-direct, ns-over-direct), and a
+// read with the OpenTelemetry SDK against the same read without it
+// (x-nosdk, ns-over-nosdk). Asynchronous comparisons run on goroutines of
+// their own, competing for the same cores: for those, caller-ns/op is the
+// time the caller spent. Run it whole, so that the floors run first:
+//
+//	go test -run '^$' -bench 'BenchmarkRead$' -benchmem -benchtime 200000x ./shadowread/
+func BenchmarkRead(b *testing.B) {
+	one, two := testutil.NewBaseline("direct"), testutil.NewBaseline("direct")
+	nosdk := testutil.NewBaseline("nosdk")
+	sync := []shadowread.Option[user]{shadowread.WithSynchronous[user]()}
+	b.Run("direct", func(b *testing.B) { benchDirect(b, 1); one.Set(b) })
+	b.Run("direct/two-stores", func(b *testing.B) { benchDirect(b, 2); two.Set(b) })
+	b.Run("off", func(b *testing.B) { benchRead(b, cutover.Off, benchStores(0), false, nil, one) })
 	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Off, benchStores(0), shadowread.WithMeterProvider[user](sdkProvider(b)))
+		benchRead(b, cutover.Off, benchStores(0), false, []shadowread.Option[user]{shadowread.WithMeterProvider[user](sdkProvider(b))}, one)
 	})
+	b.Run("shadow/sync/new-instant", func(b *testing.B) {
+		benchRead(b, cutover.Shadow, benchStores(0), false, sync, two)
+		nosdk.Set(b)
+	})
+	b.Run("shadow/sync/new-instant/sdk-metrics", func(b *testing.B) {
+		benchRead(b, cutover.Shadow, benchStores(0), false, append(sync, shadowread.WithMeterProvider[user](sdkProvider(b))), two, nosdk)
+	})
+	b.Run("live/sync/new-instant", func(b *testing.B) { benchRead(b, cutover.Live, benchStores(0), false, sync, two) })
 	// With the default bound, reads that find every comparison slot busy are
 	// not compared: on 2 cores most of these are dropped.
-	b.Run("shadow/async/new-instant", func(b *testing.B) { benchRead(b, cutover.Shadow, benchStores(0)) })
+	b.Run("shadow/async/new-instant", func(b *testing.B) { benchRead(b, cutover.Shadow, benchStores(0), true, nil) })
 	// Every read is compared: the caller pays for starting a goroutine.
 	b.Run("shadow/async/new-instant/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithMaxConcurrent[user](1<<30))
+		benchRead(b, cutover.Shadow, benchStores(0), true, []shadowread.Option[user]{shadowread.WithMaxConcurrent[user](1 << 30)})
 	})
 	// The new store takes 100 ms: the caller must not notice. Comparisons
 	// beyond the concurrency bound are dropped.
 	b.Run("shadow/async/new-100ms", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), true, nil)
 	})
 	// Every read is compared and the new store takes 100 ms: the caller pays
 	// for starting a goroutine that then sleeps. Run it with a fixed count,
 	// such as -benchtime 200000x, or the goroutines pile up.
 	b.Run("shadow/async/new-100ms/unbounded", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMaxConcurrent[user](1<<30))
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), true, []shadowread.Option[user]{shadowread.WithMaxConcurrent[user](1 << 30)})
 	})
 	b.Run("shadow/async/new-100ms/sdk-metrics", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), shadowread.WithMeterProvider[user](sdkProvider(b)))
-	})
-	b.Run("shadow/sync/new-instant", func(b *testing.B) {
-		benchRead(b, cutover.Shadow, benchStores(0), shadowread.WithSynchronous[user]())
+		benchRead(b, cutover.Shadow, benchStores(100*time.Millisecond), true, []shadowread.Option[user]{shadowread.WithMeterProvider[user](sdkProvider(b))})
 	})
 }
 

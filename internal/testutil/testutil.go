@@ -107,3 +107,39 @@ func MemClient(tb testing.TB, flags map[string]memprovider.InMemoryFlag) *openfe
 	tb.Helper()
 	return Client(tb, memprovider.NewInMemoryProvider(flags))
 }
+
+// Baseline is the time per operation of one benchmark of a run, such as the
+// direct calls a benchmark of the library is compared with, kept so that the
+// benchmarks after it in the same run report their cost against it. Its zero
+// value has measured nothing, and Report then reports nothing. It is not
+// safe for concurrent use; benchmarks of one run do not run at once.
+type Baseline struct {
+	name string
+	ns   float64
+}
+
+// NewBaseline returns a baseline that benchmarks report against under name:
+// as x-name, their time per operation divided by the baseline's, and as
+// ns-over-name, the difference.
+func NewBaseline(name string) *Baseline { return &Baseline{name: name} }
+
+// Set keeps b's time per operation as the baseline. Call it after b's loop.
+func (bl *Baseline) Set(b *testing.B) { bl.ns = nsPerOp(b) }
+
+// Report reports b's time per operation against the baseline. Call it after
+// b's loop.
+func (bl *Baseline) Report(b *testing.B) {
+	if bl.ns <= 0 {
+		return
+	}
+	ns := nsPerOp(b)
+	b.ReportMetric(ns/bl.ns, "x-"+bl.name)
+	b.ReportMetric(ns-bl.ns, "ns-over-"+bl.name)
+}
+
+func nsPerOp(b *testing.B) float64 {
+	if b.N == 0 {
+		return 0
+	}
+	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
