@@ -335,19 +335,20 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	}
 	ctx, span := w.rec.Start(ctx, w.spanName, w.spanAttrs[stage])
 	defer span.End()
+	traced := span.IsRecording() // the store calls' spans are its children
 	if w.concurrent {
-		return concurrent(ctx, w, stage, key, f)
+		return concurrent(ctx, w, stage, key, traced, f)
 	}
-	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, traced, f)
 	if err != nil {
 		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 			return fallback(ctx, w, stage, key, why, err, f)
 		}
 		return v, w.authoritativeFailed(ctx, stage, key, sec, o, err, false)
 	}
-	dctx, cancel := storecall.Detach(ctx, w.timeout)
-	defer cancel()
-	_, o, err = storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, true, f)
+	dctx := storecall.Detach(ctx, w.timeout)
+	_, o, err = storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, traced, f)
+	dctx.Release()
 	if err != nil {
 		return v, w.secondaryFailed(ctx, stage, key, sec, o, err)
 	}
@@ -376,14 +377,14 @@ type result[R any] struct {
 
 // concurrent writes the secondary store on its own goroutine while the
 // caller's goroutine writes the authoritative one.
-func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, f F) (R, error) {
+func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, traced bool, f F) (R, error) {
 	auth := stage.Authoritative()
 	sec := auth.Other()
 	done := make(chan result[R], 1)
 	go func() {
-		dctx, cancel := storecall.Detach(ctx, w.timeout)
-		defer cancel()
-		v, o, err := storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, true, f)
+		dctx := storecall.Detach(ctx, w.timeout)
+		v, o, err := storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, traced, f)
+		dctx.Release()
 		done <- result[R]{v, o, err}
 	}()
 	returned := false
@@ -403,7 +404,7 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 			panic(p)
 		}
 	}()
-	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, traced, f)
 	returned = true
 	s := <-done
 	if err == nil {
@@ -472,8 +473,8 @@ func (w *Writer) secondaryFailed(ctx context.Context, stage cutover.Stage, key s
 // record puts the key in the repair log. A log that fails turns into a
 // *SecondaryError for the caller: the key must not be dropped unseen.
 func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, target cutover.Side, reason cutover.Reason, cause error) error {
-	rctx, cancel := storecall.Detach(ctx, w.recTimeout)
-	defer cancel()
+	rctx := storecall.Detach(ctx, w.recTimeout)
+	defer rctx.Release()
 	r := cutover.Repair{Op: w.op, Key: key, Target: target, Stage: stage, Reason: reason, Err: cause, Time: time.Now()}
 	if err := w.repairs.Record(rctx, r); err != nil {
 		w.unrecorded.Add(ctx, recordFailed)

@@ -429,7 +429,7 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	}
 	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
 	defer span.End()
-	v, o, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, span.IsRecording(), f)
 	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
 		r.fallbacks.Add(ctx, why)
 		v, _, err = storecall.Call(ctx, ctx, r.rec, stage, cutover.Old, telemetry.Fallback, true, f)
@@ -517,11 +517,13 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 // compareWith reads the other store and compares its answer with the
 // authoritative one, authV and authErr. Nothing it does reaches the caller.
 func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV T, authErr error, f storecall.ValueFunc[T]) {
-	ctx, cancel := storecall.Detach(ctx, r.timeout)
-	defer cancel()
+	dctx := storecall.Detach(ctx, r.timeout)
+	defer dctx.Release()
+	ctx = dctx
 	auth := stage.Authoritative()
 	other := auth.Other()
-	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, true, f)
+	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
+	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, traced, f)
 	switch o {
 	case telemetry.Refused:
 		r.skipped.Add(ctx, breakerOpen)
@@ -552,7 +554,7 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 	case equal:
 		r.results.Add(ctx, resultMatch)
 		return
-	case r.changed(ctx, stage, auth, authV, authErr, f):
+	case r.changed(ctx, stage, auth, authV, authErr, traced, f):
 		r.results.Add(ctx, resultRace)
 		return
 	}
@@ -564,9 +566,9 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		rep := cutover.Repair{Op: r.op, Key: key, Target: other, Stage: stage, Reason: cutover.Mismatch, Time: time.Now()}
 		// The comparison's own timeout may be nearly spent: the key gets
 		// a budget of its own.
-		rctx, cancel := storecall.Detach(ctx, recordTimeout)
+		rctx := storecall.Detach(ctx, recordTimeout)
 		err := r.repairs.Record(rctx, rep)
-		cancel()
+		rctx.Release()
 		if err != nil {
 			r.logger.ErrorContext(ctx, "cutover: repair log failed for a shadow mismatch",
 				"op", r.op, "key", key, "store", other.String(), "err", err)
@@ -582,8 +584,8 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 // landed between the two reads of the comparison, and the difference says
 // nothing about the stores. A failed second read reports false, so that the
 // mismatch is reported rather than explained away.
-func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v T, err error, f storecall.ValueFunc[T]) bool {
-	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, stage, auth, telemetry.Shadow, true, f)
+func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v T, err error, traced bool, f storecall.ValueFunc[T]) bool {
+	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, stage, auth, telemetry.Shadow, traced, f)
 	if o != telemetry.OK && o != telemetry.Error {
 		return false
 	}

@@ -77,7 +77,8 @@ var noSpan = trace.SpanFromContext(context.Background())
 // Call makes one call of f for side in role, in stage, on ctx. caller is
 // the context whose end means the caller left; for a detached call it is a
 // context that is never done. With traced set, the call gets a child span if
-// ctx carries a recording span.
+// ctx carries a recording span; a caller that knows it carries none passes
+// false and saves the look-up.
 //
 // A call to the new store first asks the breaker, if any; a refused call
 // returns an error wrapping breaker.ErrOpen. A panic of a call for which
@@ -99,9 +100,9 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
 	timed := r.Calls.Enabled(ctx)
-	var start time.Time
+	var start time.Duration
 	if timed {
-		start = time.Now()
+		start = since() // the monotonic clock alone
 	}
 	if Propagates(stage, side, role) {
 		returned := false
@@ -125,10 +126,10 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 var errPropagated = &cutover.PanicError{Value: "storecall: the call panicked; the panic went on to the caller"}
 
 // end reports how a call ended: to the breaker, the histogram and the span.
-func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Time, o telemetry.Outcome, err error) {
+func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, o telemetry.Outcome, err error) {
 	ticket.Done(caller, err)
 	if timed {
-		r.Calls.Record(ctx, uint8(side), role, o, time.Since(start))
+		r.Calls.Record(ctx, uint8(side), role, o, since()-start)
 	}
 	if span != nil {
 		if err != nil {
@@ -176,17 +177,6 @@ func Classify(ctx, caller context.Context, err error) telemetry.Outcome {
 		return telemetry.Timeout
 	}
 	return telemetry.Error
-}
-
-// Detach returns a context for a call that must outlive the caller: not
-// canceled with ctx, carrying its values, and bounded by timeout if it is
-// positive.
-func Detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx = context.WithoutCancel(ctx)
-	if timeout <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, timeout)
 }
 
 func isPanic(err error) bool {
