@@ -539,13 +539,15 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 			"store", other.String(), "outcome", o.String(), "err", otherErr)
 		return
 	}
-	m := &Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
+	// m stays on this goroutine's stack unless the reads mismatch and the
+	// mismatch function gets a copy.
+	m := Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
 	if auth == cutover.Old {
 		m.Old, m.OldErr, m.New, m.NewErr = authV, authErr, otherV, otherErr
 	} else {
 		m.Old, m.OldErr, m.New, m.NewErr = otherV, otherErr, authV, authErr
 	}
-	equal, err := r.equal(m)
+	equal, err := r.equal(&m)
 	switch {
 	case err != nil:
 		r.results.Add(ctx, resultError)
@@ -575,7 +577,8 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		}
 	}
 	if r.onMismatch != nil {
-		r.report(ctx, m)
+		reported := m
+		r.report(ctx, &reported)
 	}
 }
 
