@@ -2,6 +2,7 @@ package cutover_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -44,14 +45,14 @@ func openFeatureClient(b *testing.B, stage cutover.Stage) *openfeature.Client {
 	return testutil.MemClient(b, map[string]memprovider.InMemoryFlag{"users-migration": testutil.StaticFlag(stage.String())})
 }
 
-// BenchmarkOperationWithOpenFeature reports each operation against its
-// floor measured in the same run: one bare evaluation of the flag on the
-// same client plus the direct calls of the stores the operation calls
-// (x-floor, ns-over-floor), and with the OpenTelemetry SDK against the same
-// operation without it (x-nosdk, ns-over-nosdk). Run it whole, so that the
-// floors run first:
+// BenchmarkOperationWithOpenFeature measures each operation against its
+// floor, one bare evaluation of the flag on the same client plus the direct
+// calls of the stores the operation calls, called in alternating rounds in
+// the same benchmark (x-floor, ns-over-floor, allocs-over-floor; see
+// testutil.Paired), and with the OpenTelemetry SDK against the same
+// operation without it (x-nosdk, ns-over-nosdk):
 //
-//	go test -run '^$' -bench 'BenchmarkOperationWithOpenFeature' -benchmem .
+//	go test -run '^$' -bench 'BenchmarkOperationWithOpenFeature' .
 func BenchmarkOperationWithOpenFeature(b *testing.B) {
 	ctx := context.Background()
 	quiet := testutil.Quiet()
@@ -72,95 +73,61 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 			return r
 		}
 		// floor evaluates the flag and calls op on the first n stores.
-		floor := func(b *testing.B, op func(s *kv) error) {
-			var (
-				d   openfeature.StringEvaluationDetails
-				err error
-			)
-			b.ReportAllocs()
-			for b.Loop() {
-				if d, err = client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{}); err != nil || d.Value != stage.String() {
-					break
+		floor := func(op func(s *kv) error) func() error {
+			return func() error {
+				d, err := client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{})
+				if err != nil || d.Value != stage.String() {
+					return fmt.Errorf("flag: %q, %w", d.Value, err)
 				}
 				for _, s := range stores[:n] {
-					if err = op(s); err != nil {
-						break
+					if err := op(s); err != nil {
+						return err
 					}
 				}
+				return nil
 			}
+		}
+		write := func(b *testing.B, mp *sdkmetric.MeterProvider) func() error {
+			wopts := []dualwrite.Option{dualwrite.WithLogger(quiet)}
+			if mp != nil {
+				wopts = append(wopts, dualwrite.WithMeterProvider(mp))
+			}
+			w, err := dualwrite.New("users.save", resolver(b, mp), new(cutover.MemoryRepairLog), wopts...)
 			require.NoError(b, err)
-			require.Equal(b, stage.String(), d.Value)
+			return func() error {
+				return w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+					return stores[side].Put(ctx, "42", "Ada")
+				})
+			}
+		}
+		read := func(b *testing.B, opts ...shadowread.Option[string]) func() error {
+			r, err := shadowread.New("users.get", resolver(b, nil), append(opts, shadowread.WithLogger[string](quiet))...)
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, r.Drain(context.Background())) })
+			return func() error {
+				_, err := r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
+					return stores[side].Get(ctx, "42")
+				})
+				return err
+			}
 		}
 
-		writes, nosdk := testutil.NewBaseline("floor"), testutil.NewBaseline("nosdk")
-		b.Run(stage.String()+"/write/floor", func(b *testing.B) {
-			floor(b, func(s *kv) error { return s.Put(ctx, "42", "Ada") })
-			writes.Set(b)
+		b.Run(stage.String()+"/write", func(b *testing.B) {
+			testutil.Paired(b, "floor", floor(func(s *kv) error { return s.Put(ctx, "42", "Ada") }), write(b, nil))
 		})
-		for _, sdk := range []bool{false, true} {
-			name := stage.String() + "/write"
-			var mp *sdkmetric.MeterProvider
-			if sdk {
-				name += "/sdk-metrics"
-				mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-				b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-			}
-			b.Run(name, func(b *testing.B) {
-				wopts := []dualwrite.Option{dualwrite.WithLogger(quiet)}
-				if mp != nil {
-					wopts = append(wopts, dualwrite.WithMeterProvider(mp))
-				}
-				w, err := dualwrite.New("users.save", resolver(b, mp), new(cutover.MemoryRepairLog), wopts...)
-				require.NoError(b, err)
-				b.ReportAllocs()
-				for b.Loop() {
-					if err = w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
-						return stores[side].Put(ctx, "42", "Ada")
-					}); err != nil {
-						break
-					}
-				}
-				require.NoError(b, err)
-				writes.Report(b)
-				if sdk {
-					nosdk.Report(b)
-				} else {
-					nosdk.Set(b)
-				}
-			})
-		}
+		b.Run(stage.String()+"/write/sdk-metrics", func(b *testing.B) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			testutil.Paired(b, "nosdk", write(b, nil), write(b, mp))
+		})
 		if stage == cutover.DualWrite {
 			continue // reads one store, as in off
 		}
-		reads := testutil.NewBaseline("floor")
-		b.Run(stage.String()+"/read/floor", func(b *testing.B) {
-			floor(b, func(s *kv) error { _, err := s.Get(ctx, "42"); return err })
-			reads.Set(b)
-		})
-		for _, sync := range []bool{false, true} {
-			name := stage.String() + "/read"
-			var opts []shadowread.Option[string]
-			if sync {
-				if stage == cutover.Off {
-					continue // nothing to compare
-				}
-				name += "/sync"
-				opts = append(opts, shadowread.WithSynchronous[string]())
-			}
-			b.Run(name, func(b *testing.B) {
-				r, err := shadowread.New("users.get", resolver(b, nil), append(opts, shadowread.WithLogger[string](quiet))...)
-				require.NoError(b, err)
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err = r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
-						return stores[side].Get(ctx, "42")
-					}); err != nil {
-						break
-					}
-				}
-				require.NoError(b, err)
-				reads.Report(b)
-				require.NoError(b, r.Drain(context.Background()))
+		get := floor(func(s *kv) error { _, err := s.Get(ctx, "42"); return err })
+		b.Run(stage.String()+"/read", func(b *testing.B) { testutil.Paired(b, "floor", get, read(b)) })
+		if stage == cutover.Shadow {
+			b.Run(stage.String()+"/read/sync", func(b *testing.B) {
+				testutil.Paired(b, "floor", get, read(b, shadowread.WithSynchronous[string]()))
 			})
 		}
 	}

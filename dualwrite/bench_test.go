@@ -44,44 +44,27 @@ func (s *kv) Put(_ context.Context, key, value string) error {
 
 func newKV() *kv { return &kv{m: map[string]string{}} }
 
-// benchWrite writes one key through w in a loop and reports the cost
-// against each baseline.
-func benchWrite(b *testing.B, w *dualwrite.Writer, against ...*testutil.Baseline) {
-	benchLoop(b, func(ctx context.Context, stores [2]*kv, key, value string) error {
-		return w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
-			return stores[side].Put(ctx, key, value)
+// write returns a function that writes one key through w to stores.
+func write(w *dualwrite.Writer, stores [2]*kv) func() error {
+	ctx := context.Background()
+	return func() error {
+		return w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+			return stores[side].Put(ctx, "42", "Ada")
 		})
-	}, against...)
+	}
 }
 
-// benchDirect is the floor: the same store function called directly, on n
-// stores, with no library in between.
-func benchDirect(b *testing.B, n int) {
-	benchLoop(b, func(ctx context.Context, stores [2]*kv, key, value string) error {
+// direct returns the floor of a write to the first n stores: the same
+// store calls, made directly.
+func direct(stores [2]*kv, n int) func() error {
+	ctx := context.Background()
+	return func() error {
 		for _, s := range stores[:n] {
-			if err := s.Put(ctx, key, value); err != nil {
+			if err := s.Put(ctx, "42", "Ada"); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-}
-
-// benchLoop calls op in a loop on a fresh pair of stores and reports the
-// cost against each baseline.
-func benchLoop(b *testing.B, op func(ctx context.Context, stores [2]*kv, key, value string) error, against ...*testutil.Baseline) {
-	stores := [2]*kv{newKV(), newKV()}
-	ctx := context.Background()
-	var err error
-	b.ReportAllocs()
-	for b.Loop() {
-		if err = op(ctx, stores, "42", "Ada"); err != nil {
-			break
-		}
-	}
-	require.NoError(b, err)
-	for _, bl := range against {
-		bl.Report(b)
 	}
 }
 
@@ -91,63 +74,56 @@ func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
 	return mp
 }
 
-// BenchmarkWrite reports each write against its floor measured in the same
-// run, the direct calls of the stores it writes (x-direct, ns-over-direct),
-// and a write with the OpenTelemetry SDK against the same write without it
-// (x-nosdk, ns-over-nosdk). Run it whole, so that the floors run first:
+// BenchmarkWrite measures each write against its floor, the direct calls
+// of the stores it writes, called in alternating rounds in the same
+// benchmark (x-direct, ns-over-direct, allocs-over-direct; see
+// testutil.Paired), and a write with the OpenTelemetry SDK against the same
+// write without it (x-nosdk, ns-over-nosdk):
 //
-//	go test -run '^$' -bench 'BenchmarkWrite$' -benchmem ./dualwrite/
+//	go test -run '^$' -bench 'BenchmarkWrite$' ./dualwrite/
 func BenchmarkWrite(b *testing.B) {
-	one, two := testutil.NewBaseline("direct"), testutil.NewBaseline("direct")
-	nosdk := testutil.NewBaseline("nosdk")
-	b.Run("direct", func(b *testing.B) { benchDirect(b, 1); one.Set(b) })
-	b.Run("direct/two-stores", func(b *testing.B) { benchDirect(b, 2); two.Set(b) })
-	b.Run("off", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Off), one) })
-	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.Off, dualwrite.WithMeterProvider(sdkProvider(b))), one)
-	})
-	b.Run("dualwrite", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.DualWrite), two); nosdk.Set(b) })
-	b.Run("dualwrite/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithMeterProvider(sdkProvider(b))), two, nosdk)
-	})
-	b.Run("dualwrite/concurrent", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithConcurrentWrites()), two)
-	})
-	b.Run("live", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Live), two) })
-	b.Run("complete", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Complete), one) })
-	b.Run("complete/breaker", func(b *testing.B) {
-		br, err := breaker.New("users-db")
-		require.NoError(b, err)
-		benchWrite(b, benchWriter(b, cutover.Complete, dualwrite.WithBreaker(br)), one)
-	})
+	for _, tc := range []struct {
+		name   string
+		stage  cutover.Stage
+		stores int // the stores a write calls
+		opts   func(*testing.B) []dualwrite.Option
+	}{
+		{"off", cutover.Off, 1, nil},
+		{"dualwrite", cutover.DualWrite, 2, nil},
+		{"dualwrite/concurrent", cutover.DualWrite, 2, func(*testing.B) []dualwrite.Option {
+			return []dualwrite.Option{dualwrite.WithConcurrentWrites()}
+		}},
+		{"live", cutover.Live, 2, nil},
+		{"complete", cutover.Complete, 1, nil},
+		{"complete/breaker", cutover.Complete, 1, func(b *testing.B) []dualwrite.Option {
+			br, err := breaker.New("users-db")
+			require.NoError(b, err)
+			return []dualwrite.Option{dualwrite.WithBreaker(br)}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var opts []dualwrite.Option
+			if tc.opts != nil {
+				opts = tc.opts(b)
+			}
+			stores := [2]*kv{newKV(), newKV()}
+			testutil.Paired(b, "direct", direct(stores, tc.stores), write(benchWriter(b, tc.stage, opts...), stores))
+		})
+	}
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite} {
+		b.Run(stage.String()+"/sdk-metrics", func(b *testing.B) {
+			stores := [2]*kv{newKV(), newKV()}
+			testutil.Paired(b, "nosdk", write(benchWriter(b, stage), stores),
+				write(benchWriter(b, stage, dualwrite.WithMeterProvider(sdkProvider(b))), stores))
+		})
+	}
 }
 
 func BenchmarkBreaker(b *testing.B) {
 	store := newKV()
 	ctx := context.Background()
 	put := func(ctx context.Context) error { return store.Put(ctx, "42", "Ada") }
-	direct := testutil.NewBaseline("direct")
-	b.Run("direct", func(b *testing.B) {
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = put(ctx); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
-		direct.Set(b)
-	})
-	b.Run("closed", func(b *testing.B) {
-		br, err := breaker.New("users-db")
-		require.NoError(b, err)
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = br.Do(ctx, put); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
-		direct.Report(b)
-	})
+	br, err := breaker.New("users-db")
+	require.NoError(b, err)
+	testutil.Paired(b, "direct", func() error { return put(ctx) }, func() error { return br.Do(ctx, put) })
 }

@@ -1,8 +1,8 @@
 // Package testutil holds the fixtures that the tests of the root package,
 // flags, dualwrite, shadowread and breaker share: a logger that drops
-// everything, an open breaker, a stage source and a repair log that count
-// their calls, and in-memory OpenFeature clients. It is imported by tests
-// only.
+// everything, breakers, a stage source and a repair log that count their
+// calls, in-memory OpenFeature clients, and [Paired], which measures a
+// benchmark against its floor. It is imported by tests only.
 package testutil
 
 import (
@@ -108,38 +108,46 @@ func MemClient(tb testing.TB, flags map[string]memprovider.InMemoryFlag) *openfe
 	return Client(tb, memprovider.NewInMemoryProvider(flags))
 }
 
-// Baseline is the time per operation of one benchmark of a run, such as the
-// direct calls a benchmark of the library is compared with, kept so that the
-// benchmarks after it in the same run report their cost against it. Its zero
-// value has measured nothing, and Report then reports nothing. It is not
-// safe for concurrent use; benchmarks of one run do not run at once.
-type Baseline struct {
-	name string
-	ns   float64
-}
-
-// NewBaseline returns a baseline that benchmarks report against under name:
-// as x-name, their time per operation divided by the baseline's, and as
-// ns-over-name, the difference.
-func NewBaseline(name string) *Baseline { return &Baseline{name: name} }
-
-// Set keeps b's time per operation as the baseline. Call it after b's loop.
-func (bl *Baseline) Set(b *testing.B) { bl.ns = nsPerOp(b) }
-
-// Report reports b's time per operation against the baseline. Call it after
-// b's loop.
-func (bl *Baseline) Report(b *testing.B) {
-	if bl.ns <= 0 {
-		return
+// Paired measures op against floor, the same work done without the code
+// under test (such as the direct calls of the stores), in one benchmark:
+// it calls them in alternating rounds, so that a machine whose load changes
+// during the run slows both alike. It reports op's time per call
+// (ns/call), the floor's (name-ns/call), their ratio (x-name) and
+// difference (ns-over-name), and op's allocations per call (allocs/call)
+// and beyond the floor's (allocs-over-name). The ns/op that package testing
+// reports is that of one op and one floor call together. A call that fails
+// fails the benchmark.
+func Paired(b *testing.B, name string, floor, op func() error) {
+	b.Helper()
+	const round = 128
+	var spent [2]time.Duration // floor, op
+	fns := [2]func() error{floor, op}
+	b.ResetTimer()
+	for done, r := 0, 0; done < b.N; r++ {
+		n := min(round, b.N-done)
+		for k := range 2 {
+			i := (r + k) % 2 // each goes first in every other round
+			start := time.Now()
+			for range n {
+				if err := fns[i](); err != nil {
+					b.Fatalf("call %d: %v", done, err)
+				}
+			}
+			spent[i] += time.Since(start)
+		}
+		done += n
 	}
-	ns := nsPerOp(b)
-	b.ReportMetric(ns/bl.ns, "x-"+bl.name)
-	b.ReportMetric(ns-bl.ns, "ns-over-"+bl.name)
-}
-
-func nsPerOp(b *testing.B) float64 {
-	if b.N == 0 {
-		return 0
+	b.StopTimer()
+	floorNs := float64(spent[0].Nanoseconds()) / float64(b.N)
+	opNs := float64(spent[1].Nanoseconds()) / float64(b.N)
+	b.ReportMetric(opNs, "ns/call")
+	b.ReportMetric(floorNs, name+"-ns/call")
+	b.ReportMetric(opNs/floorNs, "x-"+name)
+	b.ReportMetric(opNs-floorNs, "ns-over-"+name)
+	allocs := [2]float64{}
+	for i, f := range fns {
+		allocs[i] = testing.AllocsPerRun(100, func() { _ = f() })
 	}
-	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(allocs[1], "allocs/call")
+	b.ReportMetric(allocs[1]-allocs[0], "allocs-over-"+name)
 }
