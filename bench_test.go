@@ -2,6 +2,7 @@ package cutover_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -44,79 +45,89 @@ func openFeatureClient(b *testing.B, stage cutover.Stage) *openfeature.Client {
 	return testutil.MemClient(b, map[string]memprovider.InMemoryFlag{"users-migration": testutil.StaticFlag(stage.String())})
 }
 
+// BenchmarkOperationWithOpenFeature measures each operation against its
+// floor, one bare evaluation of the flag on the same client plus the direct
+// calls of the stores the operation calls, called in alternating rounds in
+// the same benchmark (x-floor, ns-over-floor, allocs-over-floor; see
+// testutil.Paired), and with the OpenTelemetry SDK against the same
+// operation without it (x-nosdk, ns-over-nosdk):
+//
+//	go test -run '^$' -bench 'BenchmarkOperationWithOpenFeature' .
 func BenchmarkOperationWithOpenFeature(b *testing.B) {
 	ctx := context.Background()
 	quiet := testutil.Quiet()
-	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite} {
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Shadow} {
 		client := openFeatureClient(b, stage)
-		stores := [2]*kv{{m: map[string]string{}}, {m: map[string]string{}}}
-		b.Run(stage.String()+"/floor", func(b *testing.B) {
-			var (
-				d   openfeature.StringEvaluationDetails
-				err error
-			)
-			b.ReportAllocs()
-			for b.Loop() {
-				if d, err = client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{}); err != nil || d.Value != stage.String() {
-					break
-				}
-				if err = stores[cutover.Old].Put(ctx, "42", "Ada"); err != nil {
-					break
-				}
-				if stage != cutover.Off {
-					if err = stores[cutover.New].Put(ctx, "42", "Ada"); err != nil {
-						break
-					}
-				}
-			}
-			require.NoError(b, err)
-			require.Equal(b, stage.String(), d.Value)
-		})
-		for _, sdk := range []bool{false, true} {
-			name := stage.String() + "/write"
-			var mp *sdkmetric.MeterProvider
-			if sdk {
-				name += "/sdk-metrics"
-				mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-				b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-			}
-			b.Run(name, func(b *testing.B) {
-				var fopts []flags.Option
-				var wopts []dualwrite.Option
-				if mp != nil {
-					fopts = append(fopts, flags.WithMeterProvider(mp))
-					wopts = append(wopts, dualwrite.WithMeterProvider(mp))
-				}
-				resolver, err := flags.New(client, "users-migration", append(fopts, flags.WithLogger(quiet))...)
-				require.NoError(b, err)
-				w, err := dualwrite.New("users.save", resolver, new(cutover.MemoryRepairLog), append(wopts, dualwrite.WithLogger(quiet))...)
-				require.NoError(b, err)
-				b.ReportAllocs()
-				for b.Loop() {
-					if err = w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
-						return stores[side].Put(ctx, "42", "Ada")
-					}); err != nil {
-						break
-					}
-				}
-				require.NoError(b, err)
-			})
-		}
+		stores := [2]*kv{{m: map[string]string{"42": "Ada"}}, {m: map[string]string{"42": "Ada"}}}
+		n := 2 // the stores an operation calls
 		if stage == cutover.Off {
-			b.Run("off/read", func(b *testing.B) {
-				resolver, err := flags.New(client, "users-migration", flags.WithLogger(quiet))
-				require.NoError(b, err)
-				r, err := shadowread.New("users.get", resolver, shadowread.WithLogger[string](quiet))
-				require.NoError(b, err)
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err = r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
-						return stores[side].Get(ctx, "42")
-					}); err != nil {
-						break
+			n = 1
+		}
+		resolver := func(b *testing.B, mp *sdkmetric.MeterProvider) *flags.Resolver {
+			opts := []flags.Option{flags.WithLogger(quiet)}
+			if mp != nil {
+				opts = append(opts, flags.WithMeterProvider(mp))
+			}
+			r, err := flags.New(client, "users-migration", opts...)
+			require.NoError(b, err)
+			return r
+		}
+		// floor evaluates the flag and calls op on the first n stores.
+		floor := func(op func(s *kv) error) func() error {
+			return func() error {
+				d, err := client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{})
+				if err != nil || d.Value != stage.String() {
+					return fmt.Errorf("flag: %q, %w", d.Value, err)
+				}
+				for _, s := range stores[:n] {
+					if err := op(s); err != nil {
+						return err
 					}
 				}
-				require.NoError(b, err)
+				return nil
+			}
+		}
+		write := func(b *testing.B, mp *sdkmetric.MeterProvider) func() error {
+			wopts := []dualwrite.Option{dualwrite.WithLogger(quiet)}
+			if mp != nil {
+				wopts = append(wopts, dualwrite.WithMeterProvider(mp))
+			}
+			w, err := dualwrite.New("users.save", resolver(b, mp), new(cutover.MemoryRepairLog), wopts...)
+			require.NoError(b, err)
+			return func() error {
+				return w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+					return stores[side].Put(ctx, "42", "Ada")
+				})
+			}
+		}
+		read := func(b *testing.B, opts ...shadowread.Option[string]) func() error {
+			r, err := shadowread.New("users.get", resolver(b, nil), append(opts, shadowread.WithLogger[string](quiet))...)
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, r.Drain(context.Background())) })
+			return func() error {
+				_, err := r.Read(ctx, "42", func(ctx context.Context, side cutover.Side) (string, error) {
+					return stores[side].Get(ctx, "42")
+				})
+				return err
+			}
+		}
+
+		b.Run(stage.String()+"/write", func(b *testing.B) {
+			testutil.Paired(b, "floor", floor(func(s *kv) error { return s.Put(ctx, "42", "Ada") }), write(b, nil))
+		})
+		b.Run(stage.String()+"/write/sdk-metrics", func(b *testing.B) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			testutil.Paired(b, "nosdk", write(b, nil), write(b, mp))
+		})
+		if stage == cutover.DualWrite {
+			continue // reads one store, as in off
+		}
+		get := floor(func(s *kv) error { _, err := s.Get(ctx, "42"); return err })
+		b.Run(stage.String()+"/read", func(b *testing.B) { testutil.Paired(b, "floor", get, read(b)) })
+		if stage == cutover.Shadow {
+			b.Run(stage.String()+"/read/sync", func(b *testing.B) {
+				testutil.Paired(b, "floor", get, read(b, shadowread.WithSynchronous[string]()))
 			})
 		}
 	}

@@ -40,7 +40,11 @@
 // Every call takes a context.Context first. Calls to a secondary store and
 // shadow reads run on a context that the caller's cancellation does not
 // reach, under a timeout of their own, so that a finished request does not
-// cut them short and a slow new store never holds the caller. Telemetry
+// cut them short and a slow new store never holds the caller. A panic of
+// the new store before complete, or of the old store where it is not
+// authoritative, is a failure like any other (see [PanicError]); only the
+// panic of the store the caller would use without the library goes on to
+// the caller. Telemetry
 // goes to the OpenTelemetry meter and tracer providers and the slog logger
 // given as options, and to the global ones by default.
 package cutover

@@ -18,13 +18,20 @@ const (
 	// after the authoritative write succeeded.
 	SecondaryFailed Reason = "secondary_failed"
 	// AuthoritativeFailed: with concurrent writes, the secondary write
-	// succeeded but the authoritative one failed.
+	// succeeded but the authoritative one failed or panicked.
 	AuthoritativeFailed Reason = "authoritative_failed"
 	// Skipped: the new store's breaker was open, so its write was not tried.
 	Skipped Reason = "skipped"
 	// Fallback: the new store was authoritative but failed or was refused
 	// by its breaker, so the write went to the old store instead.
 	Fallback Reason = "fallback"
+	// Ambiguous: the authoritative write ended with the caller's context
+	// canceled or past its deadline, so its outcome is unknown: it may
+	// have committed, or not. The secondary was not written (with
+	// concurrent writes it may have been). Target is the secondary:
+	// copying the authoritative store's current row over it repairs the
+	// key if the write committed, and is harmless if it did not.
+	Ambiguous Reason = "ambiguous"
 	// Mismatch: a shadow read found the two stores answering differently.
 	Mismatch Reason = "mismatch"
 	// Unverified: a verification found the key's rows differ between the
@@ -36,8 +43,8 @@ const (
 // in Target may differ from the copy in the other store.
 //
 // For write reasons (SecondaryFailed, AuthoritativeFailed, Skipped,
-// Fallback) Target is the store that missed the write, and copying the
-// other store's row over it repairs the key. Unverified names the new
+// Fallback, Ambiguous) Target is the store that missed the write, or may
+// have, and copying the other store's row over it repairs the key. Unverified names the new
 // store: the old one is the source of truth until reads move; a
 // verification run after they moved (in live or rampdown the new store
 // takes writes first) can find either copy the stale one, and its keys

@@ -19,7 +19,10 @@
 //
 // A call that ends because the caller's own context was canceled or ran out
 // is neither a success nor a failure: the caller left, the store did not
-// fail.
+// fail. A call that panics is a failure, whatever Settings.IsFailure says,
+// and [Breaker.Do] and the dualwrite and shadowread calls complete its
+// ticket before the panic goes on, so that a panicking probe cannot leave
+// the breaker half-open for good.
 package breaker
 
 import (
@@ -33,6 +36,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/internal/telemetry"
 	"github.com/cutover-go/cutover/internal/validate"
 )
@@ -89,6 +93,8 @@ type Settings struct {
 	// it. Nil means every error does (except the caller's own cancellation,
 	// which never counts). Return false for answers such as "not found" or
 	// a constraint violation, which say nothing about the store's health.
+	// It is not asked about a panic, a *cutover.PanicError, which always
+	// counts.
 	IsFailure func(err error) bool
 }
 
@@ -250,7 +256,11 @@ func (b *Breaker) Allow() (Ticket, error) {
 // deadline does not count: the caller left, the store did not fail. For a
 // call that runs detached from the caller under a timeout of its own, pass a
 // context that is never done, such as context.WithoutCancel(ctx), so that
-// running out of that timeout counts as the store's failure.
+// running out of that timeout counts as the store's failure. For a call that
+// panicked, pass a *cutover.PanicError (wrapped or not): a panic always
+// counts as a failure. Call Done on every path, a panicking one included
+// (from a deferred function): a ticket never done keeps a half-open breaker
+// waiting for its probe, refusing every other call.
 func (t Ticket) Done(ctx context.Context, err error) {
 	if t.done == nil {
 		return
@@ -262,6 +272,8 @@ func (b *Breaker) classify(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case isPanic(err):
+		return err // a panic is the store's failure, whatever else is true
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return errCallerGone
 	case b.isFailure != nil && !b.isFailure(err):
@@ -270,9 +282,17 @@ func (b *Breaker) classify(ctx context.Context, err error) error {
 	return err
 }
 
+// isPanic reports whether err is, or wraps, a *cutover.PanicError. It is
+// called only for errors, so that a call that succeeded allocates nothing.
+func isPanic(err error) bool {
+	var pe *cutover.PanicError
+	return errors.As(err, &pe)
+}
+
 // IsFailure reports whether err, returned by a call on ctx, counts as a
-// failure of the store under this breaker's settings: not nil, not the
-// caller's own cancellation, and a failure by Settings.IsFailure.
+// failure of the store under this breaker's settings: a panic (a
+// *cutover.PanicError), or an error that is not the caller's own
+// cancellation and is a failure by Settings.IsFailure.
 func (b *Breaker) IsFailure(ctx context.Context, err error) bool {
 	c := b.classify(ctx, err)
 	return c != nil && c != errCallerGone
@@ -280,7 +300,8 @@ func (b *Breaker) IsFailure(ctx context.Context, err error) bool {
 
 // Do calls fn if the breaker allows it, and reports fn's outcome. A refused
 // call returns an error wrapping [ErrOpen] without calling fn; a nil fn
-// returns [ErrNilFunc].
+// returns [ErrNilFunc]. If fn panics, the call counts as a failure and the
+// panic goes on to Do's caller unchanged.
 func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return ErrNilFunc
@@ -289,10 +310,21 @@ func (b *Breaker) Do(ctx context.Context, fn func(ctx context.Context) error) er
 	if err != nil {
 		return err
 	}
+	returned := false
+	defer func() {
+		if !returned { // fn panicked, or called runtime.Goexit
+			t.Done(ctx, errPanicked)
+		}
+	}()
 	err = fn(ctx)
+	returned = true
 	t.Done(ctx, err)
 	return err
 }
+
+// errPanicked is the outcome that [Breaker.Do] reports for a function that
+// panicked; the panic itself goes on to the caller.
+var errPanicked = &cutover.PanicError{Value: "breaker: the guarded call panicked"}
 
 // rejection says why the breaker refused a call.
 type rejection uint8

@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/metrictest"
 	"github.com/cutover-go/cutover/internal/testutil"
@@ -114,4 +116,42 @@ func TestNewRejectsBadInput(t *testing.T) {
 	_, err = breaker.New("x", breaker.WithSettings(breaker.Settings{Timeout: -time.Second}))
 	assert.ErrorIs(t, err, breaker.ErrInvalidInput)
 	assert.ErrorContains(t, err, "breaker: invalid input: negative")
+}
+
+// TestDoCompletesTheTicketWhenFnPanics runs in a synctest bubble, whose fake
+// clock gobreaker reads. A probe that panics is a failed probe: the breaker
+// opens again and, after its timeout, lets the next probe through. A
+// ticket left open would keep it half-open, refusing every call for good.
+func TestDoCompletesTheTicketWhenFnPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := metrictest.New(t)
+		b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Minute})
+		_ = b.Do(t.Context(), func(context.Context) error { return errDown })
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.Equal(t, breaker.HalfOpen, b.State())
+
+		assert.PanicsWithValue(t, "probe bug", func() {
+			_ = b.Do(t.Context(), func(context.Context) error { panic("probe bug") })
+		}, "the panic goes on to Do's caller unchanged")
+		assert.Equal(t, breaker.Open, b.State(), "a panicking probe is a failed probe")
+
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.NoError(t, b.Do(t.Context(), func(context.Context) error { return nil }), "the next probe goes through")
+		assert.Equal(t, breaker.Closed, b.State())
+	})
+}
+
+// TestPanicIsAFailureWhateverIsFailureSays: a breaker told that no error is
+// a failure still counts a panic.
+func TestPanicIsAFailureWhateverIsFailureSays(t *testing.T) {
+	m := metrictest.New(t)
+	b := newBreaker(t, m, breaker.Settings{ReadyToTrip: tripAfter(1), Timeout: time.Hour,
+		IsFailure: func(error) bool { return false }})
+	assert.Panics(t, func() { _ = b.Do(t.Context(), func(context.Context) error { panic("bug") }) })
+	assert.Equal(t, breaker.Open, b.State())
+	pe := &cutover.PanicError{Value: "bug"}
+	assert.True(t, b.IsFailure(t.Context(), fmt.Errorf("wrapped: %w", pe)))
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	assert.True(t, b.IsFailure(canceled, pe), "a panic is no cancellation")
 }

@@ -44,20 +44,28 @@ func (s *kv) Put(_ context.Context, key, value string) error {
 
 func newKV() *kv { return &kv{m: map[string]string{}} }
 
-func benchWrite(b *testing.B, w *dualwrite.Writer) {
-	stores := [2]*kv{newKV(), newKV()}
+// write returns a function that writes one key through w to stores.
+func write(w *dualwrite.Writer, stores [2]*kv) func() error {
 	ctx := context.Background()
-	key, value := "42", "Ada"
-	var err error
-	b.ReportAllocs()
-	for b.Loop() {
-		if err = w.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
-			return stores[side].Put(ctx, key, value)
-		}); err != nil {
-			break
-		}
+	return func() error {
+		return w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+			return stores[side].Put(ctx, "42", "Ada")
+		})
 	}
-	require.NoError(b, err)
+}
+
+// direct returns the floor of a write to the first n stores: the same
+// store calls, made directly.
+func direct(stores [2]*kv, n int) func() error {
+	ctx := context.Background()
+	return func() error {
+		for _, s := range stores[:n] {
+			if err := s.Put(ctx, "42", "Ada"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
@@ -66,58 +74,56 @@ func sdkProvider(b *testing.B) *sdkmetric.MeterProvider {
 	return mp
 }
 
+// BenchmarkWrite measures each write against its floor, the direct calls
+// of the stores it writes, called in alternating rounds in the same
+// benchmark (x-direct, ns-over-direct, allocs-over-direct; see
+// testutil.Paired), and a write with the OpenTelemetry SDK against the same
+// write without it (x-nosdk, ns-over-nosdk):
+//
+//	go test -run '^$' -bench 'BenchmarkWrite$' ./dualwrite/
 func BenchmarkWrite(b *testing.B) {
-	b.Run("direct", func(b *testing.B) {
-		store := newKV()
-		ctx := context.Background()
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = store.Put(ctx, "42", "Ada"); err != nil {
-				break
+	for _, tc := range []struct {
+		name   string
+		stage  cutover.Stage
+		stores int // the stores a write calls
+		opts   func(*testing.B) []dualwrite.Option
+	}{
+		{"off", cutover.Off, 1, nil},
+		{"dualwrite", cutover.DualWrite, 2, nil},
+		{"dualwrite/concurrent", cutover.DualWrite, 2, func(*testing.B) []dualwrite.Option {
+			return []dualwrite.Option{dualwrite.WithConcurrentWrites()}
+		}},
+		{"live", cutover.Live, 2, nil},
+		{"complete", cutover.Complete, 1, nil},
+		{"complete/breaker", cutover.Complete, 1, func(b *testing.B) []dualwrite.Option {
+			br, err := breaker.New("users-db")
+			require.NoError(b, err)
+			return []dualwrite.Option{dualwrite.WithBreaker(br)}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var opts []dualwrite.Option
+			if tc.opts != nil {
+				opts = tc.opts(b)
 			}
-		}
-		require.NoError(b, err)
-	})
-	b.Run("off", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Off)) })
-	b.Run("off/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.Off, dualwrite.WithMeterProvider(sdkProvider(b))))
-	})
-	b.Run("dualwrite", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.DualWrite)) })
-	b.Run("dualwrite/sdk-metrics", func(b *testing.B) {
-		benchWrite(b, benchWriter(b, cutover.DualWrite, dualwrite.WithMeterProvider(sdkProvider(b))))
-	})
-	b.Run("complete", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.Complete)) })
-	b.Run("complete/breaker", func(b *testing.B) {
-		br, err := breaker.New("users-db")
-		require.NoError(b, err)
-		benchWrite(b, benchWriter(b, cutover.Complete, dualwrite.WithBreaker(br)))
-	})
+			stores := [2]*kv{newKV(), newKV()}
+			testutil.Paired(b, "direct", direct(stores, tc.stores), write(benchWriter(b, tc.stage, opts...), stores))
+		})
+	}
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite} {
+		b.Run(stage.String()+"/sdk-metrics", func(b *testing.B) {
+			stores := [2]*kv{newKV(), newKV()}
+			testutil.Paired(b, "nosdk", write(benchWriter(b, stage), stores),
+				write(benchWriter(b, stage, dualwrite.WithMeterProvider(sdkProvider(b))), stores))
+		})
+	}
 }
 
 func BenchmarkBreaker(b *testing.B) {
 	store := newKV()
 	ctx := context.Background()
 	put := func(ctx context.Context) error { return store.Put(ctx, "42", "Ada") }
-	b.Run("direct", func(b *testing.B) {
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = put(ctx); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
-	})
-	b.Run("closed", func(b *testing.B) {
-		br, err := breaker.New("users-db")
-		require.NoError(b, err)
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = br.Do(ctx, put); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
-	})
+	br, err := breaker.New("users-db")
+	require.NoError(b, err)
+	testutil.Paired(b, "direct", func() error { return put(ctx) }, func() error { return br.Do(ctx, put) })
 }

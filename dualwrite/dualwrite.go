@@ -4,18 +4,32 @@
 //
 // In dualwrite and shadow the old store is written first and is
 // authoritative; in live and rampdown the new one is. The authoritative
-// write's failure is returned and the secondary is not attempted. A failed,
-// timed out, panicking or skipped secondary write never fails the request
-// by default and is never lost: its key goes to the repair log, a metric
-// and a log line, and a repairer later copies the authoritative row over.
+// write's failure is returned and the secondary is not attempted. If the
+// caller's context was canceled or ran out during the authoritative write,
+// its outcome is unknown (it may have committed), so its key is recorded
+// too, with reason cutover.Ambiguous, for repair of the secondary; the
+// caller still gets the error. A failed, timed out, panicking or skipped
+// secondary write never fails the request by default and is never lost:
+// its key goes to the repair log, a metric and a log line, and a repairer
+// later copies the authoritative row over.
 //
 // When the new store is authoritative and fails, or its breaker refuses the
 // call, the write goes to the old store instead (still complete in live and
-// rampdown) and the key is recorded for repair of the new one. In off and
-// complete only one store is written, and a [Writer] is a pass-through that
-// adds no span. In the other stages a write gets a span, with a child per
-// store call, when the caller's context carries a recording span; requests
-// that are not traced pay nothing for tracing.
+// rampdown) and the key is recorded for repair of the new one.
+//
+// A panic of a store call is a failure like any other, recovered into a
+// *cutover.PanicError, except where the store is the one the caller would
+// write without the library: the old store while it is authoritative (off,
+// dualwrite, shadow) and the new store in complete. There the panic goes on
+// to the caller unchanged, after the new store's breaker has counted it.
+// So a secondary write that panics is recorded like one that failed, and
+// in live and rampdown a panicking new store falls back to the old one:
+// no store's panic reaches the caller before complete.
+//
+// In off and complete only one store is written, and a [Writer] is a
+// pass-through that adds no span. In the other stages a write gets a span,
+// with a child per store call, when the caller's context carries a
+// recording span; requests that are not traced pay nothing for tracing.
 package dualwrite
 
 import (
@@ -23,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -67,7 +82,8 @@ const DefaultRecordTimeout = 5 * time.Second
 
 // SecondaryError reports a secondary write that failed, or a repair-log
 // entry that could not be recorded. The authoritative write succeeded unless
-// Reason is cutover.AuthoritativeFailed. The zero value describes no write;
+// Reason is cutover.AuthoritativeFailed, or cutover.Ambiguous (its outcome
+// is unknown). The zero value describes no write;
 // the library returns only filled ones and does not change them afterwards,
 // so one is safe for concurrent use by readers.
 type SecondaryError struct {
@@ -130,7 +146,9 @@ func WithPolicy(p Policy) Option { return optionFunc(func(c *config) { c.policy 
 // WithConcurrentWrites writes both stores at the same time instead of one
 // after the other. The call then takes as long as the slower write (bounded
 // by the secondary timeout), and an authoritative failure after a secondary
-// success is recorded for repair too, since the stores now differ.
+// success is recorded for repair too, since the stores now differ. So is an
+// authoritative panic (the old store's, in dualwrite and shadow): the key is
+// recorded before the panic goes on to the caller.
 func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concurrent = true }) }
 
 // WithTimeout bounds each secondary write, which runs on a context that the
@@ -190,10 +208,11 @@ const (
 	repairAuthoritativeFailed
 	repairSkipped
 	repairFallback
+	repairAmbiguous
 	numRepairReasons
 )
 
-var repairReasons = [numRepairReasons]cutover.Reason{cutover.SecondaryFailed, cutover.AuthoritativeFailed, cutover.Skipped, cutover.Fallback}
+var repairReasons = [numRepairReasons]cutover.Reason{cutover.SecondaryFailed, cutover.AuthoritativeFailed, cutover.Skipped, cutover.Fallback, cutover.Ambiguous}
 
 func (r repairReason) String() string { return string(repairReasons[r]) }
 
@@ -311,24 +330,25 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 	auth := stage.Authoritative()
 	sec, dual := stage.Secondary()
 	if !dual {
-		v, _, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, false, f)
+		v, _, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, false, f)
 		return v, err
 	}
 	ctx, span := w.rec.Start(ctx, w.spanName, w.spanAttrs[stage])
 	defer span.End()
+	traced := span.IsRecording() // the store calls' spans are its children
 	if w.concurrent {
-		return concurrent(ctx, w, stage, key, f)
+		return concurrent(ctx, w, stage, key, traced, f)
 	}
-	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, traced, f)
 	if err != nil {
 		if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 			return fallback(ctx, w, stage, key, why, err, f)
 		}
-		return v, err
+		return v, w.authoritativeFailed(ctx, stage, key, sec, o, err, false)
 	}
-	dctx, cancel := storecall.Detach(ctx, w.timeout)
-	defer cancel()
-	_, o, err = storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+	dctx := storecall.Detach(ctx, w.timeout)
+	_, o, err = storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, traced, f)
+	dctx.Release()
 	if err != nil {
 		return v, w.secondaryFailed(ctx, stage, key, sec, o, err)
 	}
@@ -339,7 +359,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 // cause, and records the key for repair of the new store.
 func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, why storecall.FallbackReason, cause error, f F) (R, error) {
 	w.fallbacks.Add(ctx, why)
-	v, _, err := storecall.Call(ctx, ctx, w.rec, cutover.Old, telemetry.Fallback, true, f)
+	v, _, err := storecall.Call(ctx, ctx, w.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 	if err != nil {
 		return v, err
 	}
@@ -357,17 +377,35 @@ type result[R any] struct {
 
 // concurrent writes the secondary store on its own goroutine while the
 // caller's goroutine writes the authoritative one.
-func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, f F) (R, error) {
+func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, traced bool, f F) (R, error) {
 	auth := stage.Authoritative()
 	sec := auth.Other()
 	done := make(chan result[R], 1)
 	go func() {
-		dctx, cancel := storecall.Detach(ctx, w.timeout)
-		defer cancel()
-		v, o, err := storecall.Call(dctx, context.Background(), w.rec, sec, telemetry.Secondary, true, f)
+		dctx := storecall.Detach(ctx, w.timeout)
+		v, o, err := storecall.Call(dctx, context.Background(), w.rec, stage, sec, telemetry.Secondary, traced, f)
+		dctx.Release()
 		done <- result[R]{v, o, err}
 	}()
-	v, o, err := storecall.Call(ctx, ctx, w.rec, auth, telemetry.Authoritative, true, f)
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// The authoritative write panicked: the old store's, whose panic
+		// goes on to the caller. If the secondary write succeeded, only the
+		// secondary has the write; record that before the panic goes on.
+		p := recover()
+		if s := <-done; s.err == nil {
+			pe := &cutover.PanicError{Value: p, Stack: debug.Stack()}
+			_ = w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, pe) // a failure to record is logged and counted
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
+	v, o, err := storecall.Call(ctx, ctx, w.rec, stage, auth, telemetry.Authoritative, traced, f)
+	returned = true
 	s := <-done
 	if err == nil {
 		if s.err == nil {
@@ -383,13 +421,31 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 		}
 		return s.v, w.record(ctx, stage, key, cutover.New, cutover.Fallback, err)
 	}
-	if s.err == nil {
+	return v, w.authoritativeFailed(ctx, stage, key, sec, o, err, s.err == nil)
+}
+
+// authoritativeFailed records, if the stores may now differ, the key of an
+// authoritative write that ended with o and err and did not fall back, for
+// repair of the secondary sec, and returns what the caller gets: err, joined
+// with the repair log's error if that failed too. secondaryWrote says that
+// the secondary write, made alongside, succeeded.
+func (w *Writer) authoritativeFailed(ctx context.Context, stage cutover.Stage, key string, sec cutover.Side, o telemetry.Outcome, err error, secondaryWrote bool) error {
+	var reason cutover.Reason
+	switch {
+	case o == telemetry.Canceled || o == telemetry.Timeout:
+		// The caller's context ended the write: it may have committed
+		// all the same, so the secondary may lack it, or hold it alone.
+		reason = cutover.Ambiguous
+	case secondaryWrote:
 		// Only the secondary has the write: bring it back to the authoritative.
-		if rerr := w.record(ctx, stage, key, sec, cutover.AuthoritativeFailed, err); rerr != nil {
-			return v, errors.Join(err, rerr)
-		}
+		reason = cutover.AuthoritativeFailed
+	default:
+		return err
 	}
-	return v, err
+	if rerr := w.record(ctx, stage, key, sec, reason, err); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // secondaryFailed records a secondary write that ended with o and err, and
@@ -417,8 +473,8 @@ func (w *Writer) secondaryFailed(ctx context.Context, stage cutover.Stage, key s
 // record puts the key in the repair log. A log that fails turns into a
 // *SecondaryError for the caller: the key must not be dropped unseen.
 func (w *Writer) record(ctx context.Context, stage cutover.Stage, key string, target cutover.Side, reason cutover.Reason, cause error) error {
-	rctx, cancel := storecall.Detach(ctx, w.recTimeout)
-	defer cancel()
+	rctx := storecall.Detach(ctx, w.recTimeout)
+	defer rctx.Release()
 	r := cutover.Repair{Op: w.op, Key: key, Target: target, Stage: stage, Reason: reason, Err: cause, Time: time.Now()}
 	if err := w.repairs.Record(rctx, r); err != nil {
 		w.unrecorded.Add(ctx, recordFailed)

@@ -3,6 +3,7 @@ package dualwrite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -274,6 +275,28 @@ func TestConcurrentWrites(t *testing.T) {
 		assert.Equal(t, cutover.New, entries[0].Target)
 		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
 	})
+	t.Run("authoritative panics after secondary succeeded", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		f.stores.Old.PanicNext(1, "nil map")
+		assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") },
+			"the old store's panic goes on to the caller unchanged")
+		assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.New.Snapshot())
+		entries := f.repairs.Entries()
+		require.Len(t, entries, 1, "only the secondary has the write: the key must be recorded before the panic goes on")
+		assert.Equal(t, cutover.New, entries[0].Target)
+		assert.Equal(t, cutover.AuthoritativeFailed, entries[0].Reason)
+		var pe *cutover.PanicError
+		require.ErrorAs(t, entries[0].Err, &pe)
+		assert.Equal(t, "nil map", pe.Value)
+	})
+	t.Run("authoritative and secondary panic", func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow, dualwrite.WithConcurrentWrites())
+		f.stores.Old.PanicNext(1, "nil map")
+		f.stores.New.PanicNext(1, "new bug")
+		assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") })
+		assert.Empty(t, f.stores.Diff())
+		assert.Zero(t, f.repairs.Len(), "neither store has the write")
+	})
 	for _, tc := range []struct {
 		name   string
 		failed cutover.Side // the store that fails in live
@@ -378,4 +401,168 @@ func TestRepairLogSlowerThanTheSecondaryTimeoutStillRecords(t *testing.T) {
 
 	_, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), new(cutover.MemoryRepairLog), dualwrite.WithRecordTimeout(0))
 	assert.ErrorContains(t, err, "dualwrite: invalid input: record timeout must be positive")
+}
+
+// TestNewStorePanicFallsBackBeforeComplete: while the new store is
+// authoritative (live, rampdown) its panic is a failure like any other:
+// the write goes to the old store, the key is recorded for repair of the
+// new one with the panic as its error, and the caller sees no panic.
+func TestNewStorePanicFallsBackBeforeComplete(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Live, cutover.Rampdown} {
+		for _, concurrent := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/concurrent=%v", stage, concurrent), func(t *testing.T) {
+				var opts []dualwrite.Option
+				if concurrent {
+					opts = append(opts, dualwrite.WithConcurrentWrites())
+				}
+				f := newFixture(t, stage, opts...)
+				f.stores.New.PanicNext(1, "nil map")
+				require.NoError(t, f.save(t.Context(), "42", "Ada"))
+				assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Old.Snapshot())
+				assert.Empty(t, f.stores.New.Snapshot())
+
+				entries := f.repairs.Entries()
+				require.Len(t, entries, 1)
+				assert.Equal(t, cutover.New, entries[0].Target)
+				assert.Equal(t, cutover.Fallback, entries[0].Reason)
+				var pe *cutover.PanicError
+				require.ErrorAs(t, entries[0].Err, &pe)
+				assert.Equal(t, "nil map", pe.Value)
+				assert.NotEmpty(t, pe.Stack)
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.fallbacks", "cutover.reason", "failed"))
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+			})
+		}
+	}
+}
+
+// TestOldStorePanicGoesOnWhileItIsAuthoritative: in off, dualwrite and
+// shadow the old store's panic reaches the caller unchanged, as it would
+// without the library; the new store is not written and nothing is
+// recorded.
+func TestOldStorePanicGoesOnWhileItIsAuthoritative(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Shadow} {
+		t.Run(stage.String(), func(t *testing.T) {
+			f := newFixture(t, stage)
+			f.stores.Old.PanicNext(1, "nil map")
+			assert.PanicsWithValue(t, "nil map", func() { _ = f.save(t.Context(), "42", "Ada") })
+			assert.Zero(t, puts(f.stores.New))
+			assert.Zero(t, f.repairs.Len())
+		})
+	}
+}
+
+// TestPanickingProbeLetsTheBreakerRecover runs in a synctest bubble, whose
+// fake clock gobreaker reads. The new store panics on the half-open
+// breaker's probe: in live the write falls back to the old store; in
+// complete, where the new store is the only one, the panic goes on to the
+// caller as it would without the library. Either way the probe counts as
+// failed, the breaker opens again, and after its timeout it lets the next
+// write reach the new store. A ticket left open would keep it half-open,
+// refusing the new store every call for good.
+func TestPanickingProbeLetsTheBreakerRecover(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Live, cutover.Complete} {
+		t.Run(stage.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := testutil.TripOnce(t, time.Minute)
+				f := newFixture(t, stage, dualwrite.WithBreaker(b))
+				f.stores.New.FailNext(1, nil)
+				_ = f.save(t.Context(), "1", "Ada")
+				time.Sleep(time.Minute + time.Nanosecond)
+				require.Equal(t, breaker.HalfOpen, b.State())
+
+				f.stores.New.PanicNext(1, "driver bug")
+				if stage == cutover.Complete {
+					assert.PanicsWithValue(t, "driver bug", func() { _ = f.save(t.Context(), "2", "Grace") })
+				} else {
+					require.NoError(t, f.save(t.Context(), "2", "Grace"))
+				}
+				assert.Equal(t, breaker.Open, b.State(), "the panicking probe failed")
+				assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.duration", "cutover.outcome", "panic"))
+
+				time.Sleep(time.Minute + time.Nanosecond)
+				require.NoError(t, f.save(t.Context(), "3", "Edsger"))
+				assert.Equal(t, breaker.Closed, b.State())
+				assert.Equal(t, map[string]string{"3": "Edsger"}, f.stores.New.Snapshot(), "the new store is written again")
+			})
+		})
+	}
+}
+
+// TestAmbiguousAuthoritativeWriteIsRecorded: the authoritative write
+// commits, but the caller's context ends before it returns, so it returns
+// the context's error. The caller gets that error; the key is recorded for
+// repair of the secondary, reason ambiguous, since the write may have
+// committed. The deadline case runs in a synctest bubble, whose fake clock
+// ends the caller's context exactly at its deadline.
+func TestAmbiguousAuthoritativeWriteIsRecorded(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.DualWrite, cutover.Shadow, cutover.Live, cutover.Rampdown} {
+		for _, concurrent := range []bool{false, true} {
+			for _, cause := range []error{context.Canceled, context.DeadlineExceeded} {
+				t.Run(fmt.Sprintf("%s/concurrent=%v/%v", stage, concurrent, cause), func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						var opts []dualwrite.Option
+						if concurrent {
+							opts = append(opts, dualwrite.WithConcurrentWrites())
+						}
+						f := newFixture(t, stage, opts...)
+						auth, sec := stage.Authoritative(), stage.Authoritative().Other()
+						ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+						defer cancel()
+						err := f.w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error {
+							err := f.stores.Side(side).Put(ctx, "42", "Ada")
+							if side == auth && err == nil { // committed; the caller leaves before the answer
+								if cause == context.Canceled {
+									cancel()
+								} else {
+									<-ctx.Done()
+								}
+								return ctx.Err()
+							}
+							return err
+						})
+						assert.ErrorIs(t, err, cause, "the caller still gets the error")
+						assert.Equal(t, map[string]string{"42": "Ada"}, f.stores.Side(auth).Snapshot())
+						if !concurrent {
+							assert.Zero(t, puts(f.stores.Side(sec)), "the secondary is not written after a failed authoritative write")
+						}
+
+						entries := f.repairs.Entries()
+						require.Len(t, entries, 1)
+						assert.Equal(t, "42", entries[0].Key)
+						assert.Equal(t, sec, entries[0].Target)
+						assert.Equal(t, cutover.Ambiguous, entries[0].Reason)
+						assert.ErrorIs(t, entries[0].Err, cause)
+						assert.Equal(t, int64(1), f.metrics.Sum("cutover.dualwrite.repairs", "cutover.reason", "ambiguous"))
+						assert.Zero(t, f.metrics.Sum("cutover.dualwrite.fallbacks", "", ""), "the caller left: no fallback")
+					})
+				})
+			}
+		}
+	}
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.Complete} {
+		t.Run(stage.String()+"/one store", func(t *testing.T) {
+			f := newFixture(t, stage)
+			ctx, cancel := context.WithCancel(t.Context())
+			err := f.w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error { cancel(); return ctx.Err() })
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Zero(t, f.repairs.Len(), "with one store written, there is nothing to repair")
+		})
+	}
+}
+
+// TestAmbiguousWriteThatTheRepairLogRefusesFailsWithBoth: the caller gets
+// its context's error and the repair log's, so the key is not lost unseen.
+func TestAmbiguousWriteThatTheRepairLogRefusesFailsWithBoth(t *testing.T) {
+	logErr := errors.New("repair table missing")
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Shadow), failingLog{logErr}, dualwrite.WithLogger(testutil.Quiet()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	err = w.Write(ctx, "42", func(ctx context.Context, side cutover.Side) error { cancel(); return ctx.Err() })
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, logErr)
+	var se *dualwrite.SecondaryError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, cutover.Ambiguous, se.Reason)
+	assert.Equal(t, cutover.New, se.Target)
 }

@@ -4,46 +4,34 @@ import (
 	"context"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
-// BenchmarkWriteVersioned is a dualwrite-stage write with versions against
-// the same write without them and against the two direct calls, in one
-// run: the difference is the clock and the version handed from one store
-// to the other.
+// BenchmarkWriteVersioned measures a dualwrite-stage write with versions
+// against its floor, the two direct store calls (x-direct), and against
+// the same write without versions (x-unversioned), each pair in
+// alternating rounds of one benchmark (see testutil.Paired):
+//
+//	go test -run '^$' -bench 'BenchmarkWriteVersioned' ./dualwrite/
 func BenchmarkWriteVersioned(b *testing.B) {
-	ctx := context.Background()
-	key, value := "42", "Ada"
+	versioned := func(stores [2]*kv) func() error {
+		w := benchWriter(b, cutover.DualWrite)
+		ctx := context.Background()
+		put := func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
+			return s.Version, stores[s.Side].Put(ctx, "42", "Ada")
+		}
+		return func() error {
+			_, err := w.WriteVersioned(ctx, "42", put)
+			return err
+		}
+	}
 	b.Run("direct", func(b *testing.B) {
 		stores := [2]*kv{newKV(), newKV()}
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if err = stores[cutover.Old].Put(ctx, key, value); err != nil {
-				break
-			}
-			if err = stores[cutover.New].Put(ctx, key, value); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
+		testutil.Paired(b, "direct", direct(stores, 2), versioned(stores))
 	})
-	b.Run("unversioned", func(b *testing.B) { benchWrite(b, benchWriter(b, cutover.DualWrite)) })
-	b.Run("versioned", func(b *testing.B) {
-		w := benchWriter(b, cutover.DualWrite)
+	b.Run("unversioned", func(b *testing.B) {
 		stores := [2]*kv{newKV(), newKV()}
-		write := func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
-			return s.Version, stores[s.Side].Put(ctx, key, value)
-		}
-		var err error
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err = w.WriteVersioned(ctx, key, write); err != nil {
-				break
-			}
-		}
-		require.NoError(b, err)
+		testutil.Paired(b, "unversioned", write(benchWriter(b, cutover.DualWrite), stores), versioned(stores))
 	})
 }

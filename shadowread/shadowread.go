@@ -17,8 +17,13 @@
 // the differing fields, and its key recorded in the repair log if one is
 // given.
 //
-// In live and rampdown the new store answers; if it fails, or its breaker
-// refuses the call, the old store answers instead and nothing is compared.
+// In live and rampdown the new store answers; if it fails, panics, or its
+// breaker refuses the call, the old store answers instead and nothing is
+// compared. A panic of the compared store is a failed comparison. Only the
+// panic of the store the caller would read without the library, the old
+// store in off, dualwrite and shadow and the new store in complete, goes
+// on to the caller unchanged (after the new store's breaker has counted
+// it); see cutover.PanicError.
 // In off, dualwrite and complete a [Reader] reads one store and adds no span.
 // In the other stages a read gets a span, with a child per store call, when
 // the caller's context carries a recording span.
@@ -462,15 +467,15 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	f := storecall.ValueFunc[T](read)
 	auth := stage.Authoritative()
 	if stage == cutover.Off || stage == cutover.DualWrite || stage == cutover.Complete {
-		v, _, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, false, f)
+		v, _, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, false, f)
 		return v, err
 	}
 	ctx, span := r.rec.Start(ctx, r.spanName, r.spanAttrs[stage])
 	defer span.End()
-	v, o, err := storecall.Call(ctx, ctx, r.rec, auth, telemetry.Authoritative, true, f)
+	v, o, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, span.IsRecording(), f)
 	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
 		r.fallbacks.Add(ctx, why)
-		v, _, err = storecall.Call(ctx, ctx, r.rec, cutover.Old, telemetry.Fallback, true, f)
+		v, _, err = storecall.Call(ctx, ctx, r.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
 	// A read the caller abandoned has no answer worth comparing.
@@ -555,11 +560,13 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 // compareWith reads the other store and compares its answer with the
 // authoritative one, authV and authErr. Nothing it does reaches the caller.
 func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV T, authErr error, f storecall.ValueFunc[T]) {
-	ctx, cancel := storecall.Detach(ctx, r.timeout)
-	defer cancel()
+	dctx := storecall.Detach(ctx, r.timeout)
+	defer dctx.Release()
+	ctx = dctx
 	auth := stage.Authoritative()
 	other := auth.Other()
-	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, other, telemetry.Shadow, true, f)
+	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
+	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, traced, f)
 	switch o {
 	case telemetry.Refused:
 		r.skipped.Add(ctx, breakerOpen)
@@ -575,21 +582,23 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 			"store", other.String(), "outcome", o.String(), "err", otherErr)
 		return
 	}
-	m := &Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
+	// m stays on this goroutine's stack unless the reads mismatch and the
+	// mismatch function gets a copy.
+	m := Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
 	if auth == cutover.Old {
 		m.Old, m.OldErr, m.New, m.NewErr = authV, authErr, otherV, otherErr
 	} else {
 		m.Old, m.OldErr, m.New, m.NewErr = otherV, otherErr, authV, authErr
 	}
-	equal, err := r.equal(m)
+	equal, err := r.equal(&m)
 	switch {
 	case err != nil:
-		r.unanswered(ctx, key, m, err)
+		r.unanswered(ctx, key, &m, err)
 		return
 	case equal:
 		r.results.Add(ctx, resultMatch)
 		return
-	case r.changed(ctx, auth, authV, authErr, f):
+	case r.changed(ctx, stage, auth, authV, authErr, traced, f):
 		r.results.Add(ctx, resultRace)
 		return
 	}
@@ -601,16 +610,17 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		rep := cutover.Repair{Op: r.op, Key: key, Target: other, Stage: stage, Reason: cutover.Mismatch, Time: time.Now()}
 		// The comparison's own timeout may be nearly spent: the key gets
 		// a budget of its own.
-		rctx, cancel := storecall.Detach(ctx, recordTimeout)
+		rctx := storecall.Detach(ctx, recordTimeout)
 		err := r.repairs.Record(rctx, rep)
-		cancel()
+		rctx.Release()
 		if err != nil {
 			r.logger.ErrorContext(ctx, "cutover: repair log failed for a shadow mismatch",
 				"op", r.op, "key", key, "store", other.String(), "err", err)
 		}
 	}
 	if r.onMismatch != nil {
-		r.report(ctx, m)
+		reported := m
+		r.report(ctx, &reported)
 	}
 }
 
@@ -619,8 +629,8 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 // landed between the two reads of the comparison, and the difference says
 // nothing about the stores. A failed second read reports false, so that the
 // mismatch is reported rather than explained away.
-func (r *Reader[T]) changed(ctx context.Context, auth cutover.Side, v T, err error, f storecall.ValueFunc[T]) bool {
-	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, auth, telemetry.Shadow, true, f)
+func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v T, err error, traced bool, f storecall.ValueFunc[T]) bool {
+	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, stage, auth, telemetry.Shadow, traced, f)
 	if o != telemetry.OK && o != telemetry.Error {
 		return false
 	}

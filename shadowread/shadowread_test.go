@@ -319,6 +319,16 @@ func TestLiveReadFallsBackToOld(t *testing.T) {
 			assert.Equal(t, ada, got)
 			assert.Equal(t, int64(1), f.metrics.Sum("cutover.shadowread.fallbacks", "cutover.reason", "failed"))
 		})
+		t.Run(stage.String()+"/new panics", func(t *testing.T) {
+			f := newFixture(t, stage)
+			f.put(t, ada)
+			f.stores.New.PanicNext(1, "nil map")
+			got, err := f.get(t.Context(), "42")
+			require.NoError(t, err, "a new store that panics before complete is a failure like any other")
+			assert.Equal(t, ada, got)
+			assert.Equal(t, 1, f.stores.Old.Count(dualwritetest.OpGet))
+			assert.Equal(t, int64(1), f.metrics.Sum("cutover.shadowread.fallbacks", "cutover.reason", "failed"))
+		})
 	}
 	t.Run("complete has no fallback", func(t *testing.T) {
 		f := newFixture(t, cutover.Complete, shadowread.WithBreaker[user](testutil.OpenBreaker(t)))
@@ -475,4 +485,22 @@ func TestWriteRacingTheComparisonIsNoMismatch(t *testing.T) {
 		assert.Zero(t, f.repairs.Len())
 		assert.Equal(t, int64(1), f.metrics.Sum("cutover.shadowread.comparisons", "cutover.reason", "race"))
 	})
+}
+
+// TestAuthoritativePanicGoesOnWhereTheStoreIsTheCallersOwn: the old store's
+// panic while it answers (off, dualwrite, shadow) and the new store's in
+// complete reach the caller unchanged, as they would without the library,
+// and nothing is compared.
+func TestAuthoritativePanicGoesOnWhereTheStoreIsTheCallersOwn(t *testing.T) {
+	for _, stage := range []cutover.Stage{cutover.Off, cutover.DualWrite, cutover.Shadow, cutover.Complete} {
+		t.Run(stage.String(), func(t *testing.T) {
+			f := newFixture(t, stage, shadowread.WithSynchronous[user]())
+			f.put(t, ada)
+			auth := f.stores.Side(stage.Authoritative())
+			auth.PanicNext(1, "nil map")
+			assert.PanicsWithValue(t, "nil map", func() { _, _ = f.get(t.Context(), "42") })
+			assert.Zero(t, f.stores.Side(stage.Authoritative().Other()).Count(dualwritetest.OpGet))
+			assert.Equal(t, int64(1), f.metrics.Sum("cutover.shadowread.duration", "cutover.outcome", "panic"))
+		})
+	}
 }

@@ -1,7 +1,7 @@
 // Package storecall makes one call to one store on behalf of the dualwrite
 // and shadowread wrappers: through the new store's breaker, in a child span,
-// with panics of non-authoritative calls recovered, and with its latency
-// and outcome recorded. It also holds the rule both wrappers follow when
+// with panics recovered unless [Propagates] lets them go on, and with its
+// latency and outcome recorded. It also holds the rule both wrappers follow when
 // the authoritative new store fails: [Recorder.Fallback].
 package storecall
 
@@ -74,16 +74,20 @@ func (r *Recorder) Start(ctx context.Context, name string, opt trace.SpanStartOp
 
 var noSpan = trace.SpanFromContext(context.Background())
 
-// Call makes one call of f for side in role, on ctx. caller is the context
-// whose end means the caller left; for a detached call it is a context that
-// is never done. With traced set, the call gets a child span if ctx carries
-// a recording span.
+// Call makes one call of f for side in role, in stage, on ctx. caller is
+// the context whose end means the caller left; for a detached call it is a
+// context that is never done. With traced set, the call gets a child span if
+// ctx carries a recording span; a caller that knows it carries none passes
+// false and saves the look-up.
 //
 // A call to the new store first asks the breaker, if any; a refused call
-// returns an error wrapping breaker.ErrOpen. A panic in an authoritative call
-// propagates as it would without the library; in any other role it comes
-// back as a *cutover.PanicError.
-func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
+// returns an error wrapping breaker.ErrOpen. A panic of a call for which
+// [Propagates] reports true goes on to the caller unchanged, as it would
+// without the library, once the breaker's ticket is done with a failure,
+// the call is counted with outcome panic and its span is ended. Any other
+// call's panic is recovered and comes back as a *cutover.PanicError, with
+// outcome panic, and counts against the breaker like any failure.
+func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cutover.Stage, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
 	var ticket breaker.Ticket
 	if side == cutover.New && r.Breaker != nil {
 		if ticket, err = r.Breaker.Allow(); err != nil {
@@ -96,19 +100,36 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
 	timed := r.Calls.Enabled(ctx)
-	var start time.Time
+	var start time.Duration
 	if timed {
-		start = time.Now()
+		start = since() // the monotonic clock alone
 	}
-	if role == telemetry.Authoritative {
+	if Propagates(stage, side, role) {
+		returned := false
+		defer func() {
+			if !returned { // panicking, or runtime.Goexit: the panic goes on
+				r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
+			}
+		}()
 		v, err = f.Call(ctx, side)
+		returned = true
 	} else {
 		v, err = protect(ctx, side, f)
 	}
-	ticket.Done(caller, err)
 	o = Classify(ctx, caller, err)
+	r.end(ctx, caller, ticket, span, side, role, timed, start, o, err)
+	return v, o, err
+}
+
+// errPropagated is what the breaker, the span and the metrics learn of a
+// panic that Call lets go on to the caller.
+var errPropagated = &cutover.PanicError{Value: "storecall: the call panicked; the panic went on to the caller"}
+
+// end reports how a call ended: to the breaker, the histogram and the span.
+func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, o telemetry.Outcome, err error) {
+	ticket.Done(caller, err)
 	if timed {
-		r.Calls.Record(ctx, uint8(side), role, o, time.Since(start))
+		r.Calls.Record(ctx, uint8(side), role, o, since()-start)
 	}
 	if span != nil {
 		if err != nil {
@@ -117,7 +138,18 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, side cutov
 		}
 		span.End()
 	}
-	return v, o, err
+}
+
+// Propagates reports whether a panic of the call of side in role, in stage,
+// goes on to the caller: only that of the authoritative call of the old
+// store (in off, dualwrite and shadow) or of the new store in complete.
+// There the store is the one the caller's request would use without the
+// library, and the library leaves its panics alone. Every other call's
+// panic, the new store's before complete included, is a failure: it is
+// recovered into a *cutover.PanicError, falls back where failures fall back
+// and is recorded for repair.
+func Propagates(stage cutover.Stage, side cutover.Side, role telemetry.Role) bool {
+	return role == telemetry.Authoritative && (side == cutover.Old || stage >= cutover.Complete)
 }
 
 func protect[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (v R, err error) {
@@ -145,17 +177,6 @@ func Classify(ctx, caller context.Context, err error) telemetry.Outcome {
 		return telemetry.Timeout
 	}
 	return telemetry.Error
-}
-
-// Detach returns a context for a call that must outlive the caller: not
-// canceled with ctx, carrying its values, and bounded by timeout if it is
-// positive.
-func Detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx = context.WithoutCancel(ctx)
-	if timeout <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, timeout)
 }
 
 func isPanic(err error) bool {

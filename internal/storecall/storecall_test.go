@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +18,7 @@ import (
 	"github.com/cutover-go/cutover/breaker"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 func recorder(t *testing.T, b *breaker.Breaker) *storecall.Recorder {
@@ -74,4 +77,53 @@ func TestFallback(t *testing.T) {
 func TestFallbackReasonNames(t *testing.T) {
 	assert.Equal(t, "refused", storecall.FallbackRefused.String())
 	assert.Equal(t, "failed", storecall.FallbackFailed.String())
+}
+
+// TestAuthoritativePanicCompletesTheTicket runs in a synctest bubble, whose
+// fake clock gobreaker reads. The authoritative call of the new store (in
+// complete, where its panic goes on to the caller) is the half-open
+// breaker's probe and panics: the probe counts as failed, so the breaker
+// opens again and lets a probe through after its timeout. A ticket left
+// open would keep it half-open, refusing every call for good.
+func TestAuthoritativePanicCompletesTheTicket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := testutil.TripOnce(t, time.Minute)
+		r := recorder(t, b)
+		call := func(f storecall.ErrFunc) error {
+			_, _, err := storecall.Call(t.Context(), t.Context(), r, cutover.Complete, cutover.New, telemetry.Authoritative, false, f)
+			return err
+		}
+		require.Error(t, call(func(context.Context, cutover.Side) error { return errors.New("down") }))
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.Equal(t, breaker.HalfOpen, b.State())
+
+		assert.PanicsWithValue(t, "driver bug", func() {
+			_ = call(func(context.Context, cutover.Side) error { panic("driver bug") })
+		}, "an authoritative panic goes on to the caller unchanged")
+		assert.Equal(t, breaker.Open, b.State(), "a panicking probe is a failed probe")
+
+		time.Sleep(time.Minute + time.Nanosecond)
+		require.NoError(t, call(func(context.Context, cutover.Side) error { return nil }), "the next probe goes through")
+		assert.Equal(t, breaker.Closed, b.State())
+	})
+}
+
+// TestRecoveredPanicCountsAgainstTheBreaker: a secondary call's panic comes
+// back as a *cutover.PanicError and is a failure, even under a breaker that
+// counts no error.
+func TestRecoveredPanicCountsAgainstTheBreaker(t *testing.T) {
+	b, err := breaker.New("db", breaker.WithLogger(slog.New(slog.DiscardHandler)), breaker.WithSettings(breaker.Settings{
+		ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
+		Timeout:     time.Hour,
+		IsFailure:   func(error) bool { return false },
+	}))
+	require.NoError(t, err)
+	r := recorder(t, b)
+	_, o, err := storecall.Call(t.Context(), context.Background(), r, cutover.Shadow, cutover.New, telemetry.Secondary, false,
+		storecall.ErrFunc(func(context.Context, cutover.Side) error { panic("driver bug") }))
+	var pe *cutover.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "driver bug", pe.Value)
+	assert.Equal(t, telemetry.Panic, o)
+	assert.Equal(t, breaker.Open, b.State())
 }

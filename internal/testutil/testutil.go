@@ -1,8 +1,8 @@
 // Package testutil holds the fixtures that the tests of the root package,
 // flags, dualwrite, shadowread and breaker share: a logger that drops
-// everything, an open breaker, a stage source and a repair log that count
-// their calls, and in-memory OpenFeature clients. It is imported by tests
-// only.
+// everything, breakers, a stage source and a repair log that count their
+// calls, in-memory OpenFeature clients, and [Paired], which measures a
+// benchmark against its floor. It is imported by tests only.
 package testutil
 
 import (
@@ -32,14 +32,23 @@ func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // provider, which records nothing unless a test installs one.
 func OpenBreaker(tb testing.TB) *breaker.Breaker {
 	tb.Helper()
+	b := TripOnce(tb, time.Hour)
+	_ = b.Do(context.Background(), func(context.Context) error { return errors.New("trip") })
+	require.Equal(tb, breaker.Open, b.State())
+	return b
+}
+
+// TripOnce returns a closed breaker named "users-db" that one failure opens
+// and that lets a probe through once it has been open for timeout. It logs
+// nowhere and reports to the global meter provider.
+func TripOnce(tb testing.TB, timeout time.Duration) *breaker.Breaker {
+	tb.Helper()
 	b, err := breaker.New("users-db", breaker.WithLogger(Quiet()),
 		breaker.WithSettings(breaker.Settings{
 			ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 1 },
-			Timeout:     time.Hour,
+			Timeout:     timeout,
 		}))
 	require.NoError(tb, err)
-	_ = b.Do(context.Background(), func(context.Context) error { return errors.New("trip") })
-	require.Equal(tb, breaker.Open, b.State())
 	return b
 }
 
@@ -97,4 +106,48 @@ func Client(tb testing.TB, p openfeature.FeatureProvider) *openfeature.Client {
 func MemClient(tb testing.TB, flags map[string]memprovider.InMemoryFlag) *openfeature.Client {
 	tb.Helper()
 	return Client(tb, memprovider.NewInMemoryProvider(flags))
+}
+
+// Paired measures op against floor, the same work done without the code
+// under test (such as the direct calls of the stores), in one benchmark:
+// it calls them in alternating rounds, so that a machine whose load changes
+// during the run slows both alike. It reports op's time per call
+// (ns/call), the floor's (name-ns/call), their ratio (x-name) and
+// difference (ns-over-name), and op's allocations per call (allocs/call)
+// and beyond the floor's (allocs-over-name). The ns/op that package testing
+// reports is that of one op and one floor call together. A call that fails
+// fails the benchmark.
+func Paired(b *testing.B, name string, floor, op func() error) {
+	b.Helper()
+	const round = 128
+	var spent [2]time.Duration // floor, op
+	fns := [2]func() error{floor, op}
+	b.ResetTimer()
+	for done, r := 0, 0; done < b.N; r++ {
+		n := min(round, b.N-done)
+		for k := range 2 {
+			i := (r + k) % 2 // each goes first in every other round
+			start := time.Now()
+			for range n {
+				if err := fns[i](); err != nil {
+					b.Fatalf("call %d: %v", done, err)
+				}
+			}
+			spent[i] += time.Since(start)
+		}
+		done += n
+	}
+	b.StopTimer()
+	floorNs := float64(spent[0].Nanoseconds()) / float64(b.N)
+	opNs := float64(spent[1].Nanoseconds()) / float64(b.N)
+	b.ReportMetric(opNs, "ns/call")
+	b.ReportMetric(floorNs, name+"-ns/call")
+	b.ReportMetric(opNs/floorNs, "x-"+name)
+	b.ReportMetric(opNs-floorNs, "ns-over-"+name)
+	allocs := [2]float64{}
+	for i, f := range fns {
+		allocs[i] = testing.AllocsPerRun(100, func() { _ = f() })
+	}
+	b.ReportMetric(allocs[1], "allocs/call")
+	b.ReportMetric(allocs[1]-allocs[0], "allocs-over-"+name)
 }

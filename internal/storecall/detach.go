@@ -1,0 +1,212 @@
+package storecall
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Detached is the context of a call that must outlive its caller: it
+// carries the caller's values, none of its cancellation, and a deadline of
+// its own. Create one with [Detach] and call [Detached.Release] when the
+// call is over; the zero value is not usable. It is safe for concurrent use.
+//
+// It does what context.WithTimeout(context.WithoutCancel(ctx), timeout)
+// does, for a fraction of the cost when the store is fast: it allocates
+// once, reads the monotonic clock once, and makes its Done channel and the
+// timer that closes it only when someone asks for Done (or derives a
+// context from it). A store function that never waits on its context pays
+// for neither, and Err still reports the deadline once it has passed.
+type Detached struct {
+	parent  context.Context // for Value only
+	start   time.Duration   // the monotonic clock, read by Detach
+	timeout time.Duration   // no deadline if not positive
+
+	mu     sync.Mutex
+	end    end           // how d ended, if it did
+	done   chan struct{} // made by the first Done; closed when d ends
+	timer  *time.Timer   // ends d at the deadline; made with done
+	afters map[*afterFunc]struct{}
+}
+
+// end says how a [Detached] ended: a plain value rather than the error
+// itself, so that ending one stores no pointer.
+type end uint8
+
+const (
+	live     end = iota // not ended
+	expired             // the timeout ran out
+	released            // Release was called first
+)
+
+// err returns the error of Err for e.
+func (e end) err() error {
+	switch e {
+	case expired:
+		return context.DeadlineExceeded
+	case released:
+		return context.Canceled
+	}
+	return nil
+}
+
+// epoch is the origin of the monotonic readings: time.Since(epoch) reads
+// the monotonic clock alone, at half the cost of time.Now.
+var epoch = time.Now()
+
+// since returns the monotonic time elapsed since epoch.
+func since() time.Duration { return time.Since(epoch) }
+
+// Detach returns a context for a call that must outlive the caller: not
+// canceled with ctx, carrying its values, and bounded by timeout if it is
+// positive.
+func Detach(ctx context.Context, timeout time.Duration) *Detached {
+	d := &Detached{parent: ctx, timeout: timeout}
+	if timeout > 0 {
+		d.start = since()
+	}
+	return d
+}
+
+// Release ends d, as the cancel function of context.WithTimeout does: from
+// then on Err returns context.Canceled, if d had not ended already, and
+// Done is closed. Call it once the call is over; calling it again does
+// nothing.
+func (d *Detached) Release() {
+	d.mu.Lock()
+	if d.end == live {
+		d.endLocked(released)
+	}
+	d.mu.Unlock()
+}
+
+// Deadline returns the time the call's timeout runs out, if it has one.
+func (d *Detached) Deadline() (time.Time, bool) {
+	if d.timeout <= 0 {
+		return time.Time{}, false
+	}
+	now := time.Now() // for a wall clock reading as current as context.WithTimeout's
+	return now.Add(d.left(now.Sub(epoch))), true
+}
+
+// left returns how long the call has left at the monotonic reading now.
+func (d *Detached) left(now time.Duration) time.Duration { return d.start + d.timeout - now }
+
+// Done returns a channel closed when the timeout runs out or d is released.
+func (d *Detached) Done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.armLocked()
+	return d.done
+}
+
+// Err returns nil while the call has time left and d is not released,
+// context.DeadlineExceeded once the timeout has run out, and
+// context.Canceled once d was released first.
+func (d *Detached) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.end == live && d.timeout > 0 && d.left(since()) <= 0 {
+		d.endLocked(expired)
+	}
+	return d.end.err()
+}
+
+// Value returns the value the caller's context holds for key, except the
+// one through which the context package finds the nearest context it
+// cancels itself (for context.Cause and for linking derived contexts):
+// like context.WithoutCancel, d hides the caller's from them.
+func (d *Detached) Value(key any) any {
+	v := d.parent.Value(key)
+	if v != nil && reflect.TypeOf(v) == cancelCtxType {
+		return nil
+	}
+	return v
+}
+
+// cancelCtxType is the type of the contexts that context.WithCancel makes,
+// which is also the type of the value the context package looks up, with a
+// key of its own, to find the nearest of them.
+var cancelCtxType = func() reflect.Type {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return reflect.TypeOf(ctx)
+}()
+
+// AfterFunc arranges for f to run on its own goroutine once d is done, and
+// returns a function that stops that from happening, reporting whether it
+// did. The context package calls it for every context derived from d, so
+// that deriving one starts no goroutine of its own.
+func (d *Detached) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.armLocked()
+	if d.end != live {
+		go f()
+		return func() bool { return false }
+	}
+	if d.afters == nil {
+		d.afters = make(map[*afterFunc]struct{})
+	}
+	d.afters[a] = struct{}{}
+	return func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		_, ok := d.afters[a]
+		delete(d.afters, a)
+		return ok
+	}
+}
+
+type afterFunc struct{ f func() }
+
+// String names d, as the contexts of package context name themselves.
+func (d *Detached) String() string { return "storecall.Detached" }
+
+// armLocked makes the Done channel, and the timer that closes it at the
+// deadline, if they are not made yet.
+func (d *Detached) armLocked() {
+	if d.done != nil {
+		return
+	}
+	d.done = make(chan struct{})
+	switch {
+	case d.end != live:
+		close(d.done)
+	case d.timeout > 0:
+		left := d.left(since())
+		if left <= 0 {
+			d.endLocked(expired)
+			return
+		}
+		d.timer = time.AfterFunc(left, d.expire)
+	}
+}
+
+// expire ends d when its timer fires.
+func (d *Detached) expire() {
+	d.mu.Lock()
+	if d.end == live {
+		d.endLocked(expired)
+	}
+	d.mu.Unlock()
+}
+
+// endLocked ends d as e says: it closes Done, stops the timer and runs the
+// functions given to AfterFunc.
+func (d *Detached) endLocked(e end) {
+	d.end = e
+	if d.done == nil {
+		return // nothing was armed: the common case of a fast store
+	}
+	close(d.done)
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	for a := range d.afters {
+		go a.f()
+	}
+	d.afters = nil
+}
