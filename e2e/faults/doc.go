@@ -56,4 +56,15 @@
 // 10 seconds instead of one; the walk then needs a longer -timeout:
 //
 //	go -C e2e test -race -timeout 60m -run TestFaults -v ./faults/ -faults.long
+//
+// TestHotKeys walks the same stages with the sixteen workers all writing
+// the same eight keys, each request picking its own stage where the walk
+// allows two (shadow or live, live or rampdown), verifications running
+// under load, and a check of both stores at the end of each part of
+// switchreads: once with versioned writes (dualwrite.Writer.WriteVersioned
+// and package sqlrow), which must leave no store older than an
+// acknowledged write, and once without versions, whose outcome it only
+// measures and logs. Run it with
+//
+//	go -C e2e test -race -count=1 -run TestHotKeys -v ./faults/
 package faults

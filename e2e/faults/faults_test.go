@@ -157,15 +157,19 @@ type snapshot struct {
 	fallbacks, refused, opened, mismatches, recorded, repaired int64
 }
 
-func (w *walker) snapshot() snapshot {
-	m := w.metrics
+func (w *walker) snapshot() snapshot { return takeSnapshot(w.metrics, w.repairs, w.loop) }
+
+// takeSnapshot reads the counts of the library's metrics in m, of the
+// repair log's entries recorded through repairs and of those loop
+// repaired.
+func takeSnapshot(m *metrictest.Reader, repairs *countingLog, loop *repairLoop) snapshot {
 	return snapshot{
 		fallbacks:  m.Sum("cutover.dualwrite.fallbacks", "", "") + m.Sum("cutover.shadowread.fallbacks", "", ""),
 		refused:    m.Sum("cutover.breaker.rejections", "", ""),
 		opened:     m.Sum("cutover.breaker.transitions", "cutover.breaker.state", breaker.Open.String()),
 		mismatches: m.Sum("cutover.shadowread.mismatches", "", ""),
-		recorded:   w.repairs.total.Load(),
-		repaired:   w.loop.repaired.Load(),
+		recorded:   repairs.total.Load(),
+		repaired:   loop.repaired.Load(),
 	}
 }
 
@@ -231,90 +235,20 @@ func walk(t *testing.T, kind string, rep *Report) {
 // the load, and registers their shutdown.
 func (w *walker) setUp() {
 	t, ctx, s := w.t, w.ctx, w.s
-	w.old = testdb.Open(t, w.kind)
-	w.newAdmin = testdb.Open(t, w.kind)
-	for _, db := range []*testdb.DB{w.old, w.newAdmin} {
-		if err := CreateUsers(ctx, db.DB); err != nil {
-			t.Fatalf("create users: %v", err)
-		}
-	}
-	upstream, err := serverAddr(w.kind, w.newAdmin.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.proxy, err = StartProxy(upstream); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.proxy.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dsn, err := w.proxy.DSN(w.kind, w.newAdmin.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newDB, err := sqlx.Open(w.newAdmin.DriverName(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { newDB.Close() })
-	for _, db := range []*sqlx.DB{w.old.DB, newDB} {
-		db.SetMaxOpenConns(2 * s.workers)
-		db.SetMaxIdleConns(2 * s.workers)
-	}
+	var newDB *sqlx.DB
+	w.old, w.newAdmin, w.proxy, newDB = openStores(ctx, t, w.kind, s.workers)
 	w.stores[cutover.Old] = mustTable(t, cutover.Old, w.old.DB, 0)
 	w.stores[cutover.New] = mustTable(t, cutover.New, newDB, s.timeout)
 	w.bulk = mustTable(t, cutover.New, newDB, 10*time.Second)
 	w.direct[cutover.Old] = w.stores[cutover.Old]
 	w.direct[cutover.New] = mustTable(t, cutover.New, w.newAdmin.DB, 0)
 
-	logger := slog.New(slog.DiscardHandler)
-	w.metrics = metrictest.New(t)
-	mp := w.metrics.Provider()
-	if w.store, err = expandcontract.Open(ctx, w.old.DB, expandcontract.WithLogger(logger)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := suite.Migration(w.store, w.name).Ensure(ctx, "faults"); err != nil {
-		t.Fatal(err)
-	}
-	if w.durable, err = repair.NewLog(suite.Migration(w.store, w.name)); err != nil {
-		t.Fatal(err)
-	}
-	w.repairs = newCountingLog(w.durable)
-	br, err := breaker.New("users-new", breaker.WithSettings(breaker.Settings{
-		MaxRequests: 3,
-		Timeout:     250 * time.Millisecond,
-		ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
-		IsFailure:   isStoreFailure,
-	}), breaker.WithMeterProvider(mp), breaker.WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	saves, err := dualwrite.New("users.save", w.stages.Source(), w.repairs,
-		dualwrite.WithBreaker(br), dualwrite.WithTimeout(s.timeout),
-		dualwrite.WithMeterProvider(mp), dualwrite.WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.gets, err = shadowread.New[User]("users.get", w.stages.Source(),
-		shadowread.WithBreaker[User](br), shadowread.WithRepairLog[User](w.repairs), shadowread.WithTimeout[User](s.timeout),
-		shadowread.WithFailures[User](isStoreFailure), shadowread.WithMeterProvider[User](mp), shadowread.WithLogger[User](logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repairer, err := repair.New(w.durable, repairKey(w.stores),
-		repair.WithBatch(200), repair.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
-		repair.WithTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { repairer.Close() })
-
-	w.load = NewLoad(s.workers, s.perWorker, w.stages, saves, w.gets, w.stores, s.pace)
+	lib := newLibrary(ctx, t, w.old.DB, w.name, w.stages.Source(), s.timeout)
+	w.metrics, w.store, w.durable, w.repairs = lib.metrics, lib.store, lib.durable, lib.repairs
+	w.gets = newReader[User](t, lib, w.stages.Source(), s.timeout)
+	w.load = NewLoad(s.workers, s.perWorker, w.stages, lib.saves, w.gets, w.stores, s.pace)
 	w.seed()
-	w.loop = startRepairs(ctx, repairer)
-	t.Cleanup(w.loop.stop)
+	w.loop = lib.startRepairs(ctx, t, repairKey(w.stores), 200)
 	w.load.Start(ctx)
 	t.Cleanup(func() { w.load.Stop() })
 	for _, f := range stageFaults {
@@ -323,6 +257,107 @@ func (w *walker) setUp() {
 	w.rep.Notes = append(w.rep.Notes, fmt.Sprintf("settings: %d workers x %d keys, windows of %v with at most %d operations per worker, "+
 		"pace %v, secondary timeout and new-store query bound %v, breaker opens after 5 consecutive failures for 250 ms, "+
 		"p99 bound %v", s.workers, s.perWorker, s.window, s.ops, s.pace, s.timeout, s.latencyBound()))
+}
+
+// openStores opens the old and the new database of kind, each with an
+// empty users table, starts a proxy in front of the new one, and opens the
+// new store's pool through the proxy. Both pools the application uses, the
+// old one and the proxied one, are sized for workers; t's cleanup closes
+// them and the proxy.
+func openStores(ctx context.Context, t *testing.T, kind string, workers int) (old, newAdmin *testdb.DB, proxy *Proxy, newDB *sqlx.DB) {
+	t.Helper()
+	old, newAdmin = testdb.Open(t, kind), testdb.Open(t, kind)
+	for _, db := range []*testdb.DB{old, newAdmin} {
+		if err := CreateUsers(ctx, db.DB); err != nil {
+			t.Fatalf("create users: %v", err)
+		}
+	}
+	p := proxied(t, kind, newAdmin)
+	proxy, newDB = p.proxy, p.db
+	for _, db := range []*sqlx.DB{old.DB, newDB} {
+		db.SetMaxOpenConns(2 * workers)
+		db.SetMaxIdleConns(2 * workers)
+	}
+	return old, newAdmin, proxy, newDB
+}
+
+// library is the library as the suite's application embeds it: the
+// migration's metadata in the old database, its durable repair log behind a
+// counting one, a breaker of the new store shared by the writer and the
+// readers, the dual writer, and the metrics they report.
+type library struct {
+	metrics *metrictest.Reader
+	logger  *slog.Logger
+	store   *expandcontract.Store
+	durable *repair.Log
+	repairs *countingLog
+	breaker *breaker.Breaker
+	saves   *dualwrite.Writer
+}
+
+// newLibrary sets up the library for the migration name, with its metadata
+// in db, the stages from stages and timeout as the secondary timeout. The
+// breaker opens after five failures in a row, for 250 ms.
+func newLibrary(ctx context.Context, t *testing.T, db *sqlx.DB, name string, stages cutover.StageSource, timeout time.Duration) *library {
+	t.Helper()
+	l := &library{metrics: metrictest.New(t), logger: slog.New(slog.DiscardHandler)}
+	mp := l.metrics.Provider()
+	var err error
+	if l.store, err = expandcontract.Open(ctx, db, expandcontract.WithLogger(l.logger)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := suite.Migration(l.store, name).Ensure(ctx, "faults"); err != nil {
+		t.Fatal(err)
+	}
+	if l.durable, err = repair.NewLog(suite.Migration(l.store, name)); err != nil {
+		t.Fatal(err)
+	}
+	l.repairs = newCountingLog(l.durable)
+	l.breaker, err = breaker.New("users-new", breaker.WithSettings(breaker.Settings{
+		MaxRequests: 3,
+		Timeout:     250 * time.Millisecond,
+		ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		IsFailure:   isStoreFailure,
+	}), breaker.WithMeterProvider(mp), breaker.WithLogger(l.logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.saves, err = dualwrite.New("users.save", stages, l.repairs,
+		dualwrite.WithBreaker(l.breaker), dualwrite.WithTimeout(timeout),
+		dualwrite.WithMeterProvider(mp), dualwrite.WithLogger(l.logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// newReader returns the shadow reader of rows of type T that goes with the
+// library l, with the stages from stages and timeout on its comparisons.
+func newReader[T any](t *testing.T, l *library, stages cutover.StageSource, timeout time.Duration) *shadowread.Reader[T] {
+	t.Helper()
+	r, err := shadowread.New[T]("users.get", stages,
+		shadowread.WithBreaker[T](l.breaker), shadowread.WithRepairLog[T](l.repairs), shadowread.WithTimeout[T](timeout),
+		shadowread.WithFailures[T](isStoreFailure), shadowread.WithMeterProvider[T](l.metrics.Provider()), shadowread.WithLogger[T](l.logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startRepairs starts draining the library's repair log with fn, in
+// batches of batch entries, until t's cleanup stops it.
+func (l *library) startRepairs(ctx context.Context, t *testing.T, fn repair.Func, batch int) *repairLoop {
+	t.Helper()
+	repairer, err := repair.New(l.durable, fn,
+		repair.WithBatch(batch), repair.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
+		repair.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { repairer.Close() })
+	loop := startRepairs(ctx, repairer)
+	t.Cleanup(loop.stop)
+	return loop
 }
 
 func mustTable(t *testing.T, side cutover.Side, db *sqlx.DB, timeout time.Duration) *Table {
@@ -372,17 +407,26 @@ func (w *walker) window(stage cutover.Stage, f Fault, ops int) {
 	w.stages.Set(stage)
 	next := w.load.NewWindow(len(w.rep.Windows)+boolInt(w.open != nil), stage, f, ops)
 	w.switchTo(next)
-	if err := w.proxy.Apply(f); err != nil {
-		w.t.Fatal(err)
+	holdFault(w.ctx, w.t, w.proxy, f, next, w.s.window)
+}
+
+// holdFault puts f on the new store's proxy p while the load records into
+// win, until length has passed or win's operations have run out, and
+// takes it away. A fault named in parentheses names a phase's work, which
+// runs in the window once holdFault returns; it leaves the proxy as it is.
+func holdFault(ctx context.Context, t *testing.T, p *Proxy, f Fault, win *Window, length time.Duration) {
+	t.Helper()
+	if err := p.Apply(f); err != nil {
+		t.Fatal(err)
 	}
 	if f.Name[0] == '(' {
-		return // a phase's work runs in this window
+		return
 	}
-	for time.Since(next.Start) < w.s.window && next.Busy() && w.ctx.Err() == nil {
+	for time.Since(win.Start) < length && win.Busy() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := w.proxy.Clear(); err != nil {
-		w.t.Fatal(err)
+	if err := p.Clear(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -413,13 +457,7 @@ func (w *walker) row(win *Window, end snapshot) {
 	t := w.t
 	t.Helper()
 	tot := win.Totals()
-	start := w.openSnap
-	r := Row{DB: w.kind, Stage: win.Stage.String(), Fault: win.Fault.Name, Duration: time.Since(win.Start),
-		Writes: tot.Writes, Acked: tot.Acked, WriteErrs: tot.WriteErrs, Reads: tot.Reads, ReadErrs: tot.ReadErrs,
-		Foreign: tot.Foreign, Unrecorded: tot.Unrecorded, Stale: tot.Stale, P50: tot.P50, P99: tot.P99, Max: tot.Max,
-		Fallbacks: end.fallbacks - start.fallbacks, Refused: end.refused - start.refused,
-		Opened: end.opened - start.opened, Mismatches: end.mismatches - start.mismatches,
-		Recorded: end.recorded - start.recorded, Repaired: end.repaired - start.repaired}
+	r := windowRow(w.kind, win.Stage.String(), win, tot, w.openSnap, end)
 	w.rep.Windows = append(w.rep.Windows, r)
 	where := fmt.Sprintf("%s/%s", r.Stage, r.Fault)
 	if tot.Ops == 0 {
@@ -438,6 +476,18 @@ func (w *walker) row(win *Window, end snapshot) {
 	if bound := w.s.latencyBound(); tot.P99 > bound {
 		t.Errorf("%s: p99 caller latency %v exceeds %v (secondary timeout %v)", where, tot.P99, bound, w.s.timeout)
 	}
+}
+
+// windowRow returns the report's row of the closed window win of a run on
+// the database kind, in stage (one or more), whose callers saw tot and
+// whose counters went from start to end.
+func windowRow(kind, stage string, win *Window, tot Totals, start, end snapshot) Row {
+	return Row{DB: kind, Stage: stage, Fault: win.Fault.Name, Duration: time.Since(win.Start),
+		Writes: tot.Writes, Acked: tot.Acked, WriteErrs: tot.WriteErrs, Reads: tot.Reads, ReadErrs: tot.ReadErrs,
+		Foreign: tot.Foreign, Unrecorded: tot.Unrecorded, Stale: tot.Stale, P50: tot.P50, P99: tot.P99, Max: tot.Max,
+		Fallbacks: end.fallbacks - start.fallbacks, Refused: end.refused - start.refused,
+		Opened: end.opened - start.opened, Mismatches: end.mismatches - start.mismatches,
+		Recorded: end.recorded - start.recorded, Repaired: end.repaired - start.repaired}
 }
 
 func describe(errs []callerError) string {
@@ -473,39 +523,52 @@ func (w *walker) backfill() {
 		}
 		return int64(len(rows)), nil
 	})
-	b, err := backfill.New(suite.Migration(w.store, w.name), backfill.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
-		batch, backfill.WithBatchSize(100))
+	runBackfill(w.ctx, t, suite.Migration(w.store, w.name), batch, 100, w.rep)
+}
+
+// runBackfill backfills the users table of migration m with batch, in
+// batches of size keys, and notes it in rep. A run that fails is run again,
+// as an operator would: it resumes from its checkpoint; the third failure
+// fails t.
+func runBackfill(ctx context.Context, t *testing.T, m *expandcontract.Migration, batch backfill.Batch, size int, rep *Report) {
+	t.Helper()
+	b, err := backfill.New(m, backfill.Keyset{Table: "users", Column: "id", Kind: expandcontract.TextKeys},
+		batch, backfill.WithBatchSize(size))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := b.Run(w.ctx)
+		err := b.Run(ctx)
 		if err == nil {
 			break
 		}
-		w.rep.Notes = append(w.rep.Notes, fmt.Sprintf("backfill run %d failed, resumed: %v", attempt, err))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("backfill run %d failed, resumed: %v", attempt, err))
 		if attempt == 3 {
 			t.Fatalf("backfill: %v", err)
 		}
 	}
-	m, err := suite.Migration(w.store, w.name).State(w.ctx)
+	st, err := m.State(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.rep.Notes = append(w.rep.Notes, fmt.Sprintf("backfill: %d rows in %v under dual writes", m.Backfill.Rows, time.Since(start).Round(time.Millisecond)))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("backfill: %d rows in %v under dual writes", st.Backfill.Rows, time.Since(start).Round(time.Millisecond)))
 }
 
 // rowSources returns the verification's view of the two tables, both
 // reached directly.
 func (w *walker) rowSources() (old, new *verify.SQLRows) {
+	return userRows(w.kind, w.old.DB), userRows(w.kind, w.newAdmin.DB)
+}
+
+// userRows returns the verification's view of the users table in db, a
+// database of kind: a row's value is its name and its version.
+func userRows(kind string, db *sqlx.DB) *verify.SQLRows {
 	value := `name || ':' || CAST(version AS TEXT)`
-	if w.kind == sqldialect.MySQL {
+	if kind == sqldialect.MySQL {
 		value = `CONCAT(name, ':', version)`
 	}
-	old = &verify.SQLRows{DB: w.old.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
-	new = &verify.SQLRows{DB: w.newAdmin.DB, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
-	return old, new
+	return &verify.SQLRows{DB: db, Table: "users", Key: "id", Kind: expandcontract.TextKeys, Value: value}
 }
 
 // drain waits until the repair log has no pending entry. Under load the
@@ -514,12 +577,19 @@ func (w *walker) rowSources() (old, new *verify.SQLRows) {
 // without repairing any entry (a stuck repairer, or a store it cannot
 // reach), or after five times that in all.
 func (w *walker) drain() time.Duration {
-	t := w.t
+	w.t.Helper()
+	return drainLog(w.ctx, w.t, w.durable, w.loop, w.s.drain)
+}
+
+// drainLog waits until log has no pending entry, failing t once loop went
+// stall without repairing any entry, or after five times that in all, and
+// returns how long it waited.
+func drainLog(ctx context.Context, t *testing.T, log *repair.Log, loop *repairLoop, stall time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	repaired, progressAt := w.loop.repaired.Load(), start
+	repaired, progressAt := loop.repaired.Load(), start
 	for {
-		n, err := w.durable.Pending(w.ctx)
+		n, err := log.Pending(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,13 +597,13 @@ func (w *walker) drain() time.Duration {
 			return time.Since(start)
 		}
 		now := time.Now()
-		if r := w.loop.repaired.Load(); r != repaired {
+		if r := loop.repaired.Load(); r != repaired {
 			repaired, progressAt = r, now
 		}
-		if stalled, all := now.Sub(progressAt), now.Sub(start); stalled > w.s.drain || all > 5*w.s.drain {
-			es, _ := w.durable.Entries(w.ctx, repair.Query{Limit: 5})
+		if stalled, all := now.Sub(progressAt), now.Sub(start); stalled > stall || all > 5*stall {
+			es, _ := log.Entries(ctx, repair.Query{Limit: 5})
 			t.Fatalf("repair log: %d entries still pending after %v, the last %v with no entry repaired (bounds: %v without a repair, %v in all), such as %+v",
-				n, all.Round(time.Millisecond), stalled.Round(time.Millisecond), w.s.drain, 5*w.s.drain, es)
+				n, all.Round(time.Millisecond), stalled.Round(time.Millisecond), stall, 5*stall, es)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

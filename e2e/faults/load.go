@@ -71,12 +71,16 @@ func (st *Stages) Get() cutover.Stage { return cutover.Stage(st.cur.Load()) }
 
 // Source returns the stage source to give the library: the stage the
 // operation's context carries.
-func (st *Stages) Source() cutover.StageSource {
+func (st *Stages) Source() cutover.StageSource { return carried(st.Get) }
+
+// carried returns a stage source that gives the stage an operation's
+// context carries, and otherwise the one stage returns.
+func carried(stage func() cutover.Stage) cutover.StageSource {
 	return cutover.StageFunc(func(ctx context.Context) cutover.Stage {
 		if s, ok := ctx.Value(stageKey{}).(cutover.Stage); ok {
 			return s
 		}
-		return st.Get()
+		return stage()
 	})
 }
 
@@ -110,16 +114,31 @@ type Load struct {
 	state [][]keyState // state[w][k] is the state of keys[w][k]
 	all   []string     // every key
 
+	windows
+}
+
+// windows runs the workers of a load and switches the window they record
+// into. Each worker waits for a window, makes operations in it until its
+// share of the window runs out, pausing about pace between two, and works
+// until Stop.
+type windows struct {
+	workers int
+	pace    time.Duration // mean pause between two operations of a worker
+
 	cur     atomic.Pointer[Window]
 	stopped atomic.Bool
 	wg      sync.WaitGroup
 }
 
+// operation makes one operation of worker id in window w, recording into
+// ws, the worker's share of w.
+type operation func(ctx context.Context, id int, w *Window, ws *workerStats, rng *rand.Rand)
+
 // NewLoad returns the load of workers workers, each owning perWorker keys
 // seeded at version 1 in the old store.
 func NewLoad(workers, perWorker int, stages *Stages, saves *dualwrite.Writer, gets *shadowread.Reader[User], stores [2]*Table, pace time.Duration) *Load {
-	l := &Load{stages: stages, saves: saves, gets: gets, stores: stores, pace: pace, deadline: 5 * time.Second,
-		keys: make([][]string, workers), state: make([][]keyState, workers)}
+	l := &Load{stages: stages, saves: saves, gets: gets, stores: stores, deadline: 5 * time.Second,
+		keys: make([][]string, workers), state: make([][]keyState, workers), windows: windows{workers: workers, pace: pace}}
 	for w := range workers {
 		for k := range perWorker {
 			id := fmt.Sprintf("user-%02d-%03d", w, k)
@@ -136,15 +155,18 @@ func NewLoad(workers, perWorker int, stages *Stages, saves *dualwrite.Writer, ge
 func (l *Load) Keys() []string { return l.all }
 
 // Start starts the workers. They wait for a window, and work until Stop.
-func (l *Load) Start(ctx context.Context) {
+func (l *Load) Start(ctx context.Context) { l.start(ctx, l.op) }
+
+// start starts the workers, each making its operations with op.
+func (l *windows) start(ctx context.Context, op operation) {
 	l.stopped.Store(false)
-	for w := range l.keys {
-		l.wg.Go(func() { l.work(ctx, w) })
+	for w := range l.workers {
+		l.wg.Go(func() { l.work(ctx, w, op) })
 	}
 }
 
 // Stop stops the workers and waits for them, closing the current window.
-func (l *Load) Stop() *Window {
+func (l *windows) Stop() *Window {
 	l.stopped.Store(true)
 	l.wg.Wait()
 	return l.cur.Swap(nil)
@@ -152,13 +174,13 @@ func (l *Load) Stop() *Window {
 
 // NewWindow returns window index of stage and fault, letting each worker
 // make at most ops operations in it.
-func (l *Load) NewWindow(index int, stage cutover.Stage, f Fault, ops int) *Window {
-	return &Window{Index: index, Stage: stage, Fault: f, cap: int64(ops), workers: make([]workerStats, len(l.keys))}
+func (l *windows) NewWindow(index int, stage cutover.Stage, f Fault, ops int) *Window {
+	return &Window{Index: index, Stage: stage, Fault: f, cap: int64(ops), workers: make([]workerStats, l.workers)}
 }
 
 // Switch makes next the window the workers record into, and returns the
 // previous one once no operation still records into it.
-func (l *Load) Switch(next *Window) *Window {
+func (l *windows) Switch(next *Window) *Window {
 	if next != nil {
 		next.Start = time.Now()
 	}
@@ -181,7 +203,7 @@ func (w *Window) Busy() bool {
 	return false
 }
 
-func (l *Load) work(ctx context.Context, id int) {
+func (l *windows) work(ctx context.Context, id int, op operation) {
 	rng := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
 	for !l.stopped.Load() && ctx.Err() == nil {
 		w := l.cur.Load()
@@ -200,7 +222,7 @@ func (l *Load) work(ctx context.Context, id int) {
 			time.Sleep(l.pace)
 			continue
 		}
-		l.op(ctx, id, w, ws, rng)
+		op(ctx, id, w, ws, rng)
 		atomic.AddInt64(&ws.ops, 1)
 		w.active.Add(-1)
 		time.Sleep(l.pace/2 + rand.N(l.pace+1))
@@ -224,18 +246,11 @@ func (l *Load) op(ctx context.Context, id int, w *Window, ws *workerStats, rng *
 		err := l.saves.Write(ctx, key, func(ctx context.Context, side cutover.Side) error {
 			return l.stores[side].Put(ctx, u)
 		})
-		ws.latency = append(ws.latency, time.Since(start))
-		ws.writes++
-		if err == nil {
-			ws.acked++
+		if ws.wrote(key, stage, start, err) {
 			st.acked, st.ackedWin = u.Version, w.Index
-			return
-		}
-		ws.writeErrs++
-		if isUnrecorded(err) {
+		} else if isUnrecorded(err) {
 			st.unrecorded = true
 		}
-		ws.check(callerError{Op: "write " + key, Stage: stage, Err: err})
 		return
 	}
 	var key string
@@ -250,11 +265,7 @@ func (l *Load) op(ctx context.Context, id int, w *Window, ws *workerStats, rng *
 	u, err := l.gets.Read(ctx, key, func(ctx context.Context, side cutover.Side) (User, error) {
 		return l.stores[side].Get(ctx, key)
 	})
-	ws.latency = append(ws.latency, time.Since(start))
-	ws.reads++
-	if err != nil {
-		ws.readErrs++
-		ws.check(callerError{Op: "read " + key, Stage: stage, Err: err})
+	if !ws.read(key, stage, start, err) {
 		return
 	}
 	if own != nil && u.Version < own.acked {
@@ -265,6 +276,33 @@ func (l *Load) op(ctx context.Context, id int, w *Window, ws *workerStats, rng *
 			ws.staleBad++
 		}
 	}
+}
+
+// wrote counts a write of key in stage that started at start and returned
+// err, and reports whether it was acknowledged.
+func (ws *workerStats) wrote(key string, stage cutover.Stage, start time.Time, err error) bool {
+	ws.latency = append(ws.latency, time.Since(start))
+	ws.writes++
+	if err == nil {
+		ws.acked++
+		return true
+	}
+	ws.writeErrs++
+	ws.check(callerError{Op: "write " + key, Stage: stage, Err: err})
+	return false
+}
+
+// read counts a read of key in stage that started at start and returned
+// err, and reports whether it returned a row.
+func (ws *workerStats) read(key string, stage cutover.Stage, start time.Time, err error) bool {
+	ws.latency = append(ws.latency, time.Since(start))
+	ws.reads++
+	if err != nil {
+		ws.readErrs++
+		ws.check(callerError{Op: "read " + key, Stage: stage, Err: err})
+		return false
+	}
+	return true
 }
 
 const keepErrors = 5
