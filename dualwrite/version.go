@@ -34,10 +34,16 @@ var clock = hlc.New(nil)
 //
 // With [WithConcurrentWrites] both stores are written at once with the same
 // version from the clock and neither call has First set: each store keeps
-// the write with the highest version, so both keep the same one. Versions
-// from the clocks of different instances follow their wall clocks, so of
-// two writes of one key from different instances less than the clocks'
-// skew apart, the one that started first can be the one both stores keep.
+// the write with the highest version, so both keep the same one.
+//
+// Versions from the clocks of different instances follow their wall
+// clocks. Where one store orders all writes of a key, its answers order
+// them, whatever the clocks say. Where two writes of one key less than the
+// clocks' skew apart are ordered by different stores (concurrent writes; a
+// fallback to the old store in live while another instance writes the new
+// one; two instances resolving different stages for the key), the one that
+// started first can be the one both stores keep, and the later one is lost
+// although it was acknowledged. Within one process this cannot happen.
 //
 // The version a write function returns is used only with
 // cutover.ErrStaleVersion, and otherwise ignored.
