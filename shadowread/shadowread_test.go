@@ -504,3 +504,30 @@ func TestAuthoritativePanicGoesOnWhereTheStoreIsTheCallersOwn(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainWaitsForRunningComparisons runs in a synctest bubble: two Drains
+// wait for a comparison held on the new store, and both return once it
+// ends.
+func TestDrainWaitsForRunningComparisons(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow)
+		f.put(t, ada)
+		release := f.stores.New.Hold()
+		_, err := f.get(t.Context(), "42")
+		require.NoError(t, err)
+		var drained atomic.Int64
+		for range 2 {
+			go func() {
+				if f.r.Drain(t.Context()) == nil {
+					drained.Add(1)
+				}
+			}()
+		}
+		synctest.Wait()
+		assert.Zero(t, drained.Load(), "a comparison is still running")
+		release()
+		synctest.Wait()
+		assert.Equal(t, int64(2), drained.Load())
+		require.NoError(t, f.r.Drain(t.Context()), "nothing runs: Drain returns at once")
+	})
+}
