@@ -463,14 +463,22 @@ func TestWithFailuresSeparatesFailuresFromAnswers(t *testing.T) {
 	assert.Equal(t, 1, f.repairs.Len())
 }
 
+// readHeld stores ada in both stores and reads it with the new store held, so
+// that the comparison blocks on it, and returns the release of the hold.
+func (f *fixture) readHeld(t *testing.T) (release func()) {
+	t.Helper()
+	f.put(t, ada)
+	release = f.stores.New.Hold()
+	got, err := f.get(t.Context(), "42")
+	require.NoError(t, err)
+	assert.Equal(t, ada, got)
+	return release
+}
+
 func TestWriteRacingTheComparisonIsNoMismatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, cutover.Shadow)
-		f.put(t, ada)
-		release := f.stores.New.Hold()
-		got, err := f.get(t.Context(), "42")
-		require.NoError(t, err)
-		assert.Equal(t, ada, got)
+		release := f.readHeld(t)
 
 		// A save lands on both stores before the comparison reads the new one.
 		renamed := ada
@@ -511,10 +519,7 @@ func TestAuthoritativePanicGoesOnWhereTheStoreIsTheCallersOwn(t *testing.T) {
 func TestDrainWaitsForRunningComparisons(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, cutover.Shadow)
-		f.put(t, ada)
-		release := f.stores.New.Hold()
-		_, err := f.get(t.Context(), "42")
-		require.NoError(t, err)
+		release := f.readHeld(t)
 		var drained atomic.Int64
 		for range 2 {
 			go func() {
