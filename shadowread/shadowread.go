@@ -331,7 +331,7 @@ type Reader[T any] struct {
 
 	mu      sync.Mutex
 	pending int
-	idle    chan struct{} // closed when pending drops to zero
+	idle    chan struct{} // made by a waiting Drain; closed when pending drops to zero
 }
 
 // result is how a comparison ended, the reason of the comparisons counter.
@@ -521,9 +521,6 @@ func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key strin
 
 func (r *Reader[T]) begin() {
 	r.mu.Lock()
-	if r.pending == 0 {
-		r.idle = make(chan struct{})
-	}
 	r.pending++
 	r.mu.Unlock()
 }
@@ -532,8 +529,9 @@ func (r *Reader[T]) end() {
 	<-r.sem
 	r.mu.Lock()
 	r.pending--
-	if r.pending == 0 {
+	if r.pending == 0 && r.idle != nil {
 		close(r.idle)
+		r.idle = nil
 	}
 	r.mu.Unlock()
 }
@@ -546,6 +544,9 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 	if r.pending == 0 {
 		r.mu.Unlock()
 		return nil
+	}
+	if r.idle == nil { // the channel is made only for a Drain that must wait
+		r.idle = make(chan struct{})
 	}
 	idle := r.idle
 	r.mu.Unlock()

@@ -463,14 +463,22 @@ func TestWithFailuresSeparatesFailuresFromAnswers(t *testing.T) {
 	assert.Equal(t, 1, f.repairs.Len())
 }
 
+// readHeld stores ada in both stores and reads it with the new store held, so
+// that the comparison blocks on it, and returns the release of the hold.
+func (f *fixture) readHeld(t *testing.T) (release func()) {
+	t.Helper()
+	f.put(t, ada)
+	release = f.stores.New.Hold()
+	got, err := f.get(t.Context(), "42")
+	require.NoError(t, err)
+	assert.Equal(t, ada, got)
+	return release
+}
+
 func TestWriteRacingTheComparisonIsNoMismatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, cutover.Shadow)
-		f.put(t, ada)
-		release := f.stores.New.Hold()
-		got, err := f.get(t.Context(), "42")
-		require.NoError(t, err)
-		assert.Equal(t, ada, got)
+		release := f.readHeld(t)
 
 		// A save lands on both stores before the comparison reads the new one.
 		renamed := ada
@@ -503,4 +511,28 @@ func TestAuthoritativePanicGoesOnWhereTheStoreIsTheCallersOwn(t *testing.T) {
 			assert.Equal(t, int64(1), f.metrics.Sum("cutover.shadowread.duration", "cutover.outcome", "panic"))
 		})
 	}
+}
+
+// TestDrainWaitsForRunningComparisons runs in a synctest bubble: two Drains
+// wait for a comparison held on the new store, and both return once it
+// ends.
+func TestDrainWaitsForRunningComparisons(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, cutover.Shadow)
+		release := f.readHeld(t)
+		var drained atomic.Int64
+		for range 2 {
+			go func() {
+				if f.r.Drain(t.Context()) == nil {
+					drained.Add(1)
+				}
+			}()
+		}
+		synctest.Wait()
+		assert.Zero(t, drained.Load(), "a comparison is still running")
+		release()
+		synctest.Wait()
+		assert.Equal(t, int64(2), drained.Load())
+		require.NoError(t, f.r.Drain(t.Context()), "nothing runs: Drain returns at once")
+	})
 }

@@ -113,10 +113,10 @@ func (d *Detached) Err() error {
 	return d.end.err()
 }
 
-// Value returns the value the caller's context holds for key, except the
-// one through which the context package finds the nearest context it
-// cancels itself (for context.Cause and for linking derived contexts):
-// like context.WithoutCancel, d hides the caller's from them.
+// Value returns the value the caller's context holds for key, except a
+// context of the type that context.WithCancel makes: the context package
+// looks the nearest one up that way (for context.Cause and to link derived
+// contexts to it), and like context.WithoutCancel, d hides the caller's.
 func (d *Detached) Value(key any) any {
 	v := d.parent.Value(key)
 	if v != nil && reflect.TypeOf(v) == cancelCtxType {

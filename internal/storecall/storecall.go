@@ -89,7 +89,8 @@ var noSpan = trace.SpanFromContext(context.Background())
 // outcome panic, and counts against the breaker like any failure.
 func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cutover.Stage, side cutover.Side, role telemetry.Role, traced bool, f F) (v R, o telemetry.Outcome, err error) {
 	var ticket breaker.Ticket
-	if side == cutover.New && r.Breaker != nil {
+	guarded := side == cutover.New && r.Breaker != nil
+	if guarded {
 		if ticket, err = r.Breaker.Allow(); err != nil {
 			r.Calls.Record(ctx, uint8(side), role, telemetry.Refused, 0)
 			return v, telemetry.Refused, err
@@ -104,21 +105,32 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	if timed {
 		start = since() // the monotonic clock alone
 	}
-	if Propagates(stage, side, role) {
-		returned := false
-		defer func() {
-			if !returned { // panicking, or runtime.Goexit: the panic goes on
-				r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
-			}
-		}()
-		v, err = f.Call(ctx, side)
-		returned = true
-	} else {
+	switch {
+	case !Propagates(stage, side, role):
 		v, err = protect(ctx, side, f)
+	case guarded || span != nil || timed:
+		v, err = guard(ctx, caller, r, ticket, span, side, role, timed, start, f)
+	default:
+		v, err = f.Call(ctx, side) // a panic leaves nothing to complete
 	}
 	o = Classify(ctx, caller, err)
 	r.end(ctx, caller, ticket, span, side, role, timed, start, o, err)
 	return v, o, err
+}
+
+// guard calls f, whose panic goes on to the caller, and reports the call as
+// panicked if it does not return: to the breaker, the histogram and the
+// span.
+func guard[R any, F Func[R]](ctx, caller context.Context, r *Recorder, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, f F) (v R, err error) {
+	returned := false
+	defer func() {
+		if !returned { // panicking, or runtime.Goexit: the panic goes on
+			r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
+		}
+	}()
+	v, err = f.Call(ctx, side)
+	returned = true
+	return v, err
 }
 
 // errPropagated is what the breaker, the span and the metrics learn of a
