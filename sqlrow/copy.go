@@ -41,8 +41,7 @@ type keyedRow struct {
 }
 
 func (r *Rows) readRange(ctx context.Context, db sqlx.QueryerContext, from, to any) ([]keyedRow, error) {
-	q, args := r.scan, []any(nil)
-	key, _ := r.dialect.QuoteIdent(r.table.Key)
+	q, args, key := r.scan, []any(nil), r.key
 	switch {
 	case from != nil && to != nil:
 		q, args = q+" WHERE "+key+" > ? AND "+key+" <= ?", []any{from, to}

@@ -82,7 +82,8 @@ type Rows struct {
 	insert  string // INSERT of a row that is not there
 	version string // SELECT version WHERE key = ?
 	get     string // SELECT version, columns WHERE key = ?
-	scan    string // SELECT key, version, columns WHERE key in a range, in key order
+	scan    string // SELECT key, version, columns, to which readRange adds its range
+	key     string // the key column, quoted
 	del     string // DELETE WHERE key = ? AND version < ?
 	delAt   string // DELETE WHERE key = ? AND version = ?
 	swap    string // UPDATE ... WHERE key = ? AND version = ?
@@ -143,6 +144,7 @@ func New(driver string, t Table) (*Rows, error) {
 	r.version = d.Rebind(fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", version, table, key))
 	r.get = d.Rebind(fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s = ?", version, all, table, key))
 	r.scan = fmt.Sprintf("SELECT %s, %s, %s FROM %s", key, version, all, table)
+	r.key = key
 	r.del = d.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s < ?", table, key, version))
 	r.swap = d.Rebind(fmt.Sprintf("UPDATE %s SET %s, %s = ? WHERE %s = ? AND %s = ?", table, set, version, key, version))
 	r.delAt = d.Rebind(fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s = ?", table, key, version))
