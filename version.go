@@ -2,11 +2,11 @@ package cutover
 
 import "errors"
 
-// ErrStaleVersion is returned, wrapped, by a versioned store function whose
-// call has Stamp.First set when the store already holds the key at the
-// stamp's version or a higher one, together with the version it holds.
-// dualwrite.Writer.WriteVersioned then stamps the write above that version
-// and calls the store again.
+// ErrStaleVersion is returned, wrapped, by a versioned store function
+// when the store already holds the key at a higher version than the
+// stamp's (or at the same one, for a call with Stamp.First set), together
+// with the version it holds. dualwrite.Writer.WriteVersioned then stamps
+// the write above that version and writes again.
 var ErrStaleVersion = errors.New("cutover: the store holds a newer version")
 
 // Version orders the writes of one key: of two copies of a row, the one
@@ -34,11 +34,12 @@ type Stamp struct {
 	// First is true for the call that orders the key's writes: the
 	// authoritative store's call of a serial dual write, or the only call
 	// of a write in off or complete. Every call applies the write only over
-	// a lower version. One that finds the same or a higher version leaves
-	// the row alone and, if First is set, returns that version and an error
-	// wrapping ErrStaleVersion: the write must still land, since the store
-	// orders the key's writes, so the library stamps it above the version
-	// returned and calls again. Without First such a call succeeds: the
-	// store holds a later write already.
+	// a lower version. One that finds a higher version, or the same one
+	// when First is set, leaves the row alone and returns the version it
+	// holds and an error wrapping ErrStaleVersion. With First set, the
+	// library stamps the write above that version and calls again; without
+	// it, the write starts over in both stores above it, since the higher
+	// version may be an earlier write stamped by a clock running ahead.
+	// A call without First that finds its own version is done: it succeeds.
 	First bool
 }

@@ -46,6 +46,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/breaker"
+	"github.com/cutover-go/cutover/internal/hlc"
 	"github.com/cutover-go/cutover/internal/storecall"
 	"github.com/cutover-go/cutover/internal/telemetry"
 	"github.com/cutover-go/cutover/internal/validate"
@@ -125,6 +126,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	breaker       *breaker.Breaker
+	clock         *hlc.Clock
 	policy        Policy
 	concurrent    bool
 	timeout       time.Duration
@@ -188,6 +190,7 @@ type Writer struct {
 	repairs    cutover.RepairLog
 	policy     Policy
 	concurrent bool
+	clock      *hlc.Clock
 	timeout    time.Duration
 	recTimeout time.Duration
 	rec        *storecall.Recorder
@@ -251,7 +254,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	case validate.Nil(repairs):
 		return nil, fmt.Errorf("%w: nil repair log: failed secondary writes must be recorded somewhere", ErrInvalidInput)
 	}
-	c := config{timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
+	c := config{clock: clock, timeout: DefaultTimeout, recordTimeout: DefaultRecordTimeout}
 	validate.Apply(&c.errs, opts, func(o Option) { o.apply(&c) })
 	if c.timeout <= 0 {
 		c.errs.Addf("secondary timeout must be positive, got %v", c.timeout)
@@ -274,7 +277,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	w := &Writer{
 		op: op, stages: stages, repairs: repairs, policy: c.policy, concurrent: c.concurrent,
-		timeout: c.timeout, recTimeout: c.recordTimeout, logger: logger,
+		clock: c.clock, timeout: c.timeout, recTimeout: c.recordTimeout, logger: logger,
 		rec:      storecall.NewRecorder(op, calls, tracer, c.breaker),
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,

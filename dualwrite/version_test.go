@@ -140,3 +140,70 @@ func TestWriteVersionedGivesUpOnAStoreThatIsAlwaysAhead(t *testing.T) {
 	assert.ErrorIs(t, err, cutover.ErrStaleVersion)
 	assert.Equal(t, dualwrite.MaxStaleRetries+1, calls)
 }
+
+// TestWriteVersionedStartsOverAboveASecondaryHoldingAHigherVersion: a
+// secondary that holds a higher version, which may be an earlier write
+// stamped by a clock running ahead, makes the write start over in both
+// stores above it, in serial and concurrent mode.
+func TestWriteVersionedStartsOverAboveASecondaryHoldingAHigherVersion(t *testing.T) {
+	for _, concurrent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("concurrent=%v", concurrent), func(t *testing.T) {
+			var opts []dualwrite.Option
+			if concurrent {
+				opts = append(opts, dualwrite.WithConcurrentWrites())
+			}
+			w := versionedWriter(t, cutover.Live, opts...)
+			now, err := w.WriteVersioned(t.Context(), "1", (&stamps{}).write)
+			require.NoError(t, err)
+			ahead := now + 1<<40
+			var mu sync.Mutex
+			var got []cutover.Stamp
+			v, err := w.WriteVersioned(t.Context(), "1", func(_ context.Context, st cutover.Stamp) (cutover.Version, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, st)
+				if st.Side == cutover.Old && st.Version < ahead {
+					return ahead, fmt.Errorf("fake: %w", cutover.ErrStaleVersion)
+				}
+				return st.Version, nil
+			})
+			require.NoError(t, err)
+			assert.Greater(t, v, ahead, "the write landed above the version the old store held")
+			require.Len(t, got, 4, "each store is written twice")
+			for i, st := range got {
+				assert.Equal(t, i >= 2, st.Version == v, "call %d: %+v", i, st)
+			}
+			assert.ElementsMatch(t, []cutover.Side{cutover.Old, cutover.New}, []cutover.Side{got[2].Side, got[3].Side})
+		})
+	}
+}
+
+// TestWriteVersionedGivesUpOnASecondaryThatIsAlwaysAhead: a write that
+// starts over MaxStaleRetries times and still finds a higher version fails
+// with cutover.ErrStaleVersion, and its key is recorded as ambiguous: the
+// authoritative store holds it, the other a higher version.
+func TestWriteVersionedGivesUpOnASecondaryThatIsAlwaysAhead(t *testing.T) {
+	log := &cutover.MemoryRepairLog{}
+	w, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), log, dualwrite.WithLogger(testutil.Quiet()))
+	require.NoError(t, err)
+	calls := 0
+	_, err = w.WriteVersioned(t.Context(), "1", func(_ context.Context, st cutover.Stamp) (cutover.Version, error) {
+		calls++
+		if st.Side == cutover.New {
+			return st.Version + 1<<20, cutover.ErrStaleVersion
+		}
+		return st.Version, nil
+	})
+	assert.ErrorIs(t, err, cutover.ErrStaleVersion)
+	assert.Equal(t, 2*(dualwrite.MaxStaleRetries+1), calls)
+	entries := log.Entries()
+	require.Len(t, entries, 1)
+	assert.Equal(t, cutover.Ambiguous, entries[0].Reason)
+	assert.Equal(t, cutover.Old, entries[0].Target, "the old store holds the write under the new store's higher version")
+}
+
+func TestWithClockRejectsNil(t *testing.T) {
+	_, err := dualwrite.New("users.save", cutover.Fixed(cutover.DualWrite), &cutover.MemoryRepairLog{}, dualwrite.WithClock(nil))
+	assert.ErrorIs(t, err, dualwrite.ErrInvalidInput)
+	assert.ErrorContains(t, err, "WithClock: nil clock")
+}

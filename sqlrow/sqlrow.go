@@ -220,17 +220,19 @@ func (r *Rows) put(ctx context.Context, db sqlx.ExtContext, key any, v cutover.V
 
 // Save is the store function of a versioned dual write: it writes the row
 // of key with values as the stamp s says, with [Rows.Put], and returns
-// s.Version. If the row holds s.Version or a higher one, a stamp without
-// First leaves it alone and succeeds, and a stamp with First returns the
-// row's version and an error wrapping cutover.ErrStaleVersion, so that the
-// writer stamps the write above it and calls again. s.Side is not used:
-// choose the database and the Rows of that side before calling.
+// s.Version. If the row holds a higher version, or the same one with First
+// set, Save leaves it alone and returns the row's version and an error
+// wrapping cutover.ErrStaleVersion, so that the writer stamps the write
+// above it and calls again (see dualwrite.Writer.WriteVersioned). A row
+// that holds s.Version already, without First, is this write: Save
+// succeeds. s.Side is not used: choose the database and the Rows of that
+// side before calling.
 func (r *Rows) Save(ctx context.Context, db sqlx.ExtContext, s cutover.Stamp, key any, values ...any) (cutover.Version, error) {
 	applied, cur, err := r.put(ctx, db, key, s.Version, values)
 	switch {
 	case err != nil:
 		return 0, err
-	case applied || !s.First:
+	case applied || !s.First && cur == s.Version:
 		return s.Version, nil
 	}
 	return cur, fmt.Errorf("sqlrow: %s: save %v at version %d: %w (%d)", r.table.Name, key, s.Version, cutover.ErrStaleVersion, cur)

@@ -2,10 +2,12 @@ package sqlrow_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,9 +71,13 @@ func TestSaveThatOrdersWritesReportsAClockRunningAhead(t *testing.T) {
 		require.NoError(t, err)
 
 		v, err := rows.Save(ctx, db, cutover.Stamp{Version: 20}, 1, "late", "late@example.com")
-		require.NoError(t, err, "a secondary write under a higher version is done: the store holds a later one")
-		assert.Equal(t, cutover.Version(20), v)
+		require.ErrorIs(t, err, cutover.ErrStaleVersion,
+			"a secondary write under a higher version is told: the higher one may be an earlier write from a clock running ahead")
+		assert.Equal(t, cutover.Version(1000), v, "with the version the row holds")
 		assert.Equal(t, "ahead", get(t, rows, db, 1).Values[0])
+		v, err = rows.Save(ctx, db, cutover.Stamp{Version: 1000}, 1, "ahead", "ahead@example.com")
+		require.NoError(t, err, "a secondary write that finds its own version is done")
+		assert.Equal(t, cutover.Version(1000), v)
 
 		v, err = rows.Save(ctx, db, cutover.Stamp{Version: 20, First: true}, 1, "now", "now@example.com")
 		require.ErrorIs(t, err, cutover.ErrStaleVersion, "the write that orders the key must land: the writer is told")
@@ -113,8 +119,9 @@ func TestWriteVersionedStampsAboveAClockRunningAhead(t *testing.T) {
 // TestVersionedDualWritesConvergeWhateverTheOrder forces the interleaving
 // that leaves a last-writer-wins secondary with the older value: A writes
 // the authoritative store, B writes both stores, then A writes the
-// secondary. With versioned writes the secondary refuses A's late call and
-// both stores end with B, in serial and concurrent mode and in the stages
+// secondary. With versioned writes the secondary refuses A's late call, A
+// starts over above B's version, and both stores end with A, the write
+// that returned last, in serial and concurrent mode and in the stages
 // where either store is authoritative.
 func TestVersionedDualWritesConvergeWhateverTheOrder(t *testing.T) {
 	for _, concurrent := range []bool{false, true} {
@@ -131,36 +138,97 @@ func TestVersionedDualWritesConvergeWhateverTheOrder(t *testing.T) {
 					w, err := dualwrite.New("users.save", cutover.Fixed(stage), &cutover.MemoryRepairLog{}, opts...)
 					require.NoError(t, err)
 					auth := stage.Authoritative()
-					save := func(name string, hold <-chan struct{}, wrote chan<- struct{}) func(context.Context, cutover.Stamp) (cutover.Version, error) {
+					save := func(name string, hold <-chan struct{}, wrote func()) func(context.Context, cutover.Stamp) (cutover.Version, error) {
 						return func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
 							if s.Side != auth && hold != nil {
 								<-hold
 							}
 							v, err := stores[s.Side].Save(ctx, db, s, 1, name, name+"@example.com")
 							if s.Side == auth && wrote != nil {
-								close(wrote)
+								wrote()
 							}
 							return v, err
 						}
 					}
 					hold, wrote := make(chan struct{}), make(chan struct{})
 					var wg sync.WaitGroup
+					var vA cutover.Version
 					var errA error
-					wg.Go(func() { _, errA = w.WriteVersioned(ctx, "1", save("A", hold, wrote)) })
+					wg.Go(func() { vA, errA = w.WriteVersioned(ctx, "1", save("A", hold, sync.OnceFunc(func() { close(wrote) }))) })
 					<-wrote // A is in the authoritative store; its secondary call waits
 					vB, err := w.WriteVersioned(ctx, "1", save("B", nil, nil))
 					require.NoError(t, err)
 					close(hold)
 					wg.Wait()
 					require.NoError(t, errA)
+					assert.Greater(t, vA, vB, "A started over above B")
 					for side, rows := range stores {
 						row := get(t, rows, db, 1)
-						assert.Equal(t, "B", row.Values[0], "%s store", cutover.Side(side))
-						assert.Equal(t, vB, row.Version, "%s store", cutover.Side(side))
+						assert.Equal(t, "A", row.Values[0], "%s store", cutover.Side(side))
+						assert.Equal(t, vA, row.Version, "%s store", cutover.Side(side))
 					}
 				})
 			})
 		}
+	}
+}
+
+// TestSkewedClocksLoseNoAcknowledgedWrite plays two instances of a service
+// in live, A's clock 50ms ahead of B's. A's new store is down: A's write
+// falls back to the old store, at a version from A's clock. B then writes
+// the key, later, through the new store, at a lower version from its own
+// clock. The old store refuses B's secondary call, and B's write starts
+// over above A's version. Both stores then hold B's write, and so they do
+// after the repair of A's fallback.
+func TestSkewedClocksLoseNoAcknowledgedWrite(t *testing.T) {
+	for _, concurrent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("concurrent=%v", concurrent), func(t *testing.T) {
+			testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+				ctx := t.Context()
+				stores := [2]*sqlrow.Rows{users(t, db, "old_users"), users(t, db, "new_users")}
+				log := &cutover.MemoryRepairLog{}
+				instance := func(skew time.Duration) *dualwrite.Writer {
+					opts := []dualwrite.Option{dualwrite.WithClock(func() time.Time { return time.Now().Add(skew) })}
+					if concurrent {
+						opts = append(opts, dualwrite.WithConcurrentWrites())
+					}
+					w, err := dualwrite.New("users.save", cutover.Fixed(cutover.Live), log, opts...)
+					require.NoError(t, err)
+					return w
+				}
+				a, b := instance(50*time.Millisecond), instance(0)
+				save := func(name string, down error) func(context.Context, cutover.Stamp) (cutover.Version, error) {
+					return func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
+						if s.Side == cutover.New && down != nil {
+							return 0, down
+						}
+						return stores[s.Side].Save(ctx, db, s, 1, name, name+"@example.com")
+					}
+				}
+				vA, err := a.WriteVersioned(ctx, "1", save("A", errors.New("new store down")))
+				require.NoError(t, err, "A falls back to the old store")
+				vB, err := b.WriteVersioned(ctx, "1", save("B", nil))
+				require.NoError(t, err)
+				assert.Greater(t, vB, vA, "B's write started over above A's version")
+				want := sqlrow.Row{Found: true, Version: vB, Values: []any{"B", "B@example.com"}}
+				for side, rows := range stores {
+					assert.Equal(t, want, get(t, rows, db, 1), "%s store after the writes", cutover.Side(side))
+				}
+
+				p := &sqlrow.Pair{
+					Old: sqlrow.Store{DB: db.DB, Rows: stores[cutover.Old]}, New: sqlrow.Store{DB: db.DB, Rows: stores[cutover.New]},
+					Key: func(k string) (any, error) { return strconv.ParseInt(k, 10, 64) },
+				}
+				entries := log.Entries()
+				require.NotEmpty(t, entries, "A's fallback is recorded")
+				for _, e := range entries {
+					require.NoError(t, p.Repair(ctx, e))
+				}
+				for side, rows := range stores {
+					assert.Equal(t, want, get(t, rows, db, 1), "%s store after the repairs", cutover.Side(side))
+				}
+			})
+		})
 	}
 }
 

@@ -67,7 +67,8 @@ func (v *versioned) row(side cutover.Side, id int64) (cutover.Version, string) {
 // TestVersionedLiveRaceKeepsTheLastWriteInBothStores is
 // TestLiveWriteRaceLeavesTheOldStoreBehind with versioned writes and the
 // library's repair. The forced interleaving leaves no difference: the old
-// store refuses the late, lower-versioned call. And where the old store did
+// store refuses the late, lower-versioned call, and that write starts over
+// above the version it found, so both stores keep it. And where the old store did
 // miss the last write (its call failed), the verification's entry names the
 // new store as target, as it always does, yet the repair copies by version,
 // new over old, and both stores keep the last write.
@@ -88,9 +89,9 @@ func TestVersionedLiveRaceKeepsTheLastWriteInBothStores(t *testing.T) {
 				}
 				wg.Wait()
 				require.NoError(t, errors.Join(errs...))
-				assert.Empty(t, e.differing(), "the late write of A to the old store did not land")
+				assert.Empty(t, e.differing(), "A's late call found B's higher version and A started over")
 				for _, id := range forced {
-					assert.Equal(t, "B", e.value(cutover.Old, id))
+					assert.Equal(t, "A", e.value(cutover.Old, id), "both stores keep A, the write that returned last")
 				}
 
 				// The old store misses the last write of key 7.
@@ -126,12 +127,13 @@ func TestVersionedLiveRaceKeepsTheLastWriteInBothStores(t *testing.T) {
 // interleaveVersioned is interleave for versioned writes.
 func interleaveVersioned(ctx context.Context, w *dualwrite.Writer, auth cutover.Side, key string, a, b func(context.Context, cutover.Stamp) (cutover.Version, error)) error {
 	aAuth, bDone := make(chan struct{}), make(chan struct{})
+	wroteAuth := sync.OnceFunc(func() { close(aAuth) }) // A's start over writes it again
 	var errA, errB error
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_, errA = w.WriteVersioned(ctx, key, func(ctx context.Context, s cutover.Stamp) (cutover.Version, error) {
 			if s.Side == auth {
-				defer close(aAuth)
+				defer wroteAuth()
 				return a(ctx, s)
 			}
 			if err := await(ctx, bDone, "the second write of "+key); err != nil {
