@@ -1,0 +1,244 @@
+// Package lockcheck checks the SQL statements of a migration's moves before
+// any of them runs, so that a schema change never locks or rewrites a busy
+// table by accident: a plain CREATE INDEX, a column type change that
+// rewrites the table, a SET NOT NULL that scans it under an exclusive lock.
+// A statement that would is refused with the rule it breaks, why, and what
+// to run instead; an [Override] lets one through, for a table small enough.
+//
+// Check also says how each statement must run: on PostgreSQL some
+// statements (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, REINDEX
+// CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM) cannot run in a
+// transaction block, so package expandcontract runs them on their own,
+// before the phase changes; and a concurrent index build names the index
+// that a failed build leaves behind INVALID, to be dropped before a retry.
+//
+// PostgreSQL statements are parsed with PostgreSQL's own parser
+// (libpg_query, compiled to WebAssembly and run in pure Go: no cgo). The
+// first parse in a process takes about a second, to compile the parser;
+// later ones take microseconds. The rules and what to do instead are listed
+// in docs/lock-safety.md.
+package lockcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	pgquery "github.com/pganalyze/pg_query_go/v6"
+	pgparser "github.com/wasilibs/go-pgquery"
+)
+
+// Dialect names, as the database/sql driver's dialect is named throughout
+// cutover.
+const (
+	Postgres = "postgres"
+	MySQL    = "mysql"
+	SQLite   = "sqlite"
+)
+
+// ErrInvalidInput is wrapped by the errors [Check] returns for arguments it
+// cannot check: an unknown dialect, an empty statement, a statement that
+// holds several, an override naming no statement or no rule.
+var ErrInvalidInput = errors.New("lockcheck: invalid input")
+
+// ErrParse is wrapped by the error of a statement the dialect's parser
+// refuses.
+var ErrParse = errors.New("lockcheck: statement does not parse")
+
+// ErrUnsafe is wrapped by every [*UnsafeError].
+var ErrUnsafe = errors.New("lockcheck: statement would lock or rewrite a table")
+
+// Rule names one lock-safety rule. Rules are stable strings, recorded in
+// a migration's history when an [Override] lets a statement break one.
+type Rule string
+
+// Statement is one checked statement, as it is to run. The zero value is
+// no statement.
+type Statement struct {
+	// SQL is the statement to run: the one given, or on MySQL the one
+	// given with the clauses that make the server refuse it rather than
+	// lock the table (ALGORITHM, LOCK=NONE).
+	SQL string
+	// Outside is true for a statement that cannot run in a transaction
+	// block and so must run on its own connection, outside the
+	// transaction that changes the phase.
+	Outside bool
+	// Index names the index a concurrent index build creates, qualified
+	// with the table's schema if the statement names one (PostgreSQL puts
+	// an index in its table's schema), so that a retry can find and drop
+	// the INVALID index a failed build leaves behind. It is empty for every
+	// other statement.
+	Index string
+	// Overridden lists the overrides that let this statement run although
+	// it breaks their rules.
+	Overridden []Override
+}
+
+// Override lets one statement run although it breaks a rule: for a table
+// small enough that the lock does not matter, or a window with no traffic.
+// Who asked is the actor of the move; the override is recorded in the
+// migration's history with it.
+type Override struct {
+	Statement int    // the statement's index among those checked, from 0
+	Rule      Rule   // the rule it may break
+	Why       string // why that is fine; required
+}
+
+// UnsafeError reports a statement that breaks a rule. It wraps
+// [ErrUnsafe]. The library returns only filled ones and does not change
+// them afterwards, so one is safe for concurrent use by readers.
+type UnsafeError struct {
+	Statement int    // the statement's index among those checked, from 0
+	SQL       string // the statement
+	Rule      Rule   // the rule it breaks
+	Reason    string // what it would do to the table
+	Instead   string // what to run instead
+}
+
+// Error describes the statement, the rule and the alternative.
+func (e *UnsafeError) Error() string {
+	return fmt.Sprintf("lockcheck: statement %d (%s) breaks rule %s: %s; instead, %s",
+		e.Statement, abbreviate(e.SQL), e.Rule, e.Reason, e.Instead)
+}
+
+// Unwrap returns [ErrUnsafe].
+func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
+
+// Check checks stmts, the statements of one move or retire, for the
+// database named by dialect ([Postgres], [MySQL] or [SQLite]), and returns
+// how each is to run. Each entry of stmts must hold one statement.
+//
+// db, if not nil, is read for what some rules need from the catalog (a
+// column's current type, a table's constraints); it is only read. Without
+// it those rules assume the worst and refuse.
+//
+// Every statement is checked before Check returns: the error joins one
+// [*UnsafeError] per rule broken and not overridden, so a caller sees all
+// of them at once. Bad input (an unknown dialect, an empty entry, an
+// override for no statement or without a reason) fails with an error
+// wrapping [ErrInvalidInput]; a statement that does not parse, with one
+// wrapping [ErrParse]. Check is safe for concurrent use.
+func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []string, overrides ...Override) ([]Statement, error) {
+	var check func(ctx context.Context, db sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error)
+	switch dialect {
+	case Postgres:
+		check = checkPostgres
+	case MySQL, SQLite:
+		check = func(_ context.Context, _ sqlx.QueryerContext, _ int, sql string) (Statement, []*UnsafeError, error) {
+			return Statement{SQL: sql}, nil, nil
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown dialect %q (want %q, %q or %q)", ErrInvalidInput, dialect, Postgres, MySQL, SQLite)
+	}
+	if err := checkOverrides(len(stmts), overrides); err != nil {
+		return nil, err
+	}
+	out := make([]Statement, len(stmts))
+	var errs []error
+	for i, sql := range stmts {
+		if strings.TrimSpace(sql) == "" {
+			return nil, fmt.Errorf("%w: statement %d is empty", ErrInvalidInput, i)
+		}
+		st, unsafe, err := check(ctx, db, i, sql)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range unsafe {
+			if o, ok := overridden(overrides, i, u.Rule); ok {
+				st.Overridden = append(st.Overridden, o)
+				continue
+			}
+			errs = append(errs, u)
+		}
+		out[i] = st
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkOverrides(n int, overrides []Override) error {
+	for _, o := range overrides {
+		switch {
+		case o.Statement < 0 || o.Statement >= n:
+			return fmt.Errorf("%w: override for statement %d, of %d", ErrInvalidInput, o.Statement, n)
+		case o.Rule == "":
+			return fmt.Errorf("%w: override for statement %d names no rule", ErrInvalidInput, o.Statement)
+		case strings.TrimSpace(o.Why) == "":
+			return fmt.Errorf("%w: override of rule %s for statement %d gives no reason", ErrInvalidInput, o.Rule, o.Statement)
+		}
+	}
+	return nil
+}
+
+func overridden(overrides []Override, i int, r Rule) (Override, bool) {
+	for _, o := range overrides {
+		if o.Statement == i && o.Rule == r {
+			return o, true
+		}
+	}
+	return Override{}, false
+}
+
+// checkPostgres parses one PostgreSQL statement and says how it runs.
+func checkPostgres(_ context.Context, _ sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error) {
+	tree, err := pgparser.Parse(sql)
+	if err != nil {
+		return Statement{}, nil, fmt.Errorf("%w: statement %d (%s): %w", ErrParse, i, abbreviate(sql), err)
+	}
+	if n := len(tree.GetStmts()); n != 1 {
+		return Statement{}, nil, fmt.Errorf("%w: statement %d holds %d statements; give one per entry", ErrInvalidInput, i, n)
+	}
+	st := Statement{SQL: sql}
+	node := tree.GetStmts()[0].GetStmt()
+	switch {
+	case node.GetIndexStmt() != nil:
+		ix := node.GetIndexStmt()
+		if ix.GetConcurrent() {
+			st.Outside = true
+			st.Index = qualified(ix.GetRelation().GetSchemaname(), ix.GetIdxname())
+		}
+	case node.GetDropStmt() != nil:
+		st.Outside = node.GetDropStmt().GetConcurrent()
+	case node.GetReindexStmt() != nil:
+		st.Outside = hasOption(node.GetReindexStmt().GetParams(), "concurrently")
+	case node.GetAlterEnumStmt() != nil:
+		// ALTER TYPE ... ADD VALUE; PostgreSQL 12 and later run it in a
+		// transaction but refuse to use the new value before it commits.
+		e := node.GetAlterEnumStmt()
+		st.Outside = e.GetNewVal() != "" && e.GetOldVal() == "" // not RENAME VALUE
+	case node.GetVacuumStmt() != nil, node.GetCreatedbStmt() != nil, node.GetDropdbStmt() != nil,
+		node.GetCreateTableSpaceStmt() != nil, node.GetDropTableSpaceStmt() != nil:
+		st.Outside = true
+	}
+	return st, nil, nil
+}
+
+// hasOption reports whether a list of DefElem options holds name.
+func hasOption(opts []*pgquery.Node, name string) bool {
+	for _, o := range opts {
+		if o.GetDefElem().GetDefname() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func qualified(schema, name string) string {
+	if schema == "" || name == "" {
+		return name
+	}
+	return schema + "." + name
+}
+
+// abbreviate shortens a statement for an error message.
+func abbreviate(sql string) string {
+	sql = strings.Join(strings.Fields(sql), " ")
+	if len(sql) > 80 {
+		return sql[:77] + "..."
+	}
+	return sql
+}
