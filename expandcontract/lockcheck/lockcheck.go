@@ -26,8 +26,6 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
-	pgquery "github.com/pganalyze/pg_query_go/v6"
-	pgparser "github.com/wasilibs/go-pgquery"
 )
 
 // Dialect names, as the database/sql driver's dialect is named throughout
@@ -121,14 +119,14 @@ func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
 // wrapping [ErrInvalidInput]; a statement that does not parse, with one
 // wrapping [ErrParse]. Check is safe for concurrent use.
 func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []string, overrides ...Override) ([]Statement, error) {
-	var check func(ctx context.Context, db sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error)
+	var c checker
 	switch dialect {
 	case Postgres:
-		check = checkPostgres
-	case MySQL, SQLite:
-		check = func(_ context.Context, _ sqlx.QueryerContext, _ int, sql string) (Statement, []*UnsafeError, error) {
-			return Statement{SQL: sql}, nil, nil
-		}
+		c = newPostgresChecker(db)
+	case MySQL:
+		c = newMySQLChecker()
+	case SQLite:
+		c = sqliteChecker{}
 	default:
 		return nil, fmt.Errorf("%w: unknown dialect %q (want %q, %q or %q)", ErrInvalidInput, dialect, Postgres, MySQL, SQLite)
 	}
@@ -141,11 +139,11 @@ func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []
 		if strings.TrimSpace(sql) == "" {
 			return nil, fmt.Errorf("%w: statement %d is empty", ErrInvalidInput, i)
 		}
-		st, unsafe, err := check(ctx, db, i, sql)
+		st, found, err := c.check(ctx, i, sql)
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range unsafe {
+		for _, u := range merge(i, sql, found) {
 			if o, ok := overridden(overrides, i, u.Rule); ok {
 				st.Overridden = append(st.Overridden, o)
 				continue
@@ -158,6 +156,52 @@ func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []
 		return nil, err
 	}
 	return out, nil
+}
+
+// A checker checks the statements of one call to [Check], in order, and
+// remembers what earlier statements did (the tables they created).
+type checker interface {
+	check(ctx context.Context, i int, sql string) (Statement, []finding, error)
+}
+
+// A finding is one rule that one part of a statement breaks.
+type finding struct {
+	rule    Rule
+	reason  string
+	instead string
+}
+
+// merge turns the findings of statement i into one [*UnsafeError] per
+// rule, in the order the rules were first found, joining the reasons and
+// alternatives of the parts of the statement that break the same rule.
+func merge(i int, sql string, found []finding) []*UnsafeError {
+	var out []*UnsafeError
+	byRule := map[Rule]*UnsafeError{}
+	for _, f := range found {
+		u, ok := byRule[f.rule]
+		if !ok {
+			u = &UnsafeError{Statement: i, SQL: sql, Rule: f.rule, Reason: f.reason, Instead: f.instead}
+			byRule[f.rule] = u
+			out = append(out, u)
+			continue
+		}
+		if !strings.Contains(u.Reason, f.reason) {
+			u.Reason += "; " + f.reason
+		}
+		if !strings.Contains(u.Instead, f.instead) {
+			u.Instead += "; " + f.instead
+		}
+	}
+	return out
+}
+
+// sqliteChecker checks nothing: SQLite has one lock for the whole
+// database, which every write takes, and its ALTER TABLE ADD COLUMN and
+// CREATE INDEX have no online form to ask for (see docs/lock-safety.md).
+type sqliteChecker struct{}
+
+func (sqliteChecker) check(_ context.Context, _ int, sql string) (Statement, []finding, error) {
+	return Statement{SQL: sql}, nil, nil
 }
 
 func checkOverrides(n int, overrides []Override) error {
@@ -181,57 +225,6 @@ func overridden(overrides []Override, i int, r Rule) (Override, bool) {
 		}
 	}
 	return Override{}, false
-}
-
-// checkPostgres parses one PostgreSQL statement and says how it runs.
-func checkPostgres(_ context.Context, _ sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error) {
-	tree, err := pgparser.Parse(sql)
-	if err != nil {
-		return Statement{}, nil, fmt.Errorf("%w: statement %d (%s): %w", ErrParse, i, abbreviate(sql), err)
-	}
-	if n := len(tree.GetStmts()); n != 1 {
-		return Statement{}, nil, fmt.Errorf("%w: statement %d holds %d statements; give one per entry", ErrInvalidInput, i, n)
-	}
-	st := Statement{SQL: sql}
-	node := tree.GetStmts()[0].GetStmt()
-	switch {
-	case node.GetIndexStmt() != nil:
-		ix := node.GetIndexStmt()
-		if ix.GetConcurrent() {
-			st.Outside = true
-			st.Index = qualified(ix.GetRelation().GetSchemaname(), ix.GetIdxname())
-		}
-	case node.GetDropStmt() != nil:
-		st.Outside = node.GetDropStmt().GetConcurrent()
-	case node.GetReindexStmt() != nil:
-		st.Outside = hasOption(node.GetReindexStmt().GetParams(), "concurrently")
-	case node.GetAlterEnumStmt() != nil:
-		// ALTER TYPE ... ADD VALUE; PostgreSQL 12 and later run it in a
-		// transaction but refuse to use the new value before it commits.
-		e := node.GetAlterEnumStmt()
-		st.Outside = e.GetNewVal() != "" && e.GetOldVal() == "" // not RENAME VALUE
-	case node.GetVacuumStmt() != nil, node.GetCreatedbStmt() != nil, node.GetDropdbStmt() != nil,
-		node.GetCreateTableSpaceStmt() != nil, node.GetDropTableSpaceStmt() != nil:
-		st.Outside = true
-	}
-	return st, nil, nil
-}
-
-// hasOption reports whether a list of DefElem options holds name.
-func hasOption(opts []*pgquery.Node, name string) bool {
-	for _, o := range opts {
-		if o.GetDefElem().GetDefname() == name {
-			return true
-		}
-	}
-	return false
-}
-
-func qualified(schema, name string) string {
-	if schema == "" || name == "" {
-		return name
-	}
-	return schema + "." + name
 }
 
 // abbreviate shortens a statement for an error message.
