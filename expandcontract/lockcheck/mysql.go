@@ -84,6 +84,12 @@ func (c *mysqlChecker) check(_ context.Context, i int, sql string) (Statement, [
 			"leave ALGORITHM and LOCK out, or give ALGORITHM=INSTANT, INPLACE or NOCOPY with LOCK=NONE, so that the server makes the change online or refuses it; " +
 				"a change it cannot make online needs an online schema-change tool (gh-ost, pt-online-schema-change), or a new table filled through the expand-contract phases"}}, nil
 	}
+	if s.kind == "drop index" && len(algorithm) == 0 && len(lock) == 0 {
+		if alter, ok := dropIndexAsAlter(sql, toks); ok {
+			st.SQL = alter
+			return st, nil, nil
+		}
+	}
 	var add []string
 	if len(algorithm) == 0 {
 		add = append(add, "ALGORITHM=INPLACE")
@@ -268,4 +274,43 @@ func onlineClauses(toks []myToken) (algorithm, lock []string) {
 		k = v
 	}
 	return algorithm, lock
+}
+
+// dropIndexAsAlter rewrites DROP INDEX [IF EXISTS] i ON t [WAIT n | NOWAIT]
+// as ALTER TABLE t [WAIT n | NOWAIT] DROP INDEX [IF EXISTS] i,
+// ALGORITHM=INPLACE, LOCK=NONE, which means the same: MariaDB's DROP INDEX,
+// unlike MySQL's, takes no ALGORITHM or LOCK clause. It returns false for
+// a statement of another form, which keeps the clauses appended.
+func dropIndexAsAlter(sql string, toks []myToken) (string, bool) {
+	c := &myCursor{toks: toks}
+	if !c.accept("DROP", "INDEX") {
+		return "", false
+	}
+	ifExists := ""
+	if c.accept("IF", "EXISTS") {
+		ifExists = "IF EXISTS "
+	}
+	at := c.i
+	if c.name() == "" || c.i != at+1 || !c.accept("ON") {
+		return "", false
+	}
+	index := toks[at].text
+	at = c.i
+	if c.name() == "" {
+		return "", false
+	}
+	table := sql[toks[at].start:toks[c.i-1].end]
+	wait := ""
+	switch {
+	case c.accept("NOWAIT"):
+		wait = " NOWAIT"
+	case c.i+1 < len(toks) && toks[c.i].is("WAIT") && toks[c.i+1].kind == myNumber:
+		wait = " WAIT " + toks[c.i+1].text
+		c.i += 2
+	}
+	if c.i != len(toks) {
+		return "", false
+	}
+	return sql[:toks[0].start] + "ALTER TABLE " + table + wait + " DROP INDEX " + ifExists + index +
+		", ALGORITHM=INPLACE, LOCK=NONE" + sql[toks[len(toks)-1].end:], true
 }
