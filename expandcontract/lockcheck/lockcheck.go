@@ -12,10 +12,47 @@
 // before the phase changes; and a concurrent index build names the index
 // that a failed build leaves behind INVALID, to be dropped before a retry.
 //
+// # PostgreSQL
+//
 // PostgreSQL statements are parsed with PostgreSQL's own parser
-// (libpg_query, compiled to WebAssembly and run in pure Go: no cgo). The
-// first parse in a process takes about a second, to compile the parser;
-// later ones take microseconds. The rules and what to do instead are listed
+// (libpg_query, compiled to WebAssembly and run in pure Go: no cgo), and
+// the rules read its syntax tree. The first parse in a process takes about
+// a second, to compile the parser; later ones take microseconds. Rules that
+// depend on the table (a column's current type, its validated CHECK
+// constraints, whether a default's function is volatile) read the catalog
+// through the db given to [Check]; without one they refuse what they
+// cannot prove safe. A table created by an earlier statement of the same
+// call is exempt from the rules, since no other session can use it yet.
+//
+// # MySQL and MariaDB
+//
+// Whether an ALTER TABLE can run without locking the table is for the
+// server to say: it depends on the storage engine, the version, the
+// column's definition and the row format. So Check adds ALGORITHM=INPLACE
+// and LOCK=NONE to every ALTER TABLE, CREATE INDEX and DROP INDEX that
+// does not give them (MariaDB reads INPLACE as "in place or better", so an
+// INSTANT change stays instant), and the server then refuses a change it
+// cannot make online instead of locking the table; clauses that ask for a
+// lock are refused by [RuleMySQLOnlineDDL]. MariaDB's DROP INDEX takes no
+// such clauses, so it is rewritten as the ALTER TABLE ... DROP INDEX that
+// means the same.
+//
+// MySQL statements are split into tokens by a small lexer of this package
+// (identifiers, backquoted identifiers, strings, numbers, comments and
+// punctuation, with the depth of parentheses), and the rule reads their
+// top-level tokens. No Go MySQL parser fits this module: vitess's would
+// bring its logging and metrics libraries into every user's module graph,
+// and the lighter ones drop the ALTER TABLE clauses the rule is about. An
+// executable comment (/*! ... */) is refused as unparsable, since the
+// server would run what lockcheck does not read.
+//
+// # SQLite
+//
+// SQLite has no rules: a write of any kind takes the one lock of the whole
+// database, so no statement holds a lock that others do not, and ALTER
+// TABLE ... ADD COLUMN changes only the schema.
+//
+// The rules, what each refuses and why, and what to run instead are listed
 // in docs/lock-safety.md.
 package lockcheck
 
@@ -108,16 +145,23 @@ func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
 // database named by dialect ([Postgres], [MySQL] or [SQLite]), and returns
 // how each is to run. Each entry of stmts must hold one statement.
 //
-// db, if not nil, is read for what some rules need from the catalog (a
-// column's current type, a table's constraints); it is only read. Without
-// it those rules assume the worst and refuse.
+// db, if not nil, is read for what some PostgreSQL rules need from the
+// catalog (a column's current type, a table's constraints, a function's
+// volatility); it is only read, and the other dialects do not read it.
+// Without it those rules assume the worst and refuse.
 //
 // Every statement is checked before Check returns: the error joins one
 // [*UnsafeError] per rule broken and not overridden, so a caller sees all
 // of them at once. Bad input (an unknown dialect, an empty entry, an
 // override for no statement or without a reason) fails with an error
 // wrapping [ErrInvalidInput]; a statement that does not parse, with one
-// wrapping [ErrParse]. Check is safe for concurrent use.
+// wrapping [ErrParse]; a catalog read that fails, with that error. Check
+// is safe for concurrent use.
+//
+// The statements are checked in order, and what an earlier one does counts
+// for a later one only where the rules say so: a table it creates is
+// exempt from them, while a constraint it validates is not yet in the
+// catalog that [RuleSetNotNullCheck] reads.
 func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []string, overrides ...Override) ([]Statement, error) {
 	var c checker
 	switch dialect {
