@@ -28,10 +28,14 @@ type postgresChecker struct {
 	// No other session can use such a table before the call's statements
 	// commit, so its locks and rewrites harm no one.
 	created map[relation]bool
+	// altered holds, for each table an earlier ALTER TABLE of the call
+	// locks, the index of the first such statement. The statements of a
+	// move run in one transaction, which keeps every lock until it commits.
+	altered map[relation]int
 }
 
 func newPostgresChecker(db sqlx.QueryerContext) *postgresChecker {
-	return &postgresChecker{cat: catalog{db: db}, created: map[relation]bool{}}
+	return &postgresChecker{cat: catalog{db: db}, created: map[relation]bool{}, altered: map[relation]int{}}
 }
 
 // parseOne parses sql, which must hold exactly one statement.
@@ -126,6 +130,7 @@ func (c *postgresChecker) check(ctx context.Context, i int, sql string) (Stateme
 			}
 			found = append(found, f...)
 		}
+		found = append(found, c.validateUnderLock(i, rel, at.GetCmds())...)
 	}
 	return st, found, nil
 }
@@ -162,6 +167,41 @@ func (c *postgresChecker) alterTable(ctx context.Context, obj pgquery.ObjectType
 			"a new column, backfilled in batches and switched to through the expand-contract phases"}}, nil
 	}
 	return nil, nil
+}
+
+// validateUnderLock refuses a VALIDATE CONSTRAINT of rel that would scan
+// the table while the transaction holds the stronger lock of another
+// command: of the same statement, or of an earlier ALTER TABLE of rel in
+// the call. It records that statement i locks rel, unless all it does is
+// validate.
+func (c *postgresChecker) validateUnderLock(i int, rel relation, cmds []*pgquery.Node) []finding {
+	var validates []string
+	others := false
+	for _, n := range cmds {
+		if cmd := n.GetAlterTableCmd(); cmd.GetSubtype() == pgquery.AlterTableType_AT_ValidateConstraint {
+			validates = append(validates, cmd.GetName())
+		} else {
+			others = true
+		}
+	}
+	earlier, locked := c.altered[rel]
+	if others && !locked {
+		c.altered[rel] = i
+	}
+	if len(validates) == 0 || !others && !locked {
+		return nil
+	}
+	by := "another command of the same ALTER TABLE"
+	if locked {
+		by = fmt.Sprintf("statement %d, an ALTER TABLE of %s in the same transaction", earlier, rel)
+	}
+	var found []finding
+	for _, name := range validates {
+		found = append(found, finding{RuleConstraintNotValid,
+			fmt.Sprintf("VALIDATE CONSTRAINT %s scans %s while the transaction holds the lock that %s takes, until it commits", name, rel, by),
+			fmt.Sprintf("VALIDATE CONSTRAINT %s in a later move, a transaction of its own that takes only a SHARE UPDATE EXCLUSIVE lock", name)})
+	}
+	return found
 }
 
 func one(f *finding) []finding {
@@ -432,7 +472,7 @@ func (c *postgresChecker) setNotNull(ctx context.Context, rel relation, col stri
 	}
 	return &finding{RuleSetNotNullCheck,
 		fmt.Sprintf("SET NOT NULL on %s.%s scans the whole table under an ACCESS EXCLUSIVE lock, since %s", rel, col, why),
-		fmt.Sprintf("first ADD CONSTRAINT c CHECK (%s IS NOT NULL) NOT VALID and VALIDATE CONSTRAINT c, each in its own move, then SET NOT NULL and DROP CONSTRAINT c", col)}, nil
+		fmt.Sprintf("ADD CONSTRAINT c CHECK (%s IS NOT NULL) NOT VALID in one move, VALIDATE CONSTRAINT c in a later one, then SET NOT NULL and DROP CONSTRAINT c in a third", col)}, nil
 }
 
 // impliesNotNull reports whether a CHECK constraint's expression, as

@@ -240,8 +240,8 @@ func TestRuleSetNotNullCheck(t *testing.T) {
 	// Nor does one in the catalog that is not validated yet, or one on
 	// another column.
 	passes(t, db, `ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
-		`ALTER TABLE users ADD CONSTRAINT team_nn CHECK (team IS NOT NULL)`+" NOT VALID",
-		`ALTER TABLE users VALIDATE CONSTRAINT team_nn`)
+		`ALTER TABLE users ADD CONSTRAINT team_nn CHECK (team IS NOT NULL) NOT VALID`)
+	passes(t, db, `ALTER TABLE users VALIDATE CONSTRAINT team_nn`)
 	refused(t, db, lockcheck.Postgres, []string{`ALTER TABLE users ALTER COLUMN email SET NOT NULL`}, 0, lockcheck.RuleSetNotNullCheck)
 
 	// Validated, in its own move: SET NOT NULL passes, then the constraint
@@ -275,8 +275,17 @@ func TestRuleConstraintNotValid(t *testing.T) {
 	passes(t, db,
 		`ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team) REFERENCES teams (id) NOT VALID`,
 		`ALTER TABLE users ADD CONSTRAINT users_id_pos CHECK (id > 0) NOT VALID`)
-	passes(t, db, `ALTER TABLE users VALIDATE CONSTRAINT users_team_fk`)
-	passes(t, db, `ALTER TABLE users VALIDATE CONSTRAINT users_id_pos`)
+	// VALIDATE in a move of its own: in the one that added the constraint,
+	// it would scan under that statement's lock, which the move's
+	// transaction holds until it commits.
+	u := refused(t, db, lockcheck.Postgres, []string{
+		`ALTER TABLE users ADD CONSTRAINT users_team_fk2 FOREIGN KEY (team) REFERENCES teams (id) NOT VALID`,
+		`ALTER TABLE users VALIDATE CONSTRAINT users_team_fk2`,
+	}, 1, lockcheck.RuleConstraintNotValid)
+	assert.Contains(t, u.Reason, "statement 0")
+	assert.Contains(t, u.Instead, "a later move")
+	refused(t, db, lockcheck.Postgres, []string{`ALTER TABLE users ADD COLUMN x int, VALIDATE CONSTRAINT users_id_pos`}, 0, lockcheck.RuleConstraintNotValid)
+	passes(t, db, `ALTER TABLE users VALIDATE CONSTRAINT users_team_fk`, `ALTER TABLE users VALIDATE CONSTRAINT users_id_pos`)
 	// On a table of the same call, nothing is there to scan.
 	passes(t, db, `CREATE TABLE members (team bigint)`, `ALTER TABLE members ADD FOREIGN KEY (team) REFERENCES teams (id)`)
 }
