@@ -1,6 +1,8 @@
 package lockcheck_test
 
 import (
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,5 +61,20 @@ func TestCheckRefusesBadInput(t *testing.T) {
 		_, err := lockcheck.Check(ctx, nil, tc.dialect, tc.stmts, tc.overrides...)
 		assert.ErrorIs(t, err, tc.want, name)
 		assert.ErrorContains(t, err, tc.text, name)
+	}
+}
+
+// TestRulesAreDocumented checks that every rule has a stable kebab-case
+// name and a row in docs/lock-safety.md.
+func TestRulesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/lock-safety.md")
+	require.NoError(t, err)
+	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)+$`)
+	seen := map[lockcheck.Rule]bool{}
+	for _, r := range lockcheck.Rules() {
+		assert.Regexp(t, kebab, string(r))
+		assert.False(t, seen[r], "rule %s listed twice", r)
+		seen[r] = true
+		assert.Contains(t, string(doc), "| `"+string(r)+"` |", "rule %s has no row in docs/lock-safety.md", r)
 	}
 }
