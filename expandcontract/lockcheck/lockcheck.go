@@ -12,10 +12,47 @@
 // before the phase changes; and a concurrent index build names the index
 // that a failed build leaves behind INVALID, to be dropped before a retry.
 //
+// # PostgreSQL
+//
 // PostgreSQL statements are parsed with PostgreSQL's own parser
-// (libpg_query, compiled to WebAssembly and run in pure Go: no cgo). The
-// first parse in a process takes about a second, to compile the parser;
-// later ones take microseconds. The rules and what to do instead are listed
+// (libpg_query, compiled to WebAssembly and run in pure Go: no cgo), and
+// the rules read its syntax tree. The first parse in a process takes about
+// a second, to compile the parser; later ones take microseconds. Rules that
+// depend on the table (a column's current type, its validated CHECK
+// constraints, whether a default's function is volatile) read the catalog
+// through the db given to [Check]; without one they refuse what they
+// cannot prove safe. A table created by an earlier statement of the same
+// call is exempt from the rules, since no other session can use it yet.
+//
+// # MySQL and MariaDB
+//
+// Whether an ALTER TABLE can run without locking the table is for the
+// server to say: it depends on the storage engine, the version, the
+// column's definition and the row format. So Check adds ALGORITHM=INPLACE
+// and LOCK=NONE to every ALTER TABLE, CREATE INDEX and DROP INDEX that
+// does not give them (MariaDB reads INPLACE as "in place or better", so an
+// INSTANT change stays instant), and the server then refuses a change it
+// cannot make online instead of locking the table; clauses that ask for a
+// lock are refused by [RuleMySQLOnlineDDL]. MariaDB's DROP INDEX takes no
+// such clauses, so it is rewritten as the ALTER TABLE ... DROP INDEX that
+// means the same.
+//
+// MySQL statements are split into tokens by a small lexer of this package
+// (identifiers, backquoted identifiers, strings, numbers, comments and
+// punctuation, with the depth of parentheses), and the rule reads their
+// top-level tokens. No Go MySQL parser fits this module: vitess's would
+// bring its logging and metrics libraries into every user's module graph,
+// and the lighter ones drop the ALTER TABLE clauses the rule is about. An
+// executable comment (/*! ... */) is refused as unparsable, since the
+// server would run what lockcheck does not read.
+//
+// # SQLite
+//
+// SQLite has no rules: a write of any kind takes the one lock of the whole
+// database, so no statement holds a lock that others do not, and ALTER
+// TABLE ... ADD COLUMN changes only the schema.
+//
+// The rules, what each refuses and why, and what to run instead are listed
 // in docs/lock-safety.md.
 package lockcheck
 
@@ -26,8 +63,6 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
-	pgquery "github.com/pganalyze/pg_query_go/v6"
-	pgparser "github.com/wasilibs/go-pgquery"
 )
 
 // Dialect names, as the database/sql driver's dialect is named throughout
@@ -110,25 +145,32 @@ func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
 // database named by dialect ([Postgres], [MySQL] or [SQLite]), and returns
 // how each is to run. Each entry of stmts must hold one statement.
 //
-// db, if not nil, is read for what some rules need from the catalog (a
-// column's current type, a table's constraints); it is only read. Without
-// it those rules assume the worst and refuse.
+// db, if not nil, is read for what some PostgreSQL rules need from the
+// catalog (a column's current type, a table's constraints, a function's
+// volatility); it is only read, and the other dialects do not read it.
+// Without it those rules assume the worst and refuse.
 //
 // Every statement is checked before Check returns: the error joins one
 // [*UnsafeError] per rule broken and not overridden, so a caller sees all
 // of them at once. Bad input (an unknown dialect, an empty entry, an
 // override for no statement or without a reason) fails with an error
 // wrapping [ErrInvalidInput]; a statement that does not parse, with one
-// wrapping [ErrParse]. Check is safe for concurrent use.
+// wrapping [ErrParse]; a catalog read that fails, with that error. Check
+// is safe for concurrent use.
+//
+// The statements are checked in order, and what an earlier one does counts
+// for a later one only where the rules say so: a table it creates is
+// exempt from them, while a constraint it validates is not yet in the
+// catalog that [RuleSetNotNullCheck] reads.
 func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []string, overrides ...Override) ([]Statement, error) {
-	var check func(ctx context.Context, db sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error)
+	var c checker
 	switch dialect {
 	case Postgres:
-		check = checkPostgres
-	case MySQL, SQLite:
-		check = func(_ context.Context, _ sqlx.QueryerContext, _ int, sql string) (Statement, []*UnsafeError, error) {
-			return Statement{SQL: sql}, nil, nil
-		}
+		c = newPostgresChecker(db)
+	case MySQL:
+		c = newMySQLChecker()
+	case SQLite:
+		c = sqliteChecker{}
 	default:
 		return nil, fmt.Errorf("%w: unknown dialect %q (want %q, %q or %q)", ErrInvalidInput, dialect, Postgres, MySQL, SQLite)
 	}
@@ -141,11 +183,11 @@ func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []
 		if strings.TrimSpace(sql) == "" {
 			return nil, fmt.Errorf("%w: statement %d is empty", ErrInvalidInput, i)
 		}
-		st, unsafe, err := check(ctx, db, i, sql)
+		st, found, err := c.check(ctx, i, sql)
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range unsafe {
+		for _, u := range merge(i, sql, found) {
 			if o, ok := overridden(overrides, i, u.Rule); ok {
 				st.Overridden = append(st.Overridden, o)
 				continue
@@ -158,6 +200,52 @@ func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []
 		return nil, err
 	}
 	return out, nil
+}
+
+// A checker checks the statements of one call to [Check], in order, and
+// remembers what earlier statements did (the tables they created).
+type checker interface {
+	check(ctx context.Context, i int, sql string) (Statement, []finding, error)
+}
+
+// A finding is one rule that one part of a statement breaks.
+type finding struct {
+	rule    Rule
+	reason  string
+	instead string
+}
+
+// merge turns the findings of statement i into one [*UnsafeError] per
+// rule, in the order the rules were first found, joining the reasons and
+// alternatives of the parts of the statement that break the same rule.
+func merge(i int, sql string, found []finding) []*UnsafeError {
+	var out []*UnsafeError
+	byRule := map[Rule]*UnsafeError{}
+	for _, f := range found {
+		u, ok := byRule[f.rule]
+		if !ok {
+			u = &UnsafeError{Statement: i, SQL: sql, Rule: f.rule, Reason: f.reason, Instead: f.instead}
+			byRule[f.rule] = u
+			out = append(out, u)
+			continue
+		}
+		if !strings.Contains(u.Reason, f.reason) {
+			u.Reason += "; " + f.reason
+		}
+		if !strings.Contains(u.Instead, f.instead) {
+			u.Instead += "; " + f.instead
+		}
+	}
+	return out
+}
+
+// sqliteChecker checks nothing: SQLite has one lock for the whole
+// database, which every write takes, and its ALTER TABLE ADD COLUMN and
+// CREATE INDEX have no online form to ask for (see docs/lock-safety.md).
+type sqliteChecker struct{}
+
+func (sqliteChecker) check(_ context.Context, _ int, sql string) (Statement, []finding, error) {
+	return Statement{SQL: sql}, nil, nil
 }
 
 func checkOverrides(n int, overrides []Override) error {
@@ -181,57 +269,6 @@ func overridden(overrides []Override, i int, r Rule) (Override, bool) {
 		}
 	}
 	return Override{}, false
-}
-
-// checkPostgres parses one PostgreSQL statement and says how it runs.
-func checkPostgres(_ context.Context, _ sqlx.QueryerContext, i int, sql string) (Statement, []*UnsafeError, error) {
-	tree, err := pgparser.Parse(sql)
-	if err != nil {
-		return Statement{}, nil, fmt.Errorf("%w: statement %d (%s): %w", ErrParse, i, abbreviate(sql), err)
-	}
-	if n := len(tree.GetStmts()); n != 1 {
-		return Statement{}, nil, fmt.Errorf("%w: statement %d holds %d statements; give one per entry", ErrInvalidInput, i, n)
-	}
-	st := Statement{SQL: sql}
-	node := tree.GetStmts()[0].GetStmt()
-	switch {
-	case node.GetIndexStmt() != nil:
-		ix := node.GetIndexStmt()
-		if ix.GetConcurrent() {
-			st.Outside = true
-			st.Index = qualified(ix.GetRelation().GetSchemaname(), ix.GetIdxname())
-		}
-	case node.GetDropStmt() != nil:
-		st.Outside = node.GetDropStmt().GetConcurrent()
-	case node.GetReindexStmt() != nil:
-		st.Outside = hasOption(node.GetReindexStmt().GetParams(), "concurrently")
-	case node.GetAlterEnumStmt() != nil:
-		// ALTER TYPE ... ADD VALUE; PostgreSQL 12 and later run it in a
-		// transaction but refuse to use the new value before it commits.
-		e := node.GetAlterEnumStmt()
-		st.Outside = e.GetNewVal() != "" && e.GetOldVal() == "" // not RENAME VALUE
-	case node.GetVacuumStmt() != nil, node.GetCreatedbStmt() != nil, node.GetDropdbStmt() != nil,
-		node.GetCreateTableSpaceStmt() != nil, node.GetDropTableSpaceStmt() != nil:
-		st.Outside = true
-	}
-	return st, nil, nil
-}
-
-// hasOption reports whether a list of DefElem options holds name.
-func hasOption(opts []*pgquery.Node, name string) bool {
-	for _, o := range opts {
-		if o.GetDefElem().GetDefname() == name {
-			return true
-		}
-	}
-	return false
-}
-
-func qualified(schema, name string) string {
-	if schema == "" || name == "" {
-		return name
-	}
-	return schema + "." + name
 }
 
 // abbreviate shortens a statement for an error message.

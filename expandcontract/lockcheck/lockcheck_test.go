@@ -1,6 +1,8 @@
 package lockcheck_test
 
 import (
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,10 +28,16 @@ func TestPostgresStatementsThatCannotRunInATransaction(t *testing.T) {
 		{`REINDEX INDEX idx_users_email`, false, ""},
 		{`ALTER TYPE mood RENAME VALUE 'meh' TO 'so-so'`, false, ""},
 	} {
-		got, err := lockcheck.Check(t.Context(), nil, lockcheck.Postgres, []string{tc.sql})
+		// A plain REINDEX breaks a rule; an override lets it through, to
+		// show how it runs.
+		var overrides []lockcheck.Override
+		if tc.sql == `REINDEX INDEX idx_users_email` {
+			overrides = []lockcheck.Override{{Rule: lockcheck.RuleReindexConcurrently, Why: "test"}}
+		}
+		got, err := lockcheck.Check(t.Context(), nil, lockcheck.Postgres, []string{tc.sql}, overrides...)
 		require.NoError(t, err, tc.sql)
 		require.Len(t, got, 1)
-		assert.Equal(t, lockcheck.Statement{SQL: tc.sql, Outside: tc.outside, Index: tc.index}, got[0], tc.sql)
+		assert.Equal(t, lockcheck.Statement{SQL: tc.sql, Outside: tc.outside, Index: tc.index, Overridden: overrides}, got[0], tc.sql)
 	}
 }
 
@@ -53,5 +61,20 @@ func TestCheckRefusesBadInput(t *testing.T) {
 		_, err := lockcheck.Check(ctx, nil, tc.dialect, tc.stmts, tc.overrides...)
 		assert.ErrorIs(t, err, tc.want, name)
 		assert.ErrorContains(t, err, tc.text, name)
+	}
+}
+
+// TestRulesAreDocumented checks that every rule has a stable kebab-case
+// name and a row in docs/lock-safety.md.
+func TestRulesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/lock-safety.md")
+	require.NoError(t, err)
+	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)+$`)
+	seen := map[lockcheck.Rule]bool{}
+	for _, r := range lockcheck.Rules() {
+		assert.Regexp(t, kebab, string(r))
+		assert.False(t, seen[r], "rule %s listed twice", r)
+		seen[r] = true
+		assert.Contains(t, string(doc), "| `"+string(r)+"` |", "rule %s has no row in docs/lock-safety.md", r)
 	}
 }
