@@ -122,7 +122,13 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // migration's state after the move. The move is a compare-and-swap on the
 // migration's version: of two instances moving at once, one wins and the
 // other gets a *ConflictError. Every move, refusal and conflict is recorded
-// in the history.
+// in the history. A move whose statements break a lock-safety rule of
+// [lockcheck.Check], and are not overridden, is refused with an error
+// wrapping [lockcheck.ErrUnsafe] that names each statement, its rule and
+// what to run instead; an illegal move or a guard's objection is reported
+// before it. A statement lockcheck cannot check (one that does not parse,
+// several in one entry) or a bad override is bad input: the error wraps
+// [ErrInvalidInput] and nothing is recorded.
 func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	switch {
 	case !mv.To.Valid():

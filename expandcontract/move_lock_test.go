@@ -305,12 +305,14 @@ func TestMoveConcurrentIndexBuildWaitsOnlyForItsLockTimeout(t *testing.T) {
 // Without it the move is refused, recorded as a refusal, and runs nothing.
 //
 // The rule "create-index" is lockcheck's rule for a CREATE INDEX without
-// CONCURRENTLY on a table that exists.
+// CONCURRENTLY on a table that exists. A retire refuses and records the
+// same way.
 func TestMoveRecordsOverrides(t *testing.T) {
 	db := testdb.Postgres(t)
 	createUsers(t, db, false)
 	metrics := metrictest.New(t)
-	s := ectest.Open(t, db.DB, ectest.NewClock(), expandcontract.WithMeterProvider(metrics.Provider()))
+	c := ectest.NewClock()
+	s := ectest.Open(t, db.DB, c, expandcontract.WithMeterProvider(metrics.Provider()))
 	m := ectest.Ensure(t, s, "users-email")
 	mv := expandcontract.Move{To: expandcontract.DualWrite, Actor: "ann", Reason: "expand",
 		SQL: []string{`ALTER TABLE users ADD COLUMN email_address text`, `CREATE INDEX idx_users_email ON users (email)`}}
@@ -340,6 +342,23 @@ func TestMoveRecordsOverrides(t *testing.T) {
 	assert.Equal(t, "expand", overrides[0].Reason)
 	assert.Equal(t, st.Version, overrides[0].Version, "recorded with the phase change")
 	assert.Equal(t, "rule create-index, statement 1 (CREATE INDEX idx_users_email ON users (email)): users holds three rows", overrides[0].Detail)
+
+	// The same for a retire.
+	r := ectest.WalkToSwitchReads(t, s, c, "users-nick")
+	ectest.MoveTo(t, r, expandcontract.Contract)
+	retire := expandcontract.Retire{Actor: "bob", SQL: []string{`CREATE INDEX idx_users_id_email ON users (id, email)`}}
+	err = r.Retire(t.Context(), retire)
+	require.ErrorIs(t, err, lockcheck.ErrUnsafe)
+	assert.ErrorContains(t, err, `expandcontract: "users-nick", retire: lockcheck: statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)) breaks rule create-index`)
+	refusals = eventsOf(t, s, "users-nick", "refuse")
+	require.Len(t, refusals, 1)
+	assert.Equal(t, "retire: "+err.Error(), refusals[0].Detail)
+	retire.Overrides = []lockcheck.Override{{Statement: 0, Rule: "create-index", Why: "still three rows"}}
+	require.NoError(t, r.Retire(t.Context(), retire))
+	overrides = eventsOf(t, s, "users-nick", "override")
+	require.Len(t, overrides, 1)
+	assert.Equal(t, "bob", overrides[0].Actor)
+	assert.Equal(t, "rule create-index, statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)): still three rows", overrides[0].Detail)
 }
 
 // Retire runs a statement that cannot run in a transaction, DROP INDEX
