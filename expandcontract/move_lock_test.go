@@ -392,3 +392,31 @@ func TestRetireRunsStatementsOutsideTheTransaction(t *testing.T) {
 	assert.Equal(t, "retire", retire.Kind)
 	assert.Len(t, eventsOf(t, s, "rename", "ddl"), 1, "the statement in the retire's transaction has no ddl event")
 }
+
+// A concurrent build of an index that is there and valid, built by hand or
+// by a move whose record was lost, counts as done: the move records it so
+// and goes on, where running the statement would fail. The index is looked
+// up in the schema the statement names, or else through the search_path.
+func TestMoveCountsAValidIndexAsBuilt(t *testing.T) {
+	db := testdb.Postgres(t)
+	createUsers(t, db, false)
+	for _, q := range []string{`CREATE SCHEMA app`, `CREATE TABLE app.users (id INTEGER PRIMARY KEY, email text)`,
+		`CREATE INDEX idx_users_email ON app.users (email)`} {
+		_, err := db.ExecContext(t.Context(), q)
+		require.NoError(t, err)
+	}
+	s := ectest.Open(t, db.DB, ectest.NewClock())
+	m := ectest.Ensure(t, s, "users-email")
+
+	sql := []string{`CREATE INDEX CONCURRENTLY idx_users_email ON app.users (email)`,
+		`CREATE INDEX CONCURRENTLY idx_users_email ON users (email)`}
+	st, err := m.Move(t.Context(), expandcontract.Move{To: expandcontract.DualWrite, Actor: "ann", SQL: sql})
+	require.NoError(t, err)
+	assert.Equal(t, expandcontract.DualWrite, st.Phase)
+	ddl := eventsOf(t, s, "users-email", "ddl")
+	require.Len(t, ddl, 2)
+	assert.Equal(t, "statement 0 found done: "+sql[0], ddl[0].Detail, "app.idx_users_email is found, not built")
+	assert.True(t, strings.HasPrefix(ddl[1].Detail, "statement 1 done in "), "public.idx_users_email is built: %s", ddl[1].Detail)
+	n, valid := indexes(t, db, "idx_users_email")
+	assert.Equal(t, [2]int{2, 2}, [2]int{n, valid}, "one in each schema, valid")
+}
