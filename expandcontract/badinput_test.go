@@ -220,10 +220,10 @@ func TestBadInputMoves(t *testing.T) {
 			want error
 			what string
 		}{
-			{override(lockcheck.Override{Statement: 1, Rule: "create-index", Why: "small"}), lockcheck.ErrInvalidInput,
+			{override(lockcheck.Override{Statement: 1, Rule: "create-index-concurrently", Why: "small"}), lockcheck.ErrInvalidInput,
 				"expandcontract: invalid input: lockcheck: invalid input: override for statement 1, of 1"},
-			{override(lockcheck.Override{Statement: 0, Rule: "create-index"}), lockcheck.ErrInvalidInput,
-				"override of rule create-index for statement 0 gives no reason"},
+			{override(lockcheck.Override{Statement: 0, Rule: "create-index-concurrently"}), lockcheck.ErrInvalidInput,
+				"override of rule create-index-concurrently for statement 0 gives no reason"},
 			{override(lockcheck.Override{Statement: 0, Why: "small"}), lockcheck.ErrInvalidInput, "override for statement 0 names no rule"},
 		}
 		if db.Name == sqldialect.Postgres {

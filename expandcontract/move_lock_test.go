@@ -304,9 +304,9 @@ func TestMoveConcurrentIndexBuildWaitsOnlyForItsLockTimeout(t *testing.T) {
 // is recorded in the history, in the transaction that changes the phase.
 // Without it the move is refused, recorded as a refusal, and runs nothing.
 //
-// The rule "create-index" is lockcheck's rule for a CREATE INDEX without
-// CONCURRENTLY on a table that exists. A retire refuses and records the
-// same way.
+// The rule "create-index-concurrently" is lockcheck's rule for a CREATE
+// INDEX without CONCURRENTLY on a table that exists. A retire refuses and
+// records the same way.
 func TestMoveRecordsOverrides(t *testing.T) {
 	db := testdb.Postgres(t)
 	createUsers(t, db, false)
@@ -322,8 +322,8 @@ func TestMoveRecordsOverrides(t *testing.T) {
 	var ue *lockcheck.UnsafeError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, 1, ue.Statement)
-	assert.Equal(t, lockcheck.Rule("create-index"), ue.Rule)
-	assert.ErrorContains(t, err, `expandcontract: "users-email" from expand to dualwrite: lockcheck: statement 1 (CREATE INDEX idx_users_email ON users (email)) breaks rule create-index`)
+	assert.Equal(t, lockcheck.Rule("create-index-concurrently"), ue.Rule)
+	assert.ErrorContains(t, err, `expandcontract: "users-email" from expand to dualwrite: lockcheck: statement 1 (CREATE INDEX idx_users_email ON users (email)) breaks rule create-index-concurrently`)
 	assert.Equal(t, expandcontract.Expand, phase(t, s, "users-email"))
 	refusals := eventsOf(t, s, "users-email", "refuse")
 	require.Len(t, refusals, 1)
@@ -332,7 +332,7 @@ func TestMoveRecordsOverrides(t *testing.T) {
 	assert.Zero(t, n, "nothing ran")
 	assert.Equal(t, int64(1), metrics.Sum("cutover.expandcontract.moves", "cutover.reason", "refused"))
 
-	mv.Overrides = []lockcheck.Override{{Statement: 1, Rule: "create-index", Why: "users holds three rows"}}
+	mv.Overrides = []lockcheck.Override{{Statement: 1, Rule: "create-index-concurrently", Why: "users holds three rows"}}
 	st, err := m.Move(t.Context(), mv)
 	require.NoError(t, err)
 	assert.Equal(t, expandcontract.DualWrite, st.Phase)
@@ -341,7 +341,7 @@ func TestMoveRecordsOverrides(t *testing.T) {
 	assert.Equal(t, "ann", overrides[0].Actor)
 	assert.Equal(t, "expand", overrides[0].Reason)
 	assert.Equal(t, st.Version, overrides[0].Version, "recorded with the phase change")
-	assert.Equal(t, "rule create-index, statement 1 (CREATE INDEX idx_users_email ON users (email)): users holds three rows", overrides[0].Detail)
+	assert.Equal(t, "rule create-index-concurrently, statement 1 (CREATE INDEX idx_users_email ON users (email)): users holds three rows", overrides[0].Detail)
 
 	// The same for a retire.
 	r := ectest.WalkToSwitchReads(t, s, c, "users-nick")
@@ -349,16 +349,16 @@ func TestMoveRecordsOverrides(t *testing.T) {
 	retire := expandcontract.Retire{Actor: "bob", SQL: []string{`CREATE INDEX idx_users_id_email ON users (id, email)`}}
 	err = r.Retire(t.Context(), retire)
 	require.ErrorIs(t, err, lockcheck.ErrUnsafe)
-	assert.ErrorContains(t, err, `expandcontract: "users-nick", retire: lockcheck: statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)) breaks rule create-index`)
+	assert.ErrorContains(t, err, `expandcontract: "users-nick", retire: lockcheck: statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)) breaks rule create-index-concurrently`)
 	refusals = eventsOf(t, s, "users-nick", "refuse")
 	require.Len(t, refusals, 1)
 	assert.Equal(t, "retire: "+err.Error(), refusals[0].Detail)
-	retire.Overrides = []lockcheck.Override{{Statement: 0, Rule: "create-index", Why: "still three rows"}}
+	retire.Overrides = []lockcheck.Override{{Statement: 0, Rule: "create-index-concurrently", Why: "still three rows"}}
 	require.NoError(t, r.Retire(t.Context(), retire))
 	overrides = eventsOf(t, s, "users-nick", "override")
 	require.Len(t, overrides, 1)
 	assert.Equal(t, "bob", overrides[0].Actor)
-	assert.Equal(t, "rule create-index, statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)): still three rows", overrides[0].Detail)
+	assert.Equal(t, "rule create-index-concurrently, statement 0 (CREATE INDEX idx_users_id_email ON users (id, email)): still three rows", overrides[0].Detail)
 }
 
 // Retire runs a statement that cannot run in a transaction, DROP INDEX
