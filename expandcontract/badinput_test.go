@@ -14,6 +14,7 @@ import (
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
+	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 	"github.com/cutover-go/cutover/expandcontract/repair"
 	"github.com/cutover-go/cutover/expandcontract/verify"
 	"github.com/cutover-go/cutover/internal/metrictest"
@@ -209,6 +210,39 @@ func TestBadInputMoves(t *testing.T) {
 		} {
 			_, err := ectest.Migration(t, s, tc.mig).Move(ctx, tc.m)
 			ectest.ErrorIs(t, err, tc.what, tc.want)
+		}
+		// Statements and overrides lockcheck.Check cannot check.
+		override := func(o lockcheck.Override) expandcontract.Move {
+			return expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: drop, Overrides: []lockcheck.Override{o}}
+		}
+		lockInput := []struct {
+			m    expandcontract.Move
+			want error
+			what string
+		}{
+			{override(lockcheck.Override{Statement: 1, Rule: "create-index-concurrently", Why: "small"}), lockcheck.ErrInvalidInput,
+				"expandcontract: invalid input: lockcheck: invalid input: override for statement 1, of 1"},
+			{override(lockcheck.Override{Statement: 0, Rule: "create-index-concurrently"}), lockcheck.ErrInvalidInput,
+				"override of rule create-index-concurrently for statement 0 gives no reason"},
+			{override(lockcheck.Override{Statement: 0, Why: "small"}), lockcheck.ErrInvalidInput, "override for statement 0 names no rule"},
+		}
+		if db.Name == sqldialect.Postgres {
+			lockInput = append(lockInput, []struct {
+				m    expandcontract.Move
+				want error
+				what string
+			}{
+				{expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"ALTER TABEL keep"}}, lockcheck.ErrParse,
+					"expandcontract: invalid input: lockcheck: statement does not parse: statement 0 (ALTER TABEL keep)"},
+				{expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", SQL: []string{"DROP TABLE keep; SELECT 1"}}, lockcheck.ErrInvalidInput,
+					"statement 0 holds 2 statements; give one per entry"},
+			}...)
+		}
+		for _, tc := range lockInput {
+			_, err := ectest.Migration(t, s, "users").Move(ctx, tc.m)
+			ectest.ErrorIs(t, err, tc.what, expandcontract.ErrInvalidInput, tc.want)
+			err = ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "bob", SQL: tc.m.SQL, Overrides: tc.m.Overrides})
+			ectest.ErrorIs(t, err, tc.what, expandcontract.ErrInvalidInput, tc.want)
 		}
 		assert.Equal(t, before, ectest.Snapshot(t, db, true), "malformed moves change nothing, not even the history")
 

@@ -24,8 +24,14 @@
 // with who asked and why. A move may run DDL, such as adding the new
 // column, under a lock timeout with retries, so that it never queues
 // behind a long transaction while the application's queries queue behind
-// it. [Migration.Retire] runs the last DDL, such as dropping the old
-// column, once every instance reports that it resolves only complete.
+// it. The statements are checked first by package lockcheck, which refuses
+// one that would lock or rewrite a busy table unless an override lets it
+// through; on PostgreSQL those that cannot run in a transaction, such as
+// CREATE INDEX CONCURRENTLY, run on their own before the phase changes,
+// and each statement run that way is recorded, so that a move tried again
+// after a failure skips what is done (see Move.SQL). [Migration.Retire]
+// runs the last DDL, such as dropping the old column, once every instance
+// reports that it resolves only complete.
 //
 // Each phase bounds the stages that flags may select ([Phase.Clamp]). A
 // [Bound] applies that to every request from a cached copy of the phase,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 	"github.com/cutover-go/cutover/internal/backoff"
 )
 
@@ -25,13 +26,49 @@ type Move struct {
 	// otherwise final. It never skips a phase.
 	Force bool
 	// SQL lists statements that the move runs, such as the expand DDL on the
-	// way to dualwrite or the contract DDL on the way to contract. They run
-	// under the store's lock timeout and are retried when it runs out. On
-	// PostgreSQL and SQLite they run in the transaction that changes the
-	// phase; MySQL commits DDL at once, so there they run first and must be
-	// idempotent (IF EXISTS, IF NOT EXISTS) in case the phase change then
-	// fails.
+	// way to dualwrite or the contract DDL on the way to contract, one
+	// statement to an entry. Before any of them runs, all are checked by
+	// [lockcheck.Check]: a statement that would lock or rewrite a busy table
+	// refuses the move (see Overrides). They run in order, under the
+	// store's lock timeout ([WithLockTimeout]), and are tried again, up to
+	// the store's DDL attempts ([WithDDLAttempts]), when it runs out:
+	//
+	//   - On SQLite they run in the transaction that changes the phase.
+	//   - On PostgreSQL, a statement that cannot run in a transaction block
+	//     (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, ALTER TYPE
+	//     ... ADD VALUE, ...) runs on its own connection, with lock_timeout
+	//     set for the session and reset afterwards, before the phase
+	//     changes. The statements before it that can run in a transaction
+	//     run first, in one transaction of their own, so that a concurrent
+	//     index build can use a column added just before it. The statements
+	//     after the last such statement run in the transaction that changes
+	//     the phase.
+	//   - On MySQL, which commits DDL at once, every statement runs before
+	//     the phase changes, one at a time, as [lockcheck.Check] returns it
+	//     (with the ALGORITHM and LOCK clauses it adds).
+	//
+	// Each statement that runs before the phase changes is recorded in the
+	// history when it succeeds, as an event of kind "ddl" whose detail is
+	// "statement I done in D: SQL". A move to the same phase at the same
+	// version (the move tried again after a failure) skips the statements
+	// recorded done since the migration's last completed move or retire,
+	// matched by index and text, so a move that failed at statement 2 is
+	// run again unchanged. A concurrent index build on PostgreSQL first
+	// looks its index up: an INVALID one, which a failed or interrupted
+	// build leaves behind, is dropped (DROP INDEX CONCURRENTLY IF EXISTS)
+	// and built again; a valid one counts as built, and is recorded so.
+	// A statement that fails leaves the phase where it was; the error names
+	// it and wraps the database's error. Statements that run before the
+	// phase changes, other than index builds, should still be idempotent
+	// (IF EXISTS, IF NOT EXISTS) where they can: a crash between a
+	// statement and its record runs it again.
 	SQL []string
+	// Overrides lets statements of SQL run although they break a
+	// lock-safety rule of [lockcheck.Check], for a table small enough or a
+	// window without traffic. Each one used is recorded in the history, as
+	// an event of kind "override" with the actor, in the transaction that
+	// changes the phase.
+	Overrides []lockcheck.Override
 }
 
 // moveResult is how a move ended, the reason of the moves counter.
@@ -85,7 +122,13 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // migration's state after the move. The move is a compare-and-swap on the
 // migration's version: of two instances moving at once, one wins and the
 // other gets a *ConflictError. Every move, refusal and conflict is recorded
-// in the history.
+// in the history. A move whose statements break a lock-safety rule of
+// [lockcheck.Check], and are not overridden, is refused with an error
+// wrapping [lockcheck.ErrUnsafe] that names each statement, its rule and
+// what to run instead; an illegal move or a guard's objection is reported
+// before it. A statement lockcheck cannot check (one that does not parse,
+// several in one entry) or a bad override is bad input: the error wraps
+// [ErrInvalidInput] and nothing is recorded.
 func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	switch {
 	case !mv.To.Valid():
@@ -96,6 +139,10 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 		return State{}, fmt.Errorf("%w: negative version %d", ErrInvalidInput, mv.Version)
 	}
 	if err := checkStatements(mv.SQL); err != nil {
+		return State{}, err
+	}
+	stmts, unsafe, err := m.s.checkLocks(ctx, mv.SQL, mv.Overrides)
+	if err != nil {
 		return State{}, err
 	}
 	cur, err := m.State(ctx)
@@ -110,19 +157,14 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	}
 	k := m.s.m
 	warnings, refusal, err := m.check(ctx, cur, mv)
-	if err != nil {
+	switch {
+	case err != nil:
 		return State{}, err
-	}
-	if refusal != nil {
-		m.s.moves.Add(ctx, moveRefused)
-		ev := Event{Actor: mv.Actor, Kind: "refuse", From: cur.Phase, To: mv.To,
-			Version: cur.Version, Reason: mv.Reason, Detail: refusal.Error()}
-		if err := m.addEvent(ctx, k.DB, ev); err != nil {
-			return State{}, errors.Join(refusal, fmt.Errorf("expandcontract: record refusal: %w", err))
-		}
-		k.Logger.WarnContext(ctx, "cutover: phase move refused", "migration", m.h.Name, "from", cur.Phase.String(),
-			"to", mv.To.String(), "actor", mv.Actor, "why", refusal.Reason)
-		return State{}, refusal
+	case refusal != nil:
+		return State{}, m.refuse(ctx, cur, mv, refusal, refusal.Reason)
+	case unsafe != nil:
+		err := fmt.Errorf("expandcontract: %q from %s to %s: %w", cur.Name, cur.Phase, mv.To, unsafe)
+		return State{}, m.refuse(ctx, cur, mv, err, "a statement would lock or rewrite a table")
 	}
 	kind := "move"
 	if mv.Force {
@@ -130,7 +172,7 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	}
 	ev := Event{Actor: mv.Actor, Kind: kind, From: cur.Phase, To: mv.To,
 		Version: cur.Version + 1, Reason: mv.Reason, Detail: strings.Join(warnings, "; ")}
-	if err := m.apply(ctx, cur, mv, ev); err != nil {
+	if err := m.apply(ctx, cur, mv, stmts, ev); err != nil {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			return State{}, m.conflict(ctx, cur, mv)
@@ -154,6 +196,21 @@ func checkStatements(stmts []string) error {
 		}
 	}
 	return nil
+}
+
+// refuse records refusal, the error of a move that may not go ahead, in
+// the history, counts and logs it with why, and returns it.
+func (m *Migration) refuse(ctx context.Context, cur State, mv Move, refusal error, why string) error {
+	k := m.s.m
+	m.s.moves.Add(ctx, moveRefused)
+	ev := Event{Actor: mv.Actor, Kind: "refuse", From: cur.Phase, To: mv.To,
+		Version: cur.Version, Reason: mv.Reason, Detail: refusal.Error()}
+	if err := m.addEvent(ctx, k.DB, ev); err != nil {
+		return errors.Join(refusal, fmt.Errorf("expandcontract: record refusal: %w", err))
+	}
+	k.Logger.WarnContext(ctx, "cutover: phase move refused", "migration", m.h.Name, "from", cur.Phase.String(),
+		"to", mv.To.String(), "actor", mv.Actor, "why", why)
+	return refusal
 }
 
 // conflict records and returns the conflict of mv with the migration as it
@@ -264,10 +321,23 @@ func (s *Store) switchReadsBlocked(st State, entered time.Time) string {
 	return ""
 }
 
-// apply runs the statements of mv and swaps the phase, retrying while a
-// statement times out on a lock.
-func (m *Migration) apply(ctx context.Context, cur State, mv Move, ev Event) error {
-	return m.withLockRetries(ctx, mv.To, func() error { return m.applyOnce(ctx, cur, mv, ev) })
+// apply runs stmts, the checked statements of mv, and swaps the phase,
+// retrying while a statement times out on a lock.
+func (m *Migration) apply(ctx context.Context, cur State, mv Move, stmts []lockcheck.Statement, ev Event) error {
+	k := m.s.m
+	run := &ddlRun{m: m, from: cur.Phase, to: mv.To, version: cur.Version, actor: mv.Actor, reason: mv.Reason, stmts: stmts}
+	return run.do(ctx, ev, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, k.Q(`UPDATE `+k.T.Migrations+
+			` SET phase = ?, version = version + 1, updated_at = ? WHERE name = ? AND version = ?`),
+			mv.To.String(), meta.Micros(k.Now()), cur.Name, cur.Version)
+		if err != nil {
+			return fmt.Errorf("expandcontract: move %q to %s: %w", cur.Name, mv.To, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return &ConflictError{Migration: cur.Name, Expected: cur.Version}
+		}
+		return nil
+	})
 }
 
 // lockRetries is the backoff between tries of statements that timed out
@@ -293,72 +363,6 @@ func (m *Migration) withLockRetries(ctx context.Context, to Phase, fn func() err
 			return fmt.Errorf("expandcontract: %q, statements for %s: %w", m.h.Name, to, err)
 		}
 	}
-}
-
-func (m *Migration) applyOnce(ctx context.Context, cur State, mv Move, ev Event) error {
-	k := m.s.m
-	transactionalDDL := k.Dialect.Name() != "mysql"
-	if !transactionalDDL && len(mv.SQL) > 0 {
-		if err := m.s.runOnConn(ctx, mv.SQL); err != nil {
-			return err
-		}
-	}
-	return k.InTx(ctx, func(tx *sqlx.Tx) error {
-		if transactionalDDL && len(mv.SQL) > 0 {
-			if err := m.s.runInTx(ctx, tx, m.h.Name, mv.To, mv.SQL); err != nil {
-				return err
-			}
-		}
-		res, err := tx.ExecContext(ctx, k.Q(`UPDATE `+k.T.Migrations+
-			` SET phase = ?, version = version + 1, updated_at = ? WHERE name = ? AND version = ?`),
-			mv.To.String(), meta.Micros(k.Now()), cur.Name, cur.Version)
-		if err != nil {
-			return fmt.Errorf("expandcontract: move %q to %s: %w", cur.Name, mv.To, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return &ConflictError{Migration: cur.Name, Expected: cur.Version}
-		}
-		if err := m.addEvent(ctx, tx, ev); err != nil {
-			return fmt.Errorf("expandcontract: record move: %w", err)
-		}
-		return nil
-	})
-}
-
-// runInTx runs statements in tx under the lock timeout.
-func (s *Store) runInTx(ctx context.Context, tx *sqlx.Tx, name string, to Phase, stmts []string) error {
-	if err := s.m.Dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
-		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
-	}
-	for i, q := range stmts {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("expandcontract: %q, statement %d for %s: %w", name, i, to, err)
-		}
-	}
-	return nil
-}
-
-// runOnConn runs statements on one connection under the lock timeout, for
-// databases whose DDL cannot join a transaction: the transaction here only
-// pins the connection, since each DDL statement commits on its own.
-func (s *Store) runOnConn(ctx context.Context, stmts []string) error {
-	tx, err := s.m.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.m.Dialect.SetLockTimeout(ctx, tx, s.lockTimeout); err != nil {
-		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
-	}
-	// The session keeps the timeout; give the pooled connection back as it was.
-	defer tx.ExecContext(context.WithoutCancel(ctx),
-		"SET SESSION innodb_lock_wait_timeout = DEFAULT, SESSION lock_wait_timeout = DEFAULT")
-	for i, q := range stmts {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("expandcontract: statement %d: %w", i, err)
-		}
-	}
-	return nil
 }
 
 // ReportStage records that instance resolved stage for the migration, so

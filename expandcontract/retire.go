@@ -5,15 +5,28 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 )
 
 // Retire asks for the removal of what the old store left behind, such as
 // the old column of a rename, once nothing uses it any more.
 type Retire struct {
-	Actor  string   // who asks, recorded in the history; required
-	Reason string   // why, recorded in the history
-	SQL    []string // the statements that remove the old store, such as ALTER TABLE ... DROP COLUMN
+	Actor  string // who asks, recorded in the history; required
+	Reason string // why, recorded in the history
+	// SQL lists the statements that remove the old store, such as ALTER
+	// TABLE ... DROP COLUMN or DROP INDEX CONCURRENTLY, one to an entry.
+	// They are checked and run as those of a [Move] are (see Move.SQL),
+	// with the phase staying contract: on PostgreSQL those up to the last
+	// that cannot run in a transaction block run first, on a connection of
+	// their own, and the rest in the transaction that records the retire;
+	// on MySQL each runs on its own; on SQLite all run in that transaction.
+	// Those that run before the rest are recorded done ("ddl" events), and
+	// a retire tried again after a failure skips them.
+	SQL []string
+	// Overrides lets statements of SQL run although they break a
+	// lock-safety rule of [lockcheck.Check]; each one used is recorded in
+	// the history as an event of kind "override".
+	Overrides []lockcheck.Override
 	// Force runs the statements even while some instance still reports a
 	// stage that uses the old store.
 	Force bool
@@ -27,7 +40,10 @@ type Retire struct {
 // other than complete, so that no running code writes to or reads from a
 // column or table as it is dropped. The statements run under the store's
 // lock timeout, with retries, like those of a [Move], and are recorded in
-// the history.
+// the history. A statement that would lock or rewrite a busy table, by the
+// rules of [lockcheck.Check], refuses the retire with an error wrapping
+// [lockcheck.ErrUnsafe], recorded in the history, unless an override lets
+// it through.
 func (m *Migration) Retire(ctx context.Context, r Retire) error {
 	switch {
 	case strings.TrimSpace(r.Actor) == "":
@@ -38,22 +54,28 @@ func (m *Migration) Retire(ctx context.Context, r Retire) error {
 	if err := checkStatements(r.SQL); err != nil {
 		return err
 	}
+	stmts, unsafe, err := m.s.checkLocks(ctx, r.SQL, r.Overrides)
+	if err != nil {
+		return err
+	}
 	st, err := m.State(ctx)
 	if err != nil {
 		return err
 	}
 	k := m.s.m
-	refuse := func(kind error, why string) error {
-		me := &MoveError{Migration: m.h.Name, From: st.Phase, To: st.Phase, Reason: why, kind: kind}
+	refuse := func(refusal error) error {
 		ev := Event{Actor: r.Actor, Kind: "refuse", From: st.Phase, To: st.Phase,
-			Version: st.Version, Reason: r.Reason, Detail: "retire: " + me.Error()}
+			Version: st.Version, Reason: r.Reason, Detail: "retire: " + refusal.Error()}
 		if err := m.addEvent(ctx, k.DB, ev); err != nil {
-			return fmt.Errorf("%w (and recording the refusal failed: %v)", me, err)
+			return fmt.Errorf("%w (and recording the refusal failed: %v)", refusal, err)
 		}
-		return me
+		return refusal
+	}
+	guard := func(kind error, why string) error {
+		return refuse(&MoveError{Migration: m.h.Name, From: st.Phase, To: st.Phase, Reason: why, kind: kind})
 	}
 	if st.Phase != Contract {
-		return refuse(ErrIllegalMove, "the old store is retired only in contract")
+		return guard(ErrIllegalMove, "the old store is retired only in contract")
 	}
 	touching, err := m.instancesTouchingOld(ctx)
 	if err != nil {
@@ -63,27 +85,18 @@ func (m *Migration) Retire(ctx context.Context, r Retire) error {
 	if len(touching) > 0 {
 		why := "instances still resolving stages that use the old store: " + strings.Join(touching, ", ")
 		if !r.Force {
-			return refuse(ErrGuard, why)
+			return guard(ErrGuard, why)
 		}
 		detail = "forced: " + why
+	}
+	if unsafe != nil {
+		return refuse(fmt.Errorf("expandcontract: %q, retire: %w", m.h.Name, unsafe))
 	}
 	kind := "retire"
 	if r.Force {
 		kind = "force"
 	}
 	ev := Event{Actor: r.Actor, Kind: kind, From: Contract, To: Contract, Version: st.Version, Reason: r.Reason, Detail: detail}
-	return m.withLockRetries(ctx, Contract, func() error {
-		if k.Dialect.Name() == "mysql" {
-			if err := m.s.runOnConn(ctx, r.SQL); err != nil {
-				return err
-			}
-			return m.addEvent(ctx, k.DB, ev)
-		}
-		return k.InTx(ctx, func(tx *sqlx.Tx) error {
-			if err := m.s.runInTx(ctx, tx, m.h.Name, Contract, r.SQL); err != nil {
-				return err
-			}
-			return m.addEvent(ctx, tx, ev)
-		})
-	})
+	run := &ddlRun{m: m, from: Contract, to: Contract, version: st.Version, actor: r.Actor, reason: r.Reason, stmts: stmts}
+	return run.do(ctx, ev, nil)
 }
