@@ -30,7 +30,8 @@ type postgresChecker struct {
 	created map[relation]bool
 	// altered holds, for each table an earlier ALTER TABLE of the call
 	// locks, the index of the first such statement. The statements of a
-	// move run in one transaction, which keeps every lock until it commits.
+	// move between two that must run on their own share one transaction,
+	// which keeps every lock until it commits.
 	altered map[relation]int
 }
 
