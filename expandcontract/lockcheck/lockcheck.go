@@ -8,9 +8,12 @@
 // Check also says how each statement must run: on PostgreSQL some
 // statements (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, REINDEX
 // CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM) cannot run in a
-// transaction block, so package expandcontract runs them on their own,
-// before the phase changes; and a concurrent index build names the index
-// that a failed build leaves behind INVALID, to be dropped before a retry.
+// transaction block, and an ALTER TABLE ... VALIDATE CONSTRAINT must run in
+// a transaction of its own, so that its scan holds no lock an earlier
+// statement took; package expandcontract runs all of them on their own,
+// before the phase changes ([Statement].Outside). A concurrent index build
+// names the index that a failed build leaves behind INVALID, to be dropped
+// before a retry.
 //
 // # PostgreSQL
 //
@@ -96,9 +99,16 @@ type Statement struct {
 	// given with the clauses that make the server refuse it rather than
 	// lock the table (ALGORITHM, LOCK=NONE).
 	SQL string
-	// Outside is true for a statement that cannot run in a transaction
-	// block and so must run on its own connection, outside the
-	// transaction that changes the phase.
+	// Outside is true for a statement that must run on its own, outside
+	// the transaction that changes the phase: one that cannot run in a
+	// transaction block (CREATE INDEX CONCURRENTLY and the like), or one
+	// that must run in a transaction of its own, so that no lock an
+	// earlier statement took is held while it runs (on PostgreSQL, an
+	// ALTER TABLE that only validates constraints: its scan then holds
+	// only a SHARE UPDATE EXCLUSIVE lock). Package expandcontract runs
+	// each such statement alone, on a connection of its own, and the
+	// statements before it first, in a transaction that commits before it
+	// starts.
 	Outside bool
 	// Index names the index a concurrent index build creates, qualified
 	// with the table's schema if the statement names one (PostgreSQL puts
@@ -160,8 +170,9 @@ func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
 //
 // The statements are checked in order, and what an earlier one does counts
 // for a later one only where the rules say so: a table it creates is
-// exempt from them, while a constraint it validates is not yet in the
-// catalog that [RuleSetNotNullCheck] reads.
+// exempt from them, and a CHECK (col IS NOT NULL) constraint that earlier
+// statements add NOT VALID and then validate, in a statement that only
+// validates, lets a SET NOT NULL of col through [RuleSetNotNullCheck].
 func Check(ctx context.Context, db sqlx.QueryerContext, dialect string, stmts []string, overrides ...Override) ([]Statement, error) {
 	var c checker
 	switch dialect {

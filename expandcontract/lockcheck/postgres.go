@@ -28,15 +28,18 @@ type postgresChecker struct {
 	// No other session can use such a table before the call's statements
 	// commit, so its locks and rewrites harm no one.
 	created map[relation]bool
-	// altered holds, for each table an earlier ALTER TABLE of the call
-	// locks, the index of the first such statement. The statements of a
-	// move between two that must run on their own share one transaction,
-	// which keeps every lock until it commits.
-	altered map[relation]int
+	// notValid holds, for each table, the CHECK constraints that earlier
+	// statements of the call add NOT VALID, by name, with the expression
+	// of each; validated holds those that a later statement, one that only
+	// validates and so runs in a transaction of its own, has validated
+	// since. A validated one that proves a column NOT NULL lets a SET NOT
+	// NULL of a later statement through: by then it has committed.
+	notValid, validated map[relation]map[string]*pgquery.Node
 }
 
 func newPostgresChecker(db sqlx.QueryerContext) *postgresChecker {
-	return &postgresChecker{cat: catalog{db: db}, created: map[relation]bool{}, altered: map[relation]int{}}
+	return &postgresChecker{cat: catalog{db: db}, created: map[relation]bool{},
+		notValid: map[relation]map[string]*pgquery.Node{}, validated: map[relation]map[string]*pgquery.Node{}}
 }
 
 // parseOne parses sql, which must hold exactly one statement.
@@ -124,6 +127,7 @@ func (c *postgresChecker) check(ctx context.Context, i int, sql string) (Stateme
 		if c.created[rel] {
 			break
 		}
+		st.Outside = onlyValidates(at.GetCmds())
 		for _, cmd := range at.GetCmds() {
 			f, err := c.alterTable(ctx, at.GetObjtype(), rel, cmd.GetAlterTableCmd())
 			if err != nil {
@@ -131,7 +135,10 @@ func (c *postgresChecker) check(ctx context.Context, i int, sql string) (Stateme
 			}
 			found = append(found, f...)
 		}
-		found = append(found, c.validateUnderLock(i, rel, at.GetCmds())...)
+		if !st.Outside {
+			found = append(found, validateUnderLock(rel, at.GetCmds())...)
+		}
+		c.track(rel, at.GetCmds(), st.Outside)
 	}
 	return st, found, nil
 }
@@ -170,39 +177,64 @@ func (c *postgresChecker) alterTable(ctx context.Context, obj pgquery.ObjectType
 	return nil, nil
 }
 
-// validateUnderLock refuses a VALIDATE CONSTRAINT of rel that would scan
-// the table while the transaction holds the stronger lock of another
-// command: of the same statement, or of an earlier ALTER TABLE of rel in
-// the call. It records that statement i locks rel, unless all it does is
-// validate.
-func (c *postgresChecker) validateUnderLock(i int, rel relation, cmds []*pgquery.Node) []finding {
-	var validates []string
-	others := false
+// onlyValidates reports whether every command of an ALTER TABLE is
+// VALIDATE CONSTRAINT. Such a statement runs on its own, in a transaction
+// of its own (Statement.Outside), so that it scans the table under its
+// SHARE UPDATE EXCLUSIVE lock only, and never under a lock that an earlier
+// statement of the same transaction took and keeps until it commits.
+func onlyValidates(cmds []*pgquery.Node) bool {
 	for _, n := range cmds {
-		if cmd := n.GetAlterTableCmd(); cmd.GetSubtype() == pgquery.AlterTableType_AT_ValidateConstraint {
-			validates = append(validates, cmd.GetName())
-		} else {
-			others = true
+		if n.GetAlterTableCmd().GetSubtype() != pgquery.AlterTableType_AT_ValidateConstraint {
+			return false
 		}
 	}
-	earlier, locked := c.altered[rel]
-	if others && !locked {
-		c.altered[rel] = i
-	}
-	if len(validates) == 0 || !others && !locked {
-		return nil
-	}
-	by := "another command of the same ALTER TABLE"
-	if locked {
-		by = fmt.Sprintf("statement %d, an ALTER TABLE of %s in the same transaction", earlier, rel)
-	}
+	return len(cmds) > 0
+}
+
+// validateUnderLock refuses each VALIDATE CONSTRAINT of an ALTER TABLE of
+// rel that also does something else: the validation would scan the table
+// under the stronger lock of the other commands.
+func validateUnderLock(rel relation, cmds []*pgquery.Node) []finding {
 	var found []finding
-	for _, name := range validates {
-		found = append(found, finding{RuleConstraintNotValid,
-			fmt.Sprintf("VALIDATE CONSTRAINT %s scans %s while the transaction holds the lock that %s takes, until it commits", name, rel, by),
-			fmt.Sprintf("VALIDATE CONSTRAINT %s in a later move, a transaction of its own that takes only a SHARE UPDATE EXCLUSIVE lock", name)})
+	for _, n := range cmds {
+		if cmd := n.GetAlterTableCmd(); cmd.GetSubtype() == pgquery.AlterTableType_AT_ValidateConstraint {
+			name := cmd.GetName()
+			found = append(found, finding{RuleConstraintNotValid,
+				fmt.Sprintf("VALIDATE CONSTRAINT %s scans %s while the statement holds the lock that another command of the same ALTER TABLE takes", name, rel),
+				fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s as a statement of its own, which runs in a transaction of its own and takes only a SHARE UPDATE EXCLUSIVE lock", rel, name)})
+		}
 	}
 	return found
+}
+
+// track records what the commands of an ALTER TABLE of rel do to the CHECK
+// constraints that [postgresChecker.setNotNull] may count: one added NOT
+// VALID, one validated by a statement that only validates (alone is
+// true), one dropped.
+func (c *postgresChecker) track(rel relation, cmds []*pgquery.Node, alone bool) {
+	for _, n := range cmds {
+		cmd := n.GetAlterTableCmd()
+		switch cmd.GetSubtype() {
+		case pgquery.AlterTableType_AT_AddConstraint:
+			con := cmd.GetDef().GetConstraint()
+			if con.GetContype() == pgquery.ConstrType_CONSTR_CHECK && con.GetSkipValidation() && con.GetConname() != "" {
+				if c.notValid[rel] == nil {
+					c.notValid[rel] = map[string]*pgquery.Node{}
+				}
+				c.notValid[rel][con.GetConname()] = con.GetRawExpr()
+			}
+		case pgquery.AlterTableType_AT_ValidateConstraint:
+			if expr, ok := c.notValid[rel][cmd.GetName()]; ok && alone {
+				if c.validated[rel] == nil {
+					c.validated[rel] = map[string]*pgquery.Node{}
+				}
+				c.validated[rel][cmd.GetName()] = expr
+			}
+		case pgquery.AlterTableType_AT_DropConstraint:
+			delete(c.notValid[rel], cmd.GetName())
+			delete(c.validated[rel], cmd.GetName())
+		}
+	}
 }
 
 func one(f *finding) []finding {
@@ -452,7 +484,10 @@ func (c *postgresChecker) alterColumnType(ctx context.Context, rel relation, col
 // setNotNull applies the rules to ALTER COLUMN col SET NOT NULL.
 func (c *postgresChecker) setNotNull(ctx context.Context, rel relation, col string) (*finding, error) {
 	ok := false
-	if c.cat.db != nil {
+	for _, expr := range c.validated[rel] {
+		ok = ok || impliesNotNullNode(expr, col)
+	}
+	if !ok && c.cat.db != nil {
 		exprs, err := c.cat.validatedChecks(ctx, rel)
 		if err != nil {
 			return nil, err
@@ -467,13 +502,13 @@ func (c *postgresChecker) setNotNull(ctx context.Context, rel relation, col stri
 	if ok {
 		return nil, nil
 	}
-	why := "the catalog holds no validated CHECK (" + col + " IS NOT NULL) constraint on it"
+	why := "neither the catalog nor an earlier statement of the call holds a validated CHECK (" + col + " IS NOT NULL) constraint on it"
 	if c.cat.db == nil {
-		why = "lockcheck has no database to find a validated CHECK (" + col + " IS NOT NULL) constraint in"
+		why = "lockcheck has no database to find a validated CHECK (" + col + " IS NOT NULL) constraint in, and no earlier statement of the call validates one"
 	}
 	return &finding{RuleSetNotNullCheck,
 		fmt.Sprintf("SET NOT NULL on %s.%s scans the whole table under an ACCESS EXCLUSIVE lock, since %s", rel, col, why),
-		fmt.Sprintf("ADD CONSTRAINT c CHECK (%s IS NOT NULL) NOT VALID in one move, VALIDATE CONSTRAINT c in a later one, then SET NOT NULL and DROP CONSTRAINT c in a third", col)}, nil
+		fmt.Sprintf("ADD CONSTRAINT c CHECK (%s IS NOT NULL) NOT VALID, then VALIDATE CONSTRAINT c as a statement of its own, then SET NOT NULL and DROP CONSTRAINT c, in this order in one move or spread over several", col)}, nil
 }
 
 // impliesNotNull reports whether a CHECK constraint's expression, as
@@ -489,6 +524,12 @@ func impliesNotNull(expr, col string) bool {
 	if len(targets) != 1 {
 		return false
 	}
+	return impliesNotNullNode(targets[0].GetResTarget().GetVal(), col)
+}
+
+// impliesNotNullNode is impliesNotNull for an expression the parser has
+// read: col IS NOT NULL, alone or as one term of an AND.
+func impliesNotNullNode(expr *pgquery.Node, col string) bool {
 	var implies func(n *pgquery.Node) bool
 	implies = func(n *pgquery.Node) bool {
 		if nt := n.GetNullTest(); nt != nil {
@@ -505,7 +546,7 @@ func impliesNotNull(expr, col string) bool {
 		}
 		return false
 	}
-	return implies(targets[0].GetResTarget().GetVal())
+	return implies(expr)
 }
 
 func constraintKind(con *pgquery.Constraint) string {

@@ -265,13 +265,60 @@ func TestRuleSetNotNullCheck(t *testing.T) {
 	assert.Contains(t, u.Reason, "no database")
 	assert.Contains(t, u.Instead, "CHECK (email IS NOT NULL) NOT VALID")
 
-	// A constraint validated by an earlier statement of the same call is
-	// not in the catalog yet: lockcheck does not count it.
-	refused(t, db, lockcheck.Postgres, []string{
+	// A constraint added NOT VALID and validated by earlier statements of
+	// the same call counts, without a catalog to read: the VALIDATE runs
+	// on its own, and commits before the SET NOT NULL runs.
+	got, err := lockcheck.Check(t.Context(), nil, lockcheck.Postgres, []string{
 		`ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
 		`ALTER TABLE users VALIDATE CONSTRAINT email_nn`,
 		`ALTER TABLE users ALTER COLUMN email SET NOT NULL`,
-	}, 2, lockcheck.RuleSetNotNullCheck)
+		`ALTER TABLE users DROP CONSTRAINT email_nn`,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true, false, false},
+		[]bool{got[0].Outside, got[1].Outside, got[2].Outside, got[3].Outside})
+	// It does not if the statement that validates it does something
+	// else too (it is then refused itself), if it is validated before it
+	// is added, if it is dropped before the SET NOT NULL, if it is on
+	// another table or column, or if it is a CHECK of something else.
+	for name, stmts := range map[string][]string{
+		"validated beside another command": {
+			`ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
+			`ALTER TABLE users VALIDATE CONSTRAINT email_nn, ALTER COLUMN team SET DEFAULT 0`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+		"validated before it is added": {
+			`ALTER TABLE users VALIDATE CONSTRAINT email_nn`,
+			`ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+		"dropped first": {
+			`ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
+			`ALTER TABLE users VALIDATE CONSTRAINT email_nn`,
+			`ALTER TABLE users DROP CONSTRAINT email_nn`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+		"another table": {
+			`ALTER TABLE teams ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID`,
+			`ALTER TABLE teams VALIDATE CONSTRAINT email_nn`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+		"another column": {
+			`ALTER TABLE users ADD CONSTRAINT team_nn CHECK (team IS NOT NULL) NOT VALID`,
+			`ALTER TABLE users VALIDATE CONSTRAINT team_nn`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+		"another check": {
+			`ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NULL OR email <> '') NOT VALID`,
+			`ALTER TABLE users VALIDATE CONSTRAINT email_nn`,
+			`ALTER TABLE users ALTER COLUMN email SET NOT NULL`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			refused(t, nil, lockcheck.Postgres, stmts, len(stmts)-1, lockcheck.RuleSetNotNullCheck)
+		})
+	}
+	// A term of an AND counts here too.
+	_, err = lockcheck.Check(t.Context(), nil, lockcheck.Postgres, []string{
+		`ALTER TABLE users ADD CONSTRAINT team_nn CHECK (team >= 0 AND team IS NOT NULL) NOT VALID`,
+		`ALTER TABLE users VALIDATE CONSTRAINT team_nn`,
+		`ALTER TABLE users ALTER COLUMN team SET NOT NULL`,
+	})
+	require.NoError(t, err)
 
 	// Nor does one in the catalog that is not validated yet, or one on
 	// another column.
@@ -311,16 +358,21 @@ func TestRuleConstraintNotValid(t *testing.T) {
 	passes(t, db,
 		`ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team) REFERENCES teams (id) NOT VALID`,
 		`ALTER TABLE users ADD CONSTRAINT users_id_pos CHECK (id > 0) NOT VALID`)
-	// VALIDATE in a move of its own: in the one that added the constraint,
-	// it would scan under that statement's lock, which the move's
-	// transaction holds until it commits.
-	u := refused(t, db, lockcheck.Postgres, []string{
+	// A VALIDATE of its own runs on its own, in a transaction of its own,
+	// so it may follow the statement that added the constraint: that one's
+	// lock is gone by the time it scans.
+	got, err := lockcheck.Check(t.Context(), db, lockcheck.Postgres, []string{
 		`ALTER TABLE users ADD CONSTRAINT users_team_fk2 FOREIGN KEY (team) REFERENCES teams (id) NOT VALID`,
 		`ALTER TABLE users VALIDATE CONSTRAINT users_team_fk2`,
-	}, 1, lockcheck.RuleConstraintNotValid)
-	assert.Contains(t, u.Reason, "statement 0")
-	assert.Contains(t, u.Instead, "a later move")
-	refused(t, db, lockcheck.Postgres, []string{`ALTER TABLE users ADD COLUMN x int, VALIDATE CONSTRAINT users_id_pos`}, 0, lockcheck.RuleConstraintNotValid)
+		`ALTER TABLE users VALIDATE CONSTRAINT users_team_fk2, VALIDATE CONSTRAINT users_id_pos`,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true, true}, []bool{got[0].Outside, got[1].Outside, got[2].Outside})
+	// Beside another command of the same ALTER TABLE it would scan under
+	// that command's lock.
+	u := refused(t, db, lockcheck.Postgres, []string{`ALTER TABLE users ADD COLUMN x int, VALIDATE CONSTRAINT users_id_pos`}, 0, lockcheck.RuleConstraintNotValid)
+	assert.Contains(t, u.Reason, "another command of the same ALTER TABLE")
+	assert.Contains(t, u.Instead, "statement of its own")
 	passes(t, db, `ALTER TABLE users VALIDATE CONSTRAINT users_team_fk`, `ALTER TABLE users VALIDATE CONSTRAINT users_id_pos`)
 	// On a table of the same call, nothing is there to scan.
 	passes(t, db, `CREATE TABLE members (team bigint)`, `ALTER TABLE members ADD FOREIGN KEY (team) REFERENCES teams (id)`)

@@ -29,15 +29,18 @@ const (
 	RuleAlterColumnTypeRewrite Rule = "alter-column-type-rewrite"
 
 	// RuleSetNotNullCheck (PostgreSQL) refuses ALTER COLUMN ... SET NOT
-	// NULL unless the catalog holds a validated CHECK (col IS NOT NULL)
-	// constraint on the table; without one PostgreSQL scans the whole
-	// table under an ACCESS EXCLUSIVE lock.
+	// NULL unless a validated CHECK (col IS NOT NULL) constraint on the
+	// table is in the catalog, or is added NOT VALID and then validated by
+	// earlier statements of the call; without one PostgreSQL scans the
+	// whole table under an ACCESS EXCLUSIVE lock.
 	RuleSetNotNullCheck Rule = "set-not-null-check"
 
 	// RuleConstraintNotValid (PostgreSQL) refuses ADD CONSTRAINT ... CHECK
 	// or FOREIGN KEY without NOT VALID on an existing table: validating it
 	// scans the table while the lock that ALTER TABLE takes blocks writes
-	// (and, for a foreign key, writes to the referenced table too).
+	// (and, for a foreign key, writes to the referenced table too). It
+	// refuses as well a VALIDATE CONSTRAINT beside other commands of the
+	// same ALTER TABLE, which would scan under their lock.
 	RuleConstraintNotValid Rule = "add-constraint-not-valid"
 
 	// RuleConstraintUsingIndex (PostgreSQL) refuses ADD CONSTRAINT ...
