@@ -22,7 +22,7 @@ import (
 //   - On MySQL every statement runs before the phase changes, one at a
 //     time on one pinned connection, since MySQL commits DDL at once.
 //   - On PostgreSQL, the statements up to and including the last one that
-//     cannot run in a transaction block (Statement.Outside) run before the
+//     must run on its own (Statement.Outside) run before the
 //     phase changes, on one pinned connection: each Outside statement on
 //     its own, and each run of other statements between them in one
 //     transaction of its own. The statements after the last Outside one,

@@ -26,8 +26,8 @@
 // behind a long transaction while the application's queries queue behind
 // it. The statements are checked first by package lockcheck, which refuses
 // one that would lock or rewrite a busy table unless an override lets it
-// through; on PostgreSQL those that cannot run in a transaction, such as
-// CREATE INDEX CONCURRENTLY, run on their own before the phase changes,
+// through; on PostgreSQL those that must run on their own, such as
+// CREATE INDEX CONCURRENTLY and VALIDATE CONSTRAINT, run before the phase changes,
 // and each statement run that way is recorded, so that a move tried again
 // after a failure skips what is done (see Move.SQL). [Migration.Retire]
 // runs the last DDL, such as dropping the old column, once every instance

@@ -36,11 +36,13 @@ type Move struct {
 	//   - On SQLite they run in the transaction that changes the phase.
 	//   - On PostgreSQL, a statement that cannot run in a transaction block
 	//     (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, ALTER TYPE
-	//     ... ADD VALUE, ...) runs on its own connection, with lock_timeout
-	//     set for the session and reset afterwards, before the phase
-	//     changes. The statements before it that can run in a transaction
-	//     run first, in one transaction of their own, so that a concurrent
-	//     index build can use a column added just before it. The statements
+	//     ... ADD VALUE, ...), or must not share one (VALIDATE CONSTRAINT,
+	//     whose scan must not hold the locks of earlier statements), runs
+	//     on its own connection, with lock_timeout set for the session and
+	//     reset afterwards, before the phase changes: lockcheck marks these
+	//     with Statement.Outside. The statements before it run first, in
+	//     one transaction of their own, so that a concurrent index build
+	//     can use a column added just before it. The statements
 	//     after the last such statement run in the transaction that changes
 	//     the phase.
 	//   - On MySQL, which commits DDL at once, every statement runs before
