@@ -9,13 +9,14 @@ import (
 // charge them as the walk would; a type holding more has no fast path.
 const maxFastStrings = 64
 
-// FastEqual returns a function that reports true only for values that
-// [Comparer.Compare] would find equal within its limits (a report of "" and
-// a nil error), without walking them: it compares them with ==, which for
+// FastEqual returns an equality that reports true only when the values
+// at old and new are ones that [Comparer.Compare] would find equal within
+// its limits (a report of "" and a nil error), without walking them: it
+// compares them with ==, in place, which for
 // the types it accepts implies equality under the rules of this package,
 // and charges them the work and depth the walk would. A false answer
-// means nothing: the caller must then compare the values with Compare. The
-// function allocates nothing and is safe for concurrent use.
+// means nothing: the caller must then compare the values with Compare. It
+// allocates nothing.
 //
 // FastEqual returns nil when T or the options leave no such shortcut: with
 // ignore rules, for a type that == cannot compare or that holds an
@@ -24,7 +25,7 @@ const maxFastStrings = 64
 // Pointers, channels and unsafe pointers are equal under == only when they
 // are the same, which the walk takes as equal without following them.
 // A nil *Comparer behaves like one compiled from zero Options.
-func FastEqual[T any](c *Comparer) func(old, new T) bool {
+func FastEqual[T any](c *Comparer) *Fast[T] {
 	if c == nil {
 		c = &defaultComparer
 	}
@@ -39,23 +40,65 @@ func FastEqual[T any](c *Comparer) func(old, new T) bool {
 	if !p.add(t, 0, 0, false, false) {
 		return nil
 	}
-	budget := c.maxWork - p.nodes
-	strs := p.strings
-	return func(old, new T) bool {
-		if any(old) != any(new) {
+	f := &Fast[T]{budget: c.maxWork - p.nodes, strings: p.strings}
+	if t.Size() > 2*unsafe.Sizeof(uintptr(0)) {
+		f.typ = typeWord(t)
+	}
+	return f
+}
+
+// Fast is the equality that [FastEqual] returns for values of type T. Its
+// settings never change after FastEqual, and it is safe for concurrent
+// use.
+type Fast[T any] struct {
+	typ     unsafe.Pointer // the type word of T, to compare large values in place; nil for small ones
+	budget  int            // the work left for the strings
+	strings []uintptr      // offsets of the strings the walk charges for
+}
+
+// Equal reports true only if Compare would find the values at old and new
+// equal; see [FastEqual].
+func (f *Fast[T]) Equal(old, new *T) bool {
+	if !f.same(old, new) {
+		return false
+	}
+	// The walk charges a unit per KiB of each string on top of the value
+	// itself; equal strings have equal lengths.
+	left := f.budget
+	for _, off := range f.strings {
+		if left -= len(*(*string)(unsafe.Add(unsafe.Pointer(old), off))) >> 10; left < 0 {
 			return false
 		}
-		// The walk charges a unit per KiB of each string on top of the
-		// value itself; equal strings have equal lengths.
-		left := budget
-		base := unsafe.Pointer(&old)
-		for _, off := range strs {
-			if left -= len(*(*string)(unsafe.Add(base, off))) >> 10; left < 0 {
-				return false
-			}
-		}
-		return true
 	}
+	return true
+}
+
+// same compares the values at old and new with ==. A large value is
+// compared in place rather than copied into an interface.
+func (f *Fast[T]) same(old, new *T) bool {
+	if f.typ == nil {
+		return any(*old) == any(*new)
+	}
+	return inPlace(f.typ, unsafe.Pointer(old)) == inPlace(f.typ, unsafe.Pointer(new))
+}
+
+// eface is the layout of an empty interface.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// typeWord returns the type word of the interfaces that hold a t.
+func typeWord(t reflect.Type) unsafe.Pointer {
+	v := reflect.Zero(t).Interface()
+	return (*eface)(unsafe.Pointer(&v)).typ
+}
+
+// inPlace returns the interface that holds the value at p, of the type
+// whose type word is typ, without copying it. The type must be one that
+// interfaces hold through a pointer, as they do every type larger than a
+// pointer.
+func inPlace(typ, p unsafe.Pointer) any {
+	return *(*any)(unsafe.Pointer(&eface{typ: typ, data: p}))
 }
 
 // fastPlan is what the walk would do with two equal values of a type that
