@@ -2,6 +2,7 @@ package diff
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,10 +116,80 @@ func TestFastEqualRefuses(t *testing.T) {
 }
 
 func TestFastEqualAllocatesNothing(t *testing.T) {
-	f := FastEqual[fastUser](nil)
-	a := fastUser{ID: "42", Name: "Ada", UpdatedAt: t0}
-	b := a
+	checkFastAllocs(t, fastUser{ID: "42", Name: "Ada", UpdatedAt: t0}) // compared in place
+	checkFastAllocs(t, "Ada")                                          // compared as interfaces
+}
+
+func checkFastAllocs[T any](t *testing.T, v T) {
+	t.Helper()
+	f := FastEqual[T](nil)
+	a, b := v, v
 	if allocs := testing.AllocsPerRun(100, func() { _ = f.Equal(&a, &b) }); allocs != 0 {
-		t.Errorf("FastEqual allocated %v times per call, want 0", allocs)
+		t.Errorf("FastEqual[%T] allocated %v times per call, want 0", v, allocs)
 	}
+	if !f.Equal(&a, &b) {
+		t.Errorf("FastEqual[%T] found %v unequal to itself", v, v)
+	}
+}
+
+// fastRec is a comparable record with what == and the walk may judge
+// differently: NaN, times in several locations, pointers, long strings,
+// an array, and unexported and embedded fields.
+type fastRec struct {
+	Name  string
+	F     float64
+	At    time.Time
+	Items [2]fuzzItem
+	P     *int
+	fastHidden
+}
+
+var fastPointees = [2]int{1, 1}
+
+func decodeFastRec(data []byte) fastRec {
+	s := &fuzzSource{b: data}
+	r := fastRec{Name: s.str(), F: s.float()}
+	r.At = time.Unix(int64(s.byte()%3), 0).In(fuzzZones[s.byte()%3])
+	for i := range r.Items {
+		r.Items[i] = fuzzItem{ID: int(s.byte() % 4), At: time.Unix(int64(s.byte()%2), 0).In(fuzzZones[s.byte()%3])}
+	}
+	if c := s.byte() % 3; c < 2 {
+		r.P = &fastPointees[c] // equal values at two addresses
+	}
+	r.when = time.Unix(int64(s.byte()%2), 0).In(fuzzZones[s.byte()%3])
+	r.n = int(s.byte() % 2)
+	return r
+}
+
+func FuzzFastEqual(f *testing.F) {
+	f.Add([]byte{}, []byte{})
+	f.Add([]byte("\x03abc\x05\x01\x02\x01\x00\x01\x02\x01\x00\x01\x00\x01"), []byte{3, 'q'})
+	f.Add([]byte("\xfa\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00"), []byte{0, 0xfb})
+	comparers := []*Comparer{
+		mustCompile(f, Options{}),
+		mustCompile(f, Options{MaxWork: 20}),
+		mustCompile(f, Options{MaxDepth: 3}),
+		mustCompile(f, Options{HideValues: true, Sensitive: []string{"Name"}}),
+	}
+	f.Fuzz(func(t *testing.T, data, edits []byte) {
+		other := slices.Clone(data)
+		for i := 0; i+1 < len(edits) && len(other) > 0; i += 2 {
+			other[int(edits[i])%len(other)] = edits[i+1]
+		}
+		a, b := decodeFastRec(data), decodeFastRec(other)
+		for _, c := range comparers {
+			fast := FastEqual[fastRec](c)
+			if fast == nil {
+				continue // the limits leave no shortcut
+			}
+			if fast.Equal(&a, &b) {
+				if report, err := c.Compare(a, b); report != "" || err != nil {
+					t.Fatalf("FastEqual says equal, Compare says %q, %v", report, err)
+				}
+			}
+			if a == b && a.F == a.F && len(a.Name) < 1<<10 && !fast.Equal(&a, &b) {
+				t.Fatalf("FastEqual says unequal for values equal under ==")
+			}
+		}
+	})
 }
