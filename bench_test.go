@@ -45,6 +45,36 @@ func openFeatureClient(b *testing.B, stage cutover.Stage) *openfeature.Client {
 	return testutil.MemClient(b, map[string]memprovider.InMemoryFlag{"users-migration": testutil.StaticFlag(stage.String())})
 }
 
+// handoff returns a floor for an asynchronous shadow read: the flag, then
+// get on the authoritative store, then get on the other store on a
+// goroutine of its own, at most shadowread.DefaultMaxConcurrent at once,
+// dropping the call when that many are running.
+func handoff(b *testing.B, flag func() error, get func(s *kv) error, stores [2]*kv) func() error {
+	sem := make(chan struct{}, shadowread.DefaultMaxConcurrent)
+	var wg sync.WaitGroup
+	b.Cleanup(wg.Wait)
+	return func() error {
+		if err := flag(); err != nil {
+			return err
+		}
+		if err := get(stores[0]); err != nil {
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			return nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = get(stores[1])
+			<-sem
+		}()
+		return nil
+	}
+}
+
 // BenchmarkOperationWithOpenFeature measures each operation against its
 // floor, one bare evaluation of the flag on the same client plus the direct
 // calls of the stores the operation calls, called in alternating rounds in
@@ -72,12 +102,19 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 			require.NoError(b, err)
 			return r
 		}
+		// flag evaluates the flag bare.
+		flag := func() error {
+			d, err := client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{})
+			if err != nil || d.Value != stage.String() {
+				return fmt.Errorf("flag: %q, %w", d.Value, err)
+			}
+			return nil
+		}
 		// floor evaluates the flag and calls op on the first n stores.
 		floor := func(op func(s *kv) error) func() error {
 			return func() error {
-				d, err := client.StringValueDetails(ctx, "users-migration", "off", openfeature.EvaluationContext{})
-				if err != nil || d.Value != stage.String() {
-					return fmt.Errorf("flag: %q, %w", d.Value, err)
+				if err := flag(); err != nil {
+					return err
 				}
 				for _, s := range stores[:n] {
 					if err := op(s); err != nil {
@@ -123,9 +160,17 @@ func BenchmarkOperationWithOpenFeature(b *testing.B) {
 		if stage == cutover.DualWrite {
 			continue // reads one store, as in off
 		}
-		get := floor(func(s *kv) error { _, err := s.Get(ctx, "42"); return err })
+		getOne := func(s *kv) error { _, err := s.Get(ctx, "42"); return err }
+		get := floor(getOne)
 		b.Run(stage.String()+"/read", func(b *testing.B) { testutil.Paired(b, "floor", get, read(b)) })
 		if stage == cutover.Shadow {
+			// An asynchronous read hands its comparison to a goroutine,
+			// which on two cores costs the caller as much as a store call:
+			// this floor makes the same handoff by hand, the other store's
+			// call on a goroutine of its own under the same bound.
+			b.Run(stage.String()+"/read/handoff", func(b *testing.B) {
+				testutil.Paired(b, "handoff-floor", handoff(b, flag, getOne, stores), read(b))
+			})
 			b.Run(stage.String()+"/read/sync", func(b *testing.B) {
 				testutil.Paired(b, "floor", get, read(b, shadowread.WithSynchronous[string]()))
 			})

@@ -312,6 +312,7 @@ type Reader[T any] struct {
 	sync          bool
 	sem           chan struct{}
 	comparer      *diff.Comparer
+	same          *diff.Fast[T] // diff.FastEqual of comparer; may be nil
 	compare       func(old, new T) bool
 	normalize     func(T) T
 	onMismatch    func(context.Context, *Mismatch[T])
@@ -402,7 +403,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Read
 	r := &Reader[T]{
 		op: op, stages: stages, repairs: c.repairs, rate: c.rate, sampler: c.sampler,
 		timeout: c.timeout, sync: c.sync, sem: make(chan struct{}, c.maxConcurrent),
-		comparer: comparer, compare: c.compare, normalize: c.normalize, onMismatch: c.onMismatch,
+		comparer: comparer, same: diff.FastEqual[T](comparer), compare: c.compare, normalize: c.normalize, onMismatch: c.onMismatch,
 		compareErrors: c.compareErrors, isFailure: c.isFailure, spanName: "shadowread " + op,
 	}
 	meter, tracer, logger := c.providers.Resolve("github.com/cutover-go/cutover/shadowread")
@@ -480,7 +481,7 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	}
 	// A read the caller abandoned has no answer worth comparing.
 	if stage.Compares() && o != telemetry.Canceled && r.sampled(ctx) {
-		r.schedule(ctx, stage, key, v, err, f)
+		r.schedule(ctx, stage, key, &v, err, f)
 	}
 	return v, err
 }
@@ -499,9 +500,10 @@ func (r *Reader[T]) sampled(ctx context.Context) bool {
 	return false
 }
 
-// schedule runs the comparison of the authoritative answer with the other
-// store, on its own goroutine unless the reader is synchronous.
-func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key string, v T, err error, f storecall.ValueFunc[T]) {
+// schedule runs the comparison of the authoritative answer, *v and err,
+// with the other store, on its own goroutine unless the reader is
+// synchronous.
+func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key string, v *T, err error, f storecall.ValueFunc[T]) {
 	if r.sync {
 		r.compareWith(ctx, stage, key, v, err, f)
 		return
@@ -513,9 +515,11 @@ func (r *Reader[T]) schedule(ctx context.Context, stage cutover.Stage, key strin
 		return
 	}
 	r.begin()
+	authV := *v // the caller's copy is gone once Read returns
 	go func() {
 		defer r.end()
-		r.compareWith(ctx, stage, key, v, err, f)
+		v := authV
+		r.compareWith(ctx, stage, key, &v, err, f)
 	}()
 }
 
@@ -559,8 +563,9 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 }
 
 // compareWith reads the other store and compares its answer with the
-// authoritative one, authV and authErr. Nothing it does reaches the caller.
-func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV T, authErr error, f storecall.ValueFunc[T]) {
+// authoritative one, *authV and authErr. Nothing it does reaches the
+// caller.
+func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV *T, authErr error, f storecall.ValueFunc[T]) {
 	dctx := storecall.Detach(ctx, r.timeout)
 	defer dctx.Release()
 	ctx = dctx
@@ -583,13 +588,17 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 			"store", other.String(), "outcome", o.String(), "err", otherErr)
 		return
 	}
+	if r.plainlyEqual(authV, authErr, &otherV, otherErr) {
+		r.results.Add(ctx, resultMatch)
+		return
+	}
 	// m stays on this goroutine's stack unless the reads mismatch and the
 	// mismatch function gets a copy.
 	m := Mismatch[T]{Op: r.op, Key: key, Stage: stage, Authoritative: auth}
 	if auth == cutover.Old {
-		m.Old, m.OldErr, m.New, m.NewErr = authV, authErr, otherV, otherErr
+		m.Old, m.OldErr, m.New, m.NewErr = *authV, authErr, otherV, otherErr
 	} else {
-		m.Old, m.OldErr, m.New, m.NewErr = otherV, otherErr, authV, authErr
+		m.Old, m.OldErr, m.New, m.NewErr = otherV, otherErr, *authV, authErr
 	}
 	equal, err := r.equal(&m)
 	switch {
@@ -630,13 +639,21 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 // landed between the two reads of the comparison, and the difference says
 // nothing about the stores. A failed second read reports false, so that the
 // mismatch is reported rather than explained away.
-func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v T, err error, traced bool, f storecall.ValueFunc[T]) bool {
+func (r *Reader[T]) changed(ctx context.Context, stage cutover.Stage, auth cutover.Side, v *T, err error, traced bool, f storecall.ValueFunc[T]) bool {
 	again, o, againErr := storecall.Call(ctx, context.Background(), r.rec, stage, auth, telemetry.Shadow, traced, f)
 	if o != telemetry.OK && o != telemetry.Error {
 		return false
 	}
-	same, cmpErr := r.equal(&Mismatch[T]{Old: v, OldErr: err, New: again, NewErr: againErr})
+	same, cmpErr := r.equal(&Mismatch[T]{Old: *v, OldErr: err, New: again, NewErr: againErr})
 	return cmpErr == nil && !same
+}
+
+// plainlyEqual reports whether the two answers, *a with aErr and *b with
+// bErr, are equal under the default comparison with nothing to normalise
+// and no errors, and == shows it at once (see diff.FastEqual). false means
+// that equal must decide.
+func (r *Reader[T]) plainlyEqual(a *T, aErr error, b *T, bErr error) bool {
+	return r.same != nil && r.compare == nil && r.normalize == nil && aErr == nil && bErr == nil && r.same.Equal(a, b)
 }
 
 // equal normalises and compares the two answers in m, filling m.Diff when
@@ -660,6 +677,9 @@ func (r *Reader[T]) equal(m *Mismatch[T]) (equal bool, err error) {
 		m.Old, m.New = r.normalize(m.Old), r.normalize(m.New)
 	}
 	if r.compare == nil {
+		if r.same != nil && r.same.Equal(&m.Old, &m.New) {
+			return true, nil // equal under ==, at no cost in allocations
+		}
 		m.Diff, err = r.comparer.Compare(m.Old, m.New)
 		return m.Diff == "", err
 	}

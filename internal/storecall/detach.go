@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,9 +24,20 @@ type Detached struct {
 	start   time.Duration   // the monotonic clock, read by Detach
 	timeout time.Duration   // no deadline if not positive
 
+	// state is how d ended (an end), with the bit armed once watch has
+	// made the Done channel. Until then d ends with one compare-and-swap;
+	// from then on, under the watch's lock.
+	state atomic.Uint32
+	watch atomic.Pointer[watch] // made by the first Done or AfterFunc
+}
+
+// armed is the bit of Detached.state set once the Done channel is made.
+const armed = 1 << 7
+
+// watch is what a [Detached] makes only when someone waits on it.
+type watch struct {
 	mu     sync.Mutex
-	end    end           // how d ended, if it did
-	done   chan struct{} // made by the first Done; closed when d ends
+	done   chan struct{} // closed when d ends
 	timer  *time.Timer   // ends d at the deadline; made with done
 	afters map[*afterFunc]struct{}
 }
@@ -73,13 +85,31 @@ func Detach(ctx context.Context, timeout time.Duration) *Detached {
 // then on Err returns context.Canceled, if d had not ended already, and
 // Done is closed. Call it once the call is over; calling it again does
 // nothing.
-func (d *Detached) Release() {
-	d.mu.Lock()
-	if d.end == live {
-		d.endLocked(released)
+func (d *Detached) Release() { d.finish(released) }
+
+// finish ends d as e says, if it has not ended yet.
+func (d *Detached) finish(e end) {
+	for {
+		s := d.state.Load()
+		switch {
+		case end(s&^armed) != live:
+			return
+		case s&armed == 0:
+			if d.state.CompareAndSwap(s, uint32(e)) {
+				return // nothing was armed: the common case of a fast store
+			}
+		default:
+			w := d.watch.Load()
+			w.mu.Lock()
+			d.endLocked(w, e)
+			w.mu.Unlock()
+			return
+		}
 	}
-	d.mu.Unlock()
 }
+
+// ended returns how d ended, or live.
+func (d *Detached) ended() end { return end(d.state.Load() &^ armed) }
 
 // Deadline returns the time the call's timeout runs out, if it has one.
 func (d *Detached) Deadline() (time.Time, bool) {
@@ -95,22 +125,30 @@ func (d *Detached) left(now time.Duration) time.Duration { return d.start + d.ti
 
 // Done returns a channel closed when the timeout runs out or d is released.
 func (d *Detached) Done() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.armLocked()
-	return d.done
+	w := d.watching()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d.armLocked(w)
+	return w.done
+}
+
+// watching returns the watch of d, made if need be.
+func (d *Detached) watching() *watch {
+	if w := d.watch.Load(); w != nil {
+		return w
+	}
+	d.watch.CompareAndSwap(nil, new(watch))
+	return d.watch.Load()
 }
 
 // Err returns nil while the call has time left and d is not released,
 // context.DeadlineExceeded once the timeout has run out, and
 // context.Canceled once d was released first.
 func (d *Detached) Err() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.end == live && d.timeout > 0 && d.left(since()) <= 0 {
-		d.endLocked(expired)
+	if d.ended() == live && d.timeout > 0 && d.left(since()) <= 0 {
+		d.finish(expired)
 	}
-	return d.end.err()
+	return d.ended().err()
 }
 
 // Value returns the value the caller's context holds for key, except a
@@ -140,22 +178,23 @@ var cancelCtxType = func() reflect.Type {
 // that deriving one starts no goroutine of its own.
 func (d *Detached) AfterFunc(f func()) (stop func() bool) {
 	a := &afterFunc{f: f}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.armLocked()
-	if d.end != live {
+	w := d.watching()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d.armLocked(w)
+	if d.ended() != live {
 		go f()
 		return func() bool { return false }
 	}
-	if d.afters == nil {
-		d.afters = make(map[*afterFunc]struct{})
+	if w.afters == nil {
+		w.afters = make(map[*afterFunc]struct{})
 	}
-	d.afters[a] = struct{}{}
+	w.afters[a] = struct{}{}
 	return func() bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		_, ok := d.afters[a]
-		delete(d.afters, a)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		_, ok := w.afters[a]
+		delete(w.afters, a)
 		return ok
 	}
 }
@@ -166,47 +205,46 @@ type afterFunc struct{ f func() }
 func (d *Detached) String() string { return "storecall.Detached" }
 
 // armLocked makes the Done channel, and the timer that closes it at the
-// deadline, if they are not made yet.
-func (d *Detached) armLocked() {
-	if d.done != nil {
+// deadline, if they are not made yet. w.mu must be held.
+func (d *Detached) armLocked(w *watch) {
+	if w.done != nil {
 		return
 	}
-	d.done = make(chan struct{})
+	w.done = make(chan struct{})
+	s := d.state.Load()
+	for !d.state.CompareAndSwap(s, s|armed) {
+		s = d.state.Load()
+	}
 	switch {
-	case d.end != live:
-		close(d.done)
+	case end(s) != live:
+		close(w.done)
 	case d.timeout > 0:
 		left := d.left(since())
 		if left <= 0 {
-			d.endLocked(expired)
+			d.endLocked(w, expired)
 			return
 		}
-		d.timer = time.AfterFunc(left, d.expire)
+		w.timer = time.AfterFunc(left, d.expire)
 	}
 }
 
 // expire ends d when its timer fires.
-func (d *Detached) expire() {
-	d.mu.Lock()
-	if d.end == live {
-		d.endLocked(expired)
-	}
-	d.mu.Unlock()
-}
+func (d *Detached) expire() { d.finish(expired) }
 
-// endLocked ends d as e says: it closes Done, stops the timer and runs the
-// functions given to AfterFunc.
-func (d *Detached) endLocked(e end) {
-	d.end = e
-	if d.done == nil {
-		return // nothing was armed: the common case of a fast store
+// endLocked ends d, which is armed, as e says, if it has not ended yet: it
+// closes Done, stops the timer and runs the functions given to AfterFunc.
+// w.mu must be held.
+func (d *Detached) endLocked(w *watch, e end) {
+	if d.ended() != live {
+		return
 	}
-	close(d.done)
-	if d.timer != nil {
-		d.timer.Stop()
+	d.state.Store(armed | uint32(e))
+	close(w.done)
+	if w.timer != nil {
+		w.timer.Stop()
 	}
-	for a := range d.afters {
+	for a := range w.afters {
 		go a.f()
 	}
-	d.afters = nil
+	w.afters = nil
 }

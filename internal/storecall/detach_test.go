@@ -139,3 +139,24 @@ func TestDetachedIsSafeForConcurrentUse(t *testing.T) {
 		assert.Error(t, d.Err())
 	})
 }
+
+// TestDetachedReleaseRacingDone releases contexts while another goroutine
+// makes their Done channel: whichever comes first, the channel closes and
+// Err reports the release.
+func TestDetachedReleaseRacingDone(t *testing.T) {
+	for range 1000 {
+		d := storecall.Detach(t.Context(), time.Hour)
+		released := make(chan struct{})
+		go func() {
+			d.Release()
+			close(released)
+		}()
+		select {
+		case <-d.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("waited 10 s for Done after a racing Release")
+		}
+		<-released
+		require.ErrorIs(t, d.Err(), context.Canceled)
+	}
+}

@@ -111,7 +111,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	case guarded || span != nil || timed:
 		v, err = guard(ctx, caller, r, ticket, span, side, role, timed, start, f)
 	default:
-		v, err = f.Call(ctx, side) // a panic leaves nothing to complete
+		v, err = call(ctx, side, f) // a panic leaves nothing to complete
 	}
 	o = Classify(ctx, caller, err)
 	r.end(ctx, caller, ticket, span, side, role, timed, start, o, err)
@@ -128,7 +128,7 @@ func guard[R any, F Func[R]](ctx, caller context.Context, r *Recorder, ticket br
 			r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
 		}
 	}()
-	v, err = f.Call(ctx, side)
+	v, err = call(ctx, side, f)
 	returned = true
 	return v, err
 }
@@ -170,6 +170,15 @@ func protect[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (v R
 			err = &cutover.PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
+	return call(ctx, side, f)
+}
+
+// call calls f. A ValueFunc is called as the function it is rather than
+// through its Call method, which would copy a large result once more.
+func call[R any, F Func[R]](ctx context.Context, side cutover.Side, f F) (R, error) {
+	if vf, ok := any(f).(ValueFunc[R]); ok {
+		return vf(ctx, side)
+	}
 	return f.Call(ctx, side)
 }
 
