@@ -12,7 +12,7 @@ const maxFastStrings = 64
 // FastEqual returns an equality that reports true only when the values
 // at old and new are ones that [Comparer.Compare] would find equal within
 // its limits (a report of "" and a nil error), without walking them: it
-// compares them with ==, in place, which for
+// compares them with ==, which for
 // the types it accepts implies equality under the rules of this package,
 // and charges them the work and depth the walk would. A false answer
 // means nothing: the caller must then compare the values with Compare. It
@@ -40,20 +40,15 @@ func FastEqual[T any](c *Comparer) *Fast[T] {
 	if !p.add(t, 0, 0, false, false) {
 		return nil
 	}
-	f := &Fast[T]{budget: c.maxWork - p.nodes, strings: p.strings}
-	if t.Size() > 2*unsafe.Sizeof(uintptr(0)) {
-		f.typ = typeWord(t)
-	}
-	return f
+	return &Fast[T]{budget: c.maxWork - p.nodes, strings: p.strings}
 }
 
 // Fast is the equality that [FastEqual] returns for values of type T. Its
 // settings never change after FastEqual, and it is safe for concurrent
 // use.
 type Fast[T any] struct {
-	typ     unsafe.Pointer // the type word of T, to compare large values in place; nil for small ones
-	budget  int            // the work left for the strings
-	strings []uintptr      // offsets of the strings the walk charges for
+	budget  int       // the work left for the strings
+	strings []uintptr // offsets of the strings the walk charges for
 }
 
 // Equal reports true only if Compare would find the values at old and new
@@ -73,32 +68,10 @@ func (f *Fast[T]) Equal(old, new *T) bool {
 	return true
 }
 
-// same compares the values at old and new with ==. A large value is
-// compared in place rather than copied into an interface.
+// same compares the values at old and new with ==. The interfaces do not
+// escape, so the comparison allocates nothing.
 func (f *Fast[T]) same(old, new *T) bool {
-	if f.typ == nil {
-		return any(*old) == any(*new)
-	}
-	return inPlace(f.typ, unsafe.Pointer(old)) == inPlace(f.typ, unsafe.Pointer(new))
-}
-
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// typeWord returns the type word of the interfaces that hold a t.
-func typeWord(t reflect.Type) unsafe.Pointer {
-	v := reflect.Zero(t).Interface()
-	return (*eface)(unsafe.Pointer(&v)).typ
-}
-
-// inPlace returns the interface that holds the value at p, of the type
-// whose type word is typ, without copying it. The type must be one that
-// interfaces hold through a pointer, as they do every type larger than a
-// pointer.
-func inPlace(typ, p unsafe.Pointer) any {
-	return *(*any)(unsafe.Pointer(&eface{typ: typ, data: p}))
+	return any(*old) == any(*new)
 }
 
 // fastPlan is what the walk would do with two equal values of a type that
