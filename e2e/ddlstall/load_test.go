@@ -248,9 +248,10 @@ func (l *writers) doHalt() error {
 type stats struct {
 	ops, failed   int
 	longest, p99  time.Duration
-	inserted      int64 // inserts that succeeded, over the whole run
-	failedInserts int64 // inserts that failed, over the whole run
-	failedAll     int   // operations that failed, over the whole run
+	longestAt     time.Time // when the longest operation started
+	inserted      int64     // inserts that succeeded, over the whole run
+	failedInserts int64     // inserts that failed, over the whole run
+	failedAll     int       // operations that failed, over the whole run
 	retried       int64
 	errs          []string
 }
@@ -272,6 +273,9 @@ func (l *writers) window(from, to time.Time) stats {
 			if o.failed {
 				s.failed++
 			}
+			if o.took > s.longest {
+				s.longest, s.longestAt = o.took, o.start
+			}
 			took = append(took, o.took)
 		}
 		s.inserted += w.inserted
@@ -279,7 +283,7 @@ func (l *writers) window(from, to time.Time) stats {
 		s.retried += w.retried
 		s.errs = append(s.errs, w.errs...)
 	}
-	s.longest, s.p99 = percentiles(took)
+	_, s.p99 = percentiles(took)
 	return s
 }
 

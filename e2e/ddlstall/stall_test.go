@@ -52,6 +52,17 @@ type result struct {
 	st    stats
 	quiet time.Duration // p99 of the warm-up
 	moved string
+	// steps are the moves and the batched copy of the window, with their
+	// start and end from the window's start.
+	steps []step
+	// longestAt is when the longest write started, from the window's start.
+	longestAt time.Duration
+}
+
+// step is one move or copy of a case's window.
+type step struct {
+	what     string
+	from, to time.Duration
 }
 
 // envInt returns the positive integer in the environment variable name, or
@@ -137,9 +148,21 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 	defer cancel()
 	from := time.Now()
 	var moveErr error
+	timed := func(what string, fn func() error) error {
+		t0 := time.Now()
+		err := fn()
+		res.steps = append(res.steps, step{what: what, from: t0.Sub(from), to: time.Since(from)})
+		return err
+	}
+	copyStep := func() error {
+		if c.copy == noCopy {
+			return nil
+		}
+		return timed("copy", func() error { return runCopy(dctx, c.copy, l) })
+	}
 	for k, mv := range plan {
 		if k == 1 {
-			if moveErr = runCopy(dctx, c.copy, l); moveErr != nil {
+			if moveErr = copyStep(); moveErr != nil {
 				break
 			}
 		}
@@ -147,12 +170,16 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 		if overrides != nil {
 			m.Overrides = overrides[k]
 		}
-		if _, moveErr = suite.Migration(store, slug(c)).Move(dctx, m); moveErr != nil {
+		moveErr = timed("move to "+phaseOf(k).String(), func() error {
+			_, err := suite.Migration(store, slug(c)).Move(dctx, m)
+			return err
+		})
+		if moveErr != nil {
 			break
 		}
 	}
 	if len(plan) == 1 && moveErr == nil {
-		moveErr = runCopy(dctx, c.copy, l)
+		moveErr = copyStep()
 	}
 	if c.copy == copyUsersNew && moveErr == nil {
 		moveErr = l.switchMode(dctx, plain)
@@ -160,6 +187,7 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 	to := time.Now()
 	require.NoError(t, l.halt())
 	res.dur, res.st, res.quiet = to.Sub(from), l.window(from, to), l.quiet(from)
+	res.longestAt = res.st.longestAt.Sub(from)
 	res.moved = "yes"
 	if moveErr != nil {
 		res.moved = "no: " + abbreviate(innermost(moveErr).Error(), 90)
@@ -393,6 +421,13 @@ func table(results []result) string {
 		if r.how != "" {
 			notes = append(notes, name+": ran "+r.how)
 		}
+		if len(r.steps) > 1 {
+			var ss []string
+			for _, s := range r.steps {
+				ss = append(ss, fmt.Sprintf("%s %v-%v", s.what, round(s.from), round(s.to)))
+			}
+			notes = append(notes, fmt.Sprintf("%s: %s; the longest write started at %v", name, strings.Join(ss, ", "), round(r.longestAt)))
+		}
 		if r.st.retried > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d dual writes found users_new renamed and wrote users alone", name, r.st.retried))
 		}
@@ -409,10 +444,10 @@ func table(results []result) string {
 
 // round rounds d for the table.
 func round(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
+	switch a := d.Abs(); {
+	case a >= time.Second:
 		return d.Round(10 * time.Millisecond)
-	case d >= time.Millisecond:
+	case a >= time.Millisecond:
 		return d.Round(100 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
