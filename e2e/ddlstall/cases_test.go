@@ -42,6 +42,10 @@ type stallCase struct {
 	// refused, for the online variant, is what the server's error says
 	// when it refuses the change lockcheck made online.
 	refused string
+	// done counts, once the moves have run, what the change made: 1 when
+	// it is there, 0 when it is not (for the online variant, which the
+	// server refuses).
+	done string
 }
 
 // copyKind is the batched work of a recipe between its moves.
@@ -65,13 +69,16 @@ const batchSize = 1000
 var cases = []stallCase{
 	// PostgreSQL.
 	{db: "postgres", change: "create index", variant: naive, rule: lockcheck.RuleCreateIndexConcurrently,
+		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX users_email_idx ON users (email)`}}},
 	{db: "postgres", change: "create index", variant: recipe, recipe: "CreateIndex",
+		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX CONCURRENTLY users_email_idx ON users (email)`}}},
 
 	{db: "postgres", change: "NOT NULL on n", variant: naive, rule: lockcheck.RuleSetNotNullCheck,
+		done:  pgNotNull,
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n SET NOT NULL`}}},
-	{db: "postgres", change: "NOT NULL on n", variant: recipe, recipe: "SetNotNull",
+	{db: "postgres", change: "NOT NULL on n", variant: recipe, recipe: "SetNotNull", done: pgNotNull,
 		moves: [][]string{{
 			`ALTER TABLE users ADD CONSTRAINT users_n_not_null CHECK (n IS NOT NULL) NOT VALID`,
 			`ALTER TABLE users VALIDATE CONSTRAINT users_n_not_null`,
@@ -85,8 +92,9 @@ var cases = []stallCase{
 		}},
 
 	{db: "postgres", change: "foreign key org_id", variant: naive, rule: lockcheck.RuleConstraintNotValid,
+		done:  pgFKValid,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id)`}}},
-	{db: "postgres", change: "foreign key org_id", variant: recipe, recipe: "AddForeignKey",
+	{db: "postgres", change: "foreign key org_id", variant: recipe, recipe: "AddForeignKey", done: pgFKValid,
 		moves: [][]string{{
 			`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID`,
 			`ALTER TABLE users VALIDATE CONSTRAINT users_org_fk`,
@@ -97,38 +105,69 @@ var cases = []stallCase{
 		}},
 
 	{db: "postgres", change: "unique email", variant: naive, rule: lockcheck.RuleConstraintUsingIndex,
+		done:  pgUnique,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)`}}},
-	{db: "postgres", change: "unique email", variant: recipe, recipe: "AddUnique",
+	{db: "postgres", change: "unique email", variant: recipe, recipe: "AddUnique", done: pgUnique,
 		moves: [][]string{{
 			`CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)`,
 			`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key`,
 		}}},
 
 	{db: "postgres", change: "n INT -> BIGINT", variant: naive, rule: lockcheck.RuleAlterColumnTypeRewrite,
+		done:  pgColumn("n", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n TYPE BIGINT`}}},
 	{db: "postgres", change: "n INT -> BIGINT", variant: recipe, recipe: "ChangeColumnType (new column, backfill)",
+		done:  pgColumn("n_big", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN n_big BIGINT`}}, copy: backfillNBig},
 
 	// MariaDB.
 	{db: "mysql", change: "add index", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
+		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email), ALGORITHM=COPY, LOCK=SHARED`}}},
 	{db: "mysql", change: "add index", variant: recipe, recipe: "CreateIndex",
+		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email)`}}},
 
 	{db: "mysql", change: "add column", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
+		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64), ALGORITHM=COPY`}}},
 	{db: "mysql", change: "add column", variant: recipe, recipe: "AddColumn",
+		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64)`}}},
 
 	{db: "mysql", change: "n INT -> VARCHAR", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
+		done:  myColumn("n", "varchar"),
 		moves: [][]string{{`ALTER TABLE users MODIFY n VARCHAR(20), ALGORITHM=COPY, LOCK=SHARED`}}},
 	{db: "mysql", change: "n INT -> VARCHAR", variant: online,
 		moves:   [][]string{{`ALTER TABLE users MODIFY n VARCHAR(20)`}},
-		refused: "is not supported"},
-	{db: "mysql", change: "n INT -> VARCHAR", variant: recipe, recipe: "ChangeColumnType (new table, copy, rename)",
+		refused: "is not supported", done: myColumn("n", "varchar")},
+	{db: "mysql", change: "n INT -> VARCHAR", variant: recipe, recipe: "ChangeColumnType (new table, copy, rename)", done: myColumn("n", "varchar"),
 		moves: [][]string{
 			{`CREATE TABLE users_new LIKE users`, `ALTER TABLE users_new MODIFY n VARCHAR(20)`},
 			{`RENAME TABLE users TO users_old, users_new TO users`},
 		},
 		copy: copyUsersNew},
+}
+
+// The queries of stallCase.done.
+const (
+	pgIndexValid = `SELECT COUNT(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname = 'users_email_idx' AND i.indisvalid`
+	pgNotNull = `SELECT COUNT(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'n' AND attnotnull`
+	pgFKValid = `SELECT COUNT(*) FROM pg_constraint WHERE conname = 'users_org_fk' AND contype = 'f' AND convalidated`
+	pgUnique  = `SELECT COUNT(*) FROM pg_constraint WHERE conname = 'users_email_key' AND contype = 'u'`
+	myIndex   = `SELECT COUNT(*) FROM information_schema.statistics
+		WHERE table_schema = DATABASE() AND table_name = 'users' AND index_name = 'users_email_idx'`
+)
+
+// pgColumn counts the columns of users named name of type typ (PostgreSQL).
+func pgColumn(name, typ string) string {
+	return `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema()
+		AND table_name = 'users' AND column_name = '` + name + `' AND data_type = '` + typ + `'`
+}
+
+// myColumn counts the columns of users named name of type typ (MariaDB).
+func myColumn(name, typ string) string {
+	return `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()
+		AND table_name = 'users' AND column_name = '` + name + `' AND data_type = '` + typ + `'`
 }

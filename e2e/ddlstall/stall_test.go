@@ -203,6 +203,15 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 		require.NoError(t, err)
 		assert.Equal(t, expandcontract.Expand, st.Phase, "the refused move leaves the phase")
 	}
+	if c.done != "" && (moveErr == nil || c.variant == online) {
+		want := 1
+		if c.variant == online {
+			want = 0
+		}
+		var n int
+		require.NoError(t, db.GetContext(ctx, &n, c.done))
+		assert.Equal(t, want, n, "what the change made, after the moves: %s", abbreviate(c.done, 80))
+	}
 	checkRows(t, db, c, rows, res.st, moveErr == nil)
 	return res
 }
