@@ -21,7 +21,9 @@ type stallCase struct {
 	change  string  // the schema change, the same for its naive and recipe rows
 	variant variant // naive, recipe or online
 	// recipe names the recipe, for the recipe rows: the function of package
-	// expandcontract/recipe that is to give moves.
+	// expandcontract/recipe (on main since this branch started) that is to
+	// give the statements, or, where there is none, what lockcheck's error
+	// says to run instead.
 	recipe string
 	// moves lists the statements, one entry per move, exactly as the
 	// recipe gives them: the k-th move goes to dualwrite when k is even,
@@ -71,14 +73,14 @@ var cases = []stallCase{
 	{db: "postgres", change: "create index", variant: naive, rule: lockcheck.RuleCreateIndexConcurrently,
 		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX users_email_idx ON users (email)`}}},
-	{db: "postgres", change: "create index", variant: recipe, recipe: "CreateIndex",
+	{db: "postgres", change: "create index", variant: recipe, recipe: "CREATE INDEX CONCURRENTLY",
 		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX CONCURRENTLY users_email_idx ON users (email)`}}},
 
 	{db: "postgres", change: "NOT NULL on n", variant: naive, rule: lockcheck.RuleSetNotNullCheck,
 		done:  pgNotNull,
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n SET NOT NULL`}}},
-	{db: "postgres", change: "NOT NULL on n", variant: recipe, recipe: "SetNotNull", done: pgNotNull,
+	{db: "postgres", change: "NOT NULL on n", variant: recipe, recipe: "NotNull", done: pgNotNull,
 		moves: [][]string{{
 			`ALTER TABLE users ADD CONSTRAINT users_n_not_null CHECK (n IS NOT NULL) NOT VALID`,
 			`ALTER TABLE users VALIDATE CONSTRAINT users_n_not_null`,
@@ -94,7 +96,7 @@ var cases = []stallCase{
 	{db: "postgres", change: "foreign key org_id", variant: naive, rule: lockcheck.RuleConstraintNotValid,
 		done:  pgFKValid,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id)`}}},
-	{db: "postgres", change: "foreign key org_id", variant: recipe, recipe: "AddForeignKey", done: pgFKValid,
+	{db: "postgres", change: "foreign key org_id", variant: recipe, recipe: "ForeignKey", done: pgFKValid,
 		moves: [][]string{{
 			`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID`,
 			`ALTER TABLE users VALIDATE CONSTRAINT users_org_fk`,
@@ -107,7 +109,7 @@ var cases = []stallCase{
 	{db: "postgres", change: "unique email", variant: naive, rule: lockcheck.RuleConstraintUsingIndex,
 		done:  pgUnique,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)`}}},
-	{db: "postgres", change: "unique email", variant: recipe, recipe: "AddUnique", done: pgUnique,
+	{db: "postgres", change: "unique email", variant: recipe, recipe: "Unique", done: pgUnique,
 		moves: [][]string{{
 			`CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)`,
 			`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key`,
@@ -116,7 +118,7 @@ var cases = []stallCase{
 	{db: "postgres", change: "n INT -> BIGINT", variant: naive, rule: lockcheck.RuleAlterColumnTypeRewrite,
 		done:  pgColumn("n", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n TYPE BIGINT`}}},
-	{db: "postgres", change: "n INT -> BIGINT", variant: recipe, recipe: "ChangeColumnType (new column, backfill)",
+	{db: "postgres", change: "n INT -> BIGINT", variant: recipe, recipe: "a new column, backfilled",
 		done:  pgColumn("n_big", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN n_big BIGINT`}}, copy: backfillNBig},
 
@@ -124,14 +126,14 @@ var cases = []stallCase{
 	{db: "mysql", change: "add index", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
 		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email), ALGORITHM=COPY, LOCK=SHARED`}}},
-	{db: "mysql", change: "add index", variant: recipe, recipe: "CreateIndex",
+	{db: "mysql", change: "add index", variant: recipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (lockcheck adds them)",
 		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email)`}}},
 
 	{db: "mysql", change: "add column", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
 		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64), ALGORITHM=COPY`}}},
-	{db: "mysql", change: "add column", variant: recipe, recipe: "AddColumn",
+	{db: "mysql", change: "add column", variant: recipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (instant on MariaDB)",
 		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64)`}}},
 
@@ -141,7 +143,7 @@ var cases = []stallCase{
 	{db: "mysql", change: "n INT -> VARCHAR", variant: online,
 		moves:   [][]string{{`ALTER TABLE users MODIFY n VARCHAR(20)`}},
 		refused: "is not supported", done: myColumn("n", "varchar")},
-	{db: "mysql", change: "n INT -> VARCHAR", variant: recipe, recipe: "ChangeColumnType (new table, copy, rename)", done: myColumn("n", "varchar"),
+	{db: "mysql", change: "n INT -> VARCHAR", variant: recipe, recipe: "TableSwap (here with RENAME TABLE)", done: myColumn("n", "varchar"),
 		moves: [][]string{
 			{`CREATE TABLE users_new LIKE users`, `ALTER TABLE users_new MODIFY n VARCHAR(20)`},
 			{`RENAME TABLE users TO users_old, users_new TO users`},
