@@ -2,6 +2,7 @@ package ddlstall
 
 import (
 	"github.com/cutover-go/cutover/expandcontract/lockcheck"
+	"github.com/cutover-go/cutover/expandcontract/recipe"
 )
 
 // variant says what a case runs: the naive statement, the lock-safe recipe,
@@ -10,9 +11,9 @@ import (
 type variant string
 
 const (
-	naive  variant = "naive"
-	recipe variant = "recipe"
-	online variant = "online"
+	naive      variant = "naive"
+	withRecipe variant = "recipe"
+	online     variant = "online"
 )
 
 // stallCase is one schema change, run one way, on one database.
@@ -21,19 +22,15 @@ type stallCase struct {
 	change  string  // the schema change, the same for its naive and recipe rows
 	variant variant // naive, recipe or online
 	// recipe names the recipe, for the recipe rows: the function of package
-	// expandcontract/recipe (on main since this branch started) that is to
-	// give the statements, or, where there is none, what lockcheck's error
-	// says to run instead.
+	// expandcontract/recipe that gives the statements (statements), or,
+	// where there is none, what lockcheck's error says to run instead.
 	recipe string
-	// moves lists the statements, one entry per move, exactly as the
-	// recipe gives them: the k-th move goes to dualwrite when k is even,
-	// to backfill when it is odd.
+	// statements, if not nil, gives the one move of a recipe of package
+	// expandcontract/recipe for the database; moves is then not used.
+	statements func(db string) ([]string, error)
+	// moves lists the statements, one entry per move: the k-th move goes to
+	// dualwrite when k is even, to backfill when it is odd.
 	moves [][]string
-	// interim is how the recipe runs while lockcheck refuses moves as
-	// given (until the recipes branch lands): the runner checks moves
-	// first, and runs interim instead if lockcheck refuses them. nil: moves
-	// always run as given.
-	interim [][]string
 	// copy, if not nil, runs between the first move and the rest, outside
 	// any move and inside the measured window: the batched backfill or
 	// copy of an expand-contract recipe, with the writers dual writing.
@@ -73,52 +70,35 @@ var cases = []stallCase{
 	{db: "postgres", change: "create index", variant: naive, rule: lockcheck.RuleCreateIndexConcurrently,
 		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX users_email_idx ON users (email)`}}},
-	{db: "postgres", change: "create index", variant: recipe, recipe: "CREATE INDEX CONCURRENTLY",
+	{db: "postgres", change: "create index", variant: withRecipe, recipe: "CREATE INDEX CONCURRENTLY",
 		done:  pgIndexValid,
 		moves: [][]string{{`CREATE INDEX CONCURRENTLY users_email_idx ON users (email)`}}},
 
 	{db: "postgres", change: "NOT NULL on n", variant: naive, rule: lockcheck.RuleSetNotNullCheck,
 		done:  pgNotNull,
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n SET NOT NULL`}}},
-	{db: "postgres", change: "NOT NULL on n", variant: recipe, recipe: "NotNull", done: pgNotNull,
-		moves: [][]string{{
-			`ALTER TABLE users ADD CONSTRAINT users_n_not_null CHECK (n IS NOT NULL) NOT VALID`,
-			`ALTER TABLE users VALIDATE CONSTRAINT users_n_not_null`,
-			`ALTER TABLE users ALTER COLUMN n SET NOT NULL`,
-			`ALTER TABLE users DROP CONSTRAINT users_n_not_null`,
-		}},
-		interim: [][]string{
-			{`ALTER TABLE users ADD CONSTRAINT users_n_not_null CHECK (n IS NOT NULL) NOT VALID`},
-			{`ALTER TABLE users VALIDATE CONSTRAINT users_n_not_null`},
-			{`ALTER TABLE users ALTER COLUMN n SET NOT NULL`, `ALTER TABLE users DROP CONSTRAINT users_n_not_null`},
-		}},
+	{db: "postgres", change: "NOT NULL on n", variant: withRecipe, recipe: "NotNull", done: pgNotNull,
+		statements: func(db string) ([]string, error) { return recipe.NotNull(db, "users", "n") }},
 
 	{db: "postgres", change: "foreign key org_id", variant: naive, rule: lockcheck.RuleConstraintNotValid,
 		done:  pgFKValid,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id)`}}},
-	{db: "postgres", change: "foreign key org_id", variant: recipe, recipe: "ForeignKey", done: pgFKValid,
-		moves: [][]string{{
-			`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID`,
-			`ALTER TABLE users VALIDATE CONSTRAINT users_org_fk`,
-		}},
-		interim: [][]string{
-			{`ALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID`},
-			{`ALTER TABLE users VALIDATE CONSTRAINT users_org_fk`},
+	{db: "postgres", change: "foreign key org_id", variant: withRecipe, recipe: "ForeignKey", done: pgFKValid,
+		statements: func(db string) ([]string, error) {
+			return recipe.ForeignKey(db, recipe.ForeignKeyDef{Table: "users", Name: "users_org_fk",
+				Columns: []string{"org_id"}, RefTable: "orgs", RefColumns: []string{"id"}})
 		}},
 
 	{db: "postgres", change: "unique email", variant: naive, rule: lockcheck.RuleConstraintUsingIndex,
 		done:  pgUnique,
 		moves: [][]string{{`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)`}}},
-	{db: "postgres", change: "unique email", variant: recipe, recipe: "Unique", done: pgUnique,
-		moves: [][]string{{
-			`CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)`,
-			`ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key`,
-		}}},
+	{db: "postgres", change: "unique email", variant: withRecipe, recipe: "Unique", done: pgUnique,
+		statements: func(db string) ([]string, error) { return recipe.Unique(db, "users", "users_email_key", "email") }},
 
 	{db: "postgres", change: "n INT -> BIGINT", variant: naive, rule: lockcheck.RuleAlterColumnTypeRewrite,
 		done:  pgColumn("n", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ALTER COLUMN n TYPE BIGINT`}}},
-	{db: "postgres", change: "n INT -> BIGINT", variant: recipe, recipe: "a new column, backfilled",
+	{db: "postgres", change: "n INT -> BIGINT", variant: withRecipe, recipe: "a new column, backfilled",
 		done:  pgColumn("n_big", "bigint"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN n_big BIGINT`}}, copy: backfillNBig},
 
@@ -126,14 +106,14 @@ var cases = []stallCase{
 	{db: "mysql", change: "add index", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
 		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email), ALGORITHM=COPY, LOCK=SHARED`}}},
-	{db: "mysql", change: "add index", variant: recipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (lockcheck adds them)",
+	{db: "mysql", change: "add index", variant: withRecipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (lockcheck adds them)",
 		done:  myIndex,
 		moves: [][]string{{`ALTER TABLE users ADD INDEX users_email_idx (email)`}}},
 
 	{db: "mysql", change: "add column", variant: naive, rule: lockcheck.RuleMySQLOnlineDDL,
 		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64), ALGORITHM=COPY`}}},
-	{db: "mysql", change: "add column", variant: recipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (instant on MariaDB)",
+	{db: "mysql", change: "add column", variant: withRecipe, recipe: "ALGORITHM=INPLACE, LOCK=NONE (instant on MariaDB)",
 		done:  myColumn("note", "varchar"),
 		moves: [][]string{{`ALTER TABLE users ADD COLUMN note VARCHAR(64)`}}},
 
@@ -143,7 +123,7 @@ var cases = []stallCase{
 	{db: "mysql", change: "n INT -> VARCHAR", variant: online,
 		moves:   [][]string{{`ALTER TABLE users MODIFY n VARCHAR(20)`}},
 		refused: "is not supported", done: myColumn("n", "varchar")},
-	{db: "mysql", change: "n INT -> VARCHAR", variant: recipe, recipe: "TableSwap (here with RENAME TABLE)", done: myColumn("n", "varchar"),
+	{db: "mysql", change: "n INT -> VARCHAR", variant: withRecipe, recipe: "TableSwap (here with RENAME TABLE)", done: myColumn("n", "varchar"),
 		moves: [][]string{
 			{`CREATE TABLE users_new LIKE users`, `ALTER TABLE users_new MODIFY n VARCHAR(20)`},
 			{`RENAME TABLE users TO users_old, users_new TO users`},

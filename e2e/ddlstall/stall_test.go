@@ -46,7 +46,6 @@ var quiet = slog.New(slog.DiscardHandler)
 // result is the line of the table for one case.
 type result struct {
 	c     stallCase
-	how   string        // how the moves ran, when not as the case gives them
 	load  time.Duration // creating and filling the tables
 	dur   time.Duration // the measured window: the moves and any batched copy
 	st    stats
@@ -118,11 +117,10 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 	require.NoError(t, err)
 
 	plan := c.moves
-	if c.interim != nil {
-		if why := refusal(ctx, db, c.moves); why != "" {
-			plan = c.interim
-			res.how = fmt.Sprintf("as %d moves: lockcheck refuses the recipe's moves as given (%s)", len(plan), why)
-		}
+	if c.statements != nil {
+		stmts, err := c.statements(db.Name)
+		require.NoError(t, err, "recipe %s", c.recipe)
+		plan = [][]string{stmts}
 	}
 	var overrides [][]lockcheck.Override
 	if c.variant == naive {
@@ -194,7 +192,7 @@ func runCase(t *testing.T, db *testdb.DB, store *expandcontract.Store, c stallCa
 	}
 
 	switch c.variant {
-	case recipe:
+	case withRecipe:
 		require.NoError(t, moveErr, "the recipe's moves succeed")
 		assert.Zero(t, res.st.failedAll, "no writer operation fails during a recipe: %s", firstErrors(res.st.errs))
 	case online:
@@ -223,40 +221,6 @@ func phaseOf(k int) expandcontract.Phase {
 		return expandcontract.DualWrite
 	}
 	return expandcontract.Backfill
-}
-
-// refusal returns the rules lockcheck refuses moves with, or "" if it
-// lets every move through. It only reads the catalog.
-func refusal(ctx context.Context, db *testdb.DB, moves [][]string) string {
-	var rules []string
-	for _, mv := range moves {
-		_, err := lockcheck.Check(ctx, db.DB, db.Name, mv)
-		var ue *lockcheck.UnsafeError
-		for _, e := range unwrapAll(err) {
-			if errors.As(e, &ue) {
-				rules = append(rules, fmt.Sprintf("statement %d: %s", ue.Statement, ue.Rule))
-			}
-		}
-		if err != nil && len(rules) == 0 {
-			rules = append(rules, err.Error())
-		}
-	}
-	return strings.Join(rules, ", ")
-}
-
-// unwrapAll returns err and, if it joins several errors, each of them.
-func unwrapAll(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unwrapAll(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // innermost returns the error at the end of err's chain: the database's
@@ -427,9 +391,6 @@ func table(results []result) string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%v\t%v\t%v\t%v\t%d\t%d\t%s\n", r.c.db, r.c.change, r.c.variant,
 			round(r.load), round(r.dur), round(r.st.longest), round(r.st.p99), round(r.quiet), r.st.ops, r.st.failedAll, r.moved)
 		name := r.c.db + " " + r.c.change + " " + string(r.c.variant)
-		if r.how != "" {
-			notes = append(notes, name+": ran "+r.how)
-		}
 		if len(r.steps) > 1 {
 			var ss []string
 			for _, s := range r.steps {
