@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 	"github.com/cutover-go/cutover/internal/sqldialect"
+	"github.com/cutover-go/cutover/internal/sqltext"
 )
 
 // This file runs the statements of a move or a retire. How they run:
@@ -244,7 +245,7 @@ func (r *ddlRun) stmtErr(i int, doing string, err error) error {
 		doing = ": " + doing
 	}
 	return fmt.Errorf("expandcontract: %q, statement %d (%s) for %s%s: %w",
-		r.m.h.Name, i, abbreviate(r.stmts[i].SQL), r.to, doing, err)
+		r.m.h.Name, i, sqltext.Abbreviate(r.stmts[i].SQL), r.to, doing, err)
 }
 
 // ddlDetail is the detail of a "ddl" event: "statement I done in D: SQL",
@@ -383,17 +384,4 @@ func (ss *session) close(ctx context.Context) {
 		}
 	}
 	_ = ss.conn.Close()
-}
-
-// maxAbbrev is how many characters of a statement an error quotes.
-const maxAbbrev = 80
-
-// abbreviate returns q with its runs of white space made single spaces,
-// cut to maxAbbrev characters.
-func abbreviate(q string) string {
-	q = strings.Join(strings.Fields(q), " ")
-	if r := []rune(q); len(r) > maxAbbrev {
-		return string(r[:maxAbbrev-3]) + "..."
-	}
-	return q
 }

@@ -70,6 +70,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/cutover-go/cutover/internal/sqltext"
 )
 
 // Dialect names, as the database/sql driver's dialect is named throughout
@@ -149,7 +151,7 @@ type UnsafeError struct {
 // Error describes the statement, the rule and the alternative.
 func (e *UnsafeError) Error() string {
 	return fmt.Sprintf("lockcheck: statement %d (%s) breaks rule %s: %s; instead, %s",
-		e.Statement, abbreviate(e.SQL), e.Rule, e.Reason, e.Instead)
+		e.Statement, sqltext.Abbreviate(e.SQL), e.Rule, e.Reason, e.Instead)
 }
 
 // Unwrap returns [ErrUnsafe].
@@ -284,13 +286,4 @@ func overridden(overrides []Override, i int, r Rule) (Override, bool) {
 		}
 	}
 	return Override{}, false
-}
-
-// abbreviate shortens a statement for an error message.
-func abbreviate(sql string) string {
-	sql = strings.Join(strings.Fields(sql), " ")
-	if len(sql) > 80 {
-		return sql[:77] + "..."
-	}
-	return sql
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/cutover-go/cutover/internal/sqltext"
 )
 
 // mysqlChecker checks the MySQL and MariaDB statements of one call.
@@ -36,7 +38,7 @@ type myStmt struct {
 func (c *mysqlChecker) check(_ context.Context, i int, sql string) (Statement, []finding, error) {
 	toks, err := lexMySQL(sql)
 	if err != nil {
-		return Statement{}, nil, fmt.Errorf("%w: statement %d (%s): %v", ErrParse, i, abbreviate(sql), err)
+		return Statement{}, nil, fmt.Errorf("%w: statement %d (%s): %v", ErrParse, i, sqltext.Abbreviate(sql), err)
 	}
 	toks, n := firstStatement(toks)
 	if n != 1 {

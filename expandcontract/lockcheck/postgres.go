@@ -8,6 +8,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	pgquery "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/wasilibs/go-pgquery"
+
+	"github.com/cutover-go/cutover/internal/sqltext"
 )
 
 // relation names a table as a statement wrote it, after the parser folded
@@ -46,7 +48,7 @@ func newPostgresChecker(db sqlx.QueryerContext) *postgresChecker {
 func parseOne(i int, sql string) (*pgquery.Node, error) {
 	tree, err := pgparser.Parse(sql)
 	if err != nil {
-		return nil, fmt.Errorf("%w: statement %d (%s): %w", ErrParse, i, abbreviate(sql), err)
+		return nil, fmt.Errorf("%w: statement %d (%s): %w", ErrParse, i, sqltext.Abbreviate(sql), err)
 	}
 	if n := len(tree.GetStmts()); n != 1 {
 		return nil, fmt.Errorf("%w: statement %d holds %d statements; give one per entry", ErrInvalidInput, i, n)
@@ -131,7 +133,7 @@ func (c *postgresChecker) check(ctx context.Context, i int, sql string) (Stateme
 		for _, cmd := range at.GetCmds() {
 			f, err := c.alterTable(ctx, at.GetObjtype(), rel, cmd.GetAlterTableCmd())
 			if err != nil {
-				return Statement{}, nil, fmt.Errorf("lockcheck: statement %d (%s): %w", i, abbreviate(sql), err)
+				return Statement{}, nil, fmt.Errorf("lockcheck: statement %d (%s): %w", i, sqltext.Abbreviate(sql), err)
 			}
 			found = append(found, f...)
 		}
