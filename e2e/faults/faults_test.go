@@ -602,8 +602,8 @@ func drainLog(ctx context.Context, t *testing.T, log *repair.Log, loop *repairLo
 		}
 		if stalled, all := now.Sub(progressAt), now.Sub(start); stalled > stall || all > 5*stall {
 			es, _ := log.Entries(ctx, repair.Query{Limit: 5})
-			t.Fatalf("repair log: %d entries still pending after %v, the last %v with no entry repaired (bounds: %v without a repair, %v in all), such as %+v",
-				n, all.Round(time.Millisecond), stalled.Round(time.Millisecond), stall, 5*stall, es)
+			t.Fatalf("repair log: %d entries still pending after %v, the last %v with no entry repaired (bounds: %v without a repair, %v in all), such as %+v; the last round that failed: %v",
+				n, all.Round(time.Millisecond), stalled.Round(time.Millisecond), stall, 5*stall, es, loop.lastError())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -74,6 +74,7 @@ type repairLoop struct {
 	r        *repair.Repairer
 	repaired atomic.Int64
 	failed   atomic.Int64
+	lastErr  atomic.Pointer[error] // the last round's error, for a failure to show
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -88,6 +89,9 @@ func startRepairs(ctx context.Context, r *repair.Repairer) *repairLoop {
 			st, err := r.RunOnce(ctx)
 			l.repaired.Add(int64(st.Repaired))
 			l.failed.Add(int64(st.Failed))
+			if err != nil && ctx.Err() == nil {
+				l.lastErr.Store(&err)
+			}
 			if err == nil && st.Claimed > 0 {
 				continue
 			}
@@ -98,6 +102,14 @@ func startRepairs(ctx context.Context, r *repair.Repairer) *repairLoop {
 		}
 	}()
 	return l
+}
+
+// lastError returns the error of the last round that failed, nil if none.
+func (l *repairLoop) lastError() error {
+	if p := l.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // stop stops the loop and waits for it.

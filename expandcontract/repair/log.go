@@ -15,6 +15,7 @@ import (
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/backoff"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 )
 
@@ -113,9 +114,29 @@ func recordSQL(k *meta.Store) string {
 	recorded_at = excluded.recorded_at, records = ` + t + `.records + 1`)
 }
 
-// recordAttempts is how many times Record runs its statement when it
-// loses a deadlock, which MySQL's upsert can against a concurrent one.
-const recordAttempts = 3
+// conflictAttempts is how many times a statement of the repair log runs
+// when it loses a lock conflict, and conflictRetries the wait before each
+// new try. On MySQL and MariaDB the upserts of a hot key's records and a
+// repairer's updates of its entry deadlock against each other often: the
+// unique index of pending entries takes gap locks that each waits for.
+const conflictAttempts = 8
+
+var conflictRetries = backoff.Policy{Base: 5 * time.Millisecond, Max: 200 * time.Millisecond}
+
+// exec runs the statement q, again while it loses a deadlock or a
+// serialization conflict (see conflictAttempts), up to conflictAttempts
+// times, unless ctx is done. On SQLite it runs q once, since its busy
+// timeout has already waited for the lock.
+func (l *Log) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	d := l.k.Dialect
+	for attempt := int64(1); ; attempt++ {
+		res, err := l.k.DB.ExecContext(ctx, q, args...)
+		if err == nil || attempt >= conflictAttempts || d.Name() == sqldialect.SQLite ||
+			!d.IsSerializationFailure(err) || backoff.Sleep(ctx, conflictRetries.Wait(attempt)) != nil {
+			return res, err
+		}
+	}
+}
 
 // Name returns the name of the log's migration.
 func (l *Log) Name() string { return l.name }
@@ -147,17 +168,12 @@ func (l *Log) Record(ctx context.Context, r cutover.Repair) error {
 		return err
 	}
 	now := meta.Micros(l.k.Now())
-	d := l.k.Dialect
-	for attempt := 1; ; attempt++ {
-		_, err := l.k.DB.ExecContext(ctx, l.record, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
-			string(r.Reason), repairErrorText(r.Err), now, now, now, int64(repairStuckAt), int64(repairStuckAt))
-		if err == nil {
-			return nil
-		}
-		if attempt >= recordAttempts || ctx.Err() != nil || d.Name() == sqldialect.SQLite || !d.IsSerializationFailure(err) {
-			return fmt.Errorf("repair: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
-		}
+	_, err := l.exec(ctx, l.record, l.name, r.Op, r.Key, int64(r.Target), r.Stage.String(),
+		string(r.Reason), repairErrorText(r.Err), now, now, now, int64(repairStuckAt), int64(repairStuckAt))
+	if err != nil {
+		return fmt.Errorf("repair: record repair of %s %q in %q: %w", r.Op, r.Key, l.name, err)
 	}
+	return nil
 }
 
 // repairValidate checks that r can be stored, and read back, unchanged on
@@ -243,7 +259,7 @@ func (l *Log) count(ctx context.Context) (repairCounts, error) {
 // attempts counted from zero again, and returns how many there were. Call
 // it once the cause of their failures is fixed.
 func (l *Log) RetryStuck(ctx context.Context) (int64, error) {
-	res, err := l.k.DB.ExecContext(ctx, l.k.Q(`UPDATE `+l.k.T.Repairs+
+	res, err := l.exec(ctx, l.k.Q(`UPDATE `+l.k.T.Repairs+
 		` SET next_attempt_at = ?, attempts = 0 WHERE migration = ? AND done_at IS NULL AND next_attempt_at = ?`),
 		meta.Micros(l.k.Now()), l.name, int64(repairStuckAt))
 	if err != nil {

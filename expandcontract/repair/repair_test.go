@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -771,5 +772,67 @@ func TestRepairCorruptEntryIsKeptStuck(t *testing.T) {
 		assert.Contains(t, lastError, "sideways")
 		_, err = f.log.Entries(t.Context(), repair.Query{})
 		assert.ErrorIs(t, err, expandcontract.ErrCorrupt)
+	})
+}
+
+// TestRepairOfHotKeysLeavesNoEntryHeld records a few keys from several
+// goroutines while two repairers drain them, as a service whose new store
+// is down records every write of its hot keys. On MySQL the repairers'
+// bookkeeping then loses deadlocks to the records' upserts; an entry whose
+// bookkeeping failed would stay held for the claim TTL, which the fixture's
+// clock never reaches, and the log would not drain.
+func TestRepairOfHotKeysLeavesNoEntryHeld(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := newRepairFixture(t, db)
+		const keys, recorders, records = 1, 8, 200
+		var calls repairCalls
+		var repairers []*repair.Repairer
+		for range 2 {
+			log, err := repair.NewLog(ectest.Migration(t, f.open(t), "users"))
+			require.NoError(t, err)
+			r, err := repair.New(log, calls.fn(nil), repair.WithBatch(4))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			repairers = append(repairers, r)
+		}
+		var recording sync.WaitGroup
+		for g := range recorders {
+			recording.Go(func() {
+				for i := range records {
+					assert.NoError(t, f.log.Record(t.Context(), repairOfKey(fmt.Sprint((g+i)%keys))))
+				}
+			})
+		}
+		stop := make(chan struct{})
+		var repairing sync.WaitGroup
+		var failures atomic.Int64
+		for _, r := range repairers {
+			repairing.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := r.RunOnce(t.Context()); err != nil {
+						failures.Add(1)
+						t.Logf("RunOnce: %v", err)
+					}
+				}
+			})
+		}
+		recording.Wait()
+		close(stop)
+		repairing.Wait()
+		for range 100 { // the records are done: a few rounds drain the log
+			stats, err := repairers[0].RunOnce(t.Context())
+			require.NoError(t, err)
+			if stats.Claimed == 0 {
+				break
+			}
+		}
+		assert.Zero(t, failures.Load(), "rounds that failed")
+		assert.Zero(t, f.pending(t), "entries left pending: %+v", f.entries(t, false))
+		assert.NotZero(t, calls.len())
 	})
 }

@@ -439,7 +439,7 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) 
 		// without our knowing, and hold the entry for the claim TTL: each
 		// claim runs to its end, and is released if the caller has gone.
 		cctx, cancel := repairFinishContext(ctx)
-		res, err := s.DB.ExecContext(cctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
+		res, err := l.exec(cctx, r.claim, claimAt, row.ID, row.NextAttemptAt)
 		cancel()
 		if err != nil {
 			if len(g.claimed) > 0 {
@@ -527,7 +527,7 @@ func (r *Repairer) repaired(ctx context.Context, g *repairGroup, claimAt int64, 
 	var done []repairRow
 	if len(closed) > 0 {
 		ids, marks := repairIDs(closed)
-		_, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+` SET done_at = ? WHERE id IN (`+marks+
+		_, err := l.exec(fctx, s.Q(`UPDATE `+s.T.Repairs+` SET done_at = ? WHERE id IN (`+marks+
 			`) AND done_at IS NULL`), append([]any{meta.Micros(now)}, ids...)...)
 		if err != nil {
 			return fmt.Errorf("repair: mark repairs of %q done (they will be repaired again): %w", l.name, err)
@@ -538,14 +538,14 @@ func (r *Repairer) repaired(ctx context.Context, g *repairGroup, claimAt int64, 
 		// Done, and no longer the one records join, only if no record
 		// joined it since it was read: whoever holds it now, the repair
 		// succeeded after those records.
-		res, err := s.DB.ExecContext(fctx, r.markDone, meta.Micros(now), open.ID, open.Records)
+		res, err := l.exec(fctx, r.markDone, meta.Micros(now), open.ID, open.Records)
 		if err != nil {
 			return fmt.Errorf("repair: mark repair %d of %q done (it will be repaired again): %w", open.ID, l.name, err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
 			done = append(done, *open)
 		} else {
-			res, err := s.DB.ExecContext(fctx, r.claim, meta.Micros(now), open.ID, claimAt)
+			res, err := l.exec(fctx, r.claim, meta.Micros(now), open.ID, claimAt)
 			if err != nil {
 				return fmt.Errorf("repair: release repair %d of %q (due again after the claim TTL): %w", open.ID, l.name, err)
 			}
@@ -579,7 +579,7 @@ func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, ca
 	ids, marks := repairIDs(g.claimed)
 	// Only while this repairer still holds the rows: one that took them
 	// over after the claim ran out now decides.
-	res, err := s.DB.ExecContext(fctx, s.Q(`UPDATE `+s.T.Repairs+
+	res, err := l.exec(fctx, s.Q(`UPDATE `+s.T.Repairs+
 		` SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id IN (`+marks+
 		`) AND next_attempt_at = ? AND done_at IS NULL`),
 		append(append([]any{repairCleanText(cause.Error()), next}, ids...), claimAt)...)
@@ -610,12 +610,11 @@ func (r *Repairer) failed(ctx context.Context, g *repairGroup, claimAt int64, ca
 
 // release gives back the claimed rows of g, due as they were before.
 func (r *Repairer) release(ctx context.Context, g *repairGroup, claimAt int64) error {
-	s := r.log.k
 	fctx, cancel := repairFinishContext(ctx)
 	defer cancel()
 	var errs []error
 	for _, row := range g.claimed {
-		_, err := s.DB.ExecContext(fctx, r.claim, row.NextAttemptAt, row.ID, claimAt)
+		_, err := r.log.exec(fctx, r.claim, row.NextAttemptAt, row.ID, claimAt)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
