@@ -68,7 +68,8 @@ func (c *clock) add(d time.Duration) {
 // TestStatusPageInBrowser serves the status page over a real store, whose
 // backfill is running, to a headless Chromium: the read-only page shows
 // the progress bar, the verification, the repair backlog and the charts,
-// and no action control; the page with actions pauses the backfill.
+// and no action control; the page with actions pauses the backfill and
+// sets its rate limit.
 func TestStatusPageInBrowser(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.SQLite(t)
@@ -140,6 +141,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 	last := evs[len(evs)-1]
 	assert.Equal(t, "browser-test", last.Actor)
 	assert.Equal(t, "seen in a browser", last.Reason)
+
+	// The rate form sets the rate limit the runner obeys from its next wait.
+	b.do(t, "give a rate", chromedp.SendKeys(chromedp.CSS("#rate"), "250"))
+	loaded(t, b, "click Set rate", chromedp.Click(chromedp.CSS(`form[action="rate"] button`)))
+	assert.Equal(t, "250 rows/s, set by an operator", text(t, b, "#backfill-rate-limit"))
+	st, err = mig.State(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 250.0, st.Backfill.RateLimit)
 
 	for _, line := range b.logged() {
 		t.Logf("page log: %s", line)

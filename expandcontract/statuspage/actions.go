@@ -46,7 +46,7 @@ type action struct {
 	kind          actionKind
 	actor, reason string
 	rate          float64              // actRate: rows per second, 0 for none
-	size          int                  // actBatchSize: rows per batch, 0 for the runner's own
+	size          int                  // actBatchSize: keys per batch, 0 for the runner's own
 	to            expandcontract.Phase // actMove
 	version       int64                // actMove: the version the move applies to, 0 for the current one
 }
@@ -168,7 +168,7 @@ func parseAction(w http.ResponseWriter, r *http.Request, kind actionKind) (actio
 		var n float64
 		n, err = parseNumber(r.PostForm, "size", backfill.MaxBatchSize)
 		if err == nil && n != math.Trunc(n) {
-			err = fmt.Errorf("statuspage: size %v: not a whole number of rows", n)
+			err = fmt.Errorf("statuspage: size %v: not a whole number of keys", n)
 		}
 		a.size = int(n)
 	case actMove:

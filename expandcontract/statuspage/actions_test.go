@@ -132,7 +132,7 @@ func TestActionsBadInput(t *testing.T) {
 		{"rate", "rate=1e10", `rate 1e+10: more than 1e+09`},
 		{"rate", "rate=1&rate=2", `field "rate" given 2 times`},
 		{"rate", "rate=1&size=2", `unknown field "size" (this action takes rate, reason)`},
-		{"batch-size", "size=1.5", `size 1.5: not a whole number of rows`},
+		{"batch-size", "size=1.5", `size 1.5: not a whole number of keys`},
 		{"batch-size", "size=-3", `size -3: negative`},
 		{"batch-size", "size=1000001", `size 1.000001e+06: more than 1e+06`},
 		{"batch-size", "", `field "size" is required`},

@@ -33,7 +33,7 @@
 //	POST /m/NAME/pause          pause the backfill          fields: reason
 //	POST /m/NAME/resume         resume it                   fields: reason
 //	POST /m/NAME/rate           set its rate limit          fields: rate (rows/s, 0 for none), reason
-//	POST /m/NAME/batch-size     set its batch size          fields: size (rows, 0 for the runner's own), reason
+//	POST /m/NAME/batch-size     set its batch size          fields: size (keys, 0 for the runner's own), reason
 //	POST /m/NAME/move           move the phase one step     fields: to (a phase), version, reason
 //
 // NAME is the migration's name, escaped as a path segment (url.PathEscape:

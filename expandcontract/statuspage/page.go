@@ -208,7 +208,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 </form>
 <form method="post" action="batch-size">
 <label for="batch-size">batch size</label>
-<input type="number" id="batch-size" name="size" min="0" step="1" required placeholder="rows, 0 for the default">
+<input type="number" id="batch-size" name="size" min="0" step="1" required placeholder="keys, 0 for the runner's own">
 <input type="text" name="reason" placeholder="reason" aria-label="reason for the batch size">
 <button type="submit">Set batch size</button>
 </form>
