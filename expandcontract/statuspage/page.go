@@ -57,6 +57,7 @@ form { display: flex; flex-wrap: wrap; gap: .5em; align-items: center; margin: .
 form label { color: var(--muted); }
 input[type=text], input[type=number] { padding: .25em .4em; border: 1px solid var(--line); border-radius: 4px; font: inherit; }
 input[name=reason] { min-width: 16em; }
+input[type=number] { width: 17em; }
 button { padding: .3em .8em; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); font: inherit; cursor: pointer; }
 button:hover { border-color: var(--accent); }
 `
