@@ -57,7 +57,7 @@ func (c *Clock) Set(t time.Time) {
 }
 
 // Open opens a store on db that logs nowhere, with the clock c (nil: the
-// real clock) and opts.
+// real clock) and opts, and closes it when the test ends.
 func Open(t testing.TB, db *sqlx.DB, c *Clock, opts ...expandcontract.Option) *expandcontract.Store {
 	t.Helper()
 	base := []expandcontract.Option{expandcontract.WithLogger(slog.New(slog.DiscardHandler))}
@@ -66,7 +66,27 @@ func Open(t testing.TB, db *sqlx.DB, c *Clock, opts ...expandcontract.Option) *e
 	}
 	s, err := expandcontract.Open(t.Context(), db, append(base, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// OpenAtOnce opens the metadata tables of db from two stores at once, as
+// two instances starting together would, and returns the schema version
+// the tables record after.
+func OpenAtOnce(t testing.TB, db *sqlx.DB) int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = expandcontract.Open(t.Context(), db) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var version int64
+	require.NoError(t, db.GetContext(t.Context(), &version, `SELECT version FROM cutover_schema`))
+	return version
 }
 
 // Migration returns the handle of the migration name in s. It may be
@@ -128,7 +148,7 @@ func Verify(ctx context.Context, m *expandcontract.Migration, old, new verify.Ro
 func WalkToSwitchReads(t testing.TB, s *expandcontract.Store, c *Clock, name string) *expandcontract.Migration {
 	t.Helper()
 	m := ToBackfill(t, s, name)
-	require.NoError(t, backfill.MarkDone(t.Context(), m, "test"))
+	require.NoError(t, backfill.MarkDone(t.Context(), m, "test", ""))
 	c.Advance(time.Second)
 	require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true}))
 	MoveTo(t, m, expandcontract.SwitchReads)
