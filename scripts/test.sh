@@ -8,10 +8,12 @@
 # The flags go to both runs of go test, so they take flags only, no package
 # paths (-run picks tests across both modules).
 #
-# It needs Go, the PostgreSQL server programs (initdb, pg_ctl, postgres) and
-# MariaDB (mariadbd, mariadb-install-db). When mariadbd is missing and this
-# runs as root, MariaDB is installed with apt-get first; otherwise the script
-# stops with a message saying what to install.
+# It needs Go, the PostgreSQL server programs (initdb, pg_ctl, postgres),
+# MariaDB (mariadbd, mariadb-install-db) and, for the browser test of the
+# status page, Chromium (/usr/bin/chromium, or the program CUTOVER_CHROMIUM
+# names). When MariaDB or Chromium is missing and this runs as root, it is
+# installed with apt-get first; otherwise the script stops with a message
+# saying what to install.
 #
 # Unless CUTOVER_POSTGRES_DSN and CUTOVER_MYSQL_DSN are both set already,
 # it starts one PostgreSQL and one MariaDB server for the whole run with
@@ -30,29 +32,49 @@ have_mariadbd() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/local/sbin/mariadbd ]
 }
 
+have_chromium() {
+  [ -x "${CUTOVER_CHROMIUM:-/usr/bin/chromium}" ]
+}
+
+# apt_install installs the Debian packages named, without letting them
+# start system-wide services: the tests start their own servers.
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d made_policy= status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  { apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } || status=$?
+  if [ -n "$made_policy" ]; then
+    rm -f "$policy"
+  fi
+  return "$status"
+}
+
 if ! have_mariadbd; then
   if [ "$(id -u)" -ne 0 ]; then
     say "MariaDB is not installed (no mariadbd) and installing it needs root; install the mariadb-server package (Debian/Ubuntu: sudo apt-get install mariadb-server) or set CUTOVER_MYSQL_DSN"
     exit 1
   fi
   say "installing mariadb-server with apt-get"
-  # Keep the package from starting a system-wide server: the tests start
-  # their own.
-  policy=/usr/sbin/policy-rc.d
-  made_policy=
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    made_policy=1
-  fi
-  status=0
-  { apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; } || status=$?
-  if [ -n "$made_policy" ]; then
-    rm -f "$policy"
-  fi
-  if [ "$status" -ne 0 ] || ! have_mariadbd; then
+  if ! apt_install mariadb-server || ! have_mariadbd; then
     say "apt-get could not install mariadb-server"
+    exit 1
+  fi
+fi
+
+# The browser test of the status page (e2e/statuspage) drives Debian's
+# chromium; it fails, never skips, without it.
+if ! have_chromium; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Chromium is not installed (no ${CUTOVER_CHROMIUM:-/usr/bin/chromium}) and installing it needs root; install the chromium package (Debian: sudo apt-get install chromium) or name the program in CUTOVER_CHROMIUM"
+    exit 1
+  fi
+  say "installing chromium with apt-get"
+  if ! apt_install chromium || ! have_chromium; then
+    say "apt-get could not install chromium"
     exit 1
   fi
 fi

@@ -1,0 +1,203 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cutover-go/cutover/expandcontract"
+)
+
+// The JSON documents of the page. Their schema is documented in
+// docs/status.md: fields are only ever added to it, never renamed, removed
+// or given another meaning.
+
+// indexJSON is the document of status.json.
+type indexJSON struct {
+	Migrations []statusJSON `json:"migrations"`
+}
+
+// statusJSON is the document of m/NAME/status.json: one Status.
+type statusJSON struct {
+	Name         string           `json:"name"`
+	Phase        string           `json:"phase"`
+	Version      int64            `json:"version"`
+	CreatedAt    jsonTime         `json:"created_at"`
+	UpdatedAt    jsonTime         `json:"updated_at"`
+	At           jsonTime         `json:"at"`
+	Stages       []string         `json:"stages"`
+	Backfill     backfillJSON     `json:"backfill"`
+	Verification verificationJSON `json:"verification"`
+	Repairs      repairsJSON      `json:"repairs"`
+	Instances    []instanceJSON   `json:"instances"`
+	ByStage      map[string]int   `json:"by_stage"`
+	Events       []eventJSON      `json:"events"`
+}
+
+type backfillJSON struct {
+	Rows       int64        `json:"rows"`
+	Total      int64        `json:"total"`
+	Done       bool         `json:"done"`
+	Paused     bool         `json:"paused"`
+	Canceled   bool         `json:"canceled"`
+	Checkpoint string       `json:"checkpoint"`
+	StartedAt  jsonTime     `json:"started_at"`
+	DoneAt     jsonTime     `json:"done_at"`
+	LeaseOwner string       `json:"lease_owner"`
+	LeaseUntil jsonTime     `json:"lease_until"`
+	RateLimit  float64      `json:"rate_limit"`
+	BatchSize  int          `json:"batch_size"`
+	Rate       float64      `json:"rate"`
+	ETA        *jsonSeconds `json:"eta_seconds"`
+	Samples    []sampleJSON `json:"samples"`
+}
+
+type sampleJSON struct {
+	At   jsonTime `json:"at"`
+	Rows int64    `json:"rows"`
+}
+
+type verificationJSON struct {
+	At          jsonTime     `json:"at"`
+	Age         *jsonSeconds `json:"age_seconds"`
+	Clean       bool         `json:"clean"`
+	Rows        int64        `json:"rows"`
+	Differences int64        `json:"differences"`
+	Detail      string       `json:"detail"`
+}
+
+type repairsJSON struct {
+	Pending int64               `json:"pending"`
+	Stuck   int64               `json:"stuck"`
+	Oldest  jsonTime            `json:"oldest"`
+	History []backlogSampleJSON `json:"history"`
+}
+
+type backlogSampleJSON struct {
+	At      jsonTime `json:"at"`
+	Pending int64    `json:"pending"`
+}
+
+type instanceJSON struct {
+	ID     string   `json:"id"`
+	Stage  string   `json:"stage"`
+	SeenAt jsonTime `json:"seen_at"`
+}
+
+type eventJSON struct {
+	ID      int64    `json:"id"`
+	At      jsonTime `json:"at"`
+	Actor   string   `json:"actor"`
+	Kind    string   `json:"kind"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Version int64    `json:"version"`
+	Reason  string   `json:"reason"`
+	Detail  string   `json:"detail"`
+}
+
+// jsonTime is a time written in RFC 3339 in UTC, with the fraction of a
+// second when there is one, and null for the zero time.
+type jsonTime time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.Quote(tt.UTC().Format(time.RFC3339Nano))), nil
+}
+
+// jsonSeconds is a duration written as a number of seconds.
+type jsonSeconds time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d jsonSeconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', -1, 64), nil
+}
+
+// seconds returns d as jsonSeconds, or nil (null) if ok is false.
+func seconds(d time.Duration, ok bool) *jsonSeconds {
+	if !ok {
+		return nil
+	}
+	s := jsonSeconds(d)
+	return &s
+}
+
+// etaSeconds returns the ETA of st's backfill: 0 once it is done, null
+// while it is unknown.
+func etaSeconds(st expandcontract.Status) *jsonSeconds {
+	switch {
+	case st.State.Backfill.Done():
+		return seconds(0, true)
+	case st.Backfill.ETA > 0:
+		return seconds(st.Backfill.ETA, true)
+	}
+	return nil
+}
+
+// statusDoc returns the JSON document of st.
+func statusDoc(st expandcontract.Status) statusJSON {
+	s, b, v, rp := st.State, st.State.Backfill, st.State.Verification, st.Repairs
+	doc := statusJSON{
+		Name: s.Name, Phase: s.Phase.String(), Version: s.Version,
+		CreatedAt: jsonTime(s.CreatedAt), UpdatedAt: jsonTime(s.UpdatedAt), At: jsonTime(st.At),
+		Stages: make([]string, len(st.Stages)),
+		Backfill: backfillJSON{
+			Rows: b.Rows, Total: b.Total, Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled,
+			Checkpoint: b.Checkpoint, StartedAt: jsonTime(b.StartedAt), DoneAt: jsonTime(b.DoneAt),
+			LeaseOwner: b.LeaseOwner, LeaseUntil: jsonTime(b.LeaseUntil),
+			RateLimit: b.RateLimit, BatchSize: b.BatchSize,
+			Rate:    st.Backfill.Rate,
+			ETA:     etaSeconds(st),
+			Samples: make([]sampleJSON, len(st.Backfill.Samples)),
+		},
+		Verification: verificationJSON{
+			At: jsonTime(v.At), Age: seconds(st.VerificationAge, !v.At.IsZero()),
+			Clean: v.Clean, Rows: v.Rows, Differences: v.Differences, Detail: v.Detail,
+		},
+		Repairs: repairsJSON{Pending: rp.Pending, Stuck: rp.Stuck, Oldest: jsonTime(rp.Oldest),
+			History: make([]backlogSampleJSON, len(rp.History))},
+		Instances: make([]instanceJSON, len(st.Instances)),
+		ByStage:   make(map[string]int, len(st.ByStage)),
+		Events:    make([]eventJSON, len(st.Events)),
+	}
+	for i, stage := range st.Stages {
+		doc.Stages[i] = stage.String()
+	}
+	for i, sm := range st.Backfill.Samples {
+		doc.Backfill.Samples[i] = sampleJSON{At: jsonTime(sm.At), Rows: sm.Rows}
+	}
+	for i, h := range rp.History {
+		doc.Repairs.History[i] = backlogSampleJSON{At: jsonTime(h.At), Pending: h.Pending}
+	}
+	for i, in := range st.Instances {
+		doc.Instances[i] = instanceJSON{ID: in.ID, Stage: in.Stage.String(), SeenAt: jsonTime(in.SeenAt)}
+	}
+	for stage, n := range st.ByStage {
+		doc.ByStage[stage.String()] = n
+	}
+	for i, e := range st.Events {
+		doc.Events[i] = eventJSON{ID: e.ID, At: jsonTime(e.At), Actor: e.Actor, Kind: e.Kind,
+			From: e.From.String(), To: e.To.String(), Version: e.Version, Reason: e.Reason, Detail: e.Detail}
+	}
+	return doc
+}
+
+// writeJSON answers with v as an indented JSON document.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil { // only plain values: cannot happen
+		http.Error(w, "statuspage: encode JSON: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(b, '\n'))
+	}
+}
