@@ -1,0 +1,284 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/expandcontract/repair"
+)
+
+var statusCommand = &command{
+	name: "status", args: "[MIGRATION]", min: 0, max: 1,
+	summary: "the phase, the backfill, the last verification, the repairs, the instances",
+	about: "Status prints where a migration stands: its phase and the stages the phase allows; the\n" +
+		"backfill's rows done of the total, rate, ETA, lease holder and whether it is paused; the last\n" +
+		"verification; the repair backlog; the instances and the stage each resolves. Without MIGRATION\n" +
+		"it prints one line for each migration.\n\n" +
+		"With --watch it prints the backfill's progress every --interval while the backfill runs: a\n" +
+		"progress bar redrawn in place on a terminal, a new line each time otherwise (one JSON object a\n" +
+		"line with --json). It stops when the backfill is done, canceled or not in its phase, or on\n" +
+		"SIGINT, with exit status 0.",
+	setup: func(fs *flag.FlagSet) func(c *call) error {
+		watch := fs.Bool("watch", false, "print the backfill's progress every --interval until it ends")
+		interval := fs.Duration("interval", 2*time.Second, "how often --watch reads the progress")
+		return func(c *call) error {
+			if *interval <= 0 {
+				return usageErrorf("--interval must be positive, got %v", *interval)
+			}
+			if *watch && len(c.args) == 0 {
+				return usageErrorf("--watch needs a MIGRATION")
+			}
+			if len(c.args) == 0 {
+				return statusAll(c)
+			}
+			m, _, err := c.migration(c.args[0])
+			if err != nil {
+				return err
+			}
+			if *watch {
+				return watchStatus(c, m, *interval)
+			}
+			s, err := readStatus(c, m)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return writeJSON(c.out(), toStatusJSON(s))
+			}
+			return printStatus(c, s)
+		}
+	},
+}
+
+// statusJSON is the status of a migration in JSON.
+type statusJSON struct {
+	Migration    string           `json:"migration"`
+	At           time.Time        `json:"at"`
+	Phase        string           `json:"phase"`
+	Version      int64            `json:"version"`
+	UpdatedAt    time.Time        `json:"updated_at"`
+	Stages       []string         `json:"stages"`
+	Backfill     backfillJSON     `json:"backfill"`
+	Verification verificationJSON `json:"verification"`
+	Repairs      repairsJSON      `json:"repairs"`
+	Instances    []instanceJSON   `json:"instances"`
+	ByStage      map[string]int   `json:"by_stage"`
+}
+
+// backfillJSON is the state of a backfill in JSON.
+type backfillJSON struct {
+	Rows       int64      `json:"rows"`
+	Total      int64      `json:"total"`
+	Rate       float64    `json:"rate"`
+	ETASeconds float64    `json:"eta_seconds"`
+	Done       bool       `json:"done"`
+	Paused     bool       `json:"paused"`
+	Canceled   bool       `json:"canceled"`
+	Checkpoint string     `json:"checkpoint"`
+	StartedAt  *time.Time `json:"started_at"`
+	DoneAt     *time.Time `json:"done_at"`
+	LeaseOwner string     `json:"lease_owner"`
+	LeaseUntil *time.Time `json:"lease_until"`
+}
+
+// verificationJSON is the last verification in JSON.
+type verificationJSON struct {
+	At          *time.Time `json:"at"`
+	AgeSeconds  float64    `json:"age_seconds"`
+	Clean       bool       `json:"clean"`
+	Rows        int64      `json:"rows"`
+	Differences int64      `json:"differences"`
+	Detail      string     `json:"detail"`
+}
+
+// repairsJSON is the repair backlog in JSON.
+type repairsJSON struct {
+	Pending int64      `json:"pending"`
+	Stuck   int64      `json:"stuck"`
+	Oldest  *time.Time `json:"oldest"`
+}
+
+func toStatusJSON(s expandcontract.Status) statusJSON {
+	st := s.State
+	out := statusJSON{Migration: st.Name, At: s.At.UTC(), Phase: st.Phase.String(), Version: st.Version,
+		UpdatedAt: st.UpdatedAt.UTC(), Stages: make([]string, len(s.Stages)), Backfill: toBackfillJSON(s),
+		Verification: verificationJSON{At: timeOrNil(st.Verification.At), AgeSeconds: seconds(s.VerificationAge),
+			Clean: st.Verification.Clean, Rows: st.Verification.Rows, Differences: st.Verification.Differences,
+			Detail: st.Verification.Detail},
+		Repairs:   repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest)},
+		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage)}
+	for i, stage := range s.Stages {
+		out.Stages[i] = stage.String()
+	}
+	return out
+}
+
+func toBackfillJSON(s expandcontract.Status) backfillJSON {
+	b := s.State.Backfill
+	return backfillJSON{Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
+		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
+		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
+		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil)}
+}
+
+// readStatus reads the status of m.
+func readStatus(c *call, m *expandcontract.Migration) (expandcontract.Status, error) {
+	st, err := m.State(c.ctx)
+	if err != nil {
+		return expandcontract.Status{}, err
+	}
+	s := expandcontract.Status{State: st, At: time.Now().UTC()}
+	lo, hi := st.Phase.Stages()
+	for _, stage := range cutover.Stages {
+		if lo <= stage && stage <= hi {
+			s.Stages = append(s.Stages, stage)
+		}
+	}
+	if b := st.Backfill; !b.StartedAt.IsZero() && !b.Done() {
+		if el := s.At.Sub(b.StartedAt).Seconds(); el > 0 {
+			s.Backfill.Rate = float64(b.Rows) / el
+		}
+		if s.Backfill.Rate > 0 && b.Total > b.Rows {
+			s.Backfill.ETA = time.Duration(float64(b.Total-b.Rows) / s.Backfill.Rate * float64(time.Second))
+		}
+	}
+	if !st.Verification.At.IsZero() {
+		s.VerificationAge = s.At.Sub(st.Verification.At)
+	}
+	log, err := repair.NewLog(m)
+	if err != nil {
+		return s, err
+	}
+	if s.Repairs.Pending, err = log.Pending(c.ctx); err != nil {
+		return s, err
+	}
+	if s.Repairs.Stuck, err = log.Stuck(c.ctx); err != nil {
+		return s, err
+	}
+	first, err := log.Entries(c.ctx, repair.Query{Limit: 1})
+	if err != nil {
+		return s, err
+	}
+	if len(first) > 0 {
+		s.Repairs.Oldest = first[0].FirstRecorded
+	}
+	if s.Instances, err = m.Instances(c.ctx); err != nil {
+		return s, err
+	}
+	s.ByStage = countStages(s.Instances)
+	return s, nil
+}
+
+// printStatus prints s for people.
+func printStatus(c *call, s expandcontract.Status) error {
+	st, now := s.State, s.At
+	stages := make([]string, len(s.Stages))
+	for i, stage := range s.Stages {
+		stages[i] = stage.String()
+	}
+	pairs := [][2]string{
+		{"migration", st.Name},
+		{"phase", fmt.Sprintf("%s (version %d, changed %s)", st.Phase, st.Version, when(st.UpdatedAt, now))},
+		{"stages", strings.Join(stages, ", ")},
+		{"backfill", backfillLine(s)},
+	}
+	if b := st.Backfill; b.LeaseOwner != "" {
+		pairs = append(pairs, [2]string{"", fmt.Sprintf("lease held by %s until %s", b.LeaseOwner, when(b.LeaseUntil, now))})
+	}
+	pairs = append(pairs,
+		[2]string{"verification", verificationLine(s)},
+		[2]string{"repairs", repairsLine(s)},
+		[2]string{"instances", fmt.Sprintf("%d: %s", len(s.Instances), stagesLine(s.ByStage))},
+	)
+	if err := fields(c.out(), pairs); err != nil {
+		return err
+	}
+	if len(s.Instances) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.out())
+	return printInstances(c, s.Instances, now)
+}
+
+// backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
+// and whether it is paused, canceled or done.
+func backfillLine(s expandcontract.Status) string {
+	b := s.State.Backfill
+	var parts []string
+	switch {
+	case b.Done():
+		return fmt.Sprintf("done %s, %d rows", when(b.DoneAt, s.At), b.Rows)
+	case b.StartedAt.IsZero() && b.Rows == 0:
+		parts = append(parts, "not started")
+	default:
+		parts = append(parts, progress(b.Rows, b.Total))
+		if s.Backfill.Rate > 0 {
+			parts = append(parts, rate(s.Backfill.Rate))
+		}
+		if s.Backfill.ETA > 0 {
+			parts = append(parts, "ETA "+short(s.Backfill.ETA))
+		}
+	}
+	if b.Paused {
+		parts = append(parts, "paused")
+	}
+	if b.Canceled {
+		parts = append(parts, "canceled")
+	}
+	return strings.Join(parts, "  ")
+}
+
+// barWidth is the width of a progress bar, between its brackets.
+const barWidth = 30
+
+// progress shows rows done of total as a bar, a percentage and the counts:
+// "[#########.....................]  31%  3100/10000 rows".
+func progress(rows, total int64) string {
+	if total <= 0 {
+		return strconv.FormatInt(rows, 10) + " rows"
+	}
+	f := min(1, float64(rows)/float64(total))
+	n := int(f * barWidth)
+	return fmt.Sprintf("[%s%s] %3d%%  %d/%d rows", strings.Repeat("#", n), strings.Repeat(".", barWidth-n),
+		int(f*100), rows, total)
+}
+
+// rate shows rows per second.
+func rate(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f rows/s", r)
+	}
+	return fmt.Sprintf("%.1f rows/s", r)
+}
+
+// verificationLine shows the last verification.
+func verificationLine(s expandcontract.Status) string {
+	v := s.State.Verification
+	if v.At.IsZero() {
+		return "none"
+	}
+	verdict := "clean"
+	if !v.Clean {
+		verdict = "NOT CLEAN"
+	}
+	return fmt.Sprintf("%s, %s, %d rows, %d differences", verdict, when(v.At, s.At), v.Rows, v.Differences)
+}
+
+// repairsLine shows the repair backlog.
+func repairsLine(s expandcontract.Status) string {
+	r := s.Repairs
+	if r.Pending == 0 {
+		return "none pending"
+	}
+	return fmt.Sprintf("%d pending, %d stuck, oldest recorded %s", r.Pending, r.Stuck, when(r.Oldest, s.At))
+}
+
+// statusAll prints one line for each migration.
+func statusAll(c *call) error {
+	return usageErrorf("missing MIGRATION")
+}
