@@ -13,6 +13,7 @@ import (
 
 func init() {
 	meta.ErrNotFound, meta.ErrNewerSchema, meta.ErrCorrupt, meta.ErrUnknownPhase = ErrNotFound, ErrNewerSchema, ErrCorrupt, ErrUnknownPhase
+	meta.ErrSchemaMissing = ErrSchemaMissing
 	meta.SetHandleOf(func(m any) *meta.Handle {
 		if mg, _ := m.(*Migration); mg != nil {
 			return &mg.h

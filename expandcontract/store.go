@@ -18,8 +18,10 @@ import (
 // SchemaVersion is the version of the metadata tables this package creates
 // and understands. [Open] brings older tables up to it in place, and
 // refuses a database whose tables are newer. Version 2 lets records of a
-// key join its pending repair-log entry.
-const SchemaVersion = 2
+// key join its pending repair-log entry; version 3 keeps the backfill's
+// settings, which operators change while it runs, and the rate and
+// progress its runner measures.
+const SchemaVersion = 3
 
 // DefaultTablePrefix names the metadata tables: cutover_migrations,
 // cutover_events, cutover_repairs, cutover_instances and cutover_schema.
@@ -35,6 +37,11 @@ var (
 	ErrNewerSchema  = errors.New("expandcontract: metadata schema is newer than this library")
 	ErrCorrupt      = errors.New("expandcontract: corrupt metadata")
 	ErrInvalidInput = errors.New("expandcontract: invalid input")
+	// ErrSchemaMissing is wrapped by the error of [Open] under
+	// [WithoutSchemaChanges] when a metadata table, column or index is
+	// missing, or the tables are at an older version; the error names
+	// what is missing.
+	ErrSchemaMissing = errors.New("expandcontract: metadata schema missing or incomplete")
 	// ErrInvalidIdentifier is wrapped, with ErrInvalidInput, by the error
 	// for a table prefix or any other SQL name that is not a valid
 	// identifier. The sub-packages' errors wrap it too.
@@ -57,6 +64,7 @@ type config struct {
 	providers    telemetry.Providers
 	loggerSet    bool
 	meterSet     bool
+	checkOnly    bool
 }
 
 // WithTablePrefix names the metadata tables prefix+"migrations" and so on.
@@ -94,6 +102,16 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.providers.Meter, c.meterSet = mp, true })
 }
 
+// WithoutSchemaChanges makes [Open] change no schema, for a service whose
+// own migration tool owns its database's DDL: Open creates no table, index
+// or column, upgrades nothing and records no version; it only checks that
+// the metadata tables, their columns and their indexes exist and that the
+// tables are at [SchemaVersion], and refuses otherwise with an error
+// wrapping [ErrSchemaMissing] that names everything missing. Create the
+// tables with the statements of [SchemaDDL], and bring older ones up with
+// those of [SchemaUpgradeDDL]. The default is to create and upgrade.
+func WithoutSchemaChanges() Option { return optionFunc(func(c *config) { c.checkOnly = true }) }
+
 // WithLogger sets the logger of the store and of the backfills,
 // verifications and repairs of its migrations. The default is
 // slog.Default().
@@ -115,14 +133,16 @@ type Store struct {
 	phaseReads   *telemetry.Counter[readResult]
 }
 
-// Open creates the metadata tables in db if they do not exist and returns a
-// store over them. db may be SQLite (driver "sqlite"), PostgreSQL (driver
-// "pgx") or MySQL/MariaDB (driver "mysql"). Open is idempotent and safe to
-// run from many instances at once. It fails, changing nothing, on a
-// database whose metadata schema is newer than [SchemaVersion], and on bad
-// input, such as a nil db, a nil option, or a SQLite database file opened
-// without a busy timeout (see the package documentation), with an error
-// wrapping [ErrInvalidInput].
+// Open creates the metadata tables in db if they do not exist, or brings
+// tables of an older [SchemaVersion] up to it in place, and returns a
+// store over them; with [WithoutSchemaChanges] it only checks them. db may
+// be SQLite (driver "sqlite"), PostgreSQL (driver "pgx") or MySQL/MariaDB
+// (driver "mysql"). Open is idempotent and safe to run from many
+// instances at once. It fails, changing nothing, on a database whose
+// metadata schema is newer than [SchemaVersion], and on bad input, such as
+// a nil db, a nil option, or a SQLite database file opened without a busy
+// timeout (see the package documentation), with an error wrapping
+// [ErrInvalidInput].
 func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidInput)
@@ -172,10 +192,75 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		"Reads of a migration's phase by a stage bound, by result.", "{read}", nil, telemetry.KeyReason, numReadResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
 	}
-	if err := k.Migrate(ctx, SchemaVersion); err != nil {
+	if c.checkOnly {
+		err = k.Check(ctx, SchemaVersion)
+	} else {
+		err = k.Migrate(ctx, SchemaVersion)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// SchemaDDL returns the statements that create the metadata tables at
+// [SchemaVersion] for a database of dialect, "sqlite", "postgres" or
+// "mysql" (MySQL and MariaDB; the driver names "pgx" and "pgx/v5" are
+// taken too), for a service whose own migration tool runs its DDL (see
+// [WithoutSchemaChanges]): each CREATE TABLE and CREATE INDEX, without IF
+// NOT EXISTS, and the INSERT that records the version, one statement to an
+// entry, to run once, in order. Of opts only [WithTablePrefix] matters; the
+// others are ignored. An unknown dialect, a bad prefix or a nil option is
+// an error wrapping [ErrInvalidInput].
+func SchemaDDL(dialect string, opts ...Option) ([]string, error) {
+	k, err := ddlStore(dialect, opts)
+	if err != nil {
+		return nil, err
+	}
+	stmts, err := k.DDL(SchemaVersion)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return stmts, nil
+}
+
+// SchemaUpgradeDDL returns the statements that bring metadata tables of
+// schema version from up to [SchemaVersion], as [Open] would in place, for
+// a service whose own migration tool runs its DDL: the ALTER TABLE and
+// CREATE INDEX statements of every version after from, and the UPDATE
+// that records the new version; none if from is SchemaVersion. dialect
+// and opts are those of [SchemaDDL]. A from below 1 or above
+// SchemaVersion is an error wrapping [ErrInvalidInput].
+func SchemaUpgradeDDL(dialect string, from int64, opts ...Option) ([]string, error) {
+	k, err := ddlStore(dialect, opts)
+	if err != nil {
+		return nil, err
+	}
+	stmts, err := k.UpgradeDDL(from, SchemaVersion)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return stmts, nil
+}
+
+// ddlStore returns the metadata of dialect under the prefix of opts.
+func ddlStore(dialect string, opts []Option) (*meta.Store, error) {
+	c := config{prefix: DefaultTablePrefix}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: option %d is nil", ErrInvalidInput, i)
+		}
+		o.apply(&c)
+	}
+	d, err := sqldialect.ForDriver(dialect)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	k, err := meta.ForDialect(d, c.prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return k, nil
 }
 
 // checkSQLite refuses a SQLite database file whose connections have no

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -90,7 +91,8 @@ func TestColumnTypes(t *testing.T) {
 		ctx := context.Background()
 		d := db.Dialect
 		exec(t, db, "CREATE TABLE vals (id "+d.AutoIncrementPK()+", k "+d.TypeKeyText()+" NOT NULL UNIQUE, body "+d.TypeText()+
-			", n "+d.TypeBigInt()+", at "+d.TypeTimestamp()+", ok "+d.TypeBool()+", raw "+d.TypeBytes()+")")
+			", n "+d.TypeBigInt()+", at "+d.TypeTimestamp()+", ok "+d.TypeBool()+", raw "+d.TypeBytes()+
+			", f "+d.TypeFloat()+" NOT NULL DEFAULT 0)")
 		insert := d.Rebind("INSERT INTO vals (k, body, n, at, ok, raw) VALUES (?, ?, ?, ?, ?, ?)")
 
 		at := time.Date(2031, 5, 6, 7, 8, 9, 123_456_789, time.FixedZone("X", 3600))
@@ -157,6 +159,20 @@ func TestColumnTypes(t *testing.T) {
 			t.Errorf("inserting %d characters of key text: %v", sqldialect.MaxKeyTextLen+1, err)
 		}
 
+		// Floats come back exactly, and the default is a float too.
+		floats := []float64{0, 0.1, 1.0 / 3, -2.5e-300, 1e9, math.MaxFloat64, math.SmallestNonzeroFloat64}
+		for i, f := range floats {
+			if _, err := db.ExecContext(ctx, d.Rebind("UPDATE vals SET f = ? WHERE k = ?"), f, keys[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, f := range floats {
+			var back float64
+			if err := db.GetContext(ctx, &back, d.Rebind("SELECT f FROM vals WHERE k = ? AND f = ?"), keys[i], f); err != nil || back != f {
+				t.Errorf("float %v came back as %v (%v)", f, back, err)
+			}
+		}
+
 		// Numbers are not reused after the newest row is deleted.
 		if _, err := db.ExecContext(ctx, d.Rebind("DELETE FROM vals WHERE id = ?"), ids[len(ids)-1]); err != nil {
 			t.Fatal(err)
@@ -196,6 +212,11 @@ func TestCreateIndex(t *testing.T) {
 
 		// A schema-qualified table, and many sessions creating one index.
 		bySKU := sqldialect.Index{Name: "items_by_sku", Table: schema + ".items", Columns: []string{"sku"}, Unique: true}
+		for i, ix := range []sqldialect.Index{byEmail, bySKU, {Name: "nope", Table: "order"}, {Name: "order_by_email", Table: schema + ".items"}} {
+			if ok, err := d.IndexExists(ctx, db, ix); err != nil || ok != (i == 0) {
+				t.Errorf("IndexExists(%s on %s) = %v, %v before items_by_sku is created", ix.Name, ix.Table, ok, err)
+			}
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, 6)
 		for i := range errs {
@@ -204,6 +225,9 @@ func TestCreateIndex(t *testing.T) {
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatalf("concurrent CreateIndex: %v", err)
+		}
+		if ok, err := d.IndexExists(ctx, db, bySKU); err != nil || !ok {
+			t.Errorf("IndexExists(%s) = %v, %v after CreateIndex", bySKU.Name, ok, err)
 		}
 		items, _ := d.QuoteIdent(schema + ".items")
 		exec(t, db, "INSERT INTO "+items+" (id, sku) VALUES (1, 's')")
@@ -224,6 +248,26 @@ func TestCreateIndex(t *testing.T) {
 		}
 		if err := d.CreateIndex(ctx, db, sqldialect.Index{Name: "idx", Table: "order"}); err == nil || !strings.Contains(err.Error(), "no columns") {
 			t.Errorf("no columns: %v", err)
+		}
+		if _, err := d.IndexExists(ctx, db, sqldialect.Index{Name: "x; DROP TABLE y", Table: "order"}); !errors.Is(err, sqldialect.ErrInvalidIdentifier) {
+			t.Errorf("IndexExists of a bad name: %v", err)
+		}
+
+		// The plain statement creates the index once, and fails the second time.
+		byGroup := sqldialect.Index{Name: "items_by_sku_id", Table: schema + ".items", Columns: []string{"sku", "id"}}
+		stmt, err := d.CreateIndexSQL(byGroup)
+		if err != nil || strings.Contains(stmt, "IF NOT EXISTS") {
+			t.Fatalf("CreateIndexSQL = %q, %v", stmt, err)
+		}
+		exec(t, db, stmt)
+		if ok, err := d.IndexExists(ctx, db, byGroup); err != nil || !ok {
+			t.Errorf("IndexExists(%s) = %v, %v after %s", byGroup.Name, ok, err, stmt)
+		}
+		if _, err := db.ExecContext(ctx, stmt); err == nil {
+			t.Errorf("%s ran twice", stmt)
+		}
+		if _, err := d.CreateIndexSQL(sqldialect.Index{Name: "idx", Table: "order", Columns: []string{`e"`}}); !errors.Is(err, sqldialect.ErrInvalidIdentifier) {
+			t.Errorf("CreateIndexSQL of a bad column: %v", err)
 		}
 	})
 }

@@ -15,12 +15,15 @@
 //     name that comes from configuration is never spliced into SQL raw;
 //   - column types for portable DDL ([Dialect.TypeKeyText],
 //     [Dialect.TypeText], [Dialect.TypeBigInt], [Dialect.TypeTimestamp],
-//     [Dialect.TypeBool], [Dialect.TypeBytes], [Dialect.AutoIncrementPK]),
+//     [Dialect.TypeBool], [Dialect.TypeFloat], [Dialect.TypeBytes],
+//     [Dialect.AutoIncrementPK]),
 //     chosen so that the same statements store, compare and sort values the
 //     same way on all three;
 //   - an index helper that works where CREATE INDEX IF NOT EXISTS does not
-//     exist ([Dialect.CreateIndex]), and inserting a row and getting its
-//     generated key back ([Dialect.InsertReturningID]);
+//     exist ([Dialect.CreateIndex]), with the plain statement for a schema
+//     tool ([Dialect.CreateIndexSQL]) and a look-up ([Dialect.IndexExists]),
+//     and inserting a row and getting its generated key back
+//     ([Dialect.InsertReturningID]);
 //   - byte order for text of any collation, to compare and sort keys alike
 //     on every database ([Dialect.ByteOrder]);
 //   - locking: [Dialect.ForUpdate] and [Dialect.SetLockTimeout];

@@ -55,6 +55,16 @@ func (d Dialect) TypeBool() string {
 	return "SMALLINT"
 }
 
+// TypeFloat returns the column type for a floating-point number: REAL on
+// SQLite, DOUBLE PRECISION on PostgreSQL and DOUBLE on MySQL, an IEEE 754
+// binary64 value on all three, so that a float64 written comes back
+// exactly. Write and scan it as a float64. NaN and the infinities are not
+// stored alike (PostgreSQL keeps them, MySQL refuses them, SQLite turns NaN
+// into NULL), so keep them out.
+func (d Dialect) TypeFloat() string {
+	return d.pick("REAL", "DOUBLE PRECISION", "DOUBLE")
+}
+
 // TypeBytes returns the column type for a byte string of any length: BLOB
 // on SQLite, BYTEA on PostgreSQL and LONGBLOB on MySQL. Write and scan it as
 // a []byte.

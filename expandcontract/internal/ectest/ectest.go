@@ -69,6 +69,25 @@ func Open(t testing.TB, db *sqlx.DB, c *Clock, opts ...expandcontract.Option) *e
 	return s
 }
 
+// OpenAtOnce opens the metadata tables of db from two stores at once, as
+// two instances starting together would, and returns the schema version
+// the tables record after.
+func OpenAtOnce(t testing.TB, db *sqlx.DB) int64 {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = expandcontract.Open(t.Context(), db) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	var version int64
+	require.NoError(t, db.GetContext(t.Context(), &version, `SELECT version FROM cutover_schema`))
+	return version
+}
+
 // Migration returns the handle of the migration name in s. It may be
 // called from any goroutine: a valid name cannot fail, and an invalid one
 // panics, naming the test's mistake.

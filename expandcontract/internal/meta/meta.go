@@ -28,10 +28,11 @@ import (
 // which its init function sets here, so that the errors of this package
 // and of the sub-packages wrap the values users test for.
 var (
-	ErrNotFound     error
-	ErrNewerSchema  error
-	ErrCorrupt      error
-	ErrUnknownPhase error
+	ErrNotFound      error
+	ErrNewerSchema   error
+	ErrSchemaMissing error
+	ErrCorrupt       error
+	ErrUnknownPhase  error
 )
 
 // Tables holds the quoted names of the metadata tables.
@@ -61,18 +62,32 @@ func New(db *sqlx.DB, prefix string, now func() time.Time, p telemetry.Providers
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{DB: db, Dialect: d, Prefix: prefix, Now: now}
+	s, err := ForDialect(d, prefix)
+	if err != nil {
+		return nil, err
+	}
+	s.DB, s.Now = db, now
+	_, _, s.Logger = p.Resolve("")
+	s.meterProvider = p.Meter
+	return s, nil
+}
+
+// ForDialect returns the metadata of a database of dialect d under tables
+// named prefix+"migrations" and so on, without a database: enough for
+// [Store.DDL] and [Store.UpgradeDDL], and for nothing that runs a
+// statement.
+func ForDialect(d sqldialect.Dialect, prefix string) (*Store, error) {
+	s := &Store{Dialect: d, Prefix: prefix}
 	for _, tt := range []struct {
 		dst  *string
 		name string
 	}{{&s.T.Schema, "schema"}, {&s.T.Migrations, "migrations"}, {&s.T.Events, "events"},
 		{&s.T.Repairs, "repairs"}, {&s.T.Instances, "instances"}} {
+		var err error
 		if *tt.dst, err = d.QuoteIdent(prefix + tt.name); err != nil {
 			return nil, fmt.Errorf("table prefix %q: %w", prefix, err)
 		}
 	}
-	_, _, s.Logger = p.Resolve("")
-	s.meterProvider = p.Meter
 	return s, nil
 }
 
