@@ -146,8 +146,9 @@ func (f *connFlags) open(ctx context.Context) (*sqlx.DB, *expandcontract.Store, 
 }
 
 // openStore opens the store of the metadata tables named by prefix in db,
-// after checking that they are there at the library's schema version, so
-// that expandcontract.Open finds nothing to create or upgrade.
+// after checking that they are there at the library's schema version, and
+// with expandcontract.WithoutSchemaChanges, so that nothing is created or
+// upgraded.
 func openStore(ctx context.Context, db *sqlx.DB, prefix string) (*expandcontract.Store, error) {
 	d, err := sqldialect.For(db)
 	if err != nil {
@@ -173,11 +174,12 @@ func openStore(ctx context.Context, db *sqlx.DB, prefix string) (*expandcontract
 			"install a newer cutover", prefix, version, expandcontract.SchemaVersion)
 	case version < expandcontract.SchemaVersion:
 		return nil, fmt.Errorf("the metadata tables %s* are at schema version %d, older than the %d this command knows: "+
-			"upgrade the services first (expandcontract.Open upgrades the tables), or use a cutover of their version",
+			"upgrade the services first (expandcontract.Open upgrades the tables; 'cutover ddl --upgrade-from %[2]d' "+
+			"prints the statements), or use a cutover of their version",
 			prefix, version, expandcontract.SchemaVersion)
 	}
 	store, err := expandcontract.Open(ctx, db, expandcontract.WithTablePrefix(prefix),
-		expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+		expandcontract.WithoutSchemaChanges(), expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return nil, err
 	}
