@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,25 @@ func TestBadDatabase(t *testing.T) {
 		r = runCLI(t, db, "status", "users-email", "--prefix", "app-")
 		assert.Equal(t, exitUsage, r.code, "%s", r)
 		assert.Contains(t, r.stderr, `table prefix "app-"`)
+
+		// Tables of another schema version are neither used nor upgraded.
+		for _, tc := range []struct {
+			version int64
+			says    string
+		}{
+			{expandcontract.SchemaVersion - 1, "older than the"},
+			{expandcontract.SchemaVersion + 1, "newer than the"},
+		} {
+			_, err = db.ExecContext(t.Context(), db.Rebind(`UPDATE app_schema SET version = ?`), tc.version)
+			require.NoError(t, err)
+			r = runCLI(t, db, "status", "users-email", "--prefix", "app_")
+			assert.Equal(t, exitFailed, r.code, "%s", r)
+			assert.Contains(t, r.stderr, fmt.Sprintf("the metadata tables app_* are at schema version %d, %s %d this command knows",
+				tc.version, tc.says, expandcontract.SchemaVersion))
+			var v int64
+			require.NoError(t, db.GetContext(t.Context(), &v, `SELECT version FROM app_schema`))
+			assert.Equal(t, tc.version, v)
+		}
 	})
 }
 

@@ -92,8 +92,11 @@ func printRepairs(c *call, name string, entries []repair.Entry) error {
 	rows := make([][]string, len(entries))
 	for i, e := range entries {
 		next := when(e.NextAttemptAt, now)
-		if e.Stuck {
+		switch {
+		case e.Stuck:
 			next = "stuck"
+		case !e.NextAttemptAt.After(now):
+			next = "due"
 		}
 		rows[i] = []string{strconv.FormatInt(e.ID, 10), e.Repair.Op, strconv.Quote(e.Repair.Key), e.Repair.Target.String(),
 			string(e.Repair.Reason), strconv.Itoa(e.Attempts), strconv.FormatInt(e.Records, 10),

@@ -183,7 +183,7 @@ func printStatus(c *call, s expandcontract.Status) error {
 	}
 	pairs := [][2]string{
 		{"migration", st.Name},
-		{"phase", fmt.Sprintf("%s (version %d, changed %s)", st.Phase, st.Version, when(st.UpdatedAt, now))},
+		{"phase", fmt.Sprintf("%s (version %d, updated %s)", st.Phase, st.Version, when(st.UpdatedAt, now))},
 		{"stages", strings.Join(stages, ", ")},
 		{"backfill", backfillLine(s)},
 	}
