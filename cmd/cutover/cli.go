@@ -122,16 +122,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	cmd, rest := find(args)
 	if cmd == nil {
-		what := args[0]
-		if groups[what] {
-			what = strings.Join(args[:min(2, len(args))], " ")
-			if len(args) == 1 {
-				fmt.Fprintf(e.stderr, "cutover: %s: missing subcommand; run 'cutover help' for the list\n", what)
-				return exitUsage
-			}
-		}
-		fmt.Fprintf(e.stderr, "cutover: unknown command %q; run 'cutover help' for the list\n", what)
-		return exitUsage
+		return unknownCommand(args, e)
 	}
 	c := &call{ctx: ctx, env: e, cmd: cmd}
 	fs, runFn := cmd.flagSet(c)
@@ -189,6 +180,33 @@ func (c *call) label() string {
 		return c.cmd.name + " " + c.args[0]
 	}
 	return c.cmd.name
+}
+
+// unknownCommand reports a command line that names no command, and
+// prints the subcommands of a group for "cutover GROUP -h".
+func unknownCommand(args []string, e *env) int {
+	group := args[0]
+	if !groups[group] {
+		fmt.Fprintf(e.stderr, "cutover: unknown command %q; run 'cutover help' for the list\n", group)
+		return exitUsage
+	}
+	var subs []string
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			subs = append(subs, sub)
+		}
+	}
+	switch {
+	case len(args) > 1 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help"):
+		fmt.Fprint(e.stdout, mainUsage())
+		return exitOK
+	case len(args) == 1 || strings.HasPrefix(args[1], "-"):
+		fmt.Fprintf(e.stderr, "cutover: %s: missing subcommand (%s); run 'cutover help' for the list\n", group, strings.Join(subs, ", "))
+	default:
+		fmt.Fprintf(e.stderr, "cutover: unknown command \"%s %s\" (%s takes %s); run 'cutover help' for the list\n",
+			group, args[1], group, strings.Join(subs, ", "))
+	}
+	return exitUsage
 }
 
 // flagSet returns the command's flags, the common ones included, and the
