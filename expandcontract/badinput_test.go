@@ -2,6 +2,7 @@ package expandcontract_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -157,14 +158,16 @@ func TestBadInputMigrationNames(t *testing.T) {
 			call func() error
 			want error
 		}{
-			"backfill.New":         {func() error { _, err := backfill.New(nil, keys, batch); return err }, backfill.ErrInvalidInput},
-			"backfill.MarkDone":    {func() error { return backfill.MarkDone(ctx, nil, "test") }, backfill.ErrInvalidInput},
-			"backfill.Pause":       {func() error { return backfill.Pause(ctx, nil, "test") }, backfill.ErrInvalidInput},
-			"backfill.Resume":      {func() error { return backfill.Resume(ctx, nil, "test") }, backfill.ErrInvalidInput},
-			"backfill.Cancel":      {func() error { return backfill.Cancel(ctx, nil, "test") }, backfill.ErrInvalidInput},
-			"backfill.ResetCancel": {func() error { return backfill.ResetCancel(ctx, nil, "test") }, backfill.ErrInvalidInput},
-			"verify.New":           {func() error { _, err := verify.New(nil, rows, rows); return err }, verify.ErrInvalidInput},
-			"repair.NewLog":        {func() error { _, err := repair.NewLog(nil); return err }, repair.ErrInvalidInput},
+			"backfill.New":          {func() error { _, err := backfill.New(nil, keys, batch); return err }, backfill.ErrInvalidInput},
+			"backfill.MarkDone":     {func() error { return backfill.MarkDone(ctx, nil, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.Pause":        {func() error { return backfill.Pause(ctx, nil, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.Resume":       {func() error { return backfill.Resume(ctx, nil, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.Cancel":       {func() error { return backfill.Cancel(ctx, nil, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.ResetCancel":  {func() error { return backfill.ResetCancel(ctx, nil, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.SetRate":      {func() error { return backfill.SetRate(ctx, nil, 10, "test", "") }, backfill.ErrInvalidInput},
+			"backfill.SetBatchSize": {func() error { return backfill.SetBatchSize(ctx, nil, 10, "test", "") }, backfill.ErrInvalidInput},
+			"verify.New":            {func() error { _, err := verify.New(nil, rows, rows); return err }, verify.ErrInvalidInput},
+			"repair.NewLog":         {func() error { _, err := repair.NewLog(nil); return err }, repair.ErrInvalidInput},
 		}
 		for what, c := range nilCalls {
 			t.Run(what, func(t *testing.T) { ectest.ErrorIs(t, c.call(), "nil migration", c.want) })
@@ -318,12 +321,25 @@ func TestBadInputStateUpdates(t *testing.T) {
 			{"negative differences", ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Differences: -2}), expandcontract.ErrInvalidInput, "-2 differences"},
 			{"clean with differences", ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true, Differences: 3}), expandcontract.ErrInvalidInput, "a clean verification with 3 differences"},
 			{"verification of nothing", ectest.Migration(t, s, "nope").RecordVerification(ctx, expandcontract.Verification{Clean: true}), expandcontract.ErrNotFound, `"nope"`},
-			{"done without actor", backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
-			{"pause without actor", backfill.Pause(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
-			{"resume without actor", backfill.Resume(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
-			{"cancel without actor", backfill.Cancel(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
-			{"reset without actor", backfill.ResetCancel(ctx, ectest.Migration(t, s, "users"), ""), backfill.ErrInvalidInput, "needs an actor"},
-			{"pause of nothing", backfill.Pause(ctx, ectest.Migration(t, s, "nope"), "test"), expandcontract.ErrNotFound, `"nope"`},
+			{"done without actor", backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"pause without actor", backfill.Pause(ctx, ectest.Migration(t, s, "users"), "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"resume without actor", backfill.Resume(ctx, ectest.Migration(t, s, "users"), "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"cancel without actor", backfill.Cancel(ctx, ectest.Migration(t, s, "users"), "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"reset without actor", backfill.ResetCancel(ctx, ectest.Migration(t, s, "users"), "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"pause of nothing", backfill.Pause(ctx, ectest.Migration(t, s, "nope"), "test", ""), expandcontract.ErrNotFound, `"nope"`},
+			{"negative rate", backfill.SetRate(ctx, ectest.Migration(t, s, "users"), -1, "test", ""), backfill.ErrInvalidInput,
+				"rate limit: -1 is not zero (none) or a rate up to 1e+09 rows per second"},
+			{"NaN rate", backfill.SetRate(ctx, ectest.Migration(t, s, "users"), math.NaN(), "test", ""), backfill.ErrInvalidInput, "rate limit: NaN"},
+			{"infinite rate", backfill.SetRate(ctx, ectest.Migration(t, s, "users"), math.Inf(1), "test", ""), backfill.ErrInvalidInput, "rate limit: +Inf"},
+			{"rate too high", backfill.SetRate(ctx, ectest.Migration(t, s, "users"), 2e9, "test", ""), backfill.ErrInvalidInput, "rate limit: 2e+09"},
+			{"rate without actor", backfill.SetRate(ctx, ectest.Migration(t, s, "users"), 10, " ", ""), backfill.ErrInvalidInput, "rate limit of \"users\" needs an actor"},
+			{"rate of nothing", backfill.SetRate(ctx, ectest.Migration(t, s, "nope"), 10, "test", ""), expandcontract.ErrNotFound, `"nope"`},
+			{"negative batch size", backfill.SetBatchSize(ctx, ectest.Migration(t, s, "users"), -5, "test", ""), backfill.ErrInvalidInput,
+				"batch size: -5 is not zero (none) or a size up to 1000000 keys"},
+			{"batch size too large", backfill.SetBatchSize(ctx, ectest.Migration(t, s, "users"), backfill.MaxBatchSize+1, "test", ""),
+				backfill.ErrInvalidInput, "batch size: 1000001"},
+			{"batch size without actor", backfill.SetBatchSize(ctx, ectest.Migration(t, s, "users"), 10, "", ""), backfill.ErrInvalidInput, "needs an actor"},
+			{"batch size of nothing", backfill.SetBatchSize(ctx, ectest.Migration(t, s, "nope"), 10, "test", ""), expandcontract.ErrNotFound, `"nope"`},
 			{"stage not a stage", ectest.Migration(t, s, "users").ReportStage(ctx, "web-1", cutover.Stage(9)), cutover.ErrUnknownStage, "9"},
 			{"retire without actor", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{SQL: []string{"DROP TABLE keep"}}), expandcontract.ErrInvalidInput, "retiring needs an actor"},
 			{"retire nothing", ectest.Migration(t, s, "users").Retire(ctx, expandcontract.Retire{Actor: "test"}), expandcontract.ErrInvalidInput, "nothing to run"},
@@ -391,8 +407,8 @@ func TestBadInputCorruptMigrationRow(t *testing.T) {
 						_, err := ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.SwitchReads, Actor: "bob", Force: true})
 						return err
 					},
-					"PauseBackfill":    func() error { return backfill.Pause(ctx, ectest.Migration(t, s, "users"), "bob") },
-					"MarkBackfillDone": func() error { return backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "bob") },
+					"PauseBackfill":    func() error { return backfill.Pause(ctx, ectest.Migration(t, s, "users"), "bob", "") },
+					"MarkBackfillDone": func() error { return backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "bob", "") },
 					"RecordVerification": func() error {
 						return ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true})
 					},
@@ -450,7 +466,7 @@ func TestBadInputCorruptHistoryAndInstances(t *testing.T) {
 		s := ectest.Open(t, db.DB, c)
 		ctx := t.Context()
 		ectest.ToBackfill(t, s, "users")
-		require.NoError(t, backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "test"))
+		require.NoError(t, backfill.MarkDone(ctx, ectest.Migration(t, s, "users"), "test", ""))
 		c.Advance(time.Second)
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(ctx, expandcontract.Verification{Clean: true}))
 		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.SwitchReads)

@@ -66,7 +66,7 @@ func TestFlagCannotReachLiveBeforeCleanVerification(t *testing.T) {
 		ectest.MoveTo(t, ectest.Migration(t, s, "users"), expandcontract.Backfill)
 		assert.Equal(t, cutover.Shadow, resolve(), "live during backfill is clamped to shadow")
 
-		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "users"), "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "users"), "test", ""))
 		c.Advance(time.Second)
 		require.NoError(t, ectest.Migration(t, s, "users").RecordVerification(t.Context(), expandcontract.Verification{Clean: false, Differences: 1}))
 		_, err = ectest.Migration(t, s, "users").Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})

@@ -68,6 +68,14 @@ type BackfillState struct {
 	Canceled   bool      // a cancellation was asked for
 	LeaseOwner string    // the runner holding the lease, if any
 	LeaseUntil time.Time // when that lease runs out unless renewed
+	// RateLimit is the rate limit an operator set, in rows per second,
+	// which overrides the runner's own while set; 0 if none is set, and
+	// the runner's own (backfill.WithRate) holds.
+	RateLimit float64
+	// BatchSize is the batch size an operator set, in keys, which
+	// overrides the runner's own while set; 0 if none is set, and the
+	// runner's own (backfill.WithBatchSize) holds.
+	BatchSize int
 }
 
 // Done reports whether the backfill finished.
@@ -109,6 +117,7 @@ func state(r meta.Row) (State, error) {
 			StartedAt: meta.FromMicros(r.StartedAt), DoneAt: meta.FromMicros(r.DoneAt),
 			Paused: r.Paused != 0, Canceled: r.Canceled != 0,
 			LeaseOwner: r.LeaseOwner.String, LeaseUntil: meta.FromMicros(r.LeaseUntil),
+			RateLimit: r.RateLimit, BatchSize: int(r.BatchSize),
 		},
 		Verification: Verification{
 			At: meta.FromMicros(r.VerifiedAt), Clean: r.VerifyClean.Int64 != 0,

@@ -224,11 +224,11 @@ func TestSQLitePlainDSNUnderConcurrentWrites(t *testing.T) {
 				if n%50 == 0 {
 					// An operator steers the backfill from this instance.
 					wm := ectest.Migration(t, in.s, "items")
-					if err := backfill.Pause(ctx, wm, "operator"); err != nil {
+					if err := backfill.Pause(ctx, wm, "operator", ""); err != nil {
 						fail("pause", err)
 						return
 					}
-					if err := backfill.Resume(ctx, wm, "operator"); err != nil {
+					if err := backfill.Resume(ctx, wm, "operator", ""); err != nil {
 						fail("resume", err)
 						return
 					}

@@ -144,7 +144,7 @@ func TestSwitchReadsGuard(t *testing.T) {
 		}
 		refused("backfill not complete")
 
-		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "users"), "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "users"), "test", ""))
 		refused("never verified")
 
 		c.Advance(time.Minute)

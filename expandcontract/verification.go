@@ -29,7 +29,8 @@ func (m *Migration) RecordVerification(ctx context.Context, v Verification) erro
 	if v.Detail != "" {
 		detail += ": " + v.Detail
 	}
-	return k.Update(ctx, m.h.Name, "verify", "verification", detail,
-		`verified_at = ?, verify_clean = ?, verify_rows = ?, verify_diffs = ?, verify_detail = ?`,
-		meta.Micros(v.At), meta.BoolInt(v.Clean), v.Rows, v.Differences, v.Detail)
+	return k.Update(ctx, m.h.Name, "verify", "verification", "", func(meta.Row) (string, []any, string) {
+		return `verified_at = ?, verify_clean = ?, verify_rows = ?, verify_diffs = ?, verify_detail = ?`,
+			[]any{meta.Micros(v.At), meta.BoolInt(v.Clean), v.Rows, v.Differences, v.Detail}, detail
+	})
 }

@@ -181,7 +181,7 @@ func moveTo(t *testing.T, s *expandcontract.Store, phase expandcontract.Phase, v
 	require.NoError(t, err)
 	for p := expandcontract.DualWrite; p <= phase; p++ {
 		if p == expandcontract.SwitchReads {
-			require.NoError(t, backfill.MarkDone(ctx, suite.Migration(s, migration), "racetest"))
+			require.NoError(t, backfill.MarkDone(ctx, suite.Migration(s, migration), "racetest", ""))
 			verify()
 		}
 		_, err := suite.Migration(s, migration).Move(ctx, expandcontract.Move{To: p, Actor: "racetest", Reason: "set up"})

@@ -120,6 +120,12 @@ type Progress struct {
 	ETA        time.Duration // estimated time left at Rate; 0 when unknown or done
 	Checkpoint string        // the last key committed, as the checkpoint holds it
 	Done       bool          // true in the report after the last batch
+	// RateLimit and BatchSize are the settings the runner applies from
+	// then on: those an operator set ([SetRate], [SetBatchSize]) where
+	// set, and the runner's own options otherwise. A RateLimit of 0 means
+	// none.
+	RateLimit float64
+	BatchSize int
 }
 
 // Option configures a [Runner].
@@ -160,7 +166,8 @@ const DefaultBatchSize = 1000
 const DefaultLeaseTTL = 30 * time.Second
 
 // WithBatchSize sets how many keys each batch covers. The default is
-// [DefaultBatchSize]; n must be positive.
+// [DefaultBatchSize]; n must be positive. A batch size set through the
+// metadata with [SetBatchSize] overrides it while set.
 func WithBatchSize(n int) Option {
 	return optionFunc(func(c *config) { c.batchSize = n })
 }
@@ -168,7 +175,10 @@ func WithBatchSize(n int) Option {
 // WithRate limits the backfill to about rowsPerSecond rows per second, on
 // average over the run, by waiting after each batch as long as its rows
 // take at that rate. Zero, the default, means no limit; a negative or NaN
-// rate is an error.
+// rate is an error. A rate limit set through the metadata with [SetRate]
+// overrides it while set. A wait longer than the poll interval
+// ([WithPollInterval]) reads the metadata every poll interval, so that a
+// pause, a cancellation or new settings are seen while it lasts.
 func WithRate(rowsPerSecond float64) Option {
 	return optionFunc(func(c *config) { c.rate = rowsPerSecond })
 }
@@ -228,8 +238,9 @@ func WithTotal(n int64) Option {
 }
 
 // WithPollInterval sets how often a paused runner reads the metadata to
-// see whether it was resumed or canceled. The default is one second; d
-// must be positive.
+// see whether it was resumed or canceled, and a runner that waits between
+// batches longer than d whether it was paused or canceled or its settings
+// changed. The default is one second; d must be positive.
 func WithPollInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.poll = d })
 }
@@ -264,13 +275,31 @@ type Runner struct {
 
 // keyQueries are the statements that read the key column.
 type keyQueries struct {
-	db          *sqlx.DB
-	dialect     sqldialect.Dialect
-	kind        expandcontract.KeyKind
-	first, next string // the next batch's MIN, MAX and COUNT of keys, before and after a checkpoint
-	countAll    string // keys in all
-	countAfter  string // keys beyond a checkpoint
-	atOrBelow   string // keys at or below a value
+	db         *sqlx.DB
+	dialect    sqldialect.Dialect
+	kind       expandcontract.KeyKind
+	table, col string // quoted
+	countAll   string // keys in all
+	countAfter string // keys beyond a checkpoint
+	atOrBelow  string // keys at or below a value
+}
+
+// window is the statements that read the range of the next batch of size
+// keys: its MIN, MAX and COUNT of keys, from the start and after a
+// checkpoint.
+type window struct {
+	size        int
+	first, next string
+}
+
+// window returns the statements of batches of size keys.
+func (kq keyQueries) window(size int) window {
+	limit := strconv.Itoa(size)
+	w := func(where string) string {
+		return kq.dialect.Rebind(`SELECT MIN(` + kq.col + `), MAX(` + kq.col + `), COUNT(*) FROM (SELECT ` + kq.col +
+			` FROM ` + kq.table + ` WHERE ` + where + ` ORDER BY ` + kq.col + ` LIMIT ` + limit + `) AS cutover_keys`)
+	}
+	return window{size: size, first: w(kq.col + ` IS NOT NULL`), next: w(kq.col + ` > ?`)}
 }
 
 // New returns a runner that backfills the migration m by walking through
@@ -325,7 +354,7 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 
 	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope)}
 	var err error
-	if b.keys, err = compileKeys(s, keys, c.batchSize); err != nil {
+	if b.keys, err = compileKeys(s, keys); err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrInvalidInput, name, err)
 	}
 	switch bt := batch.(type) {
@@ -354,13 +383,18 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	// total and its progress with its first commit.
 	b.qTake = s.Q(`UPDATE ` + mt + ` SET lease_owner = ?, lease_until = ?
 	WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until <= ?)`)
+	// A batch commits only while the runner holds the lease, in the
+	// phase, neither paused nor canceled, with the settings it applies:
+	// otherwise the update matches no row, and the runner reads why.
 	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
-	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?
-	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
+	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
+	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples)
+	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`)
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`)
 	b.qDone = s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, backfill_total = ?,
-	backfill_started_at = COALESCE(backfill_started_at, ?), lease_owner = NULL, lease_until = NULL, updated_at = ?
+	backfill_started_at = COALESCE(backfill_started_at, ?), lease_owner = NULL, lease_until = NULL, updated_at = ?,
+	backfill_samples = COALESCE(?, backfill_samples)
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
 
 	if err := b.instruments(); err != nil {
@@ -399,7 +433,7 @@ func (b *Runner) instruments() error {
 }
 
 // compileKeys validates keys and writes the statements that read them.
-func compileKeys(s *meta.Store, keys Keyset, batchSize int) (keyQueries, error) {
+func compileKeys(s *meta.Store, keys Keyset) (keyQueries, error) {
 	kq := keyQueries{db: keys.DB, dialect: s.Dialect, kind: keys.Kind}
 	if kq.db == nil {
 		kq.db = s.DB
@@ -424,13 +458,7 @@ func compileKeys(s *meta.Store, keys Keyset, batchSize int) (keyQueries, error) 
 	if err != nil {
 		return kq, fmt.Errorf("key column: %w", err)
 	}
-	limit := strconv.Itoa(batchSize)
-	window := func(where string) string {
-		return kq.dialect.Rebind(`SELECT MIN(` + col + `), MAX(` + col + `), COUNT(*) FROM (SELECT ` + col +
-			` FROM ` + table + ` WHERE ` + where + ` ORDER BY ` + col + ` LIMIT ` + limit + `) AS cutover_keys`)
-	}
-	kq.first = window(col + ` IS NOT NULL`)
-	kq.next = window(col + ` > ?`)
+	kq.table, kq.col = table, col
 	kq.countAll = `SELECT COUNT(*) FROM ` + table + ` WHERE ` + col + ` IS NOT NULL`
 	kq.countAfter = kq.dialect.Rebind(`SELECT COUNT(*) FROM ` + table + ` WHERE ` + col + ` > ?`)
 	kq.atOrBelow = kq.dialect.Rebind(`SELECT COUNT(*) FROM ` + table + ` WHERE ` + col + ` <= ?`)

@@ -558,9 +558,9 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		steer := func(ctx context.Context) (time.Duration, error) {
 			switch calls.Add(1) {
 			case 3:
-				return 0, backfill.Pause(ctx, ectest.Migration(t, other, "phones"), "operator")
+				return 0, backfill.Pause(ctx, ectest.Migration(t, other, "phones"), "operator", "")
 			case 7:
-				return 0, backfill.Cancel(ctx, ectest.Migration(t, other, "phones"), "operator")
+				return 0, backfill.Cancel(ctx, ectest.Migration(t, other, "phones"), "operator", "")
 			}
 			return 0, nil
 		}
@@ -578,7 +578,7 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		assert.Equal(t, fmt.Sprint(sorted[19]), st.Checkpoint)
 		assert.Equal(t, bf.Owner(), st.LeaseOwner, "a paused runner keeps its lease")
 		assert.Equal(t, int64(3), batches.Load())
-		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		logs.wait(t, "backfill resumed")
 
 		err = <-done
@@ -599,15 +599,15 @@ func TestBackfillPauseResumeCancelFromAnotherInstance(t *testing.T) {
 		assert.Empty(t, state(t, s, "phones").LeaseOwner)
 
 		// Paused before it starts, a runner waits for the resume.
-		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
-		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
+		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		bf3, err := backfill.New(ectest.Migration(t, s, "phones"), keys, backfill.SQLBatch(copySQL), backfill.WithBatchSize(10),
 			backfill.WithPollInterval(2*time.Millisecond))
 		require.NoError(t, err)
 		go func() { done <- bf3.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
 		assert.Equal(t, int64(50), state(t, s, "phones").Rows)
-		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.Resume(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		require.NoError(t, <-done)
 		checkCopiedOnce(t, db.DB, "customers", len(ids))
 
@@ -625,21 +625,21 @@ func TestBackfillPauseWaitsUntilCanceled(t *testing.T) {
 		s := ectest.Open(t, db.DB, nil, expandcontract.WithLogger(slog.New(logs)))
 		other := ectest.Open(t, secondPool(t, db), nil)
 		ectest.ToBackfill(t, s, "phones")
-		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.Pause(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		bf, err := backfill.New(ectest.Migration(t, s, "phones"), backfill.Keyset{Table: "customers", Column: "id"},
 			backfill.SQLBatch(copySQL), backfill.WithPollInterval(time.Millisecond))
 		require.NoError(t, err)
 		done := make(chan error, 1)
 		go func() { done <- bf.Run(t.Context()) }()
 		logs.wait(t, "backfill paused")
-		require.NoError(t, backfill.Cancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.Cancel(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		require.ErrorIs(t, <-done, backfill.ErrCanceled)
 		st := state(t, s, "phones")
 		assert.Zero(t, st.Rows)
 		assert.Empty(t, st.LeaseOwner)
 
 		// And a paused runner stops when its context is done.
-		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator"))
+		require.NoError(t, backfill.ResetCancel(t.Context(), ectest.Migration(t, other, "phones"), "operator", ""))
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { done <- bf.Run(ctx) }()
 		logs.wait(t, "backfill paused")
@@ -1161,7 +1161,7 @@ func TestBackfillEmptyTable(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, bf.Run(t.Context()))
 		require.Len(t, reports, 1)
-		assert.Equal(t, backfill.Progress{Done: true}, reports[0])
+		assert.Equal(t, backfill.Progress{Done: true, BatchSize: backfill.DefaultBatchSize}, reports[0])
 		st := state(t, s, "phones")
 		assert.True(t, st.Done())
 		assert.Empty(t, st.Checkpoint)

@@ -49,7 +49,8 @@ func TestBadInputCorruptCheckpoint(t *testing.T) {
 }
 
 // TestBadInputCorruptRowAndBackfill runs a backfill over a migration row
-// whose version or backfill count is corrupt while its phase is backfill.
+// whose version, backfill count or settings are corrupt while its phase is
+// backfill.
 // Run refuses it with ErrCorrupt and copies nothing, the row is still
 // reported corrupt afterwards, and no move can build on it.
 func TestBadInputCorruptRowAndBackfill(t *testing.T) {
@@ -58,7 +59,8 @@ func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 		s := ectest.Open(t, db.DB, ectest.NewClock())
 		ctx := t.Context()
 		ectest.ToBackfill(t, s, "users")
-		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`} {
+		for _, set := range []string{`version = 0`, `version = -1`, `backfill_rows = -5`, `backfill_rate_limit = -1`,
+			`backfill_batch_size = -3`} {
 			_, err := db.ExecContext(ctx, `UPDATE cutover_migrations SET `+set+`, backfill_done_at = NULL WHERE name = 'users'`)
 			require.NoError(t, err)
 			bf, err := backfill.New(ectest.Migration(t, s, "users"), backfill.Keyset{Table: "keep", Column: "id"},
@@ -77,7 +79,8 @@ func TestBadInputCorruptRowAndBackfill(t *testing.T) {
 			var phase string
 			require.NoError(t, db.GetContext(ctx, &phase, `SELECT phase FROM cutover_migrations WHERE name = 'users'`))
 			assert.Equal(t, "backfill", phase)
-			_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET version = 3, backfill_rows = 0, backfill_total = 0 WHERE name = 'users'`)
+			_, err = db.ExecContext(ctx, `UPDATE cutover_migrations SET version = 3, backfill_rows = 0, backfill_total = 0,
+				backfill_rate_limit = 0, backfill_batch_size = 0 WHERE name = 'users'`)
 			require.NoError(t, err)
 		}
 	})

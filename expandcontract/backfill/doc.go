@@ -16,9 +16,17 @@
 // progress comes as a callback and as metrics.
 //
 // [Pause], [Resume], [Cancel] and [ResetCancel] steer a running backfill
-// from any instance through the metadata, and [MarkDone] records a
-// backfill made by other means. Every one of them is recorded in the
-// migration's history.
+// from any instance through the metadata, [SetRate] and [SetBatchSize]
+// change its rate limit and batch size while it runs, overriding the
+// runner's options while set, and [MarkDone] records a backfill made by
+// other means. Every one of them is recorded in the migration's history,
+// with who, why, and the value before and after. The runner picks a change
+// up when its next batch commits, and at once while it waits between
+// batches for longer than its poll interval.
+//
+// With each batch, the runner records in the metadata the rate it measured
+// over its recent batches, and, at most every ten seconds, a sample of its
+// progress, for [expandcontract.Migration.Status] to show on any instance.
 //
 // Everything here is safe for concurrent use, by any number of goroutines
 // and processes sharing the database.

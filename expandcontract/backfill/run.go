@@ -49,6 +49,61 @@ type run struct {
 	startDetail string
 	startedAt   time.Time // when the run took the lease, on the store's clock
 	started     bool
+
+	// The settings the run applies, those of the metadata where set and
+	// the runner's options otherwise, as of the metadata's settings
+	// number settings; win reads batches of batchSize keys.
+	settings  int64
+	batchSize int
+	rateLimit float64
+	win       window
+	samples   []meta.Sample // the backfill's progress samples, as committed
+	recent    rateWindow    // the ends of the recent batches, for the rate measured
+}
+
+// recentBatches is how many of the latest batches the rate a runner
+// measures and records spans.
+const recentBatches = 16
+
+// rateWindow holds the ends of a run's recent batches: when each ended, on
+// the real clock, and the rows the run had copied by then. The zero value
+// holds none.
+type rateWindow struct {
+	at      [recentBatches + 1]time.Time
+	rows    [recentBatches + 1]int64
+	n, next int
+}
+
+// reset starts the window anew from rows copied at at.
+func (w *rateWindow) reset(at time.Time, rows int64) {
+	*w = rateWindow{}
+	w.add(at, rows)
+}
+
+// add records the end at at of a batch, with rows copied by then,
+// dropping the oldest end beyond recentBatches+1.
+func (w *rateWindow) add(at time.Time, rows int64) {
+	w.at[w.next], w.rows[w.next] = at, rows
+	w.next = (w.next + 1) % len(w.at)
+	w.n = min(w.n+1, len(w.at))
+}
+
+// rateAt returns the rows per second from the oldest end that adding the
+// end of a batch at at, with rows copied by then, would keep, to that end;
+// 0 if there is none or no time passed.
+func (w *rateWindow) rateAt(at time.Time, rows int64) float64 {
+	if w.n == 0 {
+		return 0
+	}
+	oldest := (w.next - w.n + len(w.at)) % len(w.at)
+	if w.n == len(w.at) {
+		oldest = (oldest + 1) % len(w.at)
+	}
+	d := at.Sub(w.at[oldest]).Seconds()
+	if d <= 0 || rows < w.rows[oldest] {
+		return 0
+	}
+	return float64(rows-w.rows[oldest]) / d
 }
 
 // Run backfills the migration until no key is left beyond the checkpoint,
@@ -71,11 +126,15 @@ type run struct {
 // as it found it.
 //
 // A pause asked for through the metadata ([Pause], from any
-// instance) stops the runner before its next commit; it waits, keeping
-// its lease, until the backfill is resumed, canceled or ctx is done. A
+// instance) stops the runner before its next commit, or during a wait
+// between batches longer than the poll interval; it waits, keeping its
+// lease, until the backfill is resumed, canceled or ctx is done. A
 // cancellation ([Cancel]) makes Run give back the lease and
 // return an error wrapping [ErrCanceled]. A batch in flight when either is
-// asked for is rolled back and done again later, never twice. When ctx is
+// asked for is rolled back and done again later, never twice. A rate
+// limit or batch size set through the metadata ([SetRate],
+// [SetBatchSize]) is applied from the next commit on, the batch in
+// flight committing as it was read. When ctx is
 // done, or a batch fails, Run rolls the batch back, gives back the lease
 // and returns the error; the next run resumes from the checkpoint.
 //
@@ -194,6 +253,10 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 	r := &run{rows: c.Rows, total: c.Total, start: time.Now(), startedAt: now,
 		startDetail: fmt.Sprintf("start at checkpoint %q with %d rows copied%s", c.Checkpoint.String, c.Rows, takeover)}
 	r.next = r.start
+	b.apply(ctx, r, c)
+	if r.samples, err = meta.DecodeSamples(c.Samples.String); err != nil {
+		b.k.Logger.WarnContext(ctx, "cutover: backfill progress samples unreadable; they start anew", "migration", b.name, "err", err)
+	}
 	if c.Checkpoint.Valid {
 		if r.after, err = decodeKey(b.keys.kind, c.Checkpoint.String); err != nil {
 			b.release(ctx)
@@ -234,10 +297,34 @@ func (b *Runner) control(ctx context.Context, q sqlx.QueryerContext, lock bool) 
 	if err != nil {
 		return c, fmt.Errorf("backfill: %q: read state: %w", b.name, err)
 	}
-	if c.Rows < 0 || c.Total < 0 {
-		return c, fmt.Errorf("%w: migration %q: backfill rows %d of %d", expandcontract.ErrCorrupt, b.name, c.Rows, c.Total)
+	if err := c.Check(); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// apply makes r apply the settings of c: the batch size and rate limit an
+// operator set, where set, and the runner's options otherwise.
+func (b *Runner) apply(ctx context.Context, r *run, c control) {
+	size, rate := b.cfg.batchSize, b.cfg.rate
+	if c.BatchSize > 0 {
+		size = int(c.BatchSize)
+	}
+	if c.RateLimit > 0 {
+		rate = c.RateLimit
+	}
+	changed := r.win.size != 0 && (size != r.batchSize || rate != r.rateLimit)
+	if rate != r.rateLimit {
+		r.next = time.Time{} // the new rate counts from the next batch's start
+	}
+	r.settings, r.rateLimit = c.Settings, rate
+	if size != r.win.size {
+		r.batchSize, r.win = size, b.keys.window(size)
+	}
+	if changed {
+		b.k.Logger.InfoContext(ctx, "cutover: backfill settings changed", "migration", b.name, "owner", b.cfg.owner,
+			"batch_size", r.batchSize, "rate_limit", r.rateLimit)
+	}
 }
 
 func (b *Runner) version(ctx context.Context, tx *sqlx.Tx) (int64, error) {
@@ -263,15 +350,16 @@ type scanned struct {
 // ends at that key runs, so that the next batch need not wait for it.
 type lookahead struct {
 	after any
+	size  int // the keys of the batch scanned
 	done  chan scanned
 }
 
-// lookAhead starts a scan of the range after the key after.
-func (b *Runner) lookAhead(ctx context.Context, wg *sync.WaitGroup, after any) *lookahead {
-	la := &lookahead{after: after, done: make(chan scanned, 1)}
+// lookAhead starts a scan, with w, of the range after the key after.
+func (b *Runner) lookAhead(ctx context.Context, wg *sync.WaitGroup, w window, after any) *lookahead {
+	la := &lookahead{after: after, size: w.size, done: make(chan scanned, 1)}
 	wg.Go(func() {
 		var sc scanned
-		sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, after)
+		sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, w, after)
 		la.done <- sc
 	})
 	return la
@@ -281,7 +369,8 @@ func (b *Runner) lookAhead(ctx context.Context, wg *sync.WaitGroup, after any) *
 //
 // The keys of the next batch are read while the current batch runs, on
 // another connection: the range after a batch depends only on the batch's
-// last key, and a batch that does not commit leaves that read unused.
+// last key and size, and a batch that does not commit, or after which the
+// batch size changes, leaves that read unused.
 func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control) error {
 	if c.Paused != 0 {
 		if err := b.waitResume(ctx, r); err != nil {
@@ -291,6 +380,7 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 	if err := b.estimate(ctx, r); err != nil {
 		return err
 	}
+	r.recent.reset(time.Now(), r.runRows)
 	var ahead *lookahead
 	for {
 		if ctx.Err() != nil {
@@ -301,10 +391,10 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 		}
 		start := time.Now()
 		var sc scanned
-		if ahead != nil && ahead.after == r.after {
+		if ahead != nil && ahead.after == r.after && ahead.size == r.win.size {
 			sc = <-ahead.done
 		} else {
-			sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, r.after)
+			sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, r.win, r.after)
 		}
 		ahead = nil
 		rng, first, ok, err := sc.rng, sc.first, sc.ok, sc.err
@@ -325,7 +415,7 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 			}
 			return nil
 		}
-		ahead = b.lookAhead(ctx, wg, rng.To)
+		ahead = b.lookAhead(ctx, wg, r.win, rng.To)
 		rows, halt, err := b.commit(ctx, r, rng, first)
 		if err != nil {
 			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
@@ -346,19 +436,67 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 		r.batches++
 		b.gaugeRows.Store(r.rows)
 		b.report(r, false)
+		if err := b.pace(ctx, r, start, end, rows); err != nil {
+			return err
+		}
+	}
+}
 
-		wait := b.cfg.batchPause
-		if b.cfg.rate > 0 {
+// pace waits after a batch that started at start, ended at end and copied
+// rows, as the rate limit and the batch pause say. A wait longer than the
+// poll interval reads the metadata every poll interval: a pause, a
+// cancellation or a lost lease is acted on at once, and a new rate limit
+// makes the wait as long as the batch takes at that rate.
+func (b *Runner) pace(ctx context.Context, r *run, start, end time.Time, rows int64) error {
+	until := func() time.Time {
+		t := end.Add(b.cfg.batchPause)
+		if r.rateLimit > 0 {
 			if r.next.Before(start) {
 				r.next = start
 			}
-			r.next = r.next.Add(time.Duration(float64(rows) / b.cfg.rate * float64(time.Second)))
-			wait = max(wait, r.next.Sub(end))
+			r.next = r.next.Add(time.Duration(float64(rows) / r.rateLimit * float64(time.Second)))
+			t = later(t, r.next)
 		}
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return b.ctxErr(ctx)
+		return t
+	}
+	deadline := until()
+	for {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return nil
+		}
+		if wait <= b.cfg.poll {
+			if err := backoff.Sleep(ctx, wait); err != nil {
+				return b.ctxErr(ctx)
+			}
+			return nil
+		}
+		c, ok, err := b.poll(ctx, "waiting")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if b.mustHalt(c) {
+			return b.halted(ctx, r, c) // after a pause, the next batch goes at once
+		}
+		if c.Settings != r.settings {
+			rate := r.rateLimit
+			b.apply(ctx, r, c)
+			if r.rateLimit != rate {
+				deadline = until() // the new rate applies from this batch's start
+			}
 		}
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // estimate sets the run's total: the one given, or the rows copied plus
@@ -409,15 +547,15 @@ func (b *Runner) throttle(ctx context.Context) error {
 	}
 }
 
-// scan reads the range of the next batch of keys after the key after (nil:
-// from the start), and the first key of the batch. It reports false if no
-// key is left.
-func (b *Runner) scan(ctx context.Context, after any) (rng expandcontract.KeyRange, first any, ok bool, err error) {
+// scan reads, with w, the range of the next batch of keys after the key
+// after (nil: from the start), and the first key of the batch. It reports
+// false if no key is left.
+func (b *Runner) scan(ctx context.Context, w window, after any) (rng expandcontract.KeyRange, first any, ok bool, err error) {
 	var row *sqlx.Row
 	if after == nil {
-		row = b.keys.db.QueryRowxContext(ctx, b.keys.first)
+		row = b.keys.db.QueryRowxContext(ctx, w.first)
 	} else {
-		row = b.keys.db.QueryRowxContext(ctx, b.keys.next, after)
+		row = b.keys.db.QueryRowxContext(ctx, w.next, after)
 	}
 	var n int64
 	rng.From = after
@@ -493,10 +631,12 @@ func rangeString(r expandcontract.KeyRange) string {
 }
 
 // commit runs the batch over rng, whose first key is first, and commits
-// it with the checkpoint, and the first batch of r with the record of its
+// it with the checkpoint, the rate measured over the recent batches and
+// the progress samples, and the first batch of r with the record of its
 // start. If the checkpoint could not be written because the runner must
 // stop or wait, it rolls the batch back and returns the state that says
-// why.
+// why; if it could not because the settings changed, it applies them and
+// writes it.
 func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange, first any) (rows int64, halt *control, err error) {
 	batchRange := rng
 	if _, ok := b.batch.(*compiledSQL); ok && rng.From == nil {
@@ -517,9 +657,15 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 		if rows < 0 {
 			return fmt.Errorf("backfill: %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
 		}
-		now := b.k.Now()
-		res, err := tx.ExecContext(ctx, b.qCheckpoint, encodeKey(rng.To), rows, r.total, meta.Micros(r.startedAt),
-			meta.Micros(now.Add(b.cfg.ttl)), meta.Micros(now), b.name, b.cfg.owner, backfillPhase)
+		now, end := b.k.Now(), time.Now()
+		samples, added := meta.AddSample(r.samples, now, r.rows+rows, false)
+		var encoded any // NULL keeps the samples as they are
+		if added {
+			encoded = meta.EncodeSamples(samples)
+		}
+		args := []any{encodeKey(rng.To), rows, r.total, meta.Micros(r.startedAt), meta.Micros(now.Add(b.cfg.ttl)),
+			meta.Micros(now), r.recent.rateAt(end, r.runRows+rows), encoded, b.name, b.cfg.owner, backfillPhase, r.settings}
+		res, err := tx.ExecContext(ctx, b.qCheckpoint, args...)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
 		}
@@ -532,7 +678,16 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 				halt = &c
 				return nil // rolled back by the deferred call
 			}
-			// Matched but unchanged (MySQL counts changed rows only).
+			if c.Settings != r.settings {
+				// New settings: this batch commits as it was scanned, the
+				// next ones follow them.
+				b.apply(ctx, r, c)
+				args[len(args)-1] = r.settings
+				if _, err := tx.ExecContext(ctx, b.qCheckpoint, args...); err != nil {
+					return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
+				}
+			}
+			// Otherwise matched but unchanged (MySQL counts changed rows only).
 		}
 		if err := b.recordStart(ctx, tx, r); err != nil {
 			return err
@@ -540,7 +695,8 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("backfill: %q: commit batch: %w", b.name, err)
 		}
-		r.started = true
+		r.started, r.samples = true, samples
+		r.recent.add(end, r.runRows+rows)
 		return nil
 	})
 	if err != nil && ctx.Err() != nil {
@@ -601,15 +757,11 @@ func (b *Runner) waitResume(ctx context.Context, r *run) error {
 	start := time.Now()
 	defer func() { r.paused += time.Since(start) }()
 	for {
-		if err := backoff.Sleep(ctx, b.cfg.poll); err != nil {
-			return b.ctxErr(ctx)
-		}
-		c, err := b.control(ctx, b.k.DB, false)
+		c, ok, err := b.poll(ctx, "paused")
 		if err != nil {
-			if ctx.Err() != nil {
-				return b.ctxErr(ctx)
-			}
-			b.k.Logger.WarnContext(ctx, "cutover: paused backfill could not read its state", "migration", b.name, "err", err)
+			return err
+		}
+		if !ok {
 			continue
 		}
 		paused := c.Paused != 0
@@ -620,8 +772,31 @@ func (b *Runner) waitResume(ctx context.Context, r *run) error {
 			continue
 		}
 		b.k.Logger.InfoContext(ctx, "cutover: backfill resumed", "migration", b.name, "owner", b.cfg.owner)
+		if c.Settings != r.settings {
+			b.apply(ctx, r, c)
+		}
+		r.recent.reset(time.Now(), r.runRows)
+		r.next = time.Time{} // the time paused is owed to no rate limit
 		return nil
 	}
+}
+
+// poll waits the poll interval and reads the migration's state, for a
+// runner that waits (what: "paused" or "waiting"). It returns false, after
+// logging, if the read failed, and an error if ctx is done.
+func (b *Runner) poll(ctx context.Context, what string) (control, bool, error) {
+	if err := backoff.Sleep(ctx, b.cfg.poll); err != nil {
+		return control{}, false, b.ctxErr(ctx)
+	}
+	c, err := b.control(ctx, b.k.DB, false)
+	if err != nil {
+		if ctx.Err() != nil {
+			return c, false, b.ctxErr(ctx)
+		}
+		b.k.Logger.WarnContext(ctx, "cutover: "+what+" backfill could not read its state", "migration", b.name, "err", err)
+		return c, false, nil
+	}
+	return c, true, nil
 }
 
 // canceled records that the runner stopped on a cancellation and gives
@@ -659,8 +834,12 @@ func (b *Runner) finish(ctx context.Context, r *run) (*control, error) {
 		halt = nil
 		return b.k.InTx(ctx, func(tx *sqlx.Tx) error {
 			now := b.k.Now()
+			var encoded any // NULL keeps the samples as they are
+			if samples, added := meta.AddSample(r.samples, now, r.rows, true); added {
+				encoded = meta.EncodeSamples(samples)
+			}
 			res, err := tx.ExecContext(ctx, b.qDone, meta.Micros(now), r.total, meta.Micros(r.startedAt), meta.Micros(now),
-				b.name, b.cfg.owner, backfillPhase)
+				encoded, b.name, b.cfg.owner, backfillPhase)
 			if err != nil {
 				return fmt.Errorf("backfill: %q: record done: %w", b.name, err)
 			}
@@ -708,7 +887,8 @@ func (b *Runner) report(r *run, done bool) {
 	if b.cfg.progress == nil {
 		return
 	}
-	p := Progress{Rows: r.rows, Total: r.total, Batches: r.batches, Checkpoint: r.checkpoint, Done: done}
+	p := Progress{Rows: r.rows, Total: r.total, Batches: r.batches, Checkpoint: r.checkpoint, Done: done,
+		RateLimit: r.rateLimit, BatchSize: r.batchSize}
 	if active := time.Since(r.start) - r.paused; active > 0 {
 		p.Rate = float64(r.runRows) / active.Seconds()
 	}

@@ -57,7 +57,7 @@ func TestTableSwapMySQL(t *testing.T) {
 	exec(`INSERT INTO users_new (id, email, code) VALUES (21, 'new@example.com', '21')`)
 	ectest.MoveTo(t, m, expandcontract.Backfill)
 	exec(`INSERT IGNORE INTO users_new (id, email, code, team) SELECT id, email, CAST(code AS CHAR), team FROM users`)
-	require.NoError(t, backfill.MarkDone(ctx, m, "test"))
+	require.NoError(t, backfill.MarkDone(ctx, m, "test", ""))
 	clock.Advance(time.Second)
 	require.NoError(t, m.RecordVerification(ctx, expandcontract.Verification{Clean: true}))
 	ectest.MoveTo(t, m, expandcontract.SwitchReads)

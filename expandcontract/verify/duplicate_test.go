@@ -27,7 +27,7 @@ func TestVerifyFailsOnDuplicateKeys(t *testing.T) {
 		c := ectest.NewClockAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 		s := verifyStore(t, db, c)
 		m := ectest.Migration(t, s, "m")
-		require.NoError(t, backfill.MarkDone(t.Context(), m, "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), m, "test", ""))
 		table := func(name string, kind expandcontract.KeyKind, rows ...string) *verify.SQLRows {
 			key := db.Dialect.TypeBigInt()
 			if kind == expandcontract.TextKeys {

@@ -352,7 +352,7 @@ func TestVerifyCleanLetsReadsSwitch(t *testing.T) {
 		_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)
 		require.NoError(t, err)
 		c.Advance(time.Second)
-		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "m"), "test"))
+		require.NoError(t, backfill.MarkDone(t.Context(), ectest.Migration(t, s, "m"), "test", ""))
 		require.ErrorIs(t, switchReads(), expandcontract.ErrGuard)
 
 		res, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), old, new)

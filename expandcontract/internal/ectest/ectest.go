@@ -147,7 +147,7 @@ func Verify(ctx context.Context, m *expandcontract.Migration, old, new verify.Ro
 func WalkToSwitchReads(t testing.TB, s *expandcontract.Store, c *Clock, name string) *expandcontract.Migration {
 	t.Helper()
 	m := ToBackfill(t, s, name)
-	require.NoError(t, backfill.MarkDone(t.Context(), m, "test"))
+	require.NoError(t, backfill.MarkDone(t.Context(), m, "test", ""))
 	c.Advance(time.Second)
 	require.NoError(t, m.RecordVerification(t.Context(), expandcontract.Verification{Clean: true}))
 	MoveTo(t, m, expandcontract.SwitchReads)
