@@ -46,6 +46,10 @@ func TestBadInput(t *testing.T) {
 				"cutover: move users-email: missing --actor"},
 			{"pause without a reason", []string{"backfill", "pause", "users-email", "--actor", "a"}, exitUsage,
 				"cutover: backfill pause users-email: missing --reason"},
+			{"backfill set without a setting", []string{"backfill", "set", "users-email", "--actor", "a", "--reason", "r"}, exitUsage,
+				"cutover: backfill set users-email: give --rate, --batch-size or both"},
+			{"backfill set with a bad rate", []string{"backfill", "set", "users-email", "--rate", "-1", "--actor", "a", "--reason", "r"},
+				exitUsage, "cutover: backfill set users-email: --rate -1 is not 0 (lift the limit) or a rate up to 1e+09 rows per second"},
 			{"verify without its sides", []string{"verify", "users-email", "--old-table", "users"}, exitUsage,
 				"cutover: verify users-email: missing --key, --old-value, --new-value"},
 			{"verify with an unknown key kind", []string{"verify", "users-email", "--old-table", "users", "--key", "id",
@@ -88,6 +92,7 @@ func TestBadInput(t *testing.T) {
 			{"move", "users-email", "dualwrite", "--reason", "r"},
 			{"status", "users-email", "--bogus"},
 			{"backfill", "pause", "users-email", "--actor", "a"},
+			{"backfill", "set", "users-email", "--rate", "5", "--batch-size", "0.5", "--actor", "a", "--reason", "r"},
 		} {
 			r := runCLI(t, db, args...)
 			require.Equal(t, exitUsage, r.code, "%s", r)

@@ -74,6 +74,7 @@ func init() {
 		backfillControl("cancel", "ask the runner to stop after its current batch; the checkpoint stays"),
 		backfillControl("reset-cancel", "lift a cancellation, so that a new run may start"),
 		backfillControl("mark-done", "record the backfill as done, for one made by other means"),
+		backfillSetCommand,
 		verifyCommand, repairsListCommand, repairsRetryCommand, ddlCommand,
 	}
 }

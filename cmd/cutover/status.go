@@ -84,6 +84,8 @@ type backfillJSON struct {
 	DoneAt     *time.Time `json:"done_at"`
 	LeaseOwner string     `json:"lease_owner"`
 	LeaseUntil *time.Time `json:"lease_until"`
+	RateLimit  float64    `json:"rate_limit"`
+	BatchSize  int        `json:"batch_size"`
 }
 
 // verificationJSON is the last verification in JSON.
@@ -123,7 +125,7 @@ func toBackfillJSON(s expandcontract.Status) backfillJSON {
 	return backfillJSON{Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
 		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
 		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
-		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil)}
+		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize}
 }
 
 // readStatus reads the status of m.
@@ -190,6 +192,9 @@ func printStatus(c *call, s expandcontract.Status) error {
 	if b := st.Backfill; b.LeaseOwner != "" {
 		pairs = append(pairs, [2]string{"", fmt.Sprintf("lease held by %s until %s", b.LeaseOwner, when(b.LeaseUntil, now))})
 	}
+	if set := settingsLine(st.Backfill); set != "" {
+		pairs = append(pairs, [2]string{"", set})
+	}
 	pairs = append(pairs,
 		[2]string{"verification", verificationLine(s)},
 		[2]string{"repairs", repairsLine(s)},
@@ -231,6 +236,22 @@ func backfillLine(s expandcontract.Status) string {
 		parts = append(parts, "canceled")
 	}
 	return strings.Join(parts, "  ")
+}
+
+// settingsLine shows the backfill's settings an operator made, or "" if
+// none is.
+func settingsLine(b expandcontract.BackfillState) string {
+	var parts []string
+	if b.RateLimit > 0 {
+		parts = append(parts, "rate limit "+rate(b.RateLimit))
+	}
+	if b.BatchSize > 0 {
+		parts = append(parts, fmt.Sprintf("batch size %d keys", b.BatchSize))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "set by an operator: " + strings.Join(parts, ", ")
 }
 
 // barWidth is the width of a progress bar, between its brackets.

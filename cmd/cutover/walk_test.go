@@ -72,8 +72,15 @@ type service struct {
 	m       *expandcontract.Migration
 	gate    chan struct{} // each batch takes one token; closed, it lets every batch go
 	mu      sync.Mutex
-	batches []int64 // the keys each committed batch covered, in order
+	batches []batchReport // the batches committed, in order
 	done    chan error
+}
+
+// batchReport is what the runner reported after a batch.
+type batchReport struct {
+	rows      int64   // rows the batch copied
+	rateLimit float64 // the rate limit the runner applies from then on
+	batchSize int     // the batch size it applies from then on
 }
 
 // startBackfill starts the runner as the service would.
@@ -107,7 +114,7 @@ func startBackfill(t *testing.T, db *testdb.DB, m *expandcontract.Migration) *se
 		backfill.WithProgress(func(p backfill.Progress) {
 			s.mu.Lock()
 			if !p.Done {
-				s.batches = append(s.batches, p.Rows-last)
+				s.batches = append(s.batches, batchReport{rows: p.Rows - last, rateLimit: p.RateLimit, batchSize: p.BatchSize})
 				last = p.Rows
 			}
 			s.mu.Unlock()
@@ -148,6 +155,13 @@ func (s *service) finish(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("waited 60s for the backfill to finish")
 	}
+}
+
+// reports returns the batches reported so far.
+func (s *service) reports() []batchReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
 }
 
 func (s *service) rows(t *testing.T) int64 {
@@ -206,11 +220,27 @@ func TestWalk(t *testing.T) {
 		assert.Equal(t, "svc-1", st.Backfill.LeaseOwner)
 		assert.Equal(t, int64(20), svc.rows(t), "a paused backfill committed a batch")
 
+		// Settings changed while it is paused: both are checked before
+		// either is made, and the runner applies them within one batch.
+		before := takeSnapshot(t, m)
+		r = runCLI(t, db, "backfill", "set", "users-email", "--rate", "100000", "--batch-size", "-5", "--actor", "bob", "--reason", "r")
+		require.Equal(t, exitUsage, r.code, "%s", r)
+		assert.Contains(t, r.stderr, "cutover: backfill set users-email: --batch-size -5 is not 0 (lift the size) or a size up to 1000000 keys")
+		assert.Equal(t, before, takeSnapshot(t, m))
+		var set struct {
+			Backfill backfillJSON `json:"backfill"`
+		}
+		okJSON(t, db, &set, "backfill", "set", "users-email", "--rate", "100000", "--batch-size", "25",
+			"--actor", "bob", "--reason", "faster off-peak")
+		assert.Equal(t, 100000.0, set.Backfill.RateLimit)
+		assert.Equal(t, 25, set.Backfill.BatchSize)
+		seenBefore := len(svc.reports())
+
 		// A watch started while paused ends by itself when the backfill is
 		// done.
 		watch, watchOut := startWatch(t, db)
 
-		// Resumed, the backfill finishes.
+		// Resumed, the backfill finishes with the new settings.
 		r = ok(t, db, "backfill", "resume", "users-email", "--actor", "bob", "--reason", "peak over")
 		assert.Contains(t, r.stdout, "users-email: resumed")
 		svc.finish(t)
@@ -219,6 +249,18 @@ func TestWalk(t *testing.T) {
 		require.True(t, st0.Backfill.Done())
 		assert.Equal(t, int64(walkRows), st0.Backfill.Rows)
 		waitWatch(t, watch, watchOut)
+		after := svc.reports()[seenBefore:]
+		require.NotEmpty(t, after)
+		for i, b := range after[1:] { // the first may still be of the old size
+			assert.Equal(t, 100000.0, b.rateLimit, "batch %d after the change", i+1)
+			assert.Equal(t, 25, b.batchSize, "batch %d after the change", i+1)
+			if i+2 < len(after) {
+				assert.Equal(t, int64(25), b.rows, "batch %d after the change", i+1)
+			}
+		}
+		okJSON(t, db, &st, "status", "users-email")
+		assert.Equal(t, 100000.0, st.Backfill.RateLimit)
+		assert.Equal(t, 25, st.Backfill.BatchSize)
 
 		// A row the backfill's copy missed: verify finds it and records it
 		// for repair.
@@ -238,14 +280,14 @@ func TestWalk(t *testing.T) {
 		assert.Equal(t, int64(1), st0.Verification.Differences)
 
 		// Reads may not move on a verification that is not clean.
-		before := takeSnapshot(t, m)
+		before = takeSnapshot(t, m)
 		r = runCLI(t, db, "move", "users-email", "switchreads", "--actor", "alice", "--reason", "try")
 		require.Equal(t, exitRefused, r.code, "%s", r)
 		assert.Contains(t, r.stderr, "cutover: move users-email: refused: ")
 		assert.Contains(t, r.stderr, "the last verification found 1 differing keys")
-		after := takeSnapshot(t, m)
-		assert.Equal(t, before.State, after.State)
-		assert.Equal(t, before.Events+1, after.Events, "a refusal adds its record to the history, and nothing else")
+		refused := takeSnapshot(t, m)
+		assert.Equal(t, before.State, refused.State)
+		assert.Equal(t, before.Events+1, refused.Events, "a refusal adds its record to the history, and nothing else")
 
 		// The service's repairer fails on the key until it is stuck; the
 		// command lists it and makes it due again, and the repairer, fixed,
@@ -307,12 +349,17 @@ func TestWalk(t *testing.T) {
 			Events []eventJSON `json:"events"`
 		}
 		okJSON(t, db, &hist, "history", "users-email", "--limit", "0")
-		var moves []string
+		var moves, controls []string
 		for _, ev := range hist.Events {
-			if ev.Kind == "move" {
+			switch {
+			case ev.Kind == "move":
 				moves = append(moves, ev.To+" by "+ev.Actor+": "+ev.Reason)
+			case ev.Kind == "backfill" && ev.Actor == "bob":
+				controls = append(controls, ev.Detail+" ("+ev.Reason+")")
 			}
 		}
+		assert.Equal(t, []string{"pause: paused false -> true (load peak)", "rate limit: none -> 100000 rows/s (faster off-peak)",
+			"batch size: none -> 25 keys (faster off-peak)", "resume: paused true -> false (peak over)"}, controls)
 		assert.Equal(t, []string{"dualwrite by alice: start dual writes", "backfill by alice: copy the old rows",
 			"switchreads by alice: verified clean", "contract by alice: reads moved"}, moves)
 		r = ok(t, db, "history", "users-email", "--limit", "3")

@@ -36,7 +36,7 @@ func toBackfill(t *testing.T, db *testdb.DB) *expandcontract.Migration {
 func TestWatchRedraws(t *testing.T) {
 	db := testdb.SQLite(t)
 	m := toBackfill(t, db)
-	require.NoError(t, backfill.MarkDone(t.Context(), m, "svc-1"))
+	require.NoError(t, backfill.MarkDone(t.Context(), m, "svc-1", ""))
 	var out, errs bytes.Buffer
 	e := &env{stdout: &out, stderr: &errs, terminal: true,
 		getenv: getenv(map[string]string{envDriver: db.DriverName(), envDSN: db.DSN})}
@@ -57,7 +57,7 @@ func TestWatchRedraws(t *testing.T) {
 func TestWatchInterrupt(t *testing.T) {
 	db := testdb.SQLite(t)
 	m := toBackfill(t, db)
-	require.NoError(t, backfill.Pause(t.Context(), m, "svc-1"))
+	require.NoError(t, backfill.Pause(t.Context(), m, "svc-1", ""))
 	ctx, cancel := context.WithTimeout(t.Context(), cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "status", "users-email", "--watch", "--interval", "20ms")
