@@ -60,3 +60,47 @@ func Example() {
 	// flag says live, requests get: dualwrite
 	// true expandcontract: phase move refused by a guard: "customers-phone" from backfill to switchreads: backfill not complete (0 rows copied of about 0)
 }
+
+func ExampleMigration_Status() {
+	ctx := context.Background()
+	db := sqlx.MustOpen("sqlite", "file:example_status?mode=memory&cache=shared")
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	store, err := expandcontract.Open(ctx, db, expandcontract.WithLogger(slog.New(slog.DiscardHandler)),
+		expandcontract.WithClock(func() time.Time { return now }))
+	if err != nil {
+		panic(err)
+	}
+	mig, err := store.Migration("customers-phone")
+	if err != nil {
+		panic(err)
+	}
+	if _, err := mig.Ensure(ctx, "deploy-42"); err != nil {
+		panic(err)
+	}
+	for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+		if _, err := mig.Move(ctx, expandcontract.Move{To: p, Actor: "alice", Reason: "rename customer_phone"}); err != nil {
+			panic(err)
+		}
+	}
+	if err := mig.ReportStage(ctx, "web-1", cutover.Shadow); err != nil {
+		panic(err)
+	}
+
+	st, err := mig.Status(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("phase:", st.State.Phase, "stages:", st.Stages)
+	fmt.Println("instances in shadow:", st.ByStage[cutover.Shadow], "repairs pending:", st.Repairs.Pending)
+	for _, ev := range st.Events {
+		fmt.Printf("%s %s %s -> %s by %s\n", ev.At.Format(time.Kitchen), ev.Kind, ev.From, ev.To, ev.Actor)
+	}
+	// Output:
+	// phase: backfill stages: [dualwrite shadow]
+	// instances in shadow: 1 repairs pending: 0
+	// 9:00AM move dualwrite -> backfill by alice
+	// 9:00AM move expand -> dualwrite by alice
+	// 9:00AM create expand -> expand by deploy-42
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -163,35 +164,74 @@ func (m *Migration) State(ctx context.Context) (State, error) {
 
 // Events returns the migration's history, oldest first.
 func (m *Migration) Events(ctx context.Context) ([]Event, error) {
-	var rows []struct {
-		ID        int64  `db:"id"`
-		Migration string `db:"migration"`
-		At        int64  `db:"at"`
-		Actor     string `db:"actor"`
-		Kind      string `db:"kind"`
-		From      string `db:"from_phase"`
-		To        string `db:"to_phase"`
-		Version   int64  `db:"version"`
-		Reason    string `db:"reason"`
-		Detail    string `db:"detail"`
-	}
+	var rows []eventRow
 	k := m.s.m
-	err := k.DB.SelectContext(ctx, &rows, k.Q(`SELECT id, migration, at, actor, kind, from_phase, to_phase, version,
-		reason, detail FROM `+k.T.Events+` WHERE migration = ? ORDER BY id`), m.h.Name)
+	err := k.DB.SelectContext(ctx, &rows, k.Q(`SELECT `+eventColumns+` FROM `+k.T.Events+` WHERE migration = ? ORDER BY id`), m.h.Name)
 	if err != nil {
 		return nil, fmt.Errorf("expandcontract: read events of %q: %w", m.h.Name, err)
 	}
 	events := make([]Event, len(rows))
 	for i, r := range rows {
-		from, err1 := ParsePhase(r.From)
-		to, err2 := ParsePhase(r.To)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("%w: event %d of %q: %w", ErrCorrupt, r.ID, m.h.Name, err)
+		if events[i], err = r.event(); err != nil {
+			return nil, err
 		}
-		events[i] = Event{ID: r.ID, Migration: r.Migration, At: time.UnixMicro(r.At).UTC(), Actor: r.Actor,
-			Kind: r.Kind, From: from, To: to, Version: r.Version, Reason: r.Reason, Detail: r.Detail}
 	}
 	return events, nil
+}
+
+// recentEvents reads the most recent statusEvents events of the migration
+// name, or of every migration if name is "": for each migration, newest
+// first.
+func (s *Store) recentEvents(ctx context.Context, name string) (map[string][]Event, error) {
+	k := s.m
+	q := `SELECT ` + eventColumns + ` FROM ` + k.T.Events + ` WHERE migration = ? ORDER BY id DESC LIMIT ` + strconv.Itoa(statusEvents)
+	args := []any{name}
+	if name == "" {
+		q = `SELECT ` + eventColumns + ` FROM (SELECT ` + eventColumns + `, ROW_NUMBER() OVER (PARTITION BY migration ORDER BY id DESC) AS n
+		FROM ` + k.T.Events + `) AS recent WHERE n <= ` + strconv.Itoa(statusEvents) + ` ORDER BY migration, id DESC`
+		args = nil
+	}
+	var rows []eventRow
+	if err := k.DB.SelectContext(ctx, &rows, k.Q(q), args...); err != nil {
+		return nil, fmt.Errorf("expandcontract: read recent events: %w", err)
+	}
+	out := map[string][]Event{}
+	for _, r := range rows {
+		ev, err := r.event()
+		if err != nil {
+			return nil, err
+		}
+		out[r.Migration] = append(out[r.Migration], ev)
+	}
+	return out, nil
+}
+
+// eventRow is the scanned form of a row of the events table.
+type eventRow struct {
+	ID        int64  `db:"id"`
+	Migration string `db:"migration"`
+	At        int64  `db:"at"`
+	Actor     string `db:"actor"`
+	Kind      string `db:"kind"`
+	From      string `db:"from_phase"`
+	To        string `db:"to_phase"`
+	Version   int64  `db:"version"`
+	Reason    string `db:"reason"`
+	Detail    string `db:"detail"`
+}
+
+// eventColumns lists the columns of an [eventRow], for a SELECT.
+const eventColumns = `id, migration, at, actor, kind, from_phase, to_phase, version, reason, detail`
+
+// event converts a scanned row.
+func (r eventRow) event() (Event, error) {
+	from, err1 := ParsePhase(r.From)
+	to, err2 := ParsePhase(r.To)
+	if err := errors.Join(err1, err2); err != nil {
+		return Event{}, fmt.Errorf("%w: event %d of %q: %w", ErrCorrupt, r.ID, r.Migration, err)
+	}
+	return Event{ID: r.ID, Migration: r.Migration, At: time.UnixMicro(r.At).UTC(), Actor: r.Actor,
+		Kind: r.Kind, From: from, To: to, Version: r.Version, Reason: r.Reason, Detail: r.Detail}, nil
 }
 
 // addEvent appends ev, an event of this migration, to the history.

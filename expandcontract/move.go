@@ -405,24 +405,39 @@ const InstanceWindow = 5 * time.Minute
 // Instances returns the instances that reported a stage for the migration
 // within [InstanceWindow], by id.
 func (m *Migration) Instances(ctx context.Context) ([]Instance, error) {
+	all, err := m.s.instances(ctx, m.h.Name, m.s.m.Now())
+	return all[m.h.Name], err
+}
+
+// instances reads the instances that reported a stage for the migration
+// name, or for any migration if name is "", within [InstanceWindow]
+// before at: for each migration, by id.
+func (s *Store) instances(ctx context.Context, name string, at time.Time) (map[string][]Instance, error) {
 	var rows []struct {
-		ID     string `db:"instance"`
-		Stage  string `db:"stage"`
-		SeenAt int64  `db:"seen_at"`
+		Migration string `db:"migration"`
+		ID        string `db:"instance"`
+		Stage     string `db:"stage"`
+		SeenAt    int64  `db:"seen_at"`
 	}
-	k := m.s.m
-	err := k.DB.SelectContext(ctx, &rows, k.Q(`SELECT instance, stage, seen_at FROM `+k.T.Instances+
-		` WHERE migration = ? AND seen_at >= ? ORDER BY instance`), m.h.Name, meta.Micros(k.Now().Add(-InstanceWindow)))
-	if err != nil {
-		return nil, fmt.Errorf("expandcontract: read instances of %q: %w", m.h.Name, err)
+	k := s.m
+	q, args := `SELECT migration, instance, stage, seen_at FROM `+k.T.Instances+` WHERE seen_at >= ?`,
+		[]any{meta.Micros(at.Add(-InstanceWindow))}
+	if name != "" {
+		q, args = q+` AND migration = ?`, append(args, name)
 	}
-	out := make([]Instance, len(rows))
-	for i, r := range rows {
+	if err := k.DB.SelectContext(ctx, &rows, k.Q(q+` ORDER BY migration, instance`), args...); err != nil {
+		if name != "" {
+			return nil, fmt.Errorf("expandcontract: read instances of %q: %w", name, err)
+		}
+		return nil, fmt.Errorf("expandcontract: read instances: %w", err)
+	}
+	out := map[string][]Instance{}
+	for _, r := range rows {
 		st, err := cutover.ParseStage(r.Stage)
 		if err != nil {
-			return nil, fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, m.h.Name, err)
+			return nil, fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, r.Migration, err)
 		}
-		out[i] = Instance{ID: r.ID, Stage: st, SeenAt: time.UnixMicro(r.SeenAt).UTC()}
+		out[r.Migration] = append(out[r.Migration], Instance{ID: r.ID, Stage: st, SeenAt: time.UnixMicro(r.SeenAt).UTC()})
 	}
 	return out, nil
 }

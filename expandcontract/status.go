@@ -1,9 +1,13 @@
 package expandcontract
 
 import (
+	"context"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 )
 
 // Status is what an operator needs to know about one migration, read from
@@ -51,4 +55,180 @@ type RepairBacklog struct {
 type BacklogSample struct {
 	At      time.Time
 	Pending int64
+}
+
+// statusEvents is how many of the most recent events a [Status] holds.
+const statusEvents = 20
+
+// The repair backlog's history in a [Status]: backlogSamples counts, one
+// every backlogEvery, the last at the status's time.
+const (
+	backlogSamples = 30
+	backlogEvery   = 2 * time.Minute
+)
+
+// rateFresh is how old the last progress sample of a backfill may be for
+// the rate its runner recorded to count as the current one; the interval
+// between the last two samples, three times over, if longer.
+const rateFresh = time.Minute
+
+// Status returns the migration's status, read from the metadata at one
+// moment by the store's clock (see [WithClock]), with five statements
+// whatever its history holds. It returns an error wrapping [ErrNotFound]
+// if the migration was never created, and one wrapping [ErrCorrupt] for
+// metadata the library never writes.
+func (m *Migration) Status(ctx context.Context) (Status, error) {
+	sts, err := m.s.statuses(ctx, m.h.Name, true)
+	if err != nil {
+		return Status{}, err
+	}
+	if len(sts) == 0 {
+		return Status{}, fmt.Errorf("%w: %q", ErrNotFound, m.h.Name)
+	}
+	return sts[0], nil
+}
+
+// Statuses returns the status of every migration of the store, by name,
+// as [Migration.Status] does, with five statements whatever the number of
+// migrations.
+func (s *Store) Statuses(ctx context.Context) ([]Status, error) { return s.statuses(ctx, "", true) }
+
+// Migrations returns the stored state of every migration of the store, by
+// name, with one statement.
+func (s *Store) Migrations(ctx context.Context) ([]State, error) {
+	rows, err := s.rows(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]State, len(rows))
+	for i, r := range rows {
+		if out[i], err = state(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// rows reads the row of the migration name, or of every migration if name
+// is "", by name.
+func (s *Store) rows(ctx context.Context, name string) ([]meta.Row, error) {
+	k := s.m
+	q, args := `SELECT `+meta.Columns+` FROM `+k.T.Migrations, []any(nil)
+	if name != "" {
+		q, args = q+` WHERE name = ?`, append(args, name)
+	}
+	var rows []meta.Row
+	if err := k.DB.SelectContext(ctx, &rows, k.Q(q+` ORDER BY name`), args...); err != nil {
+		return nil, fmt.Errorf("expandcontract: read migrations: %w", err)
+	}
+	for _, r := range rows {
+		if err := r.Check(); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// statuses reads the status of the migration name, or of every migration
+// if name is "", by name: with full, all of it; without, all but the
+// repair backlog's history and the events, with three statements.
+func (s *Store) statuses(ctx context.Context, name string, full bool) ([]Status, error) {
+	k := s.m
+	at := k.Now()
+	rows, err := s.rows(ctx, name)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	counts, err := k.RepairCounts(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: count repairs: %w", err)
+	}
+	backlog := make(map[string]meta.RepairCount, len(counts))
+	for _, c := range counts {
+		backlog[c.Migration] = c
+	}
+	instances, err := s.instances(ctx, name, at)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		times   []int64
+		history map[string][]int64
+		events  map[string][]Event
+	)
+	if full {
+		for i := range backlogSamples {
+			times = append(times, meta.Micros(at.Add(-time.Duration(backlogSamples-1-i)*backlogEvery)))
+		}
+		if history, err = k.RepairHistory(ctx, name, times); err != nil {
+			return nil, fmt.Errorf("expandcontract: read the repair backlog's history: %w", err)
+		}
+		if events, err = s.recentEvents(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Status, len(rows))
+	for i, r := range rows {
+		st, err := state(r)
+		if err != nil {
+			return nil, err
+		}
+		lo, hi := st.Phase.Stages()
+		c := backlog[r.Name]
+		out[i] = Status{
+			State: st, At: at, Backfill: progress(r, at),
+			Repairs:   RepairBacklog{Pending: c.Pending, Stuck: c.Stuck, Oldest: meta.FromMicros(c.Oldest)},
+			Instances: instances[r.Name], ByStage: map[cutover.Stage]int{}, Events: events[r.Name],
+		}
+		for stage := lo; stage <= hi; stage++ {
+			out[i].Stages = append(out[i].Stages, stage)
+		}
+		if v := st.Verification.At; !v.IsZero() {
+			out[i].VerificationAge = max(0, at.Sub(v))
+		}
+		for _, in := range out[i].Instances {
+			out[i].ByStage[in.Stage]++
+		}
+		if full {
+			h := history[r.Name]
+			for j, t := range times {
+				b := BacklogSample{At: time.UnixMicro(t).UTC()}
+				if h != nil {
+					b.Pending = h[j]
+				}
+				out[i].Repairs.History = append(out[i].Repairs.History, b)
+			}
+		}
+	}
+	return out, nil
+}
+
+// progress returns the backfill's progress as r records it, at the time
+// at: the rate its runner recorded, if its last sample is recent and the
+// backfill neither done, paused nor canceled, the ETA at that rate, and
+// the samples. Samples the library cannot read are left out: the runner
+// starts them anew.
+func progress(r meta.Row, at time.Time) BackfillProgress {
+	var p BackfillProgress
+	samples, _ := meta.DecodeSamples(r.Samples.String)
+	for _, s := range samples {
+		p.Samples = append(p.Samples, Sample{At: time.UnixMicro(s.At).UTC(), Rows: s.Rows})
+	}
+	if n := len(p.Samples); n > 0 && !r.DoneAt.Valid && r.Paused == 0 && r.Canceled == 0 {
+		fresh := rateFresh
+		if n > 1 {
+			fresh = max(fresh, 3*p.Samples[n-1].At.Sub(p.Samples[n-2].At))
+		}
+		if at.Sub(p.Samples[n-1].At) <= fresh {
+			p.Rate = r.Rate
+		}
+	}
+	if p.Rate > 0 && r.Total > r.Rows {
+		secs := float64(r.Total-r.Rows) / p.Rate
+		p.ETA = time.Duration(math.MaxInt64)
+		if secs < p.ETA.Seconds() {
+			p.ETA = time.Duration(secs * float64(time.Second))
+		}
+	}
+	return p
 }

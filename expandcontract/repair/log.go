@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,7 +30,7 @@ const MaxErrorLen = 4096
 // repairStuckAt is the next_attempt_at of an entry that used up its
 // attempts: later than any clock, so no repairer claims it until
 // [Log.RetryStuck] makes it due again.
-const repairStuckAt = math.MaxInt64
+const repairStuckAt = meta.RepairStuckAt
 
 // repairCountEvery is how often, at most, a repairer counts the pending
 // entries for its gauges.
@@ -240,17 +239,14 @@ func (l *Log) Stuck(ctx context.Context) (int64, error) {
 // count counts the pending and stuck entries, and keeps the count for the
 // gauges of the log's repairers.
 func (l *Log) count(ctx context.Context) (repairCounts, error) {
-	var row struct {
-		Pending int64 `db:"pending"`
-		Stuck   int64 `db:"stuck"`
-	}
-	err := l.k.DB.GetContext(ctx, &row, l.k.Q(`SELECT COUNT(*) AS pending,
-		COALESCE(SUM(CASE WHEN next_attempt_at = ? THEN 1 ELSE 0 END), 0) AS stuck
-		FROM `+l.k.T.Repairs+` WHERE migration = ? AND done_at IS NULL`), int64(repairStuckAt), l.name)
+	counts, err := l.k.RepairCounts(ctx, l.name)
 	if err != nil {
 		return repairCounts{}, fmt.Errorf("repair: count repairs of %q: %w", l.name, err)
 	}
-	c := repairCounts{pending: row.Pending, stuck: row.Stuck, at: l.k.Now()}
+	c := repairCounts{at: l.k.Now()}
+	if len(counts) == 1 {
+		c.pending, c.stuck = counts[0].Pending, counts[0].Stuck
+	}
 	l.counts.Store(&c)
 	return c, nil
 }
