@@ -7,9 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
-	"github.com/cutover-go/cutover/expandcontract/repair"
 )
 
 var statusCommand = &command{
@@ -68,24 +66,32 @@ type statusJSON struct {
 	Repairs      repairsJSON      `json:"repairs"`
 	Instances    []instanceJSON   `json:"instances"`
 	ByStage      map[string]int   `json:"by_stage"`
+	Events       []eventJSON      `json:"events"`
 }
 
 // backfillJSON is the state of a backfill in JSON.
 type backfillJSON struct {
-	Rows       int64      `json:"rows"`
-	Total      int64      `json:"total"`
-	Rate       float64    `json:"rate"`
-	ETASeconds float64    `json:"eta_seconds"`
-	Done       bool       `json:"done"`
-	Paused     bool       `json:"paused"`
-	Canceled   bool       `json:"canceled"`
-	Checkpoint string     `json:"checkpoint"`
-	StartedAt  *time.Time `json:"started_at"`
-	DoneAt     *time.Time `json:"done_at"`
-	LeaseOwner string     `json:"lease_owner"`
-	LeaseUntil *time.Time `json:"lease_until"`
-	RateLimit  float64    `json:"rate_limit"`
-	BatchSize  int        `json:"batch_size"`
+	Rows       int64        `json:"rows"`
+	Total      int64        `json:"total"`
+	Rate       float64      `json:"rate"`
+	ETASeconds float64      `json:"eta_seconds"`
+	Done       bool         `json:"done"`
+	Paused     bool         `json:"paused"`
+	Canceled   bool         `json:"canceled"`
+	Checkpoint string       `json:"checkpoint"`
+	StartedAt  *time.Time   `json:"started_at"`
+	DoneAt     *time.Time   `json:"done_at"`
+	LeaseOwner string       `json:"lease_owner"`
+	LeaseUntil *time.Time   `json:"lease_until"`
+	RateLimit  float64      `json:"rate_limit"`
+	BatchSize  int          `json:"batch_size"`
+	Samples    []sampleJSON `json:"samples"`
+}
+
+// sampleJSON is the progress of a backfill at one time.
+type sampleJSON struct {
+	At   time.Time `json:"at"`
+	Rows int64     `json:"rows"`
 }
 
 // verificationJSON is the last verification in JSON.
@@ -100,9 +106,16 @@ type verificationJSON struct {
 
 // repairsJSON is the repair backlog in JSON.
 type repairsJSON struct {
-	Pending int64      `json:"pending"`
-	Stuck   int64      `json:"stuck"`
-	Oldest  *time.Time `json:"oldest"`
+	Pending int64         `json:"pending"`
+	Stuck   int64         `json:"stuck"`
+	Oldest  *time.Time    `json:"oldest"`
+	History []backlogJSON `json:"history"`
+}
+
+// backlogJSON is the repair backlog at one time.
+type backlogJSON struct {
+	At      time.Time `json:"at"`
+	Pending int64     `json:"pending"`
 }
 
 func toStatusJSON(s expandcontract.Status) statusJSON {
@@ -112,17 +125,28 @@ func toStatusJSON(s expandcontract.Status) statusJSON {
 		Verification: verificationJSON{At: timeOrNil(st.Verification.At), AgeSeconds: seconds(s.VerificationAge),
 			Clean: st.Verification.Clean, Rows: st.Verification.Rows, Differences: st.Verification.Differences,
 			Detail: st.Verification.Detail},
-		Repairs:   repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest)},
-		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage)}
+		Repairs: repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest),
+			History: make([]backlogJSON, len(s.Repairs.History))},
+		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events))}
 	for i, stage := range s.Stages {
 		out.Stages[i] = stage.String()
+	}
+	for i, b := range s.Repairs.History {
+		out.Repairs.History[i] = backlogJSON{At: b.At.UTC(), Pending: b.Pending}
+	}
+	for i, ev := range s.Events {
+		out.Events[i] = toEventJSON(ev)
 	}
 	return out
 }
 
 func toBackfillJSON(s expandcontract.Status) backfillJSON {
 	b := s.State.Backfill
-	return backfillJSON{Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
+	samples := make([]sampleJSON, len(s.Backfill.Samples))
+	for i, x := range s.Backfill.Samples {
+		samples[i] = sampleJSON{At: x.At.UTC(), Rows: x.Rows}
+	}
+	return backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
 		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
 		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
 		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize}
@@ -130,50 +154,7 @@ func toBackfillJSON(s expandcontract.Status) backfillJSON {
 
 // readStatus reads the status of m.
 func readStatus(c *call, m *expandcontract.Migration) (expandcontract.Status, error) {
-	st, err := m.State(c.ctx)
-	if err != nil {
-		return expandcontract.Status{}, err
-	}
-	s := expandcontract.Status{State: st, At: time.Now().UTC()}
-	lo, hi := st.Phase.Stages()
-	for _, stage := range cutover.Stages {
-		if lo <= stage && stage <= hi {
-			s.Stages = append(s.Stages, stage)
-		}
-	}
-	if b := st.Backfill; !b.StartedAt.IsZero() && !b.Done() {
-		if el := s.At.Sub(b.StartedAt).Seconds(); el > 0 {
-			s.Backfill.Rate = float64(b.Rows) / el
-		}
-		if s.Backfill.Rate > 0 && b.Total > b.Rows {
-			s.Backfill.ETA = time.Duration(float64(b.Total-b.Rows) / s.Backfill.Rate * float64(time.Second))
-		}
-	}
-	if !st.Verification.At.IsZero() {
-		s.VerificationAge = s.At.Sub(st.Verification.At)
-	}
-	log, err := repair.NewLog(m)
-	if err != nil {
-		return s, err
-	}
-	if s.Repairs.Pending, err = log.Pending(c.ctx); err != nil {
-		return s, err
-	}
-	if s.Repairs.Stuck, err = log.Stuck(c.ctx); err != nil {
-		return s, err
-	}
-	first, err := log.Entries(c.ctx, repair.Query{Limit: 1})
-	if err != nil {
-		return s, err
-	}
-	if len(first) > 0 {
-		s.Repairs.Oldest = first[0].FirstRecorded
-	}
-	if s.Instances, err = m.Instances(c.ctx); err != nil {
-		return s, err
-	}
-	s.ByStage = countStages(s.Instances)
-	return s, nil
+	return m.Status(c.ctx)
 }
 
 // printStatus prints s for people.
@@ -185,7 +166,7 @@ func printStatus(c *call, s expandcontract.Status) error {
 	}
 	pairs := [][2]string{
 		{"migration", st.Name},
-		{"phase", fmt.Sprintf("%s (version %d, updated %s)", st.Phase, st.Version, when(st.UpdatedAt, now))},
+		{"phase", phaseLine(s)},
 		{"stages", strings.Join(stages, ", ")},
 		{"backfill", backfillLine(s)},
 	}
@@ -208,6 +189,26 @@ func printStatus(c *call, s expandcontract.Status) error {
 	}
 	fmt.Fprintln(c.out())
 	return printInstances(c, s.Instances, now)
+}
+
+// phaseLine shows the phase, the version and the last move, from the
+// recent history.
+func phaseLine(s expandcontract.Status) string {
+	st := s.State
+	line := fmt.Sprintf("%s (version %d)", st.Phase, st.Version)
+	for _, ev := range s.Events { // newest first
+		if (ev.Kind == "move" || ev.Kind == "force") && ev.To == st.Phase {
+			line += fmt.Sprintf(", moved %s by %s", when(ev.At, s.At), ev.Actor)
+			if ev.Reason != "" {
+				line += ": " + oneLine(ev.Reason)
+			}
+			if ev.Kind == "force" {
+				line += " (forced)"
+			}
+			break
+		}
+	}
+	return line
 }
 
 // backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
@@ -299,7 +300,61 @@ func repairsLine(s expandcontract.Status) string {
 	return fmt.Sprintf("%d pending, %d stuck, oldest recorded %s", r.Pending, r.Stuck, when(r.Oldest, s.At))
 }
 
-// statusAll prints one line for each migration.
+// statusAll prints a line for each migration.
 func statusAll(c *call) error {
-	return usageErrorf("missing MIGRATION")
+	if err := c.open(); err != nil {
+		return err
+	}
+	all, err := c.store.Statuses(c.ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := struct {
+			Migrations []statusJSON `json:"migrations"`
+		}{make([]statusJSON, len(all))}
+		for i, s := range all {
+			out.Migrations[i] = toStatusJSON(s)
+		}
+		return writeJSON(c.out(), out)
+	}
+	rows := make([][]string, len(all))
+	for i, s := range all {
+		st := s.State
+		verified := "-"
+		if v := st.Verification; !v.At.IsZero() {
+			verified = "clean " + ago(v.At, s.At)
+			if !v.Clean {
+				verified = fmt.Sprintf("%d differences %s", v.Differences, ago(v.At, s.At))
+			}
+		}
+		rows[i] = []string{st.Name, st.Phase.String(), strconv.FormatInt(st.Version, 10), backfillShort(s), verified,
+			fmt.Sprintf("%d (%d stuck)", s.Repairs.Pending, s.Repairs.Stuck), stagesLine(s.ByStage)}
+	}
+	return table(c.out(), []string{"MIGRATION", "PHASE", "VERSION", "BACKFILL", "VERIFIED", "REPAIRS", "INSTANCES"}, rows)
+}
+
+// backfillShort shows the backfill's progress in a few words.
+func backfillShort(s expandcontract.Status) string {
+	b := s.State.Backfill
+	var out string
+	switch {
+	case b.Done():
+		return "done"
+	case b.StartedAt.IsZero() && b.Rows == 0:
+		out = "-"
+	case b.Total > 0:
+		out = fmt.Sprintf("%d%% of %d", int(min(1, float64(b.Rows)/float64(b.Total))*100), b.Total)
+	default:
+		out = fmt.Sprintf("%d rows", b.Rows)
+	}
+	switch {
+	case b.Canceled:
+		out += ", canceled"
+	case b.Paused:
+		out += ", paused"
+	case s.Backfill.ETA > 0:
+		out += ", ETA " + short(s.Backfill.ETA)
+	}
+	return out
 }

@@ -310,8 +310,11 @@ func TestWalk(t *testing.T) {
 		assert.Equal(t, "new store read-only", list.Entries[0].LastError)
 		assert.True(t, list.Entries[0].Stuck)
 		okJSON(t, db, &st, "status", "users-email")
-		assert.Equal(t, repairsJSON{Pending: 1, Stuck: 1, Oldest: st.Repairs.Oldest}, st.Repairs)
+		assert.Equal(t, int64(1), st.Repairs.Pending)
+		assert.Equal(t, int64(1), st.Repairs.Stuck)
 		require.NotNil(t, st.Repairs.Oldest)
+		require.NotEmpty(t, st.Repairs.History)
+		assert.Equal(t, int64(1), st.Repairs.History[len(st.Repairs.History)-1].Pending)
 		var retried struct{ Retried int64 }
 		okJSON(t, db, &retried, "repairs", "retry", "users-email")
 		assert.Equal(t, int64(1), retried.Retried)
@@ -372,8 +375,29 @@ func TestWalk(t *testing.T) {
 		require.Len(t, insts.Instances, 1)
 		assert.Equal(t, "api-1", insts.Instances[0].ID)
 		r = ok(t, db, "status", "users-email")
-		assert.Contains(t, r.stdout, "contract (version 5")
+		assert.Contains(t, r.stdout, "contract (version 5), moved ")
+		assert.Contains(t, r.stdout, " by alice: reads moved")
 		assert.Contains(t, r.stdout, "done ")
+
+		// Every migration, one line each.
+		other, err := store.Migration("orders-split")
+		require.NoError(t, err)
+		_, err = other.Ensure(ctx, "svc-2")
+		require.NoError(t, err)
+		var all struct {
+			Migrations []statusJSON `json:"migrations"`
+		}
+		okJSON(t, db, &all, "status")
+		require.Len(t, all.Migrations, 2)
+		assert.Equal(t, "orders-split", all.Migrations[0].Migration)
+		assert.Equal(t, "expand", all.Migrations[0].Phase)
+		assert.Equal(t, "users-email", all.Migrations[1].Migration)
+		assert.Equal(t, "contract", all.Migrations[1].Phase)
+		r = ok(t, db, "status")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		require.Len(t, lines, 3, r.stdout)
+		assert.Regexp(t, `^orders-split +expand +1 +- +- +0 \(0 stuck\) +none$`, lines[1])
+		assert.Regexp(t, `^users-email +contract +5 +done +clean .* ago +0 \(0 stuck\) +1 off$`, lines[2])
 	})
 }
 
