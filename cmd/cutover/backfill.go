@@ -111,7 +111,7 @@ func settingText(set bool, value string) string {
 // printBackfillState prints what a backfill command did and the
 // backfill's state after it.
 func printBackfillState(c *call, m *expandcontract.Migration, done string) error {
-	st, err := m.State(c.ctx)
+	s, err := m.Status(c.ctx)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func printBackfillState(c *call, m *expandcontract.Migration, done string) error
 			Migration string       `json:"migration"`
 			Phase     string       `json:"phase"`
 			Backfill  backfillJSON `json:"backfill"`
-		}{m.Name(), st.Phase.String(), toBackfillJSON(expandcontract.Status{State: st})})
+		}{m.Name(), s.State.Phase.String(), toBackfillJSON(s)})
 	}
 	fmt.Fprintf(c.out(), "%s: %s\n", m.Name(), done)
 	return nil

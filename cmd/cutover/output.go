@@ -91,12 +91,12 @@ func trimZeroSeconds(s string) string {
 // seconds returns d in seconds, the unit of durations in JSON.
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
-// yesNo shows b as "yes" or "no".
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+// plural shows n and what it counts: "1 difference", "3 differences".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
 	}
-	return "no"
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // orDash returns s, or "-" if it is empty.

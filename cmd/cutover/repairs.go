@@ -127,7 +127,7 @@ var repairsRetryCommand = &command{
 					Retried   int64  `json:"retried"`
 				}{log.Name(), n})
 			}
-			fmt.Fprintf(c.out(), "%s: %d stuck entries due again\n", log.Name(), n)
+			fmt.Fprintf(c.out(), "%s: %s due again\n", log.Name(), plural(n, "stuck entry", "stuck entries"))
 			return nil
 		}
 	},

@@ -288,7 +288,7 @@ func verificationLine(s expandcontract.Status) string {
 	if !v.Clean {
 		verdict = "NOT CLEAN"
 	}
-	return fmt.Sprintf("%s, %s, %d rows, %d differences", verdict, when(v.At, s.At), v.Rows, v.Differences)
+	return fmt.Sprintf("%s, %s, %s, %s", verdict, when(v.At, s.At), plural(v.Rows, "row", "rows"), plural(v.Differences, "difference", "differences"))
 }
 
 // repairsLine shows the repair backlog.
@@ -325,7 +325,7 @@ func statusAll(c *call) error {
 		if v := st.Verification; !v.At.IsZero() {
 			verified = "clean " + ago(v.At, s.At)
 			if !v.Clean {
-				verified = fmt.Sprintf("%d differences %s", v.Differences, ago(v.At, s.At))
+				verified = plural(v.Differences, "difference", "differences") + " " + ago(v.At, s.At)
 			}
 		}
 		rows[i] = []string{st.Name, st.Phase.String(), strconv.FormatInt(st.Version, 10), backfillShort(s), verified,

@@ -262,8 +262,8 @@ func runVerify(c *call, m *expandcontract.Migration, spec verifySpec, newDB *sql
 		verdict = "NOT CLEAN"
 	}
 	w := c.out()
-	fmt.Fprintf(w, "%s: verified %s: %d rows (%d in the new store), %d differences, %d chunks, %s\n",
-		m.Name(), verdict, res.Rows, res.NewRows, res.Differences, res.Chunks, short(res.Duration))
+	fmt.Fprintf(w, "%s: verified %s: %s (%d in the new store), %s, %s, %s\n", m.Name(), verdict,
+		plural(res.Rows, "row", "rows"), res.NewRows, plural(res.Differences, "difference", "differences"), plural(res.Chunks, "chunk", "chunks"), short(res.Duration))
 	if res.Differences == 0 {
 		return nil
 	}
@@ -280,7 +280,7 @@ func runVerify(c *call, m *expandcontract.Migration, spec verifySpec, newDB *sql
 		fmt.Fprintf(w, "keys: %s%s\n", strings.Join(quoted, " "), more)
 	}
 	if spec.Repair {
-		fmt.Fprintf(w, "recorded %d keys in the repair log\n", res.Differences)
+		fmt.Fprintf(w, "recorded %s in the repair log\n", plural(res.Differences, "key", "keys"))
 	} else {
 		fmt.Fprintln(w, "the keys were not recorded in the repair log; run again with --repair to record them")
 	}
