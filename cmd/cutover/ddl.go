@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 
@@ -20,7 +21,7 @@ var ddlCommand = &command{
 		dialect := fs.String("dialect", "", "the SQL dialect: sqlite, postgres or mysql (default: that of --driver)")
 		from := fs.Int64("upgrade-from", 0, "print the statements that upgrade tables of this schema version instead")
 		return func(c *call) error {
-			given := cmpOr(*dialect, c.conn.driver)
+			given := cmp.Or(*dialect, c.conn.driver)
 			if given == "" {
 				return usageErrorf("missing --dialect (sqlite, postgres or mysql)")
 			}

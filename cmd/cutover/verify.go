@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -69,7 +70,7 @@ var verifyCommand = &command{
 			}
 			newDB := c.db
 			if spec.New.DSN != "" {
-				if newDB, err = openDB(c.ctx, cmpOr(spec.New.Driver, c.conn.driver), spec.New.DSN, "new database"); err != nil {
+				if newDB, err = openDB(c.ctx, cmp.Or(spec.New.Driver, c.conn.driver), spec.New.DSN, "new database"); err != nil {
 					return err
 				}
 				defer newDB.Close()
@@ -151,17 +152,9 @@ func loadVerifySpec(path string, flags verifySpec, fs *flag.FlagSet) (verifySpec
 
 // withDefaults fills the new side's table and key from the old side's.
 func (s verifySpec) withDefaults() verifySpec {
-	s.New.Table = cmpOr(s.New.Table, s.Old.Table)
-	s.New.Key = cmpOr(s.New.Key, s.Old.Key)
+	s.New.Table = cmp.Or(s.New.Table, s.Old.Table)
+	s.New.Key = cmp.Or(s.New.Key, s.Old.Key)
 	return s
-}
-
-// cmpOr returns a, or b if a is empty.
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // kind returns the key kind the spec names.
