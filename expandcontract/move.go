@@ -405,14 +405,16 @@ const InstanceWindow = 5 * time.Minute
 // Instances returns the instances that reported a stage for the migration
 // within [InstanceWindow], by id.
 func (m *Migration) Instances(ctx context.Context) ([]Instance, error) {
-	all, err := m.s.instances(ctx, m.h.Name, m.s.m.Now())
+	all, err := m.s.instances(ctx, m.h.Name, m.s.m.Now(), nil)
 	return all[m.h.Name], err
 }
 
 // instances reads the instances that reported a stage for the migration
 // name, or for any migration if name is "", within [InstanceWindow]
-// before at: for each migration, by id.
-func (s *Store) instances(ctx context.Context, name string, at time.Time) (map[string][]Instance, error) {
+// before at: for each migration, by id. A row whose stage is not one is an
+// error wrapping [ErrCorrupt], unless skip is not nil: then it gets the
+// error, and the row is left out.
+func (s *Store) instances(ctx context.Context, name string, at time.Time, skip func(error)) (map[string][]Instance, error) {
 	var rows []struct {
 		Migration string `db:"migration"`
 		ID        string `db:"instance"`
@@ -435,7 +437,12 @@ func (s *Store) instances(ctx context.Context, name string, at time.Time) (map[s
 	for _, r := range rows {
 		st, err := cutover.ParseStage(r.Stage)
 		if err != nil {
-			return nil, fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, r.Migration, err)
+			err = fmt.Errorf("%w: instance %q of %q: %w", ErrCorrupt, r.ID, r.Migration, err)
+			if skip == nil {
+				return nil, err
+			}
+			skip(err)
+			continue
 		}
 		out[r.Migration] = append(out[r.Migration], Instance{ID: r.ID, Stage: st, SeenAt: time.UnixMicro(r.SeenAt).UTC()})
 	}

@@ -78,7 +78,7 @@ const rateFresh = time.Minute
 // if the migration was never created, and one wrapping [ErrCorrupt] for
 // metadata the library never writes.
 func (m *Migration) Status(ctx context.Context) (Status, error) {
-	sts, err := m.s.statuses(ctx, m.h.Name, true)
+	sts, err := m.s.statuses(ctx, m.h.Name, true, nil)
 	if err != nil {
 		return Status{}, err
 	}
@@ -91,12 +91,14 @@ func (m *Migration) Status(ctx context.Context) (Status, error) {
 // Statuses returns the status of every migration of the store, by name,
 // as [Migration.Status] does, with five statements whatever the number of
 // migrations.
-func (s *Store) Statuses(ctx context.Context) ([]Status, error) { return s.statuses(ctx, "", true) }
+func (s *Store) Statuses(ctx context.Context) ([]Status, error) {
+	return s.statuses(ctx, "", true, nil)
+}
 
 // Migrations returns the stored state of every migration of the store, by
 // name, with one statement.
 func (s *Store) Migrations(ctx context.Context) ([]State, error) {
-	rows, err := s.rows(ctx, "")
+	rows, err := s.rows(ctx, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +112,9 @@ func (s *Store) Migrations(ctx context.Context) ([]State, error) {
 }
 
 // rows reads the row of the migration name, or of every migration if name
-// is "", by name.
-func (s *Store) rows(ctx context.Context, name string) ([]meta.Row, error) {
+// is "", by name. A corrupt row is an error wrapping [ErrCorrupt], unless
+// skip is not nil: then it gets the error, and the row is left out.
+func (s *Store) rows(ctx context.Context, name string, skip func(error)) ([]meta.Row, error) {
 	k := s.m
 	q, args := `SELECT `+meta.Columns+` FROM `+k.T.Migrations, []any(nil)
 	if name != "" {
@@ -121,21 +124,29 @@ func (s *Store) rows(ctx context.Context, name string) ([]meta.Row, error) {
 	if err := k.DB.SelectContext(ctx, &rows, k.Q(q+` ORDER BY name`), args...); err != nil {
 		return nil, fmt.Errorf("expandcontract: read migrations: %w", err)
 	}
+	good := rows[:0]
 	for _, r := range rows {
 		if err := r.Check(); err != nil {
-			return nil, err
+			if skip == nil {
+				return nil, err
+			}
+			skip(err)
+			continue
 		}
+		good = append(good, r)
 	}
-	return rows, nil
+	return good, nil
 }
 
 // statuses reads the status of the migration name, or of every migration
 // if name is "", by name: with full, all of it; without, all but the
-// repair backlog's history and the events, with three statements.
-func (s *Store) statuses(ctx context.Context, name string, full bool) ([]Status, error) {
+// repair backlog's history and the events, with three statements. Corrupt
+// metadata is an error wrapping [ErrCorrupt], unless skip is not nil: then
+// it gets the error, and the migration or instance is left out.
+func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(error)) ([]Status, error) {
 	k := s.m
 	at := k.Now()
-	rows, err := s.rows(ctx, name)
+	rows, err := s.rows(ctx, name, skip)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
@@ -147,7 +158,7 @@ func (s *Store) statuses(ctx context.Context, name string, full bool) ([]Status,
 	for _, c := range counts {
 		backlog[c.Migration] = c
 	}
-	instances, err := s.instances(ctx, name, at)
+	instances, err := s.instances(ctx, name, at, skip)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -98,6 +99,20 @@ func WithDDLAttempts(n int) Option { return optionFunc(func(c *config) { c.ddlAt
 // WithMeterProvider sets the meter provider of the store and of the
 // backfills, verifications and repairs of its migrations. The default is
 // the global one.
+//
+// Given this option, [Open] also registers the store's gauges, the figures
+// of [Status] for every migration in the metadata, each with the
+// migration's name as cutover.migration, so that every instance reports
+// them, whether it runs a backfill or a repairer or not:
+// cutover.expandcontract.status.phase (the phase's index, 0 for expand to
+// 4 for contract), .backfill.rows, .backfill.total, .backfill.rate (rows
+// per second), .backfill.eta (seconds), .verification.age (seconds),
+// .verification.clean (0 or 1) and .verification.differences (these three
+// once a verification is recorded), .repairs.pending, .repairs.stuck, and
+// .instances, with the stage each resolves as cutover.stage. One callback
+// reads them all, with three statements, at most once a collection: each
+// collection queries the database, which is why they come only with this
+// option. [Store.Close] unregisters them.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.providers.Meter, c.meterSet = mp, true })
 }
@@ -122,7 +137,9 @@ func WithLogger(l *slog.Logger) Option {
 // Store keeps the state of migrations in metadata tables of the
 // application's own database, so that every instance of the service sees
 // the same phases. Create it with [Open]; the zero value is not usable. It
-// is safe for concurrent use, and by any number of processes at once.
+// is safe for concurrent use, and by any number of processes at once. A
+// store opened with [WithMeterProvider] reports gauges until
+// [Store.Close].
 type Store struct {
 	m            *meta.Store
 	maxVerifyAge time.Duration
@@ -131,6 +148,8 @@ type Store struct {
 	meter        metric.Meter
 	moves        *telemetry.Counter[moveResult]
 	phaseReads   *telemetry.Counter[readResult]
+	gauges       metric.Registration // nil without WithMeterProvider
+	closeOnce    sync.Once
 }
 
 // Open creates the metadata tables in db if they do not exist, or brings
@@ -199,6 +218,11 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if c.meterSet {
+		if err := s.registerGauges(); err != nil {
+			return nil, fmt.Errorf("expandcontract: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -57,7 +57,7 @@ func (c *Clock) Set(t time.Time) {
 }
 
 // Open opens a store on db that logs nowhere, with the clock c (nil: the
-// real clock) and opts.
+// real clock) and opts, and closes it when the test ends.
 func Open(t testing.TB, db *sqlx.DB, c *Clock, opts ...expandcontract.Option) *expandcontract.Store {
 	t.Helper()
 	base := []expandcontract.Option{expandcontract.WithLogger(slog.New(slog.DiscardHandler))}
@@ -66,6 +66,7 @@ func Open(t testing.TB, db *sqlx.DB, c *Clock, opts ...expandcontract.Option) *e
 	}
 	s, err := expandcontract.Open(t.Context(), db, append(base, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
