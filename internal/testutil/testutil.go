@@ -108,25 +108,36 @@ func MemClient(tb testing.TB, flags map[string]memprovider.InMemoryFlag) *openfe
 	return Client(tb, memprovider.NewInMemoryProvider(flags))
 }
 
-// Paired measures op against floor, the same work done without the code
-// under test (such as the direct calls of the stores), in one benchmark:
-// it calls them in alternating rounds, so that a machine whose load changes
-// during the run slows both alike. It reports op's time per call
-// (ns/call), the floor's (name-ns/call), their ratio (x-name) and
-// difference (ns-over-name), and op's allocations per call (allocs/call)
-// and beyond the floor's (allocs-over-name). The ns/op that package testing
-// reports is that of one op and one floor call together. A call that fails
-// fails the benchmark.
-func Paired(b *testing.B, name string, floor, op func() error) {
+// Costs compares what two ways of doing the same extra work cost on top
+// of base, the work without it: op is base plus the code under test, ref
+// is base plus the other way (such as records with attribute sets built
+// per call). It calls the three in alternating rounds, as [Paired] does,
+// and reports op's cost over base (ns-over-base), ref's (name-ns-over-base)
+// and their ratio (x-name-cost: below 1 means op's way is cheaper). A call
+// that fails fails the benchmark.
+func Costs(b *testing.B, name string, base, op, ref func() error) {
+	b.Helper()
+	spent := timeRounds(b, base, op, ref)
+	baseNs := float64(spent[0].Nanoseconds()) / float64(b.N)
+	opNs := float64(spent[1].Nanoseconds())/float64(b.N) - baseNs
+	refNs := float64(spent[2].Nanoseconds())/float64(b.N) - baseNs
+	b.ReportMetric(opNs, "ns-over-base")
+	b.ReportMetric(refNs, name+"-ns-over-base")
+	b.ReportMetric(opNs/refNs, "x-"+name+"-cost")
+}
+
+// timeRounds calls each of fns b.N times, in rounds of a few calls each in
+// turns, each function first in one round in len(fns), and returns the
+// time each took in all.
+func timeRounds(b *testing.B, fns ...func() error) []time.Duration {
 	b.Helper()
 	const round = 128
-	var spent [2]time.Duration // floor, op
-	fns := [2]func() error{floor, op}
+	spent := make([]time.Duration, len(fns))
 	b.ResetTimer()
 	for done, r := 0, 0; done < b.N; r++ {
 		n := min(round, b.N-done)
-		for k := range 2 {
-			i := (r + k) % 2 // each goes first in every other round
+		for k := range fns {
+			i := (r + k) % len(fns)
 			start := time.Now()
 			for range n {
 				if err := fns[i](); err != nil {
@@ -138,6 +149,22 @@ func Paired(b *testing.B, name string, floor, op func() error) {
 		done += n
 	}
 	b.StopTimer()
+	return spent
+}
+
+// Paired measures op against floor, the same work done without the code
+// under test (such as the direct calls of the stores), in one benchmark:
+// it calls them in alternating rounds, so that a machine whose load changes
+// during the run slows both alike. It reports op's time per call
+// (ns/call), the floor's (name-ns/call), their ratio (x-name) and
+// difference (ns-over-name), and op's allocations per call (allocs/call)
+// and beyond the floor's (allocs-over-name). The ns/op that package testing
+// reports is that of one op and one floor call together. A call that fails
+// fails the benchmark.
+func Paired(b *testing.B, name string, floor, op func() error) {
+	b.Helper()
+	fns := [2]func() error{floor, op}
+	spent := timeRounds(b, fns[:]...)
 	floorNs := float64(spent[0].Nanoseconds()) / float64(b.N)
 	opNs := float64(spent[1].Nanoseconds()) / float64(b.N)
 	b.ReportMetric(opNs, "ns/call")
