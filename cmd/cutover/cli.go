@@ -149,10 +149,13 @@ func run(ctx context.Context, args []string, e *env) int {
 	return code
 }
 
-// do runs fn, and closes the database if fn opened it.
+// do runs fn, and closes the store and the database if fn opened them.
 func (c *call) do(fn func(c *call) error) error {
 	c.conn.fill(c.env.getenv)
 	defer func() {
+		if c.store != nil {
+			_ = c.store.Close()
+		}
 		if c.db != nil {
 			c.db.Close()
 		}
