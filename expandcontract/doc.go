@@ -37,6 +37,25 @@
 // [Bound] applies that to every request from a cached copy of the phase,
 // refreshed in the background, and plugs into flags.WithBound.
 //
+// [Migration.Status] reads what an operator needs to see of a migration at
+// one moment: its state and the backfill's settings, the stages its phase
+// allows, the backfill's rate, ETA and recent progress as its runner
+// recorded them, the age of the last verification, the repair log's
+// backlog and its last hour, the instances and the stage each resolves,
+// and the recent history. [Store.Statuses] reads that of every migration
+// in a few statements, and a store opened with [WithMeterProvider]
+// reports the same figures as gauges, from every instance, until
+// [Store.Close].
+//
+// # Schema
+//
+// The metadata tables are at [SchemaVersion]; [Open] creates them, and
+// brings those of an older version up in place. A service whose own
+// migration tool owns its DDL runs the statements of [SchemaDDL] (and of
+// [SchemaUpgradeDDL] for an upgrade) with that tool instead, and opens the
+// store [WithoutSchemaChanges], which only checks the tables and names
+// what is missing.
+//
 // All of it is safe for concurrent use by any number of goroutines and
 // processes sharing the database.
 //

@@ -143,3 +143,59 @@ func keysetLoop(ctx context.Context, db *testdb.DB, table string, n int) error {
 		last = to.Int64
 	}
 }
+
+// BenchmarkBackfillBatchCost runs the runner over 2,000 rows in batches of
+// 10 keys, on SQLite and PostgreSQL, so that what a batch costs beyond its
+// copy (the scan of its keys, the checkpoint, the commit) is most of the
+// time, and reports it per batch.
+func BenchmarkBackfillBatchCost(b *testing.B) {
+	const rows, batch = 2000, 10
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			db := testdb.Open(b, name)
+			ctx := context.Background()
+			s, err := expandcontract.Open(ctx, db.DB, expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `CREATE TABLE bench (id `+db.Dialect.TypeBigInt()+` PRIMARY KEY, v `+
+				db.Dialect.TypeBigInt()+`, copy `+db.Dialect.TypeBigInt()+`)`); err != nil {
+				b.Fatal(err)
+			}
+			for id := 1; id <= rows; id++ {
+				if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO bench (id, v) VALUES (?, ?)`), id, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var elapsed time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				if _, err := db.ExecContext(ctx, `UPDATE bench SET copy = NULL`); err != nil {
+					b.Fatal(err)
+				}
+				name := fmt.Sprintf("bench-%d", i)
+				if _, err := ectest.Migration(b, s, name).Ensure(ctx, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+					if _, err := ectest.Migration(b, s, name).Move(ctx, expandcontract.Move{To: p, Actor: "bench"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				bf, err := backfill.New(ectest.Migration(b, s, name), backfill.Keyset{Table: "bench", Column: "id"},
+					backfill.SQLBatch(`UPDATE bench SET copy = v WHERE id > :from AND id <= :to`),
+					backfill.WithBatchSize(batch), backfill.WithTotal(rows))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				if err := bf.Run(ctx); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*rows/batch), "ns/batch")
+		})
+	}
+}

@@ -203,3 +203,27 @@ func TestBackfillWaitSeesControls(t *testing.T) {
 		}, settingsEvents(t, om))
 	})
 }
+
+// TestBackfillControlsTwice gives each control twice at one instant of a
+// frozen clock: the second changes nothing in the row, which MySQL counts
+// as no row changed, and still succeeds and is recorded.
+func TestBackfillControlsTwice(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		s := ectest.Open(t, db.DB, ectest.NewClock())
+		m := ectest.ToBackfill(t, s, "phones")
+		ctx := t.Context()
+		for range 2 {
+			require.NoError(t, backfill.Pause(ctx, m, "operator", "twice"))
+			require.NoError(t, backfill.Cancel(ctx, m, "operator", "twice"))
+			require.NoError(t, backfill.MarkDone(ctx, m, "operator", "twice"))
+		}
+		assert.Equal(t, []string{
+			"operator | twice | pause: paused false -> true",
+			"operator | twice | cancel: canceled false -> true",
+			"operator | twice | marked done: done at none -> 2026-11-01T12:00:00Z",
+			"operator | twice | pause: paused true -> true",
+			"operator | twice | cancel: canceled true -> true",
+			"operator | twice | marked done: done at 2026-11-01T12:00:00Z -> 2026-11-01T12:00:00Z",
+		}, settingsEvents(t, m))
+	})
+}
