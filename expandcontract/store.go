@@ -112,7 +112,9 @@ func WithDDLAttempts(n int) Option { return optionFunc(func(c *config) { c.ddlAt
 // .instances, with the stage each resolves as cutover.stage. One callback
 // reads them all, with three statements, at most once a collection: each
 // collection queries the database, which is why they come only with this
-// option. [Store.Close] unregisters them.
+// option; one store of a process needs it, since two on one database
+// would read and report the same figures twice. [Store.Close]
+// unregisters them.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.providers.Meter, c.meterSet = mp, true })
 }
