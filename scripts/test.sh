@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# test.sh runs the tests of the library's module and of the proof suites'
-# module, e2e (toxiproxy faults, SIGKILL crashes, races, soak), on SQLite,
-# PostgreSQL and MariaDB:
+# test.sh runs the tests of the library's module, of the operator command's
+# module, cmd/cutover, and of the proof suites' module, e2e (toxiproxy
+# faults, SIGKILL crashes, races, soak), on SQLite, PostgreSQL and MariaDB:
 #
 #   scripts/test.sh [go test flags...]      e.g. scripts/test.sh -race -count=1
 #
-# The flags go to both runs of go test, so they take flags only, no package
-# paths (-run picks tests across both modules).
+# The flags go to every run of go test, so they take flags only, no package
+# paths (-run picks tests across the modules).
 #
 # It needs Go, the PostgreSQL server programs (initdb, pg_ctl, postgres),
 # MariaDB (mariadbd, mariadb-install-db) and, for the browser test of the
@@ -21,8 +21,8 @@
 # and stops them when it exits, whether the tests pass, fail or are
 # interrupted. The tests of internal/testdb still start servers of their own
 # to check that path. Then it runs go test "$@" ./... in the repository's
-# root and then in e2e, on the same servers, and exits with the status of
-# the first run that failed (0 if both passed).
+# root, then in cmd/cutover and then in e2e, on the same servers, and exits
+# with the status of the first run that failed (0 if all passed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,10 +96,15 @@ fi
 status=0
 say "module github.com/cutover-go/cutover (the library)"
 go test "$@" ./... || status=$?
+say "module github.com/cutover-go/cutover/cmd/cutover (the operator command)"
+cmd_status=0
+go -C cmd/cutover test "$@" ./... || cmd_status=$?
 say "module github.com/cutover-go/cutover/e2e (the proof suites)"
 e2e_status=0
 go -C e2e test "$@" ./... || e2e_status=$?
-if [ "$status" -eq 0 ]; then
-  status=$e2e_status
-fi
+for s in "$cmd_status" "$e2e_status"; do
+  if [ "$status" -eq 0 ]; then
+    status=$s
+  fi
+done
 exit "$status"

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cutover-go/cutover/expandcontract"
+)
+
+var statusCommand = &command{
+	name: "status", args: "[MIGRATION]", min: 0, max: 1,
+	summary: "the phase, the backfill, the last verification, the repairs, the instances",
+	about: "Status prints where a migration stands: its phase and the stages the phase allows; the\n" +
+		"backfill's rows done of the total, rate, ETA, lease holder and whether it is paused; the last\n" +
+		"verification; the repair backlog; the instances and the stage each resolves. Without MIGRATION\n" +
+		"it prints one line for each migration.\n\n" +
+		"With --watch it prints the backfill's progress every --interval while the backfill runs: a\n" +
+		"progress bar redrawn in place on a terminal, a new line each time otherwise (one JSON object a\n" +
+		"line with --json). It stops when the backfill is done, canceled or not in its phase, or on\n" +
+		"SIGINT, with exit status 0.",
+	setup: func(fs *flag.FlagSet) func(c *call) error {
+		watch := fs.Bool("watch", false, "print the backfill's progress every --interval until it ends")
+		interval := fs.Duration("interval", 2*time.Second, "how often --watch reads the progress")
+		return func(c *call) error {
+			if *interval <= 0 {
+				return usageErrorf("--interval must be positive, got %v", *interval)
+			}
+			if *watch && len(c.args) == 0 {
+				return usageErrorf("--watch needs a MIGRATION")
+			}
+			if len(c.args) == 0 {
+				return statusAll(c)
+			}
+			m, _, err := c.migration(c.args[0])
+			if err != nil {
+				return err
+			}
+			if *watch {
+				return watchStatus(c, m, *interval)
+			}
+			s, err := readStatus(c, m)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return writeJSON(c.out(), toStatusJSON(s))
+			}
+			return printStatus(c, s)
+		}
+	},
+}
+
+// statusJSON is the status of a migration in JSON.
+type statusJSON struct {
+	Migration    string           `json:"migration"`
+	At           time.Time        `json:"at"`
+	Phase        string           `json:"phase"`
+	Version      int64            `json:"version"`
+	UpdatedAt    time.Time        `json:"updated_at"`
+	Stages       []string         `json:"stages"`
+	Backfill     backfillJSON     `json:"backfill"`
+	Verification verificationJSON `json:"verification"`
+	Repairs      repairsJSON      `json:"repairs"`
+	Instances    []instanceJSON   `json:"instances"`
+	ByStage      map[string]int   `json:"by_stage"`
+	Events       []eventJSON      `json:"events"`
+}
+
+// backfillJSON is the state of a backfill in JSON.
+type backfillJSON struct {
+	Rows       int64        `json:"rows"`
+	Total      int64        `json:"total"`
+	Rate       float64      `json:"rate"`
+	ETASeconds float64      `json:"eta_seconds"`
+	Done       bool         `json:"done"`
+	Paused     bool         `json:"paused"`
+	Canceled   bool         `json:"canceled"`
+	Checkpoint string       `json:"checkpoint"`
+	StartedAt  *time.Time   `json:"started_at"`
+	DoneAt     *time.Time   `json:"done_at"`
+	LeaseOwner string       `json:"lease_owner"`
+	LeaseUntil *time.Time   `json:"lease_until"`
+	RateLimit  float64      `json:"rate_limit"`
+	BatchSize  int          `json:"batch_size"`
+	Samples    []sampleJSON `json:"samples"`
+}
+
+// sampleJSON is the progress of a backfill at one time.
+type sampleJSON struct {
+	At   time.Time `json:"at"`
+	Rows int64     `json:"rows"`
+}
+
+// verificationJSON is the last verification in JSON.
+type verificationJSON struct {
+	At          *time.Time `json:"at"`
+	AgeSeconds  float64    `json:"age_seconds"`
+	Clean       bool       `json:"clean"`
+	Rows        int64      `json:"rows"`
+	Differences int64      `json:"differences"`
+	Detail      string     `json:"detail"`
+}
+
+// repairsJSON is the repair backlog in JSON.
+type repairsJSON struct {
+	Pending int64         `json:"pending"`
+	Stuck   int64         `json:"stuck"`
+	Oldest  *time.Time    `json:"oldest"`
+	History []backlogJSON `json:"history"`
+}
+
+// backlogJSON is the repair backlog at one time.
+type backlogJSON struct {
+	At      time.Time `json:"at"`
+	Pending int64     `json:"pending"`
+}
+
+func toStatusJSON(s expandcontract.Status) statusJSON {
+	st := s.State
+	out := statusJSON{Migration: st.Name, At: s.At.UTC(), Phase: st.Phase.String(), Version: st.Version,
+		UpdatedAt: st.UpdatedAt.UTC(), Stages: make([]string, len(s.Stages)), Backfill: toBackfillJSON(s),
+		Verification: verificationJSON{At: timeOrNil(st.Verification.At), AgeSeconds: seconds(s.VerificationAge),
+			Clean: st.Verification.Clean, Rows: st.Verification.Rows, Differences: st.Verification.Differences,
+			Detail: st.Verification.Detail},
+		Repairs: repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest),
+			History: make([]backlogJSON, len(s.Repairs.History))},
+		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events))}
+	for i, stage := range s.Stages {
+		out.Stages[i] = stage.String()
+	}
+	for i, b := range s.Repairs.History {
+		out.Repairs.History[i] = backlogJSON{At: b.At.UTC(), Pending: b.Pending}
+	}
+	for i, ev := range s.Events {
+		out.Events[i] = toEventJSON(ev)
+	}
+	return out
+}
+
+func toBackfillJSON(s expandcontract.Status) backfillJSON {
+	b := s.State.Backfill
+	samples := make([]sampleJSON, len(s.Backfill.Samples))
+	for i, x := range s.Backfill.Samples {
+		samples[i] = sampleJSON{At: x.At.UTC(), Rows: x.Rows}
+	}
+	return backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
+		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
+		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
+		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize}
+}
+
+// readStatus reads the status of m.
+func readStatus(c *call, m *expandcontract.Migration) (expandcontract.Status, error) {
+	return m.Status(c.ctx)
+}
+
+// printStatus prints s for people.
+func printStatus(c *call, s expandcontract.Status) error {
+	st, now := s.State, s.At
+	stages := make([]string, len(s.Stages))
+	for i, stage := range s.Stages {
+		stages[i] = stage.String()
+	}
+	pairs := [][2]string{
+		{"migration", st.Name},
+		{"phase", phaseLine(s)},
+		{"stages", strings.Join(stages, ", ")},
+		{"backfill", backfillLine(s)},
+	}
+	if b := st.Backfill; b.LeaseOwner != "" {
+		pairs = append(pairs, [2]string{"", fmt.Sprintf("lease held by %s until %s", b.LeaseOwner, when(b.LeaseUntil, now))})
+	}
+	if set := settingsLine(st.Backfill); set != "" {
+		pairs = append(pairs, [2]string{"", set})
+	}
+	pairs = append(pairs,
+		[2]string{"verification", verificationLine(s)},
+		[2]string{"repairs", repairsLine(s)},
+		[2]string{"instances", fmt.Sprintf("%d: %s", len(s.Instances), stagesLine(s.ByStage))},
+	)
+	if err := fields(c.out(), pairs); err != nil {
+		return err
+	}
+	if len(s.Instances) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.out())
+	return printInstances(c, s.Instances, now)
+}
+
+// phaseLine shows the phase, the version and the last move, from the
+// recent history.
+func phaseLine(s expandcontract.Status) string {
+	st := s.State
+	line := fmt.Sprintf("%s (version %d)", st.Phase, st.Version)
+	for _, ev := range s.Events { // newest first
+		if (ev.Kind == "move" || ev.Kind == "force") && ev.To == st.Phase {
+			line += fmt.Sprintf(", moved %s by %s", when(ev.At, s.At), ev.Actor)
+			if ev.Reason != "" {
+				line += ": " + oneLine(ev.Reason)
+			}
+			if ev.Kind == "force" {
+				line += " (forced)"
+			}
+			break
+		}
+	}
+	return line
+}
+
+// backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
+// and whether it is paused, canceled or done.
+func backfillLine(s expandcontract.Status) string {
+	b := s.State.Backfill
+	var parts []string
+	switch {
+	case b.Done():
+		return fmt.Sprintf("done %s, %d rows", when(b.DoneAt, s.At), b.Rows)
+	case b.StartedAt.IsZero() && b.Rows == 0:
+		parts = append(parts, "not started")
+	default:
+		parts = append(parts, progress(b.Rows, b.Total))
+		if s.Backfill.Rate > 0 {
+			parts = append(parts, rate(s.Backfill.Rate))
+		}
+		if s.Backfill.ETA > 0 {
+			parts = append(parts, "ETA "+short(s.Backfill.ETA))
+		}
+	}
+	if b.Paused {
+		parts = append(parts, "paused")
+	}
+	if b.Canceled {
+		parts = append(parts, "canceled")
+	}
+	return strings.Join(parts, "  ")
+}
+
+// settingsLine shows the backfill's settings an operator made, or "" if
+// none is.
+func settingsLine(b expandcontract.BackfillState) string {
+	var parts []string
+	if b.RateLimit > 0 {
+		parts = append(parts, "rate limit "+rate(b.RateLimit))
+	}
+	if b.BatchSize > 0 {
+		parts = append(parts, fmt.Sprintf("batch size %d keys", b.BatchSize))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "set by an operator: " + strings.Join(parts, ", ")
+}
+
+// barWidth is the width of a progress bar, between its brackets.
+const barWidth = 30
+
+// progress shows rows done of total as a bar, a percentage and the counts:
+// "[#########.....................]  31%  3100/10000 rows".
+func progress(rows, total int64) string {
+	if total <= 0 {
+		return strconv.FormatInt(rows, 10) + " rows"
+	}
+	f := min(1, float64(rows)/float64(total))
+	n := int(f * barWidth)
+	return fmt.Sprintf("[%s%s] %3d%%  %d/%d rows", strings.Repeat("#", n), strings.Repeat(".", barWidth-n),
+		int(f*100), rows, total)
+}
+
+// rate shows rows per second.
+func rate(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f rows/s", r)
+	}
+	return fmt.Sprintf("%.1f rows/s", r)
+}
+
+// verificationLine shows the last verification.
+func verificationLine(s expandcontract.Status) string {
+	v := s.State.Verification
+	if v.At.IsZero() {
+		return "none"
+	}
+	verdict := "clean"
+	if !v.Clean {
+		verdict = "NOT CLEAN"
+	}
+	return fmt.Sprintf("%s, %s, %s, %s", verdict, when(v.At, s.At), plural(v.Rows, "row", "rows"), plural(v.Differences, "difference", "differences"))
+}
+
+// repairsLine shows the repair backlog.
+func repairsLine(s expandcontract.Status) string {
+	r := s.Repairs
+	if r.Pending == 0 {
+		return "none pending"
+	}
+	return fmt.Sprintf("%d pending, %d stuck, oldest recorded %s", r.Pending, r.Stuck, when(r.Oldest, s.At))
+}
+
+// statusAll prints a line for each migration.
+func statusAll(c *call) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	all, err := c.store.Statuses(c.ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := struct {
+			Migrations []statusJSON `json:"migrations"`
+		}{make([]statusJSON, len(all))}
+		for i, s := range all {
+			out.Migrations[i] = toStatusJSON(s)
+		}
+		return writeJSON(c.out(), out)
+	}
+	rows := make([][]string, len(all))
+	for i, s := range all {
+		st := s.State
+		verified := "-"
+		if v := st.Verification; !v.At.IsZero() {
+			verified = "clean " + ago(v.At, s.At)
+			if !v.Clean {
+				verified = plural(v.Differences, "difference", "differences") + " " + ago(v.At, s.At)
+			}
+		}
+		rows[i] = []string{st.Name, st.Phase.String(), strconv.FormatInt(st.Version, 10), backfillShort(s), verified,
+			fmt.Sprintf("%d (%d stuck)", s.Repairs.Pending, s.Repairs.Stuck), stagesLine(s.ByStage)}
+	}
+	return table(c.out(), []string{"MIGRATION", "PHASE", "VERSION", "BACKFILL", "VERIFIED", "REPAIRS", "INSTANCES"}, rows)
+}
+
+// backfillShort shows the backfill's progress in a few words.
+func backfillShort(s expandcontract.Status) string {
+	b := s.State.Backfill
+	var out string
+	switch {
+	case b.Done():
+		return "done"
+	case b.StartedAt.IsZero() && b.Rows == 0:
+		out = "-"
+	case b.Total > 0:
+		out = fmt.Sprintf("%d%% of %d", int(min(1, float64(b.Rows)/float64(b.Total))*100), b.Total)
+	default:
+		out = fmt.Sprintf("%d rows", b.Rows)
+	}
+	switch {
+	case b.Canceled:
+		out += ", canceled"
+	case b.Paused:
+		out += ", paused"
+	case s.Backfill.ETA > 0:
+		out += ", ETA " + short(s.Backfill.ETA)
+	}
+	return out
+}
