@@ -65,9 +65,10 @@ type run struct {
 // measures and records spans.
 const recentBatches = 16
 
-// rateWindow holds the ends of a run's recent batches: when each ended, on
-// the real clock, and the rows the run had copied by then. The zero value
-// holds none.
+// rateWindow holds the ends of a run's recent batches: when each ended, by
+// the store's clock (the clock of the progress samples and of the status
+// that reads them), and the rows the run had copied by then. The zero
+// value holds none.
 type rateWindow struct {
 	at      [recentBatches + 1]time.Time
 	rows    [recentBatches + 1]int64
@@ -380,7 +381,7 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 	if err := b.estimate(ctx, r); err != nil {
 		return err
 	}
-	r.recent.reset(time.Now(), r.runRows)
+	r.recent.reset(b.k.Now(), r.runRows)
 	var ahead *lookahead
 	for {
 		if ctx.Err() != nil {
@@ -657,14 +658,14 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 		if rows < 0 {
 			return fmt.Errorf("backfill: %q: batch %s reported %d rows", b.name, rangeString(rng), rows)
 		}
-		now, end := b.k.Now(), time.Now()
+		now := b.k.Now()
 		samples, added := meta.AddSample(r.samples, now, r.rows+rows, false)
 		var encoded any // NULL keeps the samples as they are
 		if added {
 			encoded = meta.EncodeSamples(samples)
 		}
 		args := []any{encodeKey(rng.To), rows, r.total, meta.Micros(r.startedAt), meta.Micros(now.Add(b.cfg.ttl)),
-			meta.Micros(now), r.recent.rateAt(end, r.runRows+rows), encoded, b.name, b.cfg.owner, backfillPhase, r.settings}
+			meta.Micros(now), r.recent.rateAt(now, r.runRows+rows), encoded, b.name, b.cfg.owner, backfillPhase, r.settings}
 		res, err := tx.ExecContext(ctx, b.qCheckpoint, args...)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
@@ -696,7 +697,7 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 			return fmt.Errorf("backfill: %q: commit batch: %w", b.name, err)
 		}
 		r.started, r.samples = true, samples
-		r.recent.add(end, r.runRows+rows)
+		r.recent.add(now, r.runRows+rows)
 		return nil
 	})
 	if err != nil && ctx.Err() != nil {
@@ -775,7 +776,7 @@ func (b *Runner) waitResume(ctx context.Context, r *run) error {
 		if c.Settings != r.settings {
 			b.apply(ctx, r, c)
 		}
-		r.recent.reset(time.Now(), r.runRows)
+		r.recent.reset(b.k.Now(), r.runRows)
 		r.next = time.Time{} // the time paused is owed to no rate limit
 		return nil
 	}
