@@ -9,10 +9,12 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // SchemaVersion is the version of the metadata tables this package creates
@@ -57,6 +59,7 @@ type config struct {
 	providers    telemetry.Providers
 	loggerSet    bool
 	meterSet     bool
+	tracerSet    bool
 }
 
 // WithTablePrefix names the metadata tables prefix+"migrations" and so on.
@@ -94,6 +97,15 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.providers.Meter, c.meterSet = mp, true })
 }
 
+// WithTracerProvider sets the tracer provider of the store and of the
+// backfills, verifications and repairs of its migrations. The default is
+// the global one, otel.GetTracerProvider, read when [Open] runs. A nil tp,
+// or a nil pointer in the interface, makes Open fail. See the package
+// documentation for the spans.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Tracer, c.tracerSet = tp, true })
+}
+
 // WithLogger sets the logger of the store and of the backfills,
 // verifications and repairs of its migrations. The default is
 // slog.Default().
@@ -111,6 +123,7 @@ type Store struct {
 	lockTimeout  time.Duration
 	ddlAttempts  int
 	meter        metric.Meter
+	tracer       trace.Tracer
 	moves        *telemetry.Counter[moveResult]
 	phaseReads   *telemetry.Counter[readResult]
 }
@@ -148,6 +161,8 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: nil logger", ErrInvalidInput)
 	case c.meterSet && c.providers.Meter == nil:
 		return nil, fmt.Errorf("%w: nil meter provider", ErrInvalidInput)
+	case c.tracerSet && validate.Nil(c.providers.Tracer):
+		return nil, fmt.Errorf("%w: nil tracer provider", ErrInvalidInput)
 	}
 	d, err := sqldialect.For(db)
 	if err != nil {
@@ -163,7 +178,7 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	s := &Store{m: k, maxVerifyAge: c.maxVerifyAge, lockTimeout: c.lockTimeout, ddlAttempts: c.ddlAttempts,
-		meter: k.Meter(scope)}
+		meter: k.Meter(scope), tracer: k.Tracer(scope)}
 	if s.moves, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.moves",
 		"Phase moves asked for, by result.", "{move}", nil, telemetry.KeyReason, numMoveResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
@@ -204,7 +219,7 @@ func checkSQLite(ctx context.Context, db *sqlx.DB) error {
 	return nil
 }
 
-// scope is the instrumentation scope of the package's metrics.
+// scope is the instrumentation scope of the package's metrics and spans.
 const scope = "github.com/cutover-go/cutover/expandcontract"
 
 // DB returns the database the store keeps its tables in.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/telemetry"
@@ -50,7 +51,8 @@ type Store struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 
-	meterProvider metric.MeterProvider
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 // New returns the metadata of db under tables named prefix+"migrations" and
@@ -72,7 +74,7 @@ func New(db *sqlx.DB, prefix string, now func() time.Time, p telemetry.Providers
 		}
 	}
 	_, _, s.Logger = p.Resolve("")
-	s.meterProvider = p.Meter
+	s.meterProvider, s.tracerProvider = p.Meter, p.Tracer
 	return s, nil
 }
 
@@ -81,6 +83,13 @@ func New(db *sqlx.DB, prefix string, now func() time.Time, p telemetry.Providers
 func (s *Store) Meter(scope string) metric.Meter {
 	m, _, _ := telemetry.Providers{Meter: s.meterProvider}.Resolve(scope)
 	return m
+}
+
+// Tracer returns the tracer of the instrumentation scope named scope, the
+// import path of the package whose spans it starts.
+func (s *Store) Tracer(scope string) trace.Tracer {
+	_, t, _ := telemetry.Providers{Tracer: s.tracerProvider}.Resolve(scope)
+	return t
 }
 
 // Q rebinds query's ? placeholders for the store's dialect.
