@@ -86,7 +86,10 @@
 //	file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)
 //
 // [Open] refuses a database file without a busy timeout, naming the
-// parameter to add. The DSN needs no _txlock=immediate: every transaction
+// parameter to add. github.com/mattn/go-sqlite3, registered as "sqlite3",
+// works too: its parameters are _busy_timeout=5000&_journal_mode=WAL. A
+// program that registers modernc.org/sqlite under the name "sqlite3" keeps
+// modernc's parameters. The DSN needs no _txlock=immediate: every transaction
 // of this package and its sub-packages that writes (a move, a backfill
 // batch with its checkpoint, the take-over of a lease, a pause) takes the
 // database's write lock when it begins, so that one that reads before it

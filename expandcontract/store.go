@@ -129,13 +129,14 @@ type Store struct {
 }
 
 // Open creates the metadata tables in db if they do not exist and returns a
-// store over them. db may be SQLite (driver "sqlite"), PostgreSQL (driver
-// "pgx") or MySQL/MariaDB (driver "mysql"). Open is idempotent and safe to
-// run from many instances at once. It fails, changing nothing, on a
-// database whose metadata schema is newer than [SchemaVersion], and on bad
-// input, such as a nil db, a nil option, or a SQLite database file opened
-// without a busy timeout (see the package documentation), with an error
-// wrapping [ErrInvalidInput].
+// store over them. db may be SQLite (driver "sqlite", or "sqlite3", the
+// name of github.com/mattn/go-sqlite3), PostgreSQL (driver "pgx") or
+// MySQL/MariaDB (driver "mysql"). Open is idempotent and safe to run from
+// many instances at once. It fails, changing nothing, on a database whose
+// metadata schema is newer than [SchemaVersion], and on bad input, such as
+// a nil db, a nil option, or a SQLite database file opened without a busy
+// timeout (see the package documentation), with an error wrapping
+// [ErrInvalidInput].
 func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil database", ErrInvalidInput)
@@ -212,9 +213,13 @@ func checkSQLite(ctx context.Context, db *sqlx.DB) error {
 		return fmt.Errorf("expandcontract: check the SQLite database: %w", err)
 	}
 	if file != "" && timeout <= 0 {
+		mattn := ""
+		if db.DriverName() == "sqlite3" {
+			mattn = "; with github.com/mattn/go-sqlite3, _busy_timeout=5000, as in \"file:app.db?_busy_timeout=5000&_journal_mode=WAL\""
+		}
 		return fmt.Errorf("%w: the SQLite database %q has no busy timeout, so a write that meets another one fails at once "+
 			"with \"database is locked\"; open it with _pragma=busy_timeout(5000) in the DSN, as in "+
-			"\"file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)\"", ErrInvalidInput, file)
+			"\"file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)\"%s", ErrInvalidInput, file, mattn)
 	}
 	return nil
 }
