@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
@@ -57,6 +58,8 @@ func TestBadInputOpen(t *testing.T) {
 			{"nil option", db.DB, o(expandcontract.WithLockTimeout(time.Second), nil), expandcontract.ErrInvalidInput, "option 1 is nil"},
 			{"nil logger", db.DB, o(expandcontract.WithLogger(nil)), expandcontract.ErrInvalidInput, "nil logger"},
 			{"nil meter provider", db.DB, o(expandcontract.WithMeterProvider(nil)), expandcontract.ErrInvalidInput, "nil meter provider"},
+			{"nil tracer provider", db.DB, o(expandcontract.WithTracerProvider(nil)), expandcontract.ErrInvalidInput, "nil tracer provider"},
+			{"nil SDK tracer provider", db.DB, o(expandcontract.WithTracerProvider((*sdktrace.TracerProvider)(nil))), expandcontract.ErrInvalidInput, "nil tracer provider"},
 			{"nil clock", db.DB, o(expandcontract.WithClock(nil)), expandcontract.ErrInvalidInput, "nil clock"},
 			{"zero verification age", db.DB, o(expandcontract.WithVerificationMaxAge(0)), expandcontract.ErrInvalidInput, "verification max age must be positive, got 0s"},
 			{"negative verification age", db.DB, o(expandcontract.WithVerificationMaxAge(-time.Hour)), expandcontract.ErrInvalidInput, "got -1h0m0s"},

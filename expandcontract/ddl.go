@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/sqltext"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // This file runs the statements of a move or a retire. How they run:
@@ -156,6 +158,7 @@ func (r *ddlRun) runAlone(ctx context.Context, conn *sqlx.Conn, i int, done bool
 		case err != nil:
 			return r.stmtErr(i, "look up its index", err)
 		case name != "" && valid:
+			r.skipped(ctx, i, "its index is built")
 			if done {
 				return nil
 			}
@@ -163,20 +166,55 @@ func (r *ddlRun) runAlone(ctx context.Context, conn *sqlx.Conn, i int, done bool
 		case name != "":
 			r.m.s.m.Logger.WarnContext(ctx, "cutover: dropping the INVALID index a failed concurrent build left behind",
 				"migration", r.m.h.Name, "to", r.to.String(), "statement", i, "index", name)
-			if _, err := conn.ExecContext(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+name); err != nil {
-				return r.stmtErr(i, "drop the INVALID index "+name+" a failed build left", err)
+			if err := r.exec(ctx, conn, i, `DROP INDEX CONCURRENTLY IF EXISTS `+name, "drop the INVALID index "+name+" a failed build left"); err != nil {
+				return err
 			}
 		case done:
+			r.skipped(ctx, i, "recorded done")
 			return nil // recorded built, and dropped since: the history decides
 		}
 	} else if done {
+		r.skipped(ctx, i, "recorded done")
 		return nil
 	}
 	start := time.Now()
-	if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
-		return r.stmtErr(i, "", err)
+	if err := r.exec(ctx, conn, i, st.SQL, ""); err != nil {
+		return err
 	}
 	return r.record(ctx, conn, i, time.Since(start))
+}
+
+// exec runs query, statement i of the run or (doing says what) a statement
+// run for it, through e, in a span of its own under the move's or retire's,
+// and returns its error named by [ddlRun.stmtErr].
+func (r *ddlRun) exec(ctx context.Context, e sqlx.ExecerContext, i int, query, doing string) error {
+	ctx, span := telemetry.Child(ctx, r.m.s.tracer, spanStatement, trace.WithAttributes(
+		telemetry.KeyMigration.String(r.m.h.Name), telemetry.KeyPhaseTo.String(r.to.String()),
+		keyStatementIndex.Int(i), telemetry.KeyStatement.String(sqltext.Abbreviate(query))))
+	_, err := e.ExecContext(ctx, query)
+	outcome := telemetry.OK
+	if err != nil {
+		err = r.stmtErr(i, doing, err)
+		switch {
+		case ctx.Err() != nil:
+			outcome = telemetry.Canceled
+		case r.m.s.m.Dialect.IsLockTimeout(err):
+			outcome = telemetry.Timeout
+		default:
+			outcome = telemetry.Error
+		}
+	}
+	telemetry.EndSpan(span, outcome.String(), err)
+	return err
+}
+
+// skipped notes, in the span of the move or retire, that statement i did
+// not run, and why.
+func (r *ddlRun) skipped(ctx context.Context, i int, why string) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("statement skipped: "+why, trace.WithAttributes(keyStatementIndex.Int(i),
+			telemetry.KeyStatement.String(sqltext.Abbreviate(r.stmts[i].SQL))))
+	}
 }
 
 // runGroup runs statements i to j-1, none of which is Outside, in one
@@ -189,11 +227,12 @@ func (r *ddlRun) runGroup(ctx context.Context, conn *sqlx.Conn, i, j int, done m
 	defer tx.Rollback()
 	for ; i < j; i++ {
 		if done[i] == r.stmts[i].SQL {
+			r.skipped(ctx, i, "recorded done")
 			continue
 		}
 		start := time.Now()
-		if _, err := tx.ExecContext(ctx, r.stmts[i].SQL); err != nil {
-			return r.stmtErr(i, "", err)
+		if err := r.exec(ctx, tx, i, r.stmts[i].SQL, ""); err != nil {
+			return err
 		}
 		if err := r.record(ctx, tx, i, time.Since(start)); err != nil {
 			return err
@@ -215,8 +254,8 @@ func (r *ddlRun) inTx(ctx context.Context, tx *sqlx.Tx, first int) error {
 		return fmt.Errorf("expandcontract: set lock timeout: %w", err)
 	}
 	for i := first; i < len(r.stmts); i++ {
-		if _, err := tx.ExecContext(ctx, r.stmts[i].SQL); err != nil {
-			return r.stmtErr(i, "", err)
+		if err := r.exec(ctx, tx, i, r.stmts[i].SQL, ""); err != nil {
+			return err
 		}
 	}
 	return nil

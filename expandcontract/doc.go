@@ -59,6 +59,42 @@
 // All of it is safe for concurrent use by any number of goroutines and
 // processes sharing the database.
 //
+// # Tracing
+//
+// The store and its sub-packages start their spans with the tracer
+// provider of [WithTracerProvider], or the global one, under the import
+// path of the package that starts them. [Migration.Move] is a span named
+// cutover.expandcontract.move, and [Migration.Retire] one named
+// cutover.expandcontract.retire, with the attributes cutover.migration,
+// cutover.phase.from, cutover.phase.to, cutover.forced,
+// cutover.statements (how many statements it was given) and
+// cutover.outcome: "ok", "refused" (an illegal move, a guard, or a
+// lock-safety rule of package lockcheck), "conflict" (the version was not
+// the one the move applied to) or "error" (bad input, a failed statement
+// or read). Each statement a move or retire runs is a child span,
+// cutover.expandcontract.statement, with cutover.statement (the statement
+// as it ran, abbreviated to 80 characters), cutover.statement.index (from
+// 0), cutover.phase.to and cutover.outcome: "ok", "error", "timeout" (a
+// lock timeout; the statements are tried again, see [WithDDLAttempts]) or
+// "canceled"; the DROP INDEX CONCURRENTLY of an INVALID index left by a
+// failed build is one too, under the index of the build's statement. A
+// statement skipped because the history records it done, or because its
+// index is built, is an event of the move's span ("statement skipped:
+// recorded done"), as is each new try after a lock timeout.
+//
+// The sub-packages add cutover.expandcontract.backfill.run with a child per
+// batch, cutover.expandcontract.verify.run with a child per key range, and
+// cutover.expandcontract.repair.round with a child per call of the repair
+// function; their package documentation lists their attributes. A span
+// whose work fails records the error (span.RecordError) and ends with the
+// status Error and the error's text; refusals and conflicts are errors
+// too. Child spans are started only under a span that is recording, so
+// that work that is not traced (no SDK installed, or a trace the sampler
+// dropped) builds none: a backfill batch then costs one look-up of the
+// context and no allocation. No attribute holds a key of the migrated
+// rows; an error's text, recorded as it is, may (that of a failed batch
+// names its key range).
+//
 // # SQLite
 //
 // Open a SQLite database (modernc.org/sqlite) that more than one
@@ -69,7 +105,10 @@
 //	file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)
 //
 // [Open] refuses a database file without a busy timeout, naming the
-// parameter to add. The DSN needs no _txlock=immediate: every transaction
+// parameter to add. github.com/mattn/go-sqlite3, registered as "sqlite3",
+// works too: its parameters are _busy_timeout=5000&_journal_mode=WAL. A
+// program that registers modernc.org/sqlite under the name "sqlite3" keeps
+// modernc's parameters. The DSN needs no _txlock=immediate: every transaction
 // of this package and its sub-packages that writes (a move, a backfill
 // batch with its checkpoint, the take-over of a lease, a pause) takes the
 // database's write lock when it begins, so that one that reads before it

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/expandcontract/lockcheck"
 	"github.com/cutover-go/cutover/internal/backoff"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // Move asks for a change of a migration's phase: one step forward or back.
@@ -131,7 +134,19 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // before it. A statement lockcheck cannot check (one that does not parse,
 // several in one entry) or a bad override is bad input: the error wraps
 // [ErrInvalidInput] and nothing is recorded.
-func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
+//
+// With a tracer provider ([WithTracerProvider]), a move is a span named
+// cutover.expandcontract.move, with a child per statement it runs (see the
+// package documentation).
+func (m *Migration) Move(ctx context.Context, mv Move) (st State, err error) {
+	ctx, span := m.s.tracer.Start(ctx, spanMove, trace.WithAttributes(telemetry.KeyMigration.String(m.h.Name),
+		telemetry.KeyPhaseTo.String(mv.To.String()), keyForced.Bool(mv.Force), keyStatements.Int(len(mv.SQL))))
+	defer func() { telemetry.EndSpan(span, moveOutcome(err), err) }()
+	return m.move(ctx, span, mv)
+}
+
+// move is Move, in span.
+func (m *Migration) move(ctx context.Context, span trace.Span, mv Move) (State, error) {
 	switch {
 	case !mv.To.Valid():
 		return State{}, fmt.Errorf("%w: move to %v", ErrUnknownPhase, mv.To)
@@ -151,6 +166,7 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
+	span.SetAttributes(telemetry.KeyPhaseFrom.String(cur.Phase.String()))
 	if mv.Version == 0 {
 		mv.Version = cur.Version
 	}
@@ -188,6 +204,41 @@ func (m *Migration) Move(ctx context.Context, mv Move) (State, error) {
 	k.Logger.InfoContext(ctx, "cutover: phase moved", "migration", m.h.Name, "from", cur.Phase.String(),
 		"to", mv.To.String(), "actor", mv.Actor, "reason", mv.Reason, "forced", mv.Force)
 	return m.State(ctx)
+}
+
+// Span names and attribute keys of moves, retires and their statements.
+const (
+	spanMove      = "cutover.expandcontract.move"
+	spanRetire    = "cutover.expandcontract.retire"
+	spanStatement = "cutover.expandcontract.statement"
+
+	keyForced         = attribute.Key("cutover.forced")          // the move or retire was forced
+	keyStatements     = attribute.Key("cutover.statements")      // how many statements it was given
+	keyStatementIndex = attribute.Key("cutover.statement.index") // a statement's index among them, from 0
+	keyAttempt        = attribute.Key("cutover.attempt")         // the try of the statements, from 1
+)
+
+// Outcomes of a move's or a retire's span, as its cutover.outcome says.
+const (
+	outcomeOK       = "ok"       // moved, or retired
+	outcomeRefused  = "refused"  // an illegal move, a guard or a lock-safety rule refused it
+	outcomeConflict = "conflict" // the migration's version was not the one the move applied to
+	outcomeError    = "error"    // anything else: bad input, a failed statement or read
+)
+
+// moveOutcome classifies the error of a move or a retire.
+func moveOutcome(err error) string {
+	var me *MoveError
+	var ce *ConflictError
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.As(err, &me), errors.Is(err, lockcheck.ErrUnsafe):
+		return outcomeRefused
+	case errors.As(err, &ce):
+		return outcomeConflict
+	}
+	return outcomeError
 }
 
 // checkStatements refuses an empty statement among stmts.
@@ -361,6 +412,9 @@ func (m *Migration) withLockRetries(ctx context.Context, to Phase, fn func() err
 		}
 		k.Logger.WarnContext(ctx, "cutover: migration statement timed out on a lock; retrying",
 			"migration", m.h.Name, "to", to.String(), "attempt", attempt, "err", err)
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.AddEvent("lock timeout; retrying", trace.WithAttributes(keyAttempt.Int64(attempt+1)))
+		}
 		if err := backoff.Sleep(ctx, lockRetries.Wait(attempt)); err != nil {
 			return fmt.Errorf("expandcontract: %q, statements for %s: %w", m.h.Name, to, err)
 		}

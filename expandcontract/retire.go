@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cutover-go/cutover/expandcontract/lockcheck"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // Retire asks for the removal of what the old store left behind, such as
@@ -44,7 +47,18 @@ type Retire struct {
 // rules of [lockcheck.Check], refuses the retire with an error wrapping
 // [lockcheck.ErrUnsafe], recorded in the history, unless an override lets
 // it through.
-func (m *Migration) Retire(ctx context.Context, r Retire) error {
+//
+// With a tracer provider ([WithTracerProvider]), a retire is a span named
+// cutover.expandcontract.retire, with a child per statement it runs.
+func (m *Migration) Retire(ctx context.Context, r Retire) (err error) {
+	ctx, span := m.s.tracer.Start(ctx, spanRetire, trace.WithAttributes(telemetry.KeyMigration.String(m.h.Name),
+		keyForced.Bool(r.Force), keyStatements.Int(len(r.SQL))))
+	defer func() { telemetry.EndSpan(span, moveOutcome(err), err) }()
+	return m.retire(ctx, span, r)
+}
+
+// retire is Retire, in span.
+func (m *Migration) retire(ctx context.Context, span trace.Span, r Retire) error {
 	switch {
 	case strings.TrimSpace(r.Actor) == "":
 		return fmt.Errorf("%w: retiring needs an actor", ErrInvalidInput)
@@ -62,6 +76,7 @@ func (m *Migration) Retire(ctx context.Context, r Retire) error {
 	if err != nil {
 		return err
 	}
+	span.SetAttributes(telemetry.KeyPhaseFrom.String(st.Phase.String()), telemetry.KeyPhaseTo.String(st.Phase.String()))
 	k := m.s.m
 	refuse := func(refusal error) error {
 		ev := Event{Actor: r.Actor, Kind: "refuse", From: st.Phase, To: st.Phase,

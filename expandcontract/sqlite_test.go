@@ -291,3 +291,34 @@ func TestOpenRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 	mem.SetMaxOpenConns(1)
 	ectest.Open(t, mem, nil)
 }
+
+// TestSQLite3DriverName opens the store on a SQLite database whose driver
+// is named "sqlite3", as github.com/mattn/go-sqlite3 registers itself and
+// programs register modernc.org/sqlite: it is SQLite, for the store and
+// for the sub-packages, and a database without a busy timeout is refused
+// with the DSN parameter of either driver.
+func TestSQLite3DriverName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	impatient := sqlx.NewDb(plainSQLite(t, path, "?_pragma=journal_mode(WAL)").DB, "sqlite3")
+	_, err := expandcontract.Open(t.Context(), impatient)
+	require.ErrorIs(t, err, expandcontract.ErrInvalidInput)
+	assert.ErrorContains(t, err, "_pragma=busy_timeout(5000)")
+	assert.ErrorContains(t, err, "_busy_timeout=5000")
+
+	db := sqlx.NewDb(plainSQLite(t, path, userDSN).DB, "sqlite3")
+	s := ectest.Open(t, db, ectest.NewClock())
+	assert.Equal(t, sqldialect.SQLite, s.Driver())
+	createItems(t, db, 5)
+	m := ectest.Ensure(t, s, "items")
+	_, err = m.Move(t.Context(), expandcontract.Move{To: expandcontract.DualWrite, Actor: "ann",
+		SQL: []string{`ALTER TABLE items ADD COLUMN extra TEXT`}})
+	require.NoError(t, err)
+	ectest.MoveTo(t, m, expandcontract.Backfill)
+	bf, err := backfill.New(m, backfill.Keyset{Table: "items", Column: "id"},
+		backfill.SQLBatch(`UPDATE items SET copy = name WHERE id > :from AND id <= :to`), backfill.WithBatchSize(2))
+	require.NoError(t, err)
+	require.NoError(t, bf.Run(t.Context()))
+	var copied int
+	require.NoError(t, db.GetContext(t.Context(), &copied, `SELECT COUNT(*) FROM items WHERE copy = name`))
+	assert.Equal(t, 5, copied)
+}

@@ -10,10 +10,12 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/telemetry"
+	"github.com/cutover-go/cutover/internal/validate"
 )
 
 // SchemaVersion is the version of the metadata tables this package creates
@@ -66,6 +68,7 @@ type config struct {
 	loggerSet    bool
 	meterSet     bool
 	checkOnly    bool
+	tracerSet    bool
 }
 
 // WithTablePrefix names the metadata tables prefix+"migrations" and so on.
@@ -129,6 +132,15 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // those of [SchemaUpgradeDDL]. The default is to create and upgrade.
 func WithoutSchemaChanges() Option { return optionFunc(func(c *config) { c.checkOnly = true }) }
 
+// WithTracerProvider sets the tracer provider of the store and of the
+// backfills, verifications and repairs of its migrations. The default is
+// the global one, otel.GetTracerProvider, read when [Open] runs. A nil tp,
+// or a nil pointer in the interface, makes Open fail. See the package
+// documentation for the spans.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.providers.Tracer, c.tracerSet = tp, true })
+}
+
 // WithLogger sets the logger of the store and of the backfills,
 // verifications and repairs of its migrations. The default is
 // slog.Default().
@@ -148,6 +160,7 @@ type Store struct {
 	lockTimeout  time.Duration
 	ddlAttempts  int
 	meter        metric.Meter
+	tracer       trace.Tracer
 	moves        *telemetry.Counter[moveResult]
 	phaseReads   *telemetry.Counter[readResult]
 	gauges       metric.Registration // nil without WithMeterProvider
@@ -157,7 +170,8 @@ type Store struct {
 // Open creates the metadata tables in db if they do not exist, or brings
 // tables of an older [SchemaVersion] up to it in place, and returns a
 // store over them; with [WithoutSchemaChanges] it only checks them. db may
-// be SQLite (driver "sqlite"), PostgreSQL (driver "pgx") or MySQL/MariaDB
+// be SQLite (driver "sqlite", or "sqlite3", the name of
+// github.com/mattn/go-sqlite3), PostgreSQL (driver "pgx") or MySQL/MariaDB
 // (driver "mysql"). Open is idempotent and safe to run from many
 // instances at once. It fails, changing nothing, on a database whose
 // metadata schema is newer than [SchemaVersion], and on bad input, such as
@@ -189,6 +203,8 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: nil logger", ErrInvalidInput)
 	case c.meterSet && c.providers.Meter == nil:
 		return nil, fmt.Errorf("%w: nil meter provider", ErrInvalidInput)
+	case c.tracerSet && validate.Nil(c.providers.Tracer):
+		return nil, fmt.Errorf("%w: nil tracer provider", ErrInvalidInput)
 	}
 	d, err := sqldialect.For(db)
 	if err != nil {
@@ -204,7 +220,7 @@ func Open(ctx context.Context, db *sqlx.DB, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	s := &Store{m: k, maxVerifyAge: c.maxVerifyAge, lockTimeout: c.lockTimeout, ddlAttempts: c.ddlAttempts,
-		meter: k.Meter(scope)}
+		meter: k.Meter(scope), tracer: k.Tracer(scope)}
 	if s.moves, err = telemetry.NewCounter(s.meter, "cutover.expandcontract.moves",
 		"Phase moves asked for, by result.", "{move}", nil, telemetry.KeyReason, numMoveResults); err != nil {
 		return nil, fmt.Errorf("expandcontract: %w", err)
@@ -308,14 +324,18 @@ func checkSQLite(ctx context.Context, db *sqlx.DB) error {
 		return fmt.Errorf("expandcontract: check the SQLite database: %w", err)
 	}
 	if file != "" && timeout <= 0 {
+		mattn := ""
+		if db.DriverName() == "sqlite3" {
+			mattn = "; with github.com/mattn/go-sqlite3, _busy_timeout=5000, as in \"file:app.db?_busy_timeout=5000&_journal_mode=WAL\""
+		}
 		return fmt.Errorf("%w: the SQLite database %q has no busy timeout, so a write that meets another one fails at once "+
 			"with \"database is locked\"; open it with _pragma=busy_timeout(5000) in the DSN, as in "+
-			"\"file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)\"", ErrInvalidInput, file)
+			"\"file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)\"%s", ErrInvalidInput, file, mattn)
 	}
 	return nil
 }
 
-// scope is the instrumentation scope of the package's metrics.
+// scope is the instrumentation scope of the package's metrics and spans.
 const scope = "github.com/cutover-go/cutover/expandcontract"
 
 // DB returns the database the store keeps its tables in.

@@ -18,6 +18,19 @@
 // sample rate flag of [WithSampleRateFlag] is counted in
 // cutover.flags.sample_rate_resolutions, with the flag key and a reason:
 // "flag", "error", "out_of_range" or "timeout".
+//
+// Stage resolutions are counted with OpenTelemetry's feature flag
+// attributes too: feature_flag.key, the flag key;
+// feature_flag.result.variant, the name of the stage resolved; and
+// feature_flag.result.reason, how the flag system determined the value.
+// That is the reason the provider gave, as the semantic conventions name
+// OpenFeature's reasons ("static", "default", "targeting_match", "split",
+// "cached", "disabled", "stale", "error", and "unknown" for none or a
+// provider's own), when the flag's value was used, and when it was
+// clamped, since a clamp changes the stage and not how the flag was
+// evaluated; it is "error" whenever the fallback was used instead: for the
+// reasons "error", "unknown_value" and "timeout", and for a bound that
+// returned no stage.
 package flags
 
 import (
@@ -95,9 +108,11 @@ type Resolver struct {
 	rateFallback float64
 
 	resolutions metric.Int64Counter
-	// stageOpts[stage][reason] is the add option, with its attribute set,
-	// for one resolution; built once so that Stage allocates nothing.
-	stageOpts [len(cutover.Stages)][numReasons][]metric.AddOption
+	// stageOpts[stage][reason][flagReason] is the add option, with its
+	// attribute set, for one resolution; built once so that Stage
+	// allocates nothing. The entries of a reason that counts every
+	// resolution as an error (see flagReasonFor) share one option.
+	stageOpts [len(cutover.Stages)][numReasons][numFlagReasons][]metric.AddOption
 
 	rates    metric.Int64Counter
 	rateOpts [numReasons][]metric.AddOption
@@ -157,12 +172,20 @@ func New(client Client, flag string, opts ...Option) (*Resolver, error) {
 	}
 	for _, s := range cutover.Stages {
 		for rs := range numReasons {
-			set := attribute.NewSet(
-				telemetry.KeyFlag.String(flag),
-				telemetry.KeyStage.String(s.String()),
-				telemetry.KeyReason.String(rs.String()),
-			)
-			r.stageOpts[s][rs] = []metric.AddOption{metric.WithAttributeSet(set)}
+			opts := &r.stageOpts[s][rs]
+			for fr := range numFlagReasons {
+				if flagReasonFor(rs, fr) == fr {
+					set := attribute.NewSet(append(stageAttrs(flag, s.String(), rs, fr),
+						telemetry.KeyFlag.String(flag),
+						telemetry.KeyStage.String(s.String()),
+						telemetry.KeyReason.String(rs.String()),
+					)...)
+					opts[fr] = []metric.AddOption{metric.WithAttributeSet(set)}
+				}
+			}
+			for fr := range numFlagReasons {
+				opts[fr] = opts[flagReasonFor(rs, fr)] // itself, or the one error option
+			}
 		}
 	}
 
@@ -195,23 +218,31 @@ func (r *Resolver) Flag() string { return r.flag }
 // stage, counted and logged (at most a few lines per interval).
 func (r *Resolver) Stage(ctx context.Context) cutover.Stage {
 	var (
-		s   cutover.Stage
+		res stageResult
 		rs  reason
 		err error
 	)
 	if r.timeout > 0 {
-		s, rs, err = r.stageWithTimeout(ctx)
+		res, rs, err = r.stageWithTimeout(ctx)
 	} else {
-		s, rs, err = r.evalStage(ctx, r.evaluationContext(ctx))
+		res, rs, err = r.evalStage(ctx, r.evaluationContext(ctx))
 	}
 	if err != nil {
 		r.logFallback(ctx, r.flag, rs.String(), r.fallbackName, err)
 	}
+	s := res.stage
 	if r.bound != nil {
 		s, rs = r.applyBound(ctx, s, rs)
 	}
-	r.resolutions.Add(ctx, 1, r.stageOpts[s][rs]...)
+	r.resolutions.Add(ctx, 1, r.stageOpts[s][rs][res.reason]...)
 	return s
+}
+
+// stageResult is what an evaluation of the stage flag gave: the stage, and
+// the reason the provider gave for the flag's value.
+type stageResult struct {
+	stage  cutover.Stage
+	reason flagReason
 }
 
 // SampleRate returns the share of shadow reads to compare for the request
@@ -249,22 +280,26 @@ func (r *Resolver) evaluationContext(ctx context.Context) openfeature.Evaluation
 
 // evalStage evaluates the stage flag on the calling goroutine. A non-nil
 // error comes with the fallback stage and the reason for it.
-func (r *Resolver) evalStage(ctx context.Context, ec openfeature.EvaluationContext) (s cutover.Stage, rs reason, err error) {
+func (r *Resolver) evalStage(ctx context.Context, ec openfeature.EvaluationContext) (res stageResult, rs reason, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			s, rs, err = r.fallback, reasonError, fmt.Errorf("flags: evaluate %q: provider panic: %v", r.flag, p)
+			res, rs, err = r.fallbackResult(), reasonError, fmt.Errorf("flags: evaluate %q: provider panic: %v", r.flag, p)
 		}
 	}()
 	d, err := r.client.StringValueDetails(ctx, r.flag, r.fallbackName, ec)
 	if err != nil {
-		return r.fallback, reasonError, fmt.Errorf("flags: evaluate %q: %w", r.flag, err)
+		return r.fallbackResult(), reasonError, fmt.Errorf("flags: evaluate %q: %w", r.flag, err)
 	}
-	s, err = cutover.ParseStage(d.Value)
+	s, err := cutover.ParseStage(d.Value)
 	if err != nil {
-		return r.fallback, reasonUnknownValue, fmt.Errorf("flags: evaluate %q: %w", r.flag, err)
+		return r.fallbackResult(), reasonUnknownValue, fmt.Errorf("flags: evaluate %q: %w", r.flag, err)
 	}
-	return s, reasonFlag, nil
+	return stageResult{s, flagReasonOf(d.Reason)}, reasonFlag, nil
 }
+
+// fallbackResult is the result of an evaluation that gives the fallback
+// stage.
+func (r *Resolver) fallbackResult() stageResult { return stageResult{r.fallback, flagError} }
 
 // evalRate evaluates the sample rate flag on the calling goroutine.
 func (r *Resolver) evalRate(ctx context.Context, ec openfeature.EvaluationContext) (v float64, rs reason, err error) {
@@ -283,9 +318,9 @@ func (r *Resolver) evalRate(ctx context.Context, ec openfeature.EvaluationContex
 	return d.Value, reasonFlag, nil
 }
 
-func (r *Resolver) stageWithTimeout(ctx context.Context) (cutover.Stage, reason, error) {
+func (r *Resolver) stageWithTimeout(ctx context.Context) (stageResult, reason, error) {
 	ec := r.evaluationContext(ctx)
-	return withTimeout(ctx, r.timeout, r.flag, r.fallback, func(ctx context.Context) (cutover.Stage, reason, error) {
+	return withTimeout(ctx, r.timeout, r.flag, r.fallbackResult(), func(ctx context.Context) (stageResult, reason, error) {
 		return r.evalStage(ctx, ec)
 	})
 }

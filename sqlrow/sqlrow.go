@@ -90,10 +90,10 @@ type Rows struct {
 }
 
 // New returns the Rows of t for the database/sql driver named driver:
-// "sqlite", "pgx" (or "postgres") or "mysql". An unknown driver, an empty
-// or invalid name, no value columns or a column named twice makes New fail
-// with an error wrapping [ErrInvalidInput] (and [ErrInvalidIdentifier] for a
-// bad name) that names every problem.
+// "sqlite" (or "sqlite3"), "pgx" (or "postgres") or "mysql". An unknown
+// driver, an empty or invalid name, no value columns or a column named
+// twice makes New fail with an error wrapping [ErrInvalidInput] (and
+// [ErrInvalidIdentifier] for a bad name) that names every problem.
 func New(driver string, t Table) (*Rows, error) {
 	d, err := sqldialect.ForDriver(driver)
 	if err != nil {

@@ -346,3 +346,19 @@ func TestNewRejectsBadTables(t *testing.T) {
 	err = (&sqlrow.Pair{}).Repair(t.Context(), cutover.Repair{Key: "1"})
 	assert.ErrorIs(t, err, sqlrow.ErrInvalidInput)
 }
+
+// The driver name of github.com/mattn/go-sqlite3, under which programs
+// also register modernc.org/sqlite, is SQLite.
+func TestNewSQLite3DriverName(t *testing.T) {
+	db := testdb.SQLite(t)
+	_, err := db.ExecContext(t.Context(), "CREATE TABLE people (id BIGINT PRIMARY KEY, name TEXT, version BIGINT NOT NULL DEFAULT 0)")
+	require.NoError(t, err)
+	rows, err := sqlrow.New("sqlite3", sqlrow.Table{Name: "people", Key: "id", Version: "version", Columns: []string{"name"}})
+	require.NoError(t, err)
+	applied, err := rows.Put(t.Context(), db, 1, 3, "ann")
+	require.NoError(t, err)
+	assert.True(t, applied)
+	row, err := rows.Get(t.Context(), db, 1)
+	require.NoError(t, err)
+	assert.Equal(t, sqlrow.Row{Found: true, Version: 3, Values: []any{"ann"}}, row)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
@@ -151,7 +152,7 @@ type config struct {
 	poll        time.Duration
 }
 
-// scope is the instrumentation scope of the package's metrics.
+// scope is the instrumentation scope of the package's metrics and spans.
 const scope = "github.com/cutover-go/cutover/expandcontract/backfill"
 
 // backfillPhase is the name of the phase a backfill runs in.
@@ -251,12 +252,13 @@ func WithPollInterval(d time.Duration) Option {
 // of instances of a service may run one for the same migration at once,
 // and the lease lets one of them work while the others wait their turn.
 type Runner struct {
-	k     *meta.Store
-	meter metric.Meter
-	name  string
-	cfg   config
-	keys  keyQueries
-	batch Batch
+	k      *meta.Store
+	meter  metric.Meter
+	tracer trace.Tracer
+	name   string
+	cfg    config
+	keys   keyQueries
+	batch  Batch
 
 	// statements on the metadata table, rebound for the store's dialect
 	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone string
@@ -267,6 +269,8 @@ type Runner struct {
 	attrs    metric.MeasurementOption
 	attrsOK  metric.MeasurementOption
 	attrsErr metric.MeasurementOption
+	spanRun  trace.SpanStartOption // the attributes a run's span starts with
+	spanOne  trace.SpanStartOption // and a batch's
 
 	running    atomic.Bool
 	gaugeRows  atomic.Int64
@@ -352,7 +356,7 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		c.owner = defaultOwner()
 	}
 
-	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope)}
+	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope), tracer: s.Tracer(scope)}
 	var err error
 	if b.keys, err = compileKeys(s, keys); err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrInvalidInput, name, err)
@@ -429,6 +433,8 @@ func (b *Runner) instruments() error {
 	b.attrs = metric.WithAttributeSet(attribute.NewSet(mig))
 	b.attrsOK = metric.WithAttributeSet(attribute.NewSet(mig, telemetry.KeyOutcome.String(telemetry.OK.String())))
 	b.attrsErr = metric.WithAttributeSet(attribute.NewSet(mig, telemetry.KeyOutcome.String(telemetry.Error.String())))
+	b.spanRun = trace.WithAttributes(mig, keyOwner.String(b.cfg.owner))
+	b.spanOne = trace.WithAttributes(mig)
 	return nil
 }
 

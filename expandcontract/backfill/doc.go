@@ -28,6 +28,27 @@
 // over its recent batches, and, at most every ten seconds, a sample of its
 // progress, for [expandcontract.Migration.Status] to show on any instance.
 //
+// # Tracing
+//
+// With a tracer provider ([expandcontract.WithTracerProvider], or the
+// global one), each [Runner.Run] is a span named
+// cutover.expandcontract.backfill.run, with the attributes
+// cutover.migration and cutover.backfill.owner, and, when it ends,
+// cutover.rows and cutover.batches (the rows this run copied and the
+// batches it committed) and cutover.outcome: "ok", "refused" (another
+// runner holds the lease, or the migration is not in backfill), "canceled"
+// ([Cancel], or the context), "lease_lost", "panic" (a panic or
+// runtime.Goexit went on up) or "error". When that span is recording, each
+// batch is a child span, cutover.expandcontract.backfill.batch, from the
+// read of its keys to its commit, with cutover.migration, cutover.rows and
+// cutover.outcome: "ok", "halted" (rolled back for a pause, a
+// cancellation, a lost lease or a phase left), "error", "panic", or "done"
+// for the last, which finds no key left and records the backfill done. A
+// [BatchFunc] gets the batch's span in its context, for spans of its own.
+// A batch under a run span that is not recording starts no span and
+// allocates nothing for one. Errors are recorded on their spans, with the
+// status Error.
+//
 // Everything here is safe for concurrent use, by any number of goroutines
 // and processes sharing the database.
 package backfill

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 	"github.com/cutover-go/cutover/internal/backoff"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // batchAttempts is how many times a batch is tried when it fails on a
@@ -49,6 +52,7 @@ type run struct {
 	startDetail string
 	startedAt   time.Time // when the run took the lease, on the store's clock
 	started     bool
+	batch       trace.Span // the span of the batch in flight; nil between batches
 
 	// The settings the run applies, those of the metadata where set and
 	// the runner's options otherwise, as of the metadata's settings
@@ -147,12 +151,36 @@ func (w *rateWindow) rateAt(at time.Time, rows int64) float64 {
 // over at once. runtime.Goexit (t.FailNow in a test) is handled the same.
 //
 // Run may be called again after it returns, but not while it runs.
-func (b *Runner) Run(ctx context.Context) error {
+//
+// With a tracer provider ([expandcontract.WithTracerProvider]), a run is a
+// span named cutover.expandcontract.backfill.run, with a child per batch
+// when it is recorded; see the package documentation.
+func (b *Runner) Run(ctx context.Context) (err error) {
 	if !b.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: %q: Run is already running on this Runner", ErrInvalidInput, b.name)
 	}
 	defer b.running.Store(false)
 
+	ctx, span := b.tracer.Start(ctx, spanRun, b.spanRun)
+	returned := false
+	defer func() {
+		if !returned { // a panic or runtime.Goexit goes on up
+			telemetry.EndSpan(span, telemetry.Panic.String(), errAbandoned)
+			return
+		}
+		telemetry.EndSpan(span, runOutcome(err), err)
+	}()
+	err = b.run(ctx, span)
+	returned = true
+	return err
+}
+
+// errAbandoned is what the span of a run learns of a panic or a
+// runtime.Goexit that ended it.
+var errAbandoned = errors.New("backfill: run ended by a panic or runtime.Goexit in a batch, throttle or progress function")
+
+// run is Run, in span.
+func (b *Runner) run(ctx context.Context, span trace.Span) error {
 	r, c, err := b.acquire(ctx)
 	if err != nil || r == nil {
 		return err
@@ -175,6 +203,9 @@ func (b *Runner) Run(ctx context.Context) error {
 	// runtime.Goexit, which then goes on up the caller's stack.
 	returned := false
 	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.KeyRows.Int64(r.runRows), keyBatches.Int64(r.batches))
+		}
 		stop(nil)
 		wg.Wait()
 		if reg != nil {
@@ -184,6 +215,7 @@ func (b *Runner) Run(ctx context.Context) error {
 			b.release(ctx)
 		}
 		if !returned {
+			r.endBatch(telemetry.Panic.String(), 0, errAbandoned)
 			b.k.Logger.ErrorContext(ctx, "cutover: backfill run ended by a panic or runtime.Goexit in a batch, throttle or progress function; "+
 				"its batch in flight is rolled back and its lease given back", "migration", b.name, "owner", b.cfg.owner,
 				"checkpoint", r.checkpoint)
@@ -391,43 +423,52 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 			return err
 		}
 		start := time.Now()
+		bctx, span := telemetry.Child(ctx, b.tracer, spanBatch, b.spanOne)
+		r.batch = span
 		var sc scanned
 		if ahead != nil && ahead.after == r.after && ahead.size == r.win.size {
 			sc = <-ahead.done
 		} else {
-			sc.rng, sc.first, sc.ok, sc.err = b.scan(ctx, r.win, r.after)
+			sc.rng, sc.first, sc.ok, sc.err = b.scan(bctx, r.win, r.after)
 		}
 		ahead = nil
 		rng, first, ok, err := sc.rng, sc.first, sc.ok, sc.err
 		if err != nil {
 			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
+			r.endBatch(batchError, 0, err)
 			return err
 		}
 		if !ok {
-			halt, err := b.finish(ctx, r)
-			if err != nil {
+			halt, err := b.finish(bctx, r)
+			switch {
+			case err != nil:
+				r.endBatch(batchError, 0, err)
 				return err
-			}
-			if halt != nil {
+			case halt != nil:
+				r.endBatch(batchHalted, 0, nil)
 				if err := b.halted(ctx, r, *halt); err != nil {
 					return err
 				}
 				continue
 			}
+			r.endBatch(batchDone, 0, nil)
 			return nil
 		}
 		ahead = b.lookAhead(ctx, wg, r.win, rng.To)
-		rows, halt, err := b.commit(ctx, r, rng, first)
+		rows, halt, err := b.commit(bctx, r, rng, first)
 		if err != nil {
 			b.duration.Record(ctx, time.Since(start).Seconds(), b.attrsErr)
+			r.endBatch(batchError, 0, err)
 			return err
 		}
 		if halt != nil {
+			r.endBatch(batchHalted, 0, nil)
 			if err := b.halted(ctx, r, *halt); err != nil {
 				return err
 			}
 			continue
 		}
+		r.endBatch(batchOK, rows, nil)
 		end := time.Now()
 		b.duration.Record(ctx, end.Sub(start).Seconds(), b.attrsOK)
 		b.rows.Add(ctx, rows, b.attrs)
@@ -498,6 +539,52 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// Span names and attribute keys of runs and batches.
+const (
+	spanRun   = "cutover.expandcontract.backfill.run"
+	spanBatch = "cutover.expandcontract.backfill.batch"
+
+	keyOwner   = attribute.Key("cutover.backfill.owner") // the runner's id, as WithOwner sets it
+	keyBatches = attribute.Key("cutover.batches")        // batches a run committed
+)
+
+// The outcomes of a batch, as the cutover.outcome of its span says them.
+const (
+	batchOK     = "ok"     // copied and committed with its checkpoint
+	batchDone   = "done"   // found no key left, and recorded the backfill done
+	batchHalted = "halted" // rolled back for a pause, a cancellation, a lost lease or a phase left
+	batchError  = "error"  // failed, and so did the run
+	// and telemetry.Panic's "panic": a panic or runtime.Goexit ended it
+)
+
+// endBatch ends the span of the batch in flight, if any, with outcome, the
+// rows it copied and its error: all of it only if the span is recording, so
+// that a batch that is not traced builds no attributes.
+func (r *run) endBatch(outcome string, rows int64, err error) {
+	span := r.batch
+	r.batch = nil
+	if span != nil && span.IsRecording() {
+		telemetry.EndSpan(span, outcome, err, telemetry.KeyRows.Int64(rows))
+	}
+}
+
+// runOutcome classifies the error of a run for its span: "ok", "refused"
+// (the lease is held, or the migration not in backfill), "canceled"
+// (through the metadata or by ctx), "lease_lost" or "error".
+func runOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrLeaseHeld), errors.Is(err, ErrWrongPhase):
+		return "refused"
+	case errors.Is(err, ErrCanceled), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	case errors.Is(err, ErrLeaseLost):
+		return "lease_lost"
+	}
+	return "error"
 }
 
 // estimate sets the run's total: the one given, or the rows copied plus

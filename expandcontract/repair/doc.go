@@ -15,5 +15,25 @@
 // new record of its key. Repaired entries are deleted by the repairers
 // once older than their retention ([WithRetention], a week by default).
 //
+// # Tracing
+//
+// With a tracer provider ([expandcontract.WithTracerProvider], or the
+// global one), each round of [Repairer.RunOnce] (and so of [Repairer.Run])
+// that finds due entries is a span named
+// cutover.expandcontract.repair.round, from the read of those entries,
+// with the attributes cutover.migration, cutover.repair.due,
+// cutover.repair.claimed, cutover.repair.repaired, cutover.repair.failed,
+// cutover.repair.stuck, cutover.repair.recorded_again and
+// cutover.outcome: "ok", "canceled" or "error". A round that finds none
+// makes no span, so that a repairer polling an empty log adds nothing to
+// the traces. Each call of the [Func] is a child span,
+// cutover.expandcontract.repair.call, with cutover.operation, cutover.store
+// (the target), cutover.reason, cutover.repair.claimed (the entries the
+// call repairs), cutover.attempt (from 1) and cutover.outcome: "ok",
+// "error", "panic", "timeout" ([WithTimeout] ran out) or "canceled"; the
+// function gets it in its context. Errors are recorded on their spans,
+// with the status Error. No attribute holds the key (the log lines of
+// failed repairs name it); the function's error, recorded as it is, may.
+//
 // Everything here is safe for concurrent use.
 package repair

@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
@@ -21,12 +22,26 @@ import (
 	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
-// ErrPanic is wrapped by the error recorded for a repair whose
-// function panicked. The panic is recovered and counts as a failed attempt.
-// scope is the instrumentation scope of the package's metrics.
+// scope is the instrumentation scope of the package's metrics and spans.
 const scope = "github.com/cutover-go/cutover/expandcontract/repair"
 
+// ErrPanic is wrapped by the error recorded for a repair whose
+// function panicked. The panic is recovered and counts as a failed attempt.
 var ErrPanic = errors.New("repair: repair function panicked")
+
+// Span names and attribute keys of repair rounds and calls.
+const (
+	spanRound = "cutover.expandcontract.repair.round"
+	spanCall  = "cutover.expandcontract.repair.call"
+
+	keyDue           = attribute.Key("cutover.repair.due")            // due entries a round read
+	keyClaimed       = attribute.Key("cutover.repair.claimed")        // entries claimed: by a round, or for a call
+	keyRepaired      = attribute.Key("cutover.repair.repaired")       // entries marked done
+	keyFailed        = attribute.Key("cutover.repair.failed")         // entries whose repair failed
+	keyStuck         = attribute.Key("cutover.repair.stuck")          // of those, entries that used their last attempt
+	keyRecordedAgain = attribute.Key("cutover.repair.recorded_again") // entries repaired but recorded again meanwhile
+	keyAttempt       = attribute.Key("cutover.attempt")               // the attempt a call makes, from 1
+)
 
 // Defaults of a [Repairer].
 const (
@@ -182,6 +197,8 @@ type Repairer struct {
 	claim     string
 	markDone  string
 	logs      *telemetry.Limiter
+	tracer    trace.Tracer
+	spanAttrs trace.SpanStartOption // the attributes its spans start with
 	done      *telemetry.Counter[repairResult]
 	latency   metric.Float64Histogram
 	attrs     metric.MeasurementOption
@@ -253,9 +270,11 @@ func New(l *Log, fn Func, opts ...Option) (*Repairer, error) {
 		claim: s.Q(`UPDATE ` + s.T.Repairs + ` SET next_attempt_at = ? WHERE id = ? AND next_attempt_at = ? AND done_at IS NULL`),
 		markDone: s.Q(`UPDATE ` + s.T.Repairs + ` SET done_at = ?, open_entry = NULL
 			WHERE id = ? AND records = ? AND done_at IS NULL`),
-		logs:  telemetry.NewLimiter(time.Minute, 10, s.Now),
-		attrs: metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name))),
-		wait:  backoff.Sleep,
+		logs:      telemetry.NewLimiter(time.Minute, 10, s.Now),
+		tracer:    s.Tracer(scope),
+		spanAttrs: trace.WithAttributes(telemetry.KeyMigration.String(l.name)),
+		attrs:     metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(l.name))),
+		wait:      backoff.Sleep,
 	}
 	meter := s.Meter(scope)
 	base := []attribute.KeyValue{telemetry.KeyMigration.String(l.name)}
@@ -345,6 +364,12 @@ func (r *Repairer) Run(ctx context.Context) error {
 // retention. If ctx is done while the function runs, its entries are
 // released as they were, not counted as failed, and RunOnce returns the
 // context's cause.
+//
+// With a tracer provider ([expandcontract.WithTracerProvider]), a round
+// that finds due entries is a span named
+// cutover.expandcontract.repair.round, with a child per call of the
+// function; a round that finds none makes no span. See the package
+// documentation.
 func (r *Repairer) RunOnce(ctx context.Context) (Stats, error) {
 	stats, _, err := r.runOnce(ctx)
 	return stats, err
@@ -374,10 +399,20 @@ func (r *Repairer) runOnce(ctx context.Context) (stats Stats, full bool, err err
 			}
 		}
 	}()
+	start := time.Now()
 	var rows []repairRow
 	if err := s.DB.SelectContext(ctx, &rows, r.selectDue, l.name, meta.Micros(s.Now())); err != nil {
 		return stats, false, fmt.Errorf("repair: read due repairs of %q: %w", l.name, err)
 	}
+	if len(rows) == 0 {
+		return stats, false, nil
+	}
+	ctx, span := r.tracer.Start(ctx, spanRound, r.spanAttrs, trace.WithTimestamp(start))
+	defer func() {
+		telemetry.EndSpan(span, callOutcome(ctx, ctx, err).String(), err, keyDue.Int(len(rows)),
+			keyClaimed.Int(stats.Claimed), keyRepaired.Int(stats.Repaired), keyFailed.Int(stats.Failed),
+			keyStuck.Int(stats.Stuck), keyRecordedAgain.Int(stats.RecordedAgain))
+	}()
 	full = len(rows) >= r.batch
 	var groups []*repairGroup
 	index := make(map[repairGroupKey]*repairGroup, len(rows))
@@ -465,7 +500,14 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) 
 		return r.failed(ctx, g, claimAt, err, true, stats)
 	}
 	fctx, cancel := context.WithTimeout(ctx, r.timeout)
+	fctx, span := telemetry.Child(fctx, r.tracer, spanCall, r.spanAttrs)
 	err = r.call(fctx, rep)
+	if span.IsRecording() {
+		attempt := slices.MaxFunc(g.claimed, func(a, b repairRow) int { return cmp.Compare(a.Attempts, b.Attempts) }).Attempts + 1
+		telemetry.EndSpan(span, callOutcome(ctx, fctx, err).String(), err, telemetry.KeyOperation.String(rep.Op),
+			telemetry.KeyStore.String(rep.Target.String()), telemetry.KeyReason.String(string(rep.Reason)),
+			keyClaimed.Int(len(g.claimed)), keyAttempt.Int64(attempt))
+	}
 	cancel()
 	switch {
 	case err == nil:
@@ -477,6 +519,23 @@ func (r *Repairer) repairOne(ctx context.Context, g *repairGroup, stats *Stats) 
 		return context.Cause(ctx)
 	}
 	return r.failed(ctx, g, claimAt, err, false, stats)
+}
+
+// callOutcome classifies err, the error of a call of the repair function
+// on fctx (or of a round, with fctx ctx) for the caller's ctx: ok, panic,
+// canceled (ctx is done), timeout (the repair timeout ran out) or error.
+func callOutcome(ctx, fctx context.Context, err error) telemetry.Outcome {
+	switch {
+	case err == nil:
+		return telemetry.OK
+	case errors.Is(err, ErrPanic):
+		return telemetry.Panic
+	case ctx.Err() != nil:
+		return telemetry.Canceled
+	case fctx.Err() != nil:
+		return telemetry.Timeout
+	}
+	return telemetry.Error
 }
 
 // call calls the repair function, turning a panic into an error.

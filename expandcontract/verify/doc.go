@@ -29,5 +29,23 @@
 // A key must be unique on each side: a key found in two rows of a side
 // fails the verification with [ErrDuplicateKey], never a clean result.
 //
+// # Tracing
+//
+// With a tracer provider ([expandcontract.WithTracerProvider], or the
+// global one), each [Verifier.Run] is a span named
+// cutover.expandcontract.verify.run, with the attribute cutover.migration
+// and, when it ends, those of its [Result]: cutover.rows,
+// cutover.verify.new_rows, cutover.verify.differences,
+// cutover.verify.ranges, cutover.verify.drilled and cutover.verify.clean,
+// and cutover.outcome, "ok" or "error" (differences are a result, not an
+// error; a failed run records its error, with the status Error). When that
+// span is recording, each key range is a child span,
+// cutover.expandcontract.verify.range, with cutover.verify.range (its
+// number in key order, from 0), cutover.rows, cutover.verify.new_rows,
+// cutover.verify.drilled (1 if its checksums differed and its rows were
+// read), cutover.verify.differences and cutover.outcome; a range costs a
+// few queries, beside which its span is little. No attribute holds a key;
+// an error's text may.
+//
 // Everything here is safe for concurrent use.
 package verify

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/expandcontract"
@@ -250,10 +251,26 @@ type Verifier struct {
 	diffs    metric.Int64Counter
 	duration metric.Float64Histogram
 	attrs    metric.MeasurementOption
+
+	tracer    trace.Tracer
+	spanAttrs trace.SpanStartOption // the attributes its spans start with
 }
 
-// scope is the instrumentation scope of the package's metrics.
+// scope is the instrumentation scope of the package's metrics and spans.
 const scope = "github.com/cutover-go/cutover/expandcontract/verify"
+
+// Span names and attribute keys of verifications.
+const (
+	spanRun   = "cutover.expandcontract.verify.run"
+	spanRange = "cutover.expandcontract.verify.range"
+
+	keyNewRows     = attribute.Key("cutover.verify.new_rows")    // rows of the new side compared
+	keyDifferences = attribute.Key("cutover.verify.differences") // keys found to differ
+	keyRanges      = attribute.Key("cutover.verify.ranges")      // key ranges checksummed
+	keyDrilled     = attribute.Key("cutover.verify.drilled")     // ranges read row by row: for a range, 0 or 1
+	keyClean       = attribute.Key("cutover.verify.clean")       // the result is clean
+	keyRange       = attribute.Key("cutover.verify.range")       // a range's number, from 0 in key order
+)
 
 func (v *Verifier) instruments() error {
 	meter := v.k.Meter(scope)
@@ -271,6 +288,8 @@ func (v *Verifier) instruments() error {
 		return err
 	}
 	v.attrs = metric.WithAttributeSet(attribute.NewSet(telemetry.KeyMigration.String(v.name)))
+	v.tracer = v.k.Tracer(scope)
+	v.spanAttrs = trace.WithAttributes(telemetry.KeyMigration.String(v.name))
 	return nil
 }
 
@@ -278,7 +297,26 @@ func (v *Verifier) instruments() error {
 // returns it; see [New] for what it compares and records. If the
 // verification fails, or ctx ends, Run returns the error and the partial
 // result, and stores nothing.
-func (v *Verifier) Run(ctx context.Context) (Result, error) {
+//
+// With a tracer provider ([expandcontract.WithTracerProvider]), a run is a
+// span named cutover.expandcontract.verify.run, with a child per key range
+// when it is recorded; see the package documentation.
+func (v *Verifier) Run(ctx context.Context) (res Result, err error) {
+	ctx, span := v.tracer.Start(ctx, spanRun, v.spanAttrs)
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		telemetry.EndSpan(span, outcome, err, telemetry.KeyRows.Int64(res.Rows), keyNewRows.Int64(res.NewRows),
+			keyDifferences.Int64(res.Differences), keyRanges.Int64(res.Chunks), keyDrilled.Int64(res.Drilled),
+			keyClean.Bool(err == nil && res.Clean()))
+	}()
+	return v.run(ctx)
+}
+
+// run is Run, in the span of ctx.
+func (v *Verifier) run(ctx context.Context) (Result, error) {
 	st, err := v.m.State(ctx)
 	if err != nil {
 		return Result{}, err
@@ -442,14 +480,31 @@ func (v *session) walk(ctx context.Context, jobs chan<- job) error {
 }
 
 // compare checksums both sides of one range and, if they differ, finds the
-// differing keys.
-func (v *session) compare(ctx context.Context, j job) error {
-	oc, nc, err := v.checksums(ctx, j.r)
+// differing keys, in a span of its own under the run's if that one is
+// recorded.
+func (v *session) compare(ctx context.Context, j job) (err error) {
+	ctx, span := telemetry.Child(ctx, v.tracer, spanRange, v.spanAttrs)
+	var (
+		oc, nc  Checksum
+		diffs   []diff
+		drilled int
+	)
+	if span.IsRecording() {
+		defer func() {
+			outcome := "ok"
+			if err != nil {
+				outcome = "error"
+			}
+			telemetry.EndSpan(span, outcome, err, keyRange.Int64(j.seq), telemetry.KeyRows.Int64(oc.Rows),
+				keyNewRows.Int64(nc.Rows), keyDrilled.Int(drilled), keyDifferences.Int(len(diffs)))
+		}()
+	}
+	oc, nc, err = v.checksums(ctx, j.r)
 	if err != nil {
 		return err
 	}
-	var diffs []diff
 	if oc != nc {
+		drilled = 1
 		if diffs, err = v.drill(ctx, j.r); err != nil {
 			return err
 		}

@@ -39,6 +39,7 @@ type Dialect struct {
 // the database behind them.
 var drivers = map[string]kind{
 	"sqlite":   kindSQLite,   // modernc.org/sqlite
+	"sqlite3":  kindSQLite,   // github.com/mattn/go-sqlite3, or modernc.org/sqlite registered under its name
 	"pgx":      kindPostgres, // github.com/jackc/pgx/v5/stdlib
 	"pgx/v5":   kindPostgres, // github.com/jackc/pgx/v5/stdlib, versioned name
 	"postgres": kindPostgres, // github.com/lib/pq, and the dialect name itself
@@ -47,9 +48,11 @@ var drivers = map[string]kind{
 
 // For returns the Dialect of db, chosen by the name of the database/sql
 // driver it was opened with (db.DriverName()). It accepts "sqlite"
-// (modernc.org/sqlite), "pgx" and "pgx/v5" (github.com/jackc/pgx/v5/stdlib),
-// "postgres" and "mysql" (github.com/go-sql-driver/mysql); any other driver,
-// or a nil db, is an error.
+// (modernc.org/sqlite) and "sqlite3" (github.com/mattn/go-sqlite3's name,
+// under which programs also register modernc.org/sqlite), "pgx" and
+// "pgx/v5" (github.com/jackc/pgx/v5/stdlib), "postgres" and "mysql"
+// (github.com/go-sql-driver/mysql); any other driver, or a nil db, is an
+// error.
 func For(db *sqlx.DB) (Dialect, error) {
 	if db == nil {
 		return Dialect{}, errors.New("sqldialect: nil *sqlx.DB")
@@ -63,7 +66,7 @@ func For(db *sqlx.DB) (Dialect, error) {
 func ForDriver(driverName string) (Dialect, error) {
 	k, ok := drivers[driverName]
 	if !ok {
-		return Dialect{}, fmt.Errorf("sqldialect: unsupported database/sql driver %q (supported: \"sqlite\", \"pgx\", \"pgx/v5\", \"postgres\", \"mysql\")", driverName)
+		return Dialect{}, fmt.Errorf("sqldialect: unsupported database/sql driver %q (supported: \"sqlite\", \"sqlite3\", \"pgx\", \"pgx/v5\", \"postgres\", \"mysql\")", driverName)
 	}
 	return Dialect{k: k}, nil
 }

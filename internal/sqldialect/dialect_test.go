@@ -33,6 +33,7 @@ func dialects(t testing.TB) map[string]sqldialect.Dialect {
 func TestForDriver(t *testing.T) {
 	for driver, want := range map[string]string{
 		"sqlite":   "sqlite",
+		"sqlite3":  "sqlite",
 		"pgx":      "postgres",
 		"pgx/v5":   "postgres",
 		"postgres": "postgres",
@@ -47,7 +48,7 @@ func TestForDriver(t *testing.T) {
 			t.Errorf("For(driver %q) = %v, %v; want %v", driver, db, err, d)
 		}
 	}
-	for _, driver := range []string{"", "sqlite3", "oracle", "MySQL", "pq"} {
+	for _, driver := range []string{"", "sqlite4", "SQLite3", "oracle", "MySQL", "pq"} {
 		_, err := sqldialect.ForDriver(driver)
 		if err == nil || !strings.HasPrefix(err.Error(), "sqldialect: unsupported database/sql driver "+fmt.Sprintf("%q", driver)) {
 			t.Errorf("ForDriver(%q): error %v", driver, err)

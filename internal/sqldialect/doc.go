@@ -1,6 +1,8 @@
 // Package sqldialect hides the differences between the three SQL databases
 // that hold cutover's expand-contract metadata: SQLite (the pure-Go
-// modernc.org/sqlite driver, registered as "sqlite"), PostgreSQL (the pgx/v5
+// modernc.org/sqlite driver, registered as "sqlite", or a driver
+// registered as "sqlite3": github.com/mattn/go-sqlite3, or modernc.org/sqlite
+// registered under that name), PostgreSQL (the pgx/v5
 // database/sql driver, registered as "pgx") and MySQL or MariaDB (the
 // go-sql-driver/mysql driver, registered as "mysql"), all used through sqlx.
 //
@@ -75,5 +77,8 @@
 // The package imports the MySQL driver package for its error type. It does
 // not import the PostgreSQL or SQLite drivers: their errors are recognised
 // through the SQLState() string and Code() int methods their error types
-// have, so a program that uses one database does not link the others.
+// have, and github.com/mattn/go-sqlite3's, which has no such method, by
+// its shape (a struct named Error with the integer fields Code and
+// ExtendedCode), so a program that uses one database does not link the
+// others.
 package sqldialect

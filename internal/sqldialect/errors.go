@@ -2,6 +2,7 @@ package sqldialect
 
 import (
 	"errors"
+	"reflect"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -49,14 +50,61 @@ func myNumber(err error) uint16 {
 	return 0
 }
 
-// sqliteCode returns the extended result code of the modernc.org/sqlite
-// error in err's chain, or 0. The primary code is its low byte.
+// sqliteCode returns the extended result code of the SQLite error in err's
+// chain, or 0. The primary code is its low byte. modernc.org/sqlite's
+// *sqlite.Error has it as its Code method; github.com/mattn/go-sqlite3's
+// sqlite3.Error as its field ExtendedCode (see [mattnCode]).
 func sqliteCode(err error) int {
 	var e interface{ Code() int }
 	if errors.As(err, &e) {
 		return e.Code()
 	}
+	return mattnCode(err)
+}
+
+// mattnCode returns the field ExtendedCode of the first error in err's
+// chain that has the shape of github.com/mattn/go-sqlite3's sqlite3.Error,
+// a struct (or a pointer to one) named Error with the integer fields Code
+// and ExtendedCode, or 0 if there is none. The fields are read by
+// reflection, so that this package links no SQLite driver: the error has
+// no method that gives them, and errors.As needs the type.
+func mattnCode(err error) int {
+	for err != nil {
+		rv := reflect.ValueOf(err)
+		if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			rv = rv.Elem()
+		}
+		if t := rv.Type(); rv.Kind() == reflect.Struct && t.Name() == "Error" {
+			code, okCode := t.FieldByName("Code")
+			ext, okExt := t.FieldByName("ExtendedCode")
+			if okCode && okExt && isInt(code.Type) && isInt(ext.Type) {
+				return int(rv.FieldByIndex(ext.Index).Int())
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if c := mattnCode(e); c != 0 {
+					return c
+				}
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
 	return 0
+}
+
+// isInt reports whether t is a signed integer type.
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return true
+	}
+	return false
 }
 
 // IsLockTimeout reports whether err, or an error it wraps, says a statement

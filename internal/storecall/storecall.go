@@ -66,13 +66,8 @@ func NewRecorder(op string, calls *telemetry.Calls, tracer trace.Tracer, b *brea
 // one is recording. Otherwise it returns ctx unchanged and a span that does
 // nothing: requests that are not traced pay nothing for spans.
 func (r *Recorder) Start(ctx context.Context, name string, opt trace.SpanStartOption) (context.Context, trace.Span) {
-	if !trace.SpanFromContext(ctx).IsRecording() {
-		return ctx, noSpan
-	}
-	return r.Tracer.Start(ctx, name, opt)
+	return telemetry.Child(ctx, r.Tracer, name, opt)
 }
-
-var noSpan = trace.SpanFromContext(context.Background())
 
 // Call makes one call of f for side in role, in stage, on ctx. caller is
 // the context whose end means the caller left; for a detached call it is a

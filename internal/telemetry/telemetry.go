@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -30,6 +31,14 @@ const (
 	KeyReason    = attribute.Key("cutover.reason")    // why a fallback, drop or resolution happened
 	KeyBreaker   = attribute.Key("cutover.breaker")   // breaker name
 	KeyMigration = attribute.Key("cutover.migration") // expand-contract migration name
+)
+
+// Attribute keys of the spans of the expand-contract packages.
+const (
+	KeyPhaseFrom = attribute.Key("cutover.phase.from") // a migration's phase before a move
+	KeyPhaseTo   = attribute.Key("cutover.phase.to")   // the phase a move asks for
+	KeyStatement = attribute.Key("cutover.statement")  // a statement, abbreviated by sqltext.Abbreviate
+	KeyRows      = attribute.Key("cutover.rows")       // rows copied or compared
 )
 
 // Providers are the telemetry providers of one component. A nil field means
@@ -94,6 +103,40 @@ func (p Providers) Resolve(scope string) (metric.Meter, trace.Tracer, *slog.Logg
 		lg = slog.Default()
 	}
 	return mp.Meter(scope), tp.Tracer(scope), lg
+}
+
+// NoSpan is the span that does nothing, which [Child] returns for work
+// that is not traced. It is safe for concurrent use.
+var NoSpan = trace.SpanFromContext(context.Background())
+
+// Child starts a span named name, with opt, under the span that ctx
+// carries, if that one is recording. Otherwise it returns ctx unchanged and
+// [NoSpan], and allocates nothing: work that is not traced, such as the
+// batches of a backfill run without a tracer provider, pays one look-up of
+// the context for its spans. A nil opt is not allowed; pass
+// trace.WithAttributes() for none.
+func Child(ctx context.Context, t trace.Tracer, name string, opt trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, NoSpan
+	}
+	return t.Start(ctx, name, opt)
+}
+
+// EndSpan sets the attribute cutover.outcome of span to outcome, and attrs;
+// records err, if it is not nil, as an event with the status Error and the
+// error's text; and ends span. On a span that is not recording it only
+// ends it, but the caller has built attrs already: on a path that runs
+// often, check span.IsRecording first.
+func EndSpan(span trace.Span, outcome string, err error, attrs ...attribute.KeyValue) {
+	if span.IsRecording() {
+		span.SetAttributes(KeyOutcome.String(outcome))
+		span.SetAttributes(attrs...)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
 }
 
 // DurationBuckets are histogram bucket bounds, in seconds, suited to store

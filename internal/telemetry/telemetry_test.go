@@ -1,12 +1,21 @@
 package telemetry
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -73,5 +82,49 @@ func TestSettings(t *testing.T) {
 	}
 	if p.Meter != mp || p.Tracer != tp || p.Logger != lg {
 		t.Fatalf("settings not applied: %+v", p)
+	}
+}
+
+// TestChild checks that work under a span that is not recording, such as
+// the span of a backfill run without a tracer provider, gets no span and
+// allocates nothing, and that work under a recording span gets a child.
+func TestChild(t *testing.T) {
+	opt := trace.WithAttributes(KeyMigration.String("m"))
+	for name, tp := range map[string]trace.TracerProvider{"global": otel.GetTracerProvider(), "noop": tracenoop.NewTracerProvider()} {
+		tracer := tp.Tracer("test")
+		ctx, run := tracer.Start(context.Background(), "run")
+		if run.IsRecording() {
+			t.Fatalf("%s: the run's span records", name)
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			c, span := Child(ctx, tracer, "batch", opt)
+			if c != ctx || span != NoSpan {
+				t.Fatalf("%s: a span was started under a span that does not record", name)
+			}
+			EndSpan(span, OK.String(), nil)
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per untraced child, want 0", name, allocs)
+		}
+	}
+
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	ctx, run := tp.Tracer("test").Start(context.Background(), "run")
+	_, span := Child(ctx, tp.Tracer("test"), "batch", opt)
+	EndSpan(span, Error.String(), errors.New("boom"), KeyRows.Int(3))
+	run.End()
+	ended := rec.Ended()
+	if len(ended) != 2 || ended[0].Name() != "batch" || ended[0].Parent().SpanID() != run.SpanContext().SpanID() {
+		t.Fatalf("spans %v, want the batch under the run", ended)
+	}
+	got := map[attribute.Key]string{}
+	for _, kv := range ended[0].Attributes() {
+		got[kv.Key] = kv.Value.Emit()
+	}
+	want := map[attribute.Key]string{KeyMigration: "m", KeyOutcome: "error", KeyRows: "3"}
+	if !maps.Equal(got, want) || ended[0].Status().Code != codes.Error || ended[0].Status().Description != "boom" {
+		t.Errorf("batch: attributes %v, status %v; want %v and error boom", got, ended[0].Status(), want)
 	}
 }

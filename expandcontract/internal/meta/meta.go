@@ -19,6 +19,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cutover-go/cutover/internal/sqldialect"
 	"github.com/cutover-go/cutover/internal/telemetry"
@@ -51,7 +52,8 @@ type Store struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 
-	meterProvider metric.MeterProvider
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 // New returns the metadata of db under tables named prefix+"migrations" and
@@ -68,7 +70,7 @@ func New(db *sqlx.DB, prefix string, now func() time.Time, p telemetry.Providers
 	}
 	s.DB, s.Now = db, now
 	_, _, s.Logger = p.Resolve("")
-	s.meterProvider = p.Meter
+	s.meterProvider, s.tracerProvider = p.Meter, p.Tracer
 	return s, nil
 }
 
@@ -96,6 +98,13 @@ func ForDialect(d sqldialect.Dialect, prefix string) (*Store, error) {
 func (s *Store) Meter(scope string) metric.Meter {
 	m, _, _ := telemetry.Providers{Meter: s.meterProvider}.Resolve(scope)
 	return m
+}
+
+// Tracer returns the tracer of the instrumentation scope named scope, the
+// import path of the package whose spans it starts.
+func (s *Store) Tracer(scope string) trace.Tracer {
+	_, t, _ := telemetry.Providers{Tracer: s.tracerProvider}.Resolve(scope)
+	return t
 }
 
 // Q rebinds query's ? placeholders for the store's dialect.
