@@ -124,12 +124,7 @@ func TestLagThrottleNotAReplica(t *testing.T) {
 	assert.True(t, strings.HasPrefix(why, "replica lag unknown: replica "), why)
 	assert.Contains(t, why, "not a replica")
 	cancel()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not end within 30s of its context")
-	}
+	require.ErrorIs(t, ectest.RunEnds(t, done, "its context was canceled"), context.Canceled)
 	b := state(t, s, "phones")
 	assert.Zero(t, b.Rows)
 	assert.Empty(t, b.Throttled, "cleared when the lease is given back")
@@ -154,12 +149,7 @@ func TestLagThrottleHookPauseAndCancel(t *testing.T) {
 		})
 		require.NoError(t, backfill.Pause(t.Context(), m, "test", "look"))
 		require.NoError(t, backfill.Cancel(t.Context(), m, "test", "stop"))
-		select {
-		case err := <-done:
-			require.ErrorIs(t, err, backfill.ErrCanceled)
-		case <-time.After(30 * time.Second):
-			t.Fatal("the run did not end within 30s of the cancellation")
-		}
+		require.ErrorIs(t, ectest.RunEnds(t, done, "the cancellation"), backfill.ErrCanceled)
 		b := state(t, s, "phones")
 		assert.Zero(t, b.Rows)
 		assert.Empty(t, b.Throttled)
