@@ -16,8 +16,8 @@ import (
 // gauges are the observable gauges of a store opened with
 // [WithMeterProvider]: the figures of [Status] for every migration.
 type gauges struct {
-	phase, rows, total, clean, diffs, pending, stuck, instances metric.Int64ObservableGauge
-	rate, eta, age                                              metric.Float64ObservableGauge
+	phase, rows, total, clean, diffs, pending, stuck, instances, throttled metric.Int64ObservableGauge
+	rate, eta, age                                                         metric.Float64ObservableGauge
 }
 
 // registerGauges creates the store's gauges and registers the one callback
@@ -40,6 +40,8 @@ func (s *Store) registerGauges() error {
 		"The phase of the migration: 0 expand, 1 dualwrite, 2 backfill, 3 switchreads, 4 contract.", "{phase}")
 	i64(&g.rows, "cutover.expandcontract.status.backfill.rows", "Rows the backfill has copied, as recorded.", "{row}")
 	i64(&g.total, "cutover.expandcontract.status.backfill.total", "Rows the backfill is estimated to copy in all.", "{row}")
+	i64(&g.throttled, "cutover.expandcontract.status.backfill.throttled",
+		"1 while a throttle holds the backfill's runner before its next batch, such as for replication lag; 0 otherwise.", "1")
 	f64(&g.rate, "cutover.expandcontract.status.backfill.rate",
 		"Rows per second the backfill's runner copied over its recent batches; 0 if none copied lately.", "{row}/s")
 	f64(&g.eta, "cutover.expandcontract.status.backfill.eta",
@@ -60,7 +62,7 @@ func (s *Store) registerGauges() error {
 		return err
 	}
 	s.gauges, err = m.RegisterCallback(g.observe(s), g.phase, g.rows, g.total, g.rate, g.eta, g.age, g.clean, g.diffs,
-		g.pending, g.stuck, g.instances)
+		g.pending, g.stuck, g.instances, g.throttled)
 	return err
 }
 
@@ -87,6 +89,7 @@ func (g *gauges) observe(s *Store) metric.Callback {
 			o.ObserveInt64(g.phase, int64(st.State.Phase), attrs)
 			o.ObserveInt64(g.rows, b.Rows, attrs)
 			o.ObserveInt64(g.total, b.Total, attrs)
+			o.ObserveInt64(g.throttled, int64(meta.BoolInt(b.Throttled != "")), attrs)
 			o.ObserveFloat64(g.rate, st.Backfill.Rate, attrs)
 			o.ObserveFloat64(g.eta, st.Backfill.ETA.Seconds(), attrs)
 			if v := st.State.Verification; !v.At.IsZero() {

@@ -128,6 +128,7 @@ func TestStatusGaugesFromAStoreThatRunsNothing(t *testing.T) {
 			"repairs.pending users": 3, "repairs.stuck users": 2,
 			"phase accounts": 0, "backfill.rows accounts": 0, "backfill.total accounts": 0, "backfill.rate accounts": 0,
 			"backfill.eta accounts": 0, "repairs.pending accounts": 0, "repairs.stuck accounts": 0,
+			"backfill.throttled users": 0, "backfill.throttled accounts": 0,
 		}
 		for _, stage := range cutover.Stages {
 			want["instances accounts "+stage.String()] = 0
@@ -149,6 +150,41 @@ func TestStatusGaugesFromAStoreThatRunsNothing(t *testing.T) {
 		require.NoError(t, watcher.Close(), "a second Close")
 		_, err = ectest.Migration(t, watcher, "users").State(ctx)
 		assert.NoError(t, err, "the store works on after Close")
+	})
+}
+
+// TestStatusGaugesThrottled holds a backfill with a throttle hook: the
+// throttled gauge is 1 while the hook holds it, read through another
+// store, and 0 once the run gave back its lease.
+func TestStatusGaugesThrottled(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		worker := ectest.Open(t, db.DB, nil)
+		pool, err := sqlx.Open(db.DriverName(), db.DSN)
+		require.NoError(t, err)
+		t.Cleanup(func() { pool.Close() })
+		reader, mp := manualReader(t)
+		ectest.Open(t, pool, nil, expandcontract.WithMeterProvider(mp))
+		createStock(t, db, 10)
+		m := ectest.ToBackfill(t, worker, "users")
+		bf, err := backfill.New(m, backfill.Keyset{Table: "stock", Column: "id"}, copyStock(ectest.NewClock(), 0),
+			backfill.WithPollInterval(10*time.Millisecond),
+			backfill.WithThrottle(func(context.Context) (time.Duration, error) { return time.Hour, nil }))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- bf.Run(ctx) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for statusGauges(t, reader)["backfill.throttled users"] != 1 {
+			require.True(t, time.Now().Before(deadline), "waited 30s for the throttled gauge to be 1")
+			time.Sleep(20 * time.Millisecond)
+		}
+		st, err := m.Status(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, "throttle hook: wait 1h0m0s", st.State.Backfill.Throttled)
+		cancel()
+		require.ErrorIs(t, ectest.RunEnds(t, done, "its context was canceled"), context.Canceled)
+		assert.Zero(t, statusGauges(t, reader)["backfill.throttled users"])
 	})
 }
 

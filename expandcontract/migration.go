@@ -77,6 +77,12 @@ type BackfillState struct {
 	// overrides the runner's own while set; 0 if none is set, and the
 	// runner's own (backfill.WithBatchSize) holds.
 	BatchSize int
+	// Throttled says why the runner holding the lease waits before its
+	// next batch, such as "replica lag 12s > 5s on walreceiver
+	// (127.0.0.1)": set while a throttle (backfill.WithLagThrottle,
+	// backfill.WithThrottle) holds it back, and cleared when it commits a
+	// batch again or gives back the lease. "" if it is not throttled.
+	Throttled string
 }
 
 // Done reports whether the backfill finished.
@@ -118,7 +124,7 @@ func state(r meta.Row) (State, error) {
 			StartedAt: meta.FromMicros(r.StartedAt), DoneAt: meta.FromMicros(r.DoneAt),
 			Paused: r.Paused != 0, Canceled: r.Canceled != 0,
 			LeaseOwner: r.LeaseOwner.String, LeaseUntil: meta.FromMicros(r.LeaseUntil),
-			RateLimit: r.RateLimit, BatchSize: int(r.BatchSize),
+			RateLimit: r.RateLimit, BatchSize: int(r.BatchSize), Throttled: r.Throttled.String,
 		},
 		Verification: Verification{
 			At: meta.FromMicros(r.VerifiedAt), Clean: r.VerifyClean.Int64 != 0,

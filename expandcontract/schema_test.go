@@ -17,7 +17,8 @@ import (
 
 // v3Columns are the columns that schema version 3 adds to the migrations
 // table.
-var v3Columns = []string{"backfill_rate_limit", "backfill_batch_size", "backfill_settings", "backfill_rate", "backfill_samples"}
+var v3Columns = []string{"backfill_rate_limit", "backfill_batch_size", "backfill_settings", "backfill_rate", "backfill_samples",
+	"backfill_throttled"}
 
 // toVersion2 takes the migrations table of prefix back to schema version 2.
 func toVersion2(t *testing.T, db *testdb.DB, prefix string) {
@@ -39,10 +40,11 @@ func settingsColumns(t *testing.T, db *testdb.DB, name string) []any {
 		Settings  int64   `db:"backfill_settings"`
 		Rate      float64 `db:"backfill_rate"`
 		Samples   *string `db:"backfill_samples"`
+		Throttled *string `db:"backfill_throttled"`
 	}
 	require.NoError(t, db.GetContext(t.Context(), &r, db.Rebind(`SELECT `+strings.Join(v3Columns, ", ")+
 		` FROM cutover_migrations WHERE name = ?`), name))
-	return []any{r.RateLimit, r.BatchSize, r.Settings, r.Rate, r.Samples}
+	return []any{r.RateLimit, r.BatchSize, r.Settings, r.Rate, r.Samples, r.Throttled}
 }
 
 // TestSchemaUpgradeFromVersion2 opens tables of schema version 2 with
@@ -68,7 +70,7 @@ func TestSchemaUpgradeFromVersion2(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, before, after)
 		assert.Equal(t, events, usersEvents(t, s))
-		assert.Equal(t, []any{0.0, int64(0), int64(0), 0.0, (*string)(nil)}, settingsColumns(t, db, "users"))
+		assert.Equal(t, []any{0.0, int64(0), int64(0), 0.0, (*string)(nil), (*string)(nil)}, settingsColumns(t, db, "users"))
 
 		snapshot := ectest.Snapshot(t, db, true)
 		err = expandcontract.OpenAs(ctx, s, 2)

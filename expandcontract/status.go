@@ -14,7 +14,9 @@ import (
 // the metadata at one moment: the stored state, the stages its phase
 // allows, the backfill's rate and ETA, the age of the last verification,
 // the repair backlog, the instances and the stage each resolves, and the
-// recent history. Read it with [Migration.Status]; the command cutover, the
+// recent history. State.Backfill.Throttled says why the backfill's runner
+// waits, if a throttle holds it; left empty once the lease of the runner
+// that recorded it ran out. Read it with [Migration.Status]; the command cutover, the
 // status page of package statuspage and the gauges of [Open] show the same
 // figures. It is a plain value.
 type Status struct {
@@ -183,6 +185,9 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 		st, err := state(r)
 		if err != nil {
 			return nil, err
+		}
+		if b := st.Backfill; b.Throttled != "" && !b.LeaseUntil.After(at) {
+			st.Backfill.Throttled = "" // recorded by a runner whose lease ran out: it waits no more
 		}
 		lo, hi := st.Phase.Stages()
 		c := backlog[r.Name]

@@ -85,6 +85,7 @@ type backfillJSON struct {
 	LeaseUntil *time.Time   `json:"lease_until"`
 	RateLimit  float64      `json:"rate_limit"`
 	BatchSize  int          `json:"batch_size"`
+	Throttled  string       `json:"throttled"`
 	Samples    []sampleJSON `json:"samples"`
 }
 
@@ -149,7 +150,8 @@ func toBackfillJSON(s expandcontract.Status) backfillJSON {
 	return backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
 		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
 		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
-		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize}
+		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize,
+		Throttled: b.Throttled}
 }
 
 // readStatus reads the status of m.
@@ -212,7 +214,7 @@ func phaseLine(s expandcontract.Status) string {
 }
 
 // backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
-// and whether it is paused, canceled or done.
+// and whether it is paused, canceled, throttled or done.
 func backfillLine(s expandcontract.Status) string {
 	b := s.State.Backfill
 	var parts []string
@@ -235,6 +237,9 @@ func backfillLine(s expandcontract.Status) string {
 	}
 	if b.Canceled {
 		parts = append(parts, "canceled")
+	}
+	if b.Throttled != "" {
+		parts = append(parts, "throttled: "+oneLine(b.Throttled))
 	}
 	return strings.Join(parts, "  ")
 }
@@ -353,6 +358,8 @@ func backfillShort(s expandcontract.Status) string {
 		out += ", canceled"
 	case b.Paused:
 		out += ", paused"
+	case b.Throttled != "":
+		out += ", throttled"
 	case s.Backfill.ETA > 0:
 		out += ", ETA " + short(s.Backfill.ETA)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover/expandcontract"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -73,4 +75,16 @@ func TestSQLiteDSN(t *testing.T) {
 	}
 	_, err := sqliteDSN(filepath.Join(t.TempDir(), "missing.db"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestBackfillThrottledLine(t *testing.T) {
+	now := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	var s expandcontract.Status
+	s.At = now
+	s.State.Backfill = expandcontract.BackfillState{Rows: 10, Total: 40, StartedAt: now.Add(-time.Minute),
+		LeaseOwner: "web-1", LeaseUntil: now.Add(20 * time.Second), Throttled: "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)"}
+	assert.Equal(t, "[#######.......................]  25%  10/40 rows  throttled: replica lag 12s > 5s on walreceiver (127.0.0.1:5433)",
+		backfillLine(s))
+	assert.Equal(t, "25% of 40, throttled", backfillShort(s))
+	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", toBackfillJSON(s).Throttled)
 }

@@ -142,6 +142,7 @@ type config struct {
 	batchPause  time.Duration
 	throttle    func(ctx context.Context) (time.Duration, error)
 	throttleSet bool
+	lag         *lagThrottle
 	owner       string
 	ownerSet    bool
 	ttl         time.Duration
@@ -192,12 +193,15 @@ func WithBatchPause(d time.Duration) Option {
 }
 
 // WithThrottle sets a hook called before each batch, for example to hold
-// the backfill while replicas lag. If it returns a positive wait, the
-// runner waits that long, keeping its lease, and calls it again; it starts
-// the batch once the hook returns zero. An error from the hook stops the
-// run with that error; to go on despite an error, return a wait instead.
-// A cancellation asked for while the hook keeps the runner waiting is seen
-// when the next batch commits.
+// the backfill while some load of one's own is high ([WithLagThrottle]
+// holds it while replicas lag). If it returns a positive wait, the runner
+// waits that long, keeping its lease, and calls it again; it starts the
+// batch once the hook returns zero. While it waits, the migration's state
+// says so ([expandcontract.BackfillState].Throttled), and a wait longer
+// than the poll interval reads the metadata every poll interval, so that a
+// pause, a cancellation or a lost lease is acted on at once. An error from
+// the hook stops the run with that error; to go on despite an error,
+// return a wait instead.
 func WithThrottle(f func(ctx context.Context) (wait time.Duration, err error)) Option {
 	return optionFunc(func(c *config) { c.throttle, c.throttleSet = f, true })
 }
@@ -261,7 +265,7 @@ type Runner struct {
 	batch  Batch
 
 	// statements on the metadata table, rebound for the store's dialect
-	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone string
+	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone, qThrottled string
 
 	rows     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -272,6 +276,7 @@ type Runner struct {
 	spanRun  trace.SpanStartOption // the attributes a run's span starts with
 	spanOne  trace.SpanStartOption // and a batch's
 
+	lagLogs    *telemetry.Limiter // warnings of a lag that cannot be read
 	running    atomic.Bool
 	gaugeRows  atomic.Int64
 	gaugeTotal atomic.Int64
@@ -336,6 +341,8 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		return nil, bad("batch pause must not be negative, got %v", c.batchPause)
 	case c.throttleSet && c.throttle == nil:
 		return nil, bad("nil throttle function")
+	case c.lag != nil && c.lag.err != nil:
+		return nil, bad("%v", c.lag.err)
 	case c.progressSet && c.progress == nil:
 		return nil, bad("nil progress function")
 	case c.ttl < time.Millisecond:
@@ -356,7 +363,8 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		c.owner = defaultOwner()
 	}
 
-	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope), tracer: s.Tracer(scope)}
+	b := &Runner{k: s, name: name, cfg: c, meter: s.Meter(scope), tracer: s.Tracer(scope),
+		lagLogs: telemetry.NewLimiter(time.Minute, 1, nil)}
 	var err error
 	if b.keys, err = compileKeys(s, keys); err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrInvalidInput, name, err)
@@ -392,13 +400,15 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	// otherwise the update matches no row, and the runner reads why.
 	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
 	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
-	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples)
+	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`)
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
-	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?`)
+	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL, backfill_throttled = NULL
+	WHERE name = ? AND lease_owner = ?`)
+	b.qThrottled = s.Q(`UPDATE ` + mt + ` SET backfill_throttled = ? WHERE name = ? AND lease_owner = ?`)
 	b.qDone = s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, backfill_total = ?,
 	backfill_started_at = COALESCE(backfill_started_at, ?), lease_owner = NULL, lease_until = NULL, updated_at = ?,
-	backfill_samples = COALESCE(?, backfill_samples)
+	backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
 
 	if err := b.instruments(); err != nil {

@@ -12,8 +12,12 @@
 // renewing its lease is replaced by another instance's, and one that ends
 // however it ends, by an error or by a panic in a [BatchFunc] or hook that
 // goes on up to its caller, gives the lease back first; rate limits, a
-// pause between batches and a throttle hook keep the copy gentle, and
-// progress comes as a callback and as metrics.
+// pause between batches, a throttle hook and [WithLagThrottle], which
+// holds the batches while PostgreSQL or MySQL replicas lag, keep the copy
+// gentle, and progress comes as a callback and as metrics. While a
+// throttle holds the runner, the migration's state says why
+// ([expandcontract.BackfillState].Throttled), for the status, its gauges,
+// the command cutover and the status page to show.
 //
 // [Pause], [Resume], [Cancel] and [ResetCancel] steer a running backfill
 // from any instance through the metadata, [SetRate] and [SetBatchSize]

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type run struct {
 	startedAt   time.Time // when the run took the lease, on the store's clock
 	started     bool
 	batch       trace.Span // the span of the batch in flight; nil between batches
+	throttled   string     // why the run waits, as recorded in the metadata; "" if it does not
 
 	// The settings the run applies, those of the metadata where set and
 	// the runner's options otherwise, as of the metadata's settings
@@ -419,7 +421,7 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 		if ctx.Err() != nil {
 			return b.ctxErr(ctx)
 		}
-		if err := b.throttle(ctx); err != nil {
+		if err := b.throttle(ctx, r); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -613,24 +615,113 @@ func (b *Runner) estimate(ctx context.Context, r *run) error {
 	return nil
 }
 
-// throttle calls the throttle hook until it lets the batch go.
-func (b *Runner) throttle(ctx context.Context) error {
-	if b.cfg.throttle == nil {
+// throttle holds the next batch while the lag throttle or the throttle
+// hook asks it to wait, recording why in the metadata while it waits.
+func (b *Runner) throttle(ctx context.Context, r *run) error {
+	if b.cfg.lag == nil && b.cfg.throttle == nil {
 		return nil
 	}
 	for {
-		wait, err := b.cfg.throttle(ctx)
+		wait, why, err := b.throttleWait(ctx)
 		if ctx.Err() != nil {
 			return b.ctxErr(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("backfill: %q: throttle: %w", b.name, err)
+			return err
 		}
 		if wait <= 0 {
+			if r.throttled != "" {
+				b.k.Logger.InfoContext(ctx, "cutover: backfill no longer throttled", "migration", b.name, "owner", b.cfg.owner)
+			}
+			return nil // the next commit clears the record
+		}
+		b.setThrottled(ctx, r, why)
+		if err := b.waitThrottled(ctx, r, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// maxThrottledLen bounds the reason for a throttle that the metadata
+// records, in bytes.
+const maxThrottledLen = 500
+
+// throttleWait asks the lag throttle, then the throttle hook, whether the
+// next batch must wait, and returns how long and why.
+func (b *Runner) throttleWait(ctx context.Context) (time.Duration, string, error) {
+	if l := b.cfg.lag; l != nil {
+		why, err := l.check(ctx, time.Now())
+		if ctx.Err() != nil {
+			return 0, "", nil
+		}
+		if err != nil {
+			if ok, suppressed := b.lagLogs.Allow(); ok {
+				b.k.Logger.WarnContext(ctx, "cutover: backfill cannot read the replication lag; it waits until it can",
+					"migration", b.name, "owner", b.cfg.owner, "err", err, "suppressed", suppressed)
+			}
+			why = "replica lag unknown: " + err.Error()
+		}
+		if why != "" {
+			return b.cfg.poll, why, nil
+		}
+	}
+	if b.cfg.throttle != nil {
+		wait, err := b.cfg.throttle(ctx)
+		if ctx.Err() != nil {
+			return 0, "", nil
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("backfill: %q: throttle: %w", b.name, err)
+		}
+		if wait > 0 {
+			return wait, "throttle hook: wait " + wait.String(), nil
+		}
+	}
+	return 0, "", nil
+}
+
+// setThrottled records in the metadata why r waits, if that changed.
+func (b *Runner) setThrottled(ctx context.Context, r *run, why string) {
+	if len(why) > maxThrottledLen {
+		why = strings.ToValidUTF8(why[:maxThrottledLen], "")
+	}
+	if why == r.throttled {
+		return
+	}
+	if r.throttled == "" {
+		b.k.Logger.InfoContext(ctx, "cutover: backfill throttled", "migration", b.name, "owner", b.cfg.owner, "why", why)
+	}
+	if _, err := b.k.DB.ExecContext(ctx, b.qThrottled, why, b.name, b.cfg.owner); err != nil {
+		if ctx.Err() == nil {
+			b.k.Logger.WarnContext(ctx, "cutover: backfill could not record that it is throttled", "migration", b.name, "err", err)
+		}
+		return
+	}
+	r.throttled = why
+}
+
+// waitThrottled waits for a throttle, wait long, reading the metadata
+// every poll interval, so that a pause, a cancellation or a lost lease is
+// acted on at once.
+func (b *Runner) waitThrottled(ctx context.Context, r *run, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return nil
 		}
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return b.ctxErr(ctx)
+		if left < b.cfg.poll {
+			if err := backoff.Sleep(ctx, left); err != nil {
+				return b.ctxErr(ctx)
+			}
+			return nil
+		}
+		c, ok, err := b.poll(ctx, "throttled")
+		if err != nil {
+			return err
+		}
+		if ok && b.mustHalt(c) {
+			return b.halted(ctx, r, c) // after a pause, the throttle is asked again
 		}
 	}
 }
@@ -783,7 +874,7 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("backfill: %q: commit batch: %w", b.name, err)
 		}
-		r.started, r.samples = true, samples
+		r.started, r.samples, r.throttled = true, samples, ""
 		r.recent.add(now, r.runRows+rows)
 		return nil
 	})

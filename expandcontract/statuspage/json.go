@@ -48,6 +48,7 @@ type backfillJSON struct {
 	LeaseUntil jsonTime     `json:"lease_until"`
 	RateLimit  float64      `json:"rate_limit"`
 	BatchSize  int          `json:"batch_size"`
+	Throttled  string       `json:"throttled"`
 	Rate       float64      `json:"rate"`
 	ETA        *jsonSeconds `json:"eta_seconds"`
 	Samples    []sampleJSON `json:"samples"`
@@ -150,7 +151,7 @@ func statusDoc(st expandcontract.Status) statusJSON {
 			Rows: b.Rows, Total: b.Total, Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled,
 			Checkpoint: b.Checkpoint, StartedAt: jsonTime(b.StartedAt), DoneAt: jsonTime(b.DoneAt),
 			LeaseOwner: b.LeaseOwner, LeaseUntil: jsonTime(b.LeaseUntil),
-			RateLimit: b.RateLimit, BatchSize: b.BatchSize,
+			RateLimit: b.RateLimit, BatchSize: b.BatchSize, Throttled: b.Throttled,
 			Rate:    st.Backfill.Rate,
 			ETA:     etaSeconds(st),
 			Samples: make([]sampleJSON, len(st.Backfill.Samples)),

@@ -36,7 +36,7 @@ progress { width: 100%; height: 1.1em; accent-color: var(--accent); }
 .bar progress { flex: 1; min-width: 8em; }
 .state { font-weight: 600; }
 .state.running, .clean { color: var(--ok); }
-.state.paused, .state.idle, .stuck { color: var(--warn); }
+.state.paused, .state.idle, .state.throttled, .stuck { color: var(--warn); }
 .state.canceled, .dirty { color: var(--bad); }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3em .6em .3em 0; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -150,7 +150,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <dt>rate</dt><dd id="backfill-rate">{{.Backfill.Rate}}</dd>
 <dt>ETA</dt><dd id="backfill-eta">{{.Backfill.ETA}}</dd>
 <dt>state</dt><dd id="backfill-state" class="state {{.Backfill.State}}">{{.Backfill.State}}</dd>
-<dt>lease</dt><dd id="backfill-lease">{{.Backfill.Lease}}</dd>
+{{if .Backfill.Throttled}}<dt>throttled</dt><dd id="backfill-throttled">{{.Backfill.Throttled}}</dd>
+{{end}}<dt>lease</dt><dd id="backfill-lease">{{.Backfill.Lease}}</dd>
 <dt>rate limit</dt><dd id="backfill-rate-limit">{{.Backfill.RateLimit}}</dd>
 <dt>batch size</dt><dd id="backfill-batch-size">{{.Backfill.BatchSize}}</dd>
 <dt>started</dt><dd>{{.Backfill.Started}}</dd>

@@ -163,6 +163,10 @@ func TestMigrationPageStates(t *testing.T) {
 	}{
 		{"paused", func(st *expandcontract.Status) { st.State.Backfill.Paused = true },
 			[]string{`<dd id="backfill-state" class="state paused">paused</dd>`}},
+		{"throttled", func(st *expandcontract.Status) {
+			st.State.Backfill.Throttled = "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)"
+		}, []string{`<dd id="backfill-state" class="state throttled">throttled</dd>`,
+			`<dd id="backfill-throttled">replica lag 12s &gt; 5s on walreceiver (127.0.0.1:5433)</dd>`}},
 		{"canceled", func(st *expandcontract.Status) { st.State.Backfill.Canceled = true },
 			[]string{`<dd id="backfill-state" class="state canceled">canceled</dd>`}},
 		{"lease ran out", func(st *expandcontract.Status) { st.State.Backfill.LeaseUntil = at.Add(-time.Minute) },
@@ -307,7 +311,7 @@ func TestJSONSchema(t *testing.T) {
     "rows": 27000, "total": 81000, "done": false, "paused": false, "canceled": false,
     "checkpoint": "27000", "started_at": "2026-03-14T15:04:26Z", "done_at": null,
     "lease_owner": "host-1/4242", "lease_until": "2026-03-14T15:09:46Z",
-    "rate_limit": 500, "batch_size": 0, "rate": 100, "eta_seconds": 540,
+    "rate_limit": 500, "batch_size": 0, "throttled": "", "rate": 100, "eta_seconds": 540,
     "samples": [{"at": "2026-03-14T15:04:26Z", "rows": 0}]
   },
   "verification": {

@@ -58,6 +58,7 @@ type backfillView struct {
 	Checkpoint string
 	RateLimit  string // the settings an operator set, in words
 	BatchSize  string
+	Throttled  string // why a throttle holds the runner; "" if none does
 }
 
 type verificationView struct {
@@ -158,7 +159,7 @@ func newBackfillView(st expandcontract.Status) backfillView {
 	b, now := st.State.Backfill, st.At
 	v := backfillView{Rows: b.Rows, Total: b.Total, Rate: "—", ETA: "—", Lease: "no runner holds the lease",
 		Started: "—", Finished: "—", Checkpoint: b.Checkpoint,
-		RateLimit: "the runner's own", BatchSize: "the runner's own"}
+		RateLimit: "the runner's own", BatchSize: "the runner's own", Throttled: b.Throttled}
 	if b.RateLimit > 0 {
 		v.RateLimit = rate(b.RateLimit) + " rows/s, set by an operator"
 	}
@@ -172,6 +173,8 @@ func newBackfillView(st expandcontract.Status) backfillView {
 		v.State = "canceled"
 	case b.Paused:
 		v.State = "paused"
+	case b.LeaseOwner != "" && b.LeaseUntil.After(now) && b.Throttled != "":
+		v.State = "throttled"
 	case b.LeaseOwner != "" && b.LeaseUntil.After(now):
 		v.State = "running"
 	case b.StartedAt.IsZero():

@@ -80,30 +80,45 @@ func launchPostgres() (p *proc, dir, dsn string, err error) {
 	if err != nil {
 		return nil, "", "", err
 	}
+	p, dsn, _, err = startPostgres(cred, bin, dir, data, logPath)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return p, dir, dsn, nil
+}
+
+// startPostgres starts a PostgreSQL server on the data directory data,
+// its socket in dir and its log at logPath, listening on a free port of
+// 127.0.0.1, and waits until it answers. It returns the process, its admin
+// DSN and its port.
+func startPostgres(cred *syscall.Credential, bin, dir, data, logPath string, settings ...string) (*proc, string, int, error) {
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			return nil, "", "", err
+			return nil, "", 0, err
 		}
-		p, err := startServer(cred, syscall.SIGINT, logPath, filepath.Join(bin, "postgres"),
-			"-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
 			"-c", "listen_addresses=127.0.0.1",
 			"-c", "fsync=off",
 			"-c", "synchronous_commit=off",
 			"-c", "full_page_writes=off",
 			"-c", "max_connections=300",
 			"-c", "shared_buffers=32MB",
-		)
+		}
+		for _, set := range settings {
+			args = append(args, "-c", set)
+		}
+		p, err := startServer(cred, syscall.SIGINT, logPath, filepath.Join(bin, "postgres"), args...)
 		if err != nil {
-			return nil, "", "", err
+			return nil, "", 0, err
 		}
 		dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 		retry, err := awaitReady(p, "pgx", dsn, attempt == 3)
 		if err == nil {
-			return p, dir, dsn, nil
+			return p, dsn, port, nil
 		}
 		if !retry {
-			return nil, "", "", err
+			return nil, "", 0, err
 		}
 	}
 }

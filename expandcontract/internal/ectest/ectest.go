@@ -154,3 +154,17 @@ func WalkToSwitchReads(t testing.TB, s *expandcontract.Store, c *Clock, name str
 	MoveTo(t, m, expandcontract.SwitchReads)
 	return m
 }
+
+// RunEnds waits, at most 30s, for the error of a run on done, after what
+// (such as "its context was canceled") should have ended it, and returns
+// it; it fails the test if the run goes on.
+func RunEnds(t testing.TB, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the run did not end within 30s after %s", what)
+		return nil
+	}
+}

@@ -73,6 +73,7 @@ func (s *Store) tables() []table {
 			"backfill_settings "+big+" NOT NULL DEFAULT 0",
 			"backfill_rate "+float+" NOT NULL DEFAULT 0",
 			"backfill_samples "+text,
+			"backfill_throttled "+text,
 		)...)},
 		{name: s.Prefix + "events", quoted: s.T.Events, columns: cols(1,
 			"id "+d.AutoIncrementPK(),
