@@ -27,7 +27,14 @@ func (r readResult) String() string { return [numReadResults]string{"ok", "error
 // one asking for off while dual writes must go on gets dualwrite. Plug
 // [Bound.Clamp] into flags.WithBound.
 //
-// The phase is read from the store at most once per TTL, in the background,
+// A Bound also applies the migration's ceiling ([Migration.Demote]) while
+// it is in force, by the store's clock: under a ceiling of shadow, a flag
+// asking for live gets shadow. The ceiling never takes a stage below the
+// lowest that the phase allows: writes that must reach both stores still
+// do.
+//
+// The phase and the ceiling are read from the store together, with one
+// statement, at most once per TTL, in the background,
 // so requests make no database round trip: only the first call of a new
 // Bound waits for a read. Until a phase has ever been read, reads are kept
 // on the old store (stages above shadow become shadow) and writes are left
@@ -44,9 +51,10 @@ type Bound struct {
 }
 
 type boundState struct {
-	phase Phase
-	known bool      // false until a read of the phase succeeded
-	at    time.Time // when the phase was read, or last tried
+	phase   Phase
+	ceiling *Ceiling  // the ceiling read with the phase; nil if none
+	known   bool      // false until a read of the phase succeeded
+	at      time.Time // when the phase was read, or last tried
 }
 
 // Bound returns a [Bound] for the migration whose phase is re-read after
@@ -68,12 +76,15 @@ func (m *Migration) Bound(ttl time.Duration, instance string) (*Bound, error) {
 }
 
 // Clamp returns requested moved into the stages the migration's current
-// phase allows. Its signature fits flags.WithBound.
+// phase allows, and under its ceiling while one is in force. Its
+// signature fits flags.WithBound.
 func (b *Bound) Clamp(ctx context.Context, requested cutover.Stage) cutover.Stage {
 	st := b.state.Load()
+	var now time.Time
 	if st == nil {
 		st = b.refresh(ctx)
-	} else if b.m.s.m.Now().Sub(st.at) >= b.ttl && b.refreshing.CompareAndSwap(false, true) {
+		now = st.at
+	} else if now = b.m.s.m.Now(); now.Sub(st.at) >= b.ttl && b.refreshing.CompareAndSwap(false, true) {
 		go func() {
 			defer b.refreshing.Store(false)
 			b.refresh(ctx)
@@ -81,6 +92,9 @@ func (b *Bound) Clamp(ctx context.Context, requested cutover.Stage) cutover.Stag
 	}
 	out := min(requested, cutover.Shadow)
 	if st.known {
+		if st.ceiling.Active(now) {
+			requested = min(requested, st.ceiling.Stage)
+		}
 		out = st.phase.Clamp(requested)
 	}
 	for {
@@ -92,6 +106,16 @@ func (b *Bound) Clamp(ctx context.Context, requested cutover.Stage) cutover.Stag
 	return out
 }
 
+// Ceiling returns the ceiling the bound last read with the phase, in
+// force or past its cool-down, or nil if there was none or no read has
+// succeeded yet.
+func (b *Bound) Ceiling() *Ceiling {
+	if st := b.state.Load(); st != nil {
+		return st.ceiling
+	}
+	return nil
+}
+
 // Phase returns the phase the bound last read, and false if it has never
 // read one.
 func (b *Bound) Phase() (Phase, bool) {
@@ -101,8 +125,9 @@ func (b *Bound) Phase() (Phase, bool) {
 	return Expand, false
 }
 
-// refresh reads the phase, reports the instance's stage, and returns the
-// new state. A failed read keeps the phase last known.
+// refresh reads the phase and the ceiling, reports the instance's stage,
+// and returns the new state. A failed read keeps the phase and the
+// ceiling last known.
 func (b *Bound) refresh(ctx context.Context) *boundState {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -112,7 +137,7 @@ func (b *Bound) refresh(ctx context.Context) *boundState {
 	if err != nil {
 		b.m.s.phaseReads.Add(ctx, readFailed)
 		if prev := b.state.Load(); prev != nil {
-			next.phase, next.known = prev.phase, prev.known
+			next.phase, next.ceiling, next.known = prev.phase, prev.ceiling, prev.known
 		}
 		if ok, suppressed := b.logs.Allow(); ok {
 			b.m.s.m.Logger.ErrorContext(ctx, "cutover: reading the migration phase failed; keeping the last known",
@@ -120,7 +145,7 @@ func (b *Bound) refresh(ctx context.Context) *boundState {
 		}
 	} else {
 		b.m.s.phaseReads.Add(ctx, readOK)
-		next.phase, next.known = st.Phase, true
+		next.phase, next.ceiling, next.known = st.Phase, st.Ceiling, true
 	}
 	b.state.Store(next)
 	if b.instance != "" {

@@ -67,7 +67,7 @@ type ddlRun struct {
 // them on PostgreSQL and SQLite, change (if not nil), the override events
 // and ev, the event of the move or retire; all of it again, up to the
 // store's DDL attempts, while a statement times out on a lock.
-func (r *ddlRun) do(ctx context.Context, ev Event, change func(tx *sqlx.Tx) error) error {
+func (r *ddlRun) do(ctx context.Context, ev *Event, change func(tx *sqlx.Tx) error) error {
 	return r.m.withLockRetries(ctx, r.to, func() error {
 		first, err := r.before(ctx)
 		if err != nil {
@@ -85,7 +85,7 @@ func (r *ddlRun) do(ctx context.Context, ev Event, change func(tx *sqlx.Tx) erro
 			if err := r.overrides(ctx, tx, ev.Version); err != nil {
 				return err
 			}
-			if err := r.m.addEvent(ctx, tx, ev); err != nil {
+			if err := r.m.addEvent(ctx, tx, *ev); err != nil {
 				return fmt.Errorf("expandcontract: record %s: %w", ev.Kind, err)
 			}
 			return nil

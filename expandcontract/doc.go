@@ -37,6 +37,13 @@
 // [Bound] applies that to every request from a cached copy of the phase,
 // refreshed in the background, and plugs into flags.WithBound.
 //
+// When the new store degrades, [Migration.Demote] sets a fleet-wide
+// ceiling, such as "no stage above shadow", for a cool-down: every Bound
+// reads it with the phase and applies it within its TTL. Of instances
+// demoting at once, one sets it. [Migration.Lift], or an operator's move,
+// clears it, and a quiet period after a lift keeps a trigger from
+// demoting again at once.
+//
 // [Migration.Status] reads what an operator needs to see of a migration at
 // one moment: its state and the backfill's settings, the stages its phase
 // allows, the backfill's rate, ETA and recent progress as its runner

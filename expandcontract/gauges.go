@@ -16,8 +16,8 @@ import (
 // gauges are the observable gauges of a store opened with
 // [WithMeterProvider]: the figures of [Status] for every migration.
 type gauges struct {
-	phase, rows, total, clean, diffs, pending, stuck, instances, throttled metric.Int64ObservableGauge
-	rate, eta, age                                                         metric.Float64ObservableGauge
+	phase, rows, total, clean, diffs, pending, stuck, instances, throttled, ceiling metric.Int64ObservableGauge
+	rate, eta, age                                                                  metric.Float64ObservableGauge
 }
 
 // registerGauges creates the store's gauges and registers the one callback
@@ -58,11 +58,13 @@ func (s *Store) registerGauges() error {
 		"Repair-log entries that used up their attempts and wait to be retried.", "{entry}")
 	i64(&g.instances, "cutover.expandcontract.status.instances",
 		"Instances that reported a stage within the instance window, by the stage they resolve.", "{instance}")
+	i64(&g.ceiling, "cutover.expandcontract.status.ceiling",
+		"The stage ceiling in force: 0 off, 1 dualwrite, 2 shadow, 3 live, 4 rampdown; -1 if none is.", "{stage}")
 	if err != nil {
 		return err
 	}
 	s.gauges, err = m.RegisterCallback(g.observe(s), g.phase, g.rows, g.total, g.rate, g.eta, g.age, g.clean, g.diffs,
-		g.pending, g.stuck, g.instances, g.throttled)
+		g.pending, g.stuck, g.instances, g.throttled, g.ceiling)
 	return err
 }
 
@@ -97,6 +99,11 @@ func (g *gauges) observe(s *Store) metric.Callback {
 				o.ObserveInt64(g.clean, int64(meta.BoolInt(v.Clean)), attrs)
 				o.ObserveInt64(g.diffs, v.Differences, attrs)
 			}
+			ceiling := int64(-1)
+			if st.Ceiling != nil {
+				ceiling = int64(st.Ceiling.Stage)
+			}
+			o.ObserveInt64(g.ceiling, ceiling, attrs)
 			o.ObserveInt64(g.pending, st.Repairs.Pending, attrs)
 			o.ObserveInt64(g.stuck, st.Repairs.Stuck, attrs)
 			for _, stage := range cutover.Stages {

@@ -129,6 +129,7 @@ func TestStatusGaugesFromAStoreThatRunsNothing(t *testing.T) {
 			"phase accounts": 0, "backfill.rows accounts": 0, "backfill.total accounts": 0, "backfill.rate accounts": 0,
 			"backfill.eta accounts": 0, "repairs.pending accounts": 0, "repairs.stuck accounts": 0,
 			"backfill.throttled users": 0, "backfill.throttled accounts": 0,
+			"ceiling users": -1, "ceiling accounts": -1,
 		}
 		for _, stage := range cutover.Stages {
 			want["instances accounts "+stage.String()] = 0

@@ -56,6 +56,12 @@ type State struct {
 	UpdatedAt    time.Time
 	Backfill     BackfillState
 	Verification Verification
+	// Ceiling is the ceiling that [Migration.Demote] set, in force or past
+	// its cool-down (see [Ceiling.Active]); nil if none is set.
+	Ceiling *Ceiling
+	// LiftedAt is when a ceiling was last cleared, by [Migration.Lift] or
+	// a move; zero if never.
+	LiftedAt time.Time
 }
 
 // BackfillState is the progress of a migration's backfill.
@@ -103,7 +109,7 @@ type Event struct {
 	Migration string
 	At        time.Time
 	Actor     string // who asked, such as a user or an instance id
-	Kind      string // "create", "move", "force", "refuse", "conflict", "backfill", "verify", "retire", "ddl", "override"
+	Kind      string // "create", "move", "force", "refuse", "conflict", "backfill", "verify", "retire", "ddl", "override", "demote", "lift"
 	From, To  Phase
 	Version   int64  // the migration's version after the event
 	Reason    string // why, as given by the actor
@@ -116,7 +122,12 @@ func state(r meta.Row) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("%w: migration %q: phase: %w", ErrCorrupt, r.Name, err)
 	}
+	c, err := ceiling(r)
+	if err != nil {
+		return State{}, err
+	}
 	return State{
+		Ceiling: c, LiftedAt: meta.FromMicros(r.CeilingLiftedAt),
 		Name: r.Name, Phase: p, Version: r.Version,
 		CreatedAt: time.UnixMicro(r.CreatedAt).UTC(), UpdatedAt: time.UnixMicro(r.UpdatedAt).UTC(),
 		Backfill: BackfillState{

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,6 +135,11 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // before it. A statement lockcheck cannot check (one that does not parse,
 // several in one entry) or a bad override is bad input: the error wraps
 // [ErrInvalidInput] and nothing is recorded.
+//
+// A move is an operator's decision: it clears the migration's ceiling
+// ([Migration.Demote]), in force or not, in the transaction that changes
+// the phase, and its event's detail says which ceiling it lifted; the
+// quiet period after a lift starts.
 //
 // With a tracer provider ([WithTracerProvider]), a move is a span named
 // cutover.expandcontract.move, with a child per statement it runs (see the
@@ -376,10 +382,14 @@ func (s *Store) switchReadsBlocked(st State, entered time.Time) string {
 
 // apply runs stmts, the checked statements of mv, and swaps the phase,
 // retrying while a statement times out on a lock.
+//
+// The move also clears the migration's ceiling, if one is set, and says
+// so in ev's detail.
 func (m *Migration) apply(ctx context.Context, cur State, mv Move, stmts []lockcheck.Statement, ev Event) error {
 	k := m.s.m
 	run := &ddlRun{m: m, from: cur.Phase, to: mv.To, version: cur.Version, actor: mv.Actor, reason: mv.Reason, stmts: stmts}
-	return run.do(ctx, ev, func(tx *sqlx.Tx) error {
+	detail := ev.Detail
+	return run.do(ctx, &ev, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, k.Q(`UPDATE `+k.T.Migrations+
 			` SET phase = ?, version = version + 1, updated_at = ? WHERE name = ? AND version = ?`),
 			mv.To.String(), meta.Micros(k.Now()), cur.Name, cur.Version)
@@ -389,6 +399,19 @@ func (m *Migration) apply(ctx context.Context, cur State, mv Move, stmts []lockc
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return &ConflictError{Migration: cur.Name, Expected: cur.Version}
 		}
+		// An operator's move lifts the ceiling, the one read here under the
+		// row's lock, which a demotion since the move's first read may have
+		// set.
+		st, err := m.lockedState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		lifted, err := m.clearCeiling(ctx, tx, st)
+		ev.Detail = detail // a try again after a lock timeout starts anew
+		if err != nil || lifted == "" {
+			return err
+		}
+		ev.Detail = strings.Join(slices.DeleteFunc([]string{detail, lifted}, func(s string) bool { return s == "" }), "; ")
 		return nil
 	})
 }

@@ -113,5 +113,5 @@ func (m *Migration) retire(ctx context.Context, span trace.Span, r Retire) error
 	}
 	ev := Event{Actor: r.Actor, Kind: kind, From: Contract, To: Contract, Version: st.Version, Reason: r.Reason, Detail: detail}
 	run := &ddlRun{m: m, from: Contract, to: Contract, version: st.Version, actor: r.Actor, reason: r.Reason, stmts: stmts}
-	return run.do(ctx, ev, nil)
+	return run.do(ctx, &ev, nil)
 }

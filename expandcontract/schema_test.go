@@ -1,6 +1,7 @@
 package expandcontract_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,10 +16,18 @@ import (
 	"github.com/cutover-go/cutover/internal/testdb"
 )
 
+// settingsNames are the backfill's columns that schema version 3 adds to
+// the migrations table, and ceilingNames those of the stage ceiling.
+var (
+	settingsNames = []string{"backfill_rate_limit", "backfill_batch_size", "backfill_settings", "backfill_rate", "backfill_samples",
+		"backfill_throttled"}
+	ceilingNames = []string{"ceiling_stage", "ceiling_set_at", "ceiling_until", "ceiling_trigger", "ceiling_figures",
+		"ceiling_instance", "ceiling_lifted_at", "ceiling_version"}
+)
+
 // v3Columns are the columns that schema version 3 adds to the migrations
 // table.
-var v3Columns = []string{"backfill_rate_limit", "backfill_batch_size", "backfill_settings", "backfill_rate", "backfill_samples",
-	"backfill_throttled"}
+var v3Columns = slices.Concat(settingsNames, ceilingNames)
 
 // toVersion2 takes the migrations table of prefix back to schema version 2.
 func toVersion2(t *testing.T, db *testdb.DB, prefix string) {
@@ -42,7 +51,7 @@ func settingsColumns(t *testing.T, db *testdb.DB, name string) []any {
 		Samples   *string `db:"backfill_samples"`
 		Throttled *string `db:"backfill_throttled"`
 	}
-	require.NoError(t, db.GetContext(t.Context(), &r, db.Rebind(`SELECT `+strings.Join(v3Columns, ", ")+
+	require.NoError(t, db.GetContext(t.Context(), &r, db.Rebind(`SELECT `+strings.Join(settingsNames, ", ")+
 		` FROM cutover_migrations WHERE name = ?`), name))
 	return []any{r.RateLimit, r.BatchSize, r.Settings, r.Rate, r.Samples, r.Throttled}
 }

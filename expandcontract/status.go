@@ -13,10 +13,11 @@ import (
 // Status is what an operator needs to know about one migration, read from
 // the metadata at one moment: the stored state, the stages its phase
 // allows, the backfill's rate and ETA, the age of the last verification,
-// the repair backlog, the instances and the stage each resolves, and the
-// recent history. State.Backfill.Throttled says why the backfill's runner
-// waits, if a throttle holds it; left empty once the lease of the runner
-// that recorded it ran out. Read it with [Migration.Status]; the command cutover, the
+// the repair backlog, the instances and the stage each resolves, the
+// ceiling in force, and the recent history. State.Backfill.Throttled says
+// why the backfill's runner waits, if a throttle holds it; left empty once
+// the lease of the runner that recorded it ran out. Read it with
+// [Migration.Status]; the command cutover, the
 // status page of package statuspage and the gauges of [Open] show the same
 // figures. It is a plain value.
 type Status struct {
@@ -29,6 +30,10 @@ type Status struct {
 	Instances       []Instance            // the instances seen within InstanceWindow, by id
 	ByStage         map[cutover.Stage]int // how many of Instances resolve each stage
 	Events          []Event               // the most recent history, newest first
+	// Ceiling is the ceiling in force at At ([Migration.Demote]); nil if
+	// none is, also when one is recorded past its cool-down, as
+	// State.Ceiling shows.
+	Ceiling *Ceiling
 }
 
 // BackfillProgress is how fast a backfill goes, as its runners measured
@@ -195,6 +200,9 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 			State: st, At: at, Backfill: progress(r, at),
 			Repairs:   RepairBacklog{Pending: c.Pending, Stuck: c.Stuck, Oldest: meta.FromMicros(c.Oldest)},
 			Instances: instances[r.Name], ByStage: map[cutover.Stage]int{}, Events: events[r.Name],
+		}
+		if st.Ceiling.Active(at) {
+			out[i].Ceiling = st.Ceiling
 		}
 		for stage := lo; stage <= hi; stage++ {
 			out[i].Stages = append(out[i].Stages, stage)

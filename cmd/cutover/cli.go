@@ -68,7 +68,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		statusCommand, historyCommand, instancesCommand, moveCommand,
+		statusCommand, historyCommand, instancesCommand, moveCommand, liftCommand,
 		backfillControl("pause", "ask the runner to pause after its current batch"),
 		backfillControl("resume", "lift a pause"),
 		backfillControl("cancel", "ask the runner to stop after its current batch; the checkpoint stays"),

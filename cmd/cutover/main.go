@@ -13,6 +13,7 @@
 //	history MIGRATION                the migration's history of moves, refusals and controls
 //	instances MIGRATION              the instances and the stage each resolves
 //	move MIGRATION PHASE             move the phase one step, forward or back, under the guards
+//	lift MIGRATION                   lift the stage ceiling that a trigger set
 //	backfill pause|resume|cancel|reset-cancel|mark-done MIGRATION
 //	backfill set MIGRATION           change the rate or the batch size of a running backfill
 //	verify MIGRATION                 compare the old and the new store and record the result

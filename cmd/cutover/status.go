@@ -13,10 +13,10 @@ import (
 var statusCommand = &command{
 	name: "status", args: "[MIGRATION]", min: 0, max: 1,
 	summary: "the phase, the backfill, the last verification, the repairs, the instances",
-	about: "Status prints where a migration stands: its phase and the stages the phase allows; the\n" +
-		"backfill's rows done of the total, rate, ETA, lease holder and whether it is paused; the last\n" +
-		"verification; the repair backlog; the instances and the stage each resolves. Without MIGRATION\n" +
-		"it prints one line for each migration.\n\n" +
+	about: "Status prints where a migration stands: its phase and the stages the phase allows, and the stage\n" +
+		"ceiling a trigger set, while it is in force; the backfill's rows done of the total, rate, ETA,\n" +
+		"lease holder and whether it is paused; the last verification; the repair backlog; the instances\n" +
+		"and the stage each resolves. Without MIGRATION it prints one line for each migration.\n\n" +
 		"With --watch it prints the backfill's progress every --interval while the backfill runs: a\n" +
 		"progress bar redrawn in place on a terminal, a new line each time otherwise (one JSON object a\n" +
 		"line with --json). It stops when the backfill is done, canceled or not in its phase, or on\n" +
@@ -61,6 +61,7 @@ type statusJSON struct {
 	Version      int64            `json:"version"`
 	UpdatedAt    time.Time        `json:"updated_at"`
 	Stages       []string         `json:"stages"`
+	Ceiling      *ceilingJSON     `json:"ceiling"`
 	Backfill     backfillJSON     `json:"backfill"`
 	Verification verificationJSON `json:"verification"`
 	Repairs      repairsJSON      `json:"repairs"`
@@ -128,7 +129,8 @@ func toStatusJSON(s expandcontract.Status) statusJSON {
 			Detail: st.Verification.Detail},
 		Repairs: repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest),
 			History: make([]backlogJSON, len(s.Repairs.History))},
-		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events))}
+		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events)),
+		Ceiling: toCeilingJSON(s.Ceiling)}
 	for i, stage := range s.Stages {
 		out.Stages[i] = stage.String()
 	}
@@ -170,6 +172,7 @@ func printStatus(c *call, s expandcontract.Status) error {
 		{"migration", st.Name},
 		{"phase", phaseLine(s)},
 		{"stages", strings.Join(stages, ", ")},
+		{"ceiling", ceilingLine(s)},
 		{"backfill", backfillLine(s)},
 	}
 	if b := st.Backfill; b.LeaseOwner != "" {

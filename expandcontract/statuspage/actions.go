@@ -24,11 +24,13 @@ const (
 	actRate
 	actBatchSize
 	actMove
+	actLift
 )
 
 // actionKinds maps the last segment of an action's path to its kind.
 var actionKinds = map[string]actionKind{
 	"pause": actPause, "resume": actResume, "rate": actRate, "batch-size": actBatchSize, "move": actMove,
+	"lift": actLift,
 }
 
 // actionFields lists the form fields each kind of action takes; reason is
@@ -39,6 +41,7 @@ var actionFields = map[actionKind][]string{
 	actRate:      {"rate", "reason"},
 	actBatchSize: {"size", "reason"},
 	actMove:      {"to", "version", "reason"},
+	actLift:      {"reason"},
 }
 
 // action is one validated action on a migration.
@@ -133,6 +136,8 @@ func (a action) String() string {
 		return "batch size " + strconv.Itoa(a.size)
 	case actMove:
 		return "move to " + a.to.String()
+	case actLift:
+		return "lift the ceiling"
 	}
 	return "unknown"
 }

@@ -35,6 +35,7 @@
 //	POST /m/NAME/rate           set its rate limit          fields: rate (rows/s, 0 for none), reason
 //	POST /m/NAME/batch-size     set its batch size          fields: size (keys, 0 for the runner's own), reason
 //	POST /m/NAME/move           move the phase one step     fields: to (a phase), version, reason
+//	POST /m/NAME/lift           lift the stage ceiling      fields: reason
 //
 // NAME is the migration's name, escaped as a path segment (url.PathEscape:
 // "users/email" is users%2Femail). HEAD works wherever GET does. A page
@@ -65,7 +66,8 @@
 // authorises each action and names the actor that the migration's history
 // records. Then the migration's page has forms to pause and resume the
 // backfill, set its rate limit and batch size, and move the phase one step
-// forward or back (never forced). An action is refused, and nothing
+// forward or back (never forced), and, while a stage ceiling is in force,
+// to lift it. An action is refused, and nothing
 // changed, with
 //
 //   - 405 Method Not Allowed unless it is a POST;

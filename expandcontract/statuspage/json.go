@@ -27,12 +27,23 @@ type statusJSON struct {
 	UpdatedAt    jsonTime         `json:"updated_at"`
 	At           jsonTime         `json:"at"`
 	Stages       []string         `json:"stages"`
+	Ceiling      *ceilingJSON     `json:"ceiling"`
 	Backfill     backfillJSON     `json:"backfill"`
 	Verification verificationJSON `json:"verification"`
 	Repairs      repairsJSON      `json:"repairs"`
 	Instances    []instanceJSON   `json:"instances"`
 	ByStage      map[string]int   `json:"by_stage"`
 	Events       []eventJSON      `json:"events"`
+}
+
+// ceilingJSON is the stage ceiling in force; null if none is.
+type ceilingJSON struct {
+	Stage    string   `json:"stage"`
+	SetAt    jsonTime `json:"set_at"`
+	Until    jsonTime `json:"until"`
+	Trigger  string   `json:"trigger"`
+	Figures  string   `json:"figures"`
+	Instance string   `json:"instance"`
 }
 
 type backfillJSON struct {
@@ -146,7 +157,8 @@ func statusDoc(st expandcontract.Status) statusJSON {
 	doc := statusJSON{
 		Name: s.Name, Phase: s.Phase.String(), Version: s.Version,
 		CreatedAt: jsonTime(s.CreatedAt), UpdatedAt: jsonTime(s.UpdatedAt), At: jsonTime(st.At),
-		Stages: make([]string, len(st.Stages)),
+		Stages:  make([]string, len(st.Stages)),
+		Ceiling: ceilingDoc(st.Ceiling),
 		Backfill: backfillJSON{
 			Rows: b.Rows, Total: b.Total, Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled,
 			Checkpoint: b.Checkpoint, StartedAt: jsonTime(b.StartedAt), DoneAt: jsonTime(b.DoneAt),
@@ -201,4 +213,13 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(append(b, '\n'))
 	}
+}
+
+// ceilingDoc returns the JSON of c, or nil for a nil one.
+func ceilingDoc(c *expandcontract.Ceiling) *ceilingJSON {
+	if c == nil {
+		return nil
+	}
+	return &ceilingJSON{Stage: c.Stage.String(), SetAt: jsonTime(c.SetAt), Until: jsonTime(c.Until),
+		Trigger: c.Trigger, Figures: c.Figures, Instance: c.Instance}
 }

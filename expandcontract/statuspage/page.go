@@ -50,8 +50,8 @@ svg.chart .line { fill: none; stroke: var(--accent); stroke-width: 2; stroke-lin
 svg.chart .area { fill: #0969da22; stroke: none; }
 svg.chart .dot { fill: var(--accent); }
 svg.chart text { font-size: 10px; fill: var(--muted); }
-.notice, .message { padding: .6em .9em; border-radius: 6px; border: 1px solid; }
-.notice { background: #fff8c5; border-color: #d4a72c; }
+.notice, .message, .ceiling { padding: .6em .9em; border-radius: 6px; border: 1px solid; }
+.notice, .ceiling { background: #fff8c5; border-color: #d4a72c; }
 .message { background: #ffebe9; border-color: #ff8182; }
 form { display: flex; flex-wrap: wrap; gap: .5em; align-items: center; margin: .4em 0; }
 form label { color: var(--muted); }
@@ -140,7 +140,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{- define "migration"}}{{$actions := .Actions}}{{with .M}}
 <h1 id="name">{{.Name}} <span class="phase" id="phase">{{.Phase}}</span></h1>
 <p class="meta">version {{.Version}} · stages allowed: {{.Stages}} · created {{.Created}} · updated {{.Updated}} · read at {{.Read}}</p>
-{{end}}{{if .Notice}}<p class="notice" role="alert" id="notice">{{.Notice}}</p>
+{{if .Ceiling}}<p class="ceiling" role="status" id="ceiling">Demoted: {{.Ceiling}}</p>
+{{end}}{{end}}{{if .Notice}}<p class="notice" role="alert" id="notice">{{.Notice}}</p>
 {{end}}{{with .M}}<div class="grid">
 <section id="backfill">
 <h2>Backfill</h2>
@@ -214,7 +215,11 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <input type="text" name="reason" placeholder="reason" aria-label="reason for the batch size">
 <button type="submit">Set batch size</button>
 </form>
-{{range .Moves}}<form method="post" action="move">
+{{if .Ceiling}}<form method="post" action="lift">
+<input type="text" name="reason" placeholder="reason" aria-label="reason for lifting the ceiling">
+<button type="submit" id="lift">Lift ceiling</button>
+</form>
+{{end}}{{range .Moves}}<form method="post" action="move">
 <input type="hidden" name="to" value="{{.To}}">
 <input type="hidden" name="version" value="{{.Version}}">
 <input type="text" name="reason" placeholder="reason" aria-label="reason for the move to {{.To}}">

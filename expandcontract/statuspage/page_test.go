@@ -307,6 +307,7 @@ func TestJSONSchema(t *testing.T) {
   "updated_at": "2026-03-14T14:09:26Z",
   "at": "2026-03-14T15:09:26Z",
   "stages": ["dualwrite", "shadow"],
+  "ceiling": null,
   "backfill": {
     "rows": 27000, "total": 81000, "done": false, "paused": false, "canceled": false,
     "checkpoint": "27000", "started_at": "2026-03-14T15:04:26Z", "done_at": null,

@@ -40,6 +40,9 @@ func (src storeSource) act(ctx context.Context, name string, a action) error {
 	case actMove:
 		_, err := m.Move(ctx, expandcontract.Move{To: a.to, Actor: a.actor, Reason: a.reason, Version: a.version})
 		return err
+	case actLift:
+		_, err := m.Lift(ctx, a.actor, a.reason)
+		return err
 	}
 	return fmt.Errorf("statuspage: unknown action %d", a.kind)
 }

@@ -32,6 +32,8 @@ type migrationView struct {
 	Read       string // when the status was read
 	Created    string
 	Updated    string
+	// Ceiling describes the stage ceiling in force, or is "" if none is.
+	Ceiling string
 
 	Backfill     backfillView
 	Verification verificationView
@@ -104,6 +106,7 @@ func newMigrationView(st expandcontract.Status) migrationView {
 		Name: s.Name, Href: "m/" + url.PathEscape(s.Name) + "/",
 		Phase: s.Phase.String(), Version: s.Version, Stages: stageRange(st.Stages),
 		Read: stamp(now), Created: stamp(s.CreatedAt), Updated: stamp(s.UpdatedAt),
+		Ceiling:      ceilingText(st),
 		Backfill:     newBackfillView(st),
 		Verification: newVerificationView(st),
 		Repairs:      newRepairsView(st),
@@ -260,3 +263,18 @@ func newRepairsView(st expandcontract.Status) repairsView {
 
 // title is the page title of a migration.
 func title(name string) string { return fmt.Sprintf("%s · cutover", name) }
+
+// ceilingText describes the stage ceiling in force in st, or returns ""
+// if none is.
+func ceilingText(st expandcontract.Status) string {
+	c := st.Ceiling
+	if c == nil {
+		return ""
+	}
+	s := fmt.Sprintf("no stage above %s until %s (%s left), set by trigger %s on %s", c.Stage, stamp(c.Until),
+		human(c.Until.Sub(st.At)), c.Trigger, c.Instance)
+	if c.Figures != "" {
+		s += ": " + c.Figures
+	}
+	return s
+}

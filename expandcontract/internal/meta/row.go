@@ -37,6 +37,15 @@ type Row struct {
 	Rate         float64        `db:"backfill_rate"`
 	Samples      sql.NullString `db:"backfill_samples"`
 	Throttled    sql.NullString `db:"backfill_throttled"`
+
+	CeilingStage    sql.NullString `db:"ceiling_stage"`
+	CeilingSetAt    sql.NullInt64  `db:"ceiling_set_at"`
+	CeilingUntil    sql.NullInt64  `db:"ceiling_until"`
+	CeilingTrigger  sql.NullString `db:"ceiling_trigger"`
+	CeilingFigures  sql.NullString `db:"ceiling_figures"`
+	CeilingInstance sql.NullString `db:"ceiling_instance"`
+	CeilingLiftedAt sql.NullInt64  `db:"ceiling_lifted_at"`
+	CeilingVersion  int64          `db:"ceiling_version"`
 }
 
 // Columns lists the columns of a [Row], for a SELECT.
@@ -44,7 +53,9 @@ const Columns = `name, phase, version, created_at, updated_at, backfill_checkpoi
 	backfill_total, backfill_started_at, backfill_done_at, backfill_paused, backfill_canceled, lease_owner,
 	lease_until, verified_at, verify_clean, verify_rows, verify_diffs, verify_detail, backfill_rate_limit,
 	backfill_batch_size, backfill_settings, backfill_rate, backfill_samples,
-	backfill_throttled`
+	backfill_throttled,
+	ceiling_stage, ceiling_set_at, ceiling_until, ceiling_trigger, ceiling_figures, ceiling_instance,
+	ceiling_lifted_at, ceiling_version`
 
 // Get reads the row of the migration name through q, or returns an error
 // wrapping [ErrNotFound].
@@ -75,7 +86,7 @@ func (s *Store) get(ctx context.Context, q sqlx.QueryerContext, name, lock strin
 
 // Check returns an error wrapping [ErrCorrupt] if r holds what the library
 // never writes: an unknown phase, a version below 1, negative backfill
-// counts or settings.
+// counts or settings, a ceiling without its times.
 func (r Row) Check() error {
 	if _, err := PhaseIndex(r.Phase); err != nil {
 		return fmt.Errorf("%w: migration %q: phase: %w", ErrCorrupt, r.Name, err)
@@ -87,6 +98,10 @@ func (r Row) Check() error {
 	if !(r.RateLimit >= 0) || r.BatchSize < 0 || !(r.Rate >= 0) {
 		return fmt.Errorf("%w: migration %q: backfill rate limit %v, batch size %d, rate %v",
 			ErrCorrupt, r.Name, r.RateLimit, r.BatchSize, r.Rate)
+	}
+	if r.CeilingVersion < 0 || r.CeilingStage.Valid && (!r.CeilingSetAt.Valid || !r.CeilingUntil.Valid) {
+		return fmt.Errorf("%w: migration %q: ceiling %q, version %d, set at %v, until %v", ErrCorrupt, r.Name,
+			r.CeilingStage.String, r.CeilingVersion, r.CeilingSetAt.Valid, r.CeilingUntil.Valid)
 	}
 	return nil
 }

@@ -74,6 +74,14 @@ func (s *Store) tables() []table {
 			"backfill_rate "+float+" NOT NULL DEFAULT 0",
 			"backfill_samples "+text,
 			"backfill_throttled "+text,
+			"ceiling_stage "+key,
+			"ceiling_set_at "+big,
+			"ceiling_until "+big,
+			"ceiling_trigger "+text,
+			"ceiling_figures "+text,
+			"ceiling_instance "+text,
+			"ceiling_lifted_at "+big,
+			"ceiling_version "+big+" NOT NULL DEFAULT 0",
 		)...)},
 		{name: s.Prefix + "events", quoted: s.T.Events, columns: cols(1,
 			"id "+d.AutoIncrementPK(),
@@ -217,7 +225,13 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 //     backfill_settings, a number that every change of them bumps; and what
 //     its runner measures: backfill_rate (rows per second over its recent
 //     batches) and backfill_samples (its progress over time, see
-//     [EncodeSamples]).
+//     [EncodeSamples]); and the stage ceiling a demotion sets:
+//     ceiling_stage (the highest stage allowed, NULL if none),
+//     ceiling_set_at, ceiling_until (the end of its cool-down),
+//     ceiling_trigger, ceiling_figures and ceiling_instance (what fired,
+//     on what figures, where), ceiling_lifted_at (the last lift, for the
+//     quiet period after it) and ceiling_version, a number that every
+//     demotion and lift bumps, their compare-and-swap token.
 //
 // Each step only adds, and is safe to run from any number of instances at
 // once.
