@@ -39,7 +39,7 @@ var moveCommand = &command{
 			if err != nil {
 				return err
 			}
-			warnings := moveWarnings(c, m, st.Version)
+			warnings, lifted := moveNotes(c, m, st.Version)
 			if c.json {
 				return writeJSON(c.out(), struct {
 					Migration string   `json:"migration"`
@@ -48,9 +48,13 @@ var moveCommand = &command{
 					Version   int64    `json:"version"`
 					Forced    bool     `json:"forced"`
 					Warnings  []string `json:"warnings"`
-				}{m.Name(), cur.Phase.String(), st.Phase.String(), st.Version, *force, warnings})
+					Lifted    string   `json:"lifted,omitempty"`
+				}{m.Name(), cur.Phase.String(), st.Phase.String(), st.Version, *force, warnings, lifted})
 			}
 			fmt.Fprintf(c.out(), "%s: moved from %s to %s (version %d)\n", m.Name(), cur.Phase, st.Phase, st.Version)
+			if lifted != "" {
+				fmt.Fprintf(c.out(), "%s\n", lifted)
+			}
 			for _, w := range warnings {
 				fmt.Fprintf(c.out(), "warning: %s\n", w)
 			}
@@ -59,24 +63,37 @@ var moveCommand = &command{
 	},
 }
 
-// moveWarnings returns the warnings of the move that brought the migration
-// to version, as its event in the history records them.
-func moveWarnings(c *call, m *expandcontract.Migration, version int64) []string {
+// moveNotes returns the warnings of the move that brought the migration to
+// version, as its event in the history records them, and apart from them
+// the stage ceiling the move lifted, if it lifted one ("" if not).
+func moveNotes(c *call, m *expandcontract.Migration, version int64) (warnings []string, lifted string) {
 	events, err := m.Events(c.ctx)
 	if err != nil {
-		return []string{fmt.Sprintf("could not read the history for the move's warnings: %v", err)}
+		return []string{fmt.Sprintf("could not read the history for the move's warnings: %v", err)}, ""
 	}
+	warnings = []string{}
 	for i := len(events) - 1; i >= 0; i-- {
 		ev := events[i]
-		if ev.Version == version && (ev.Kind == "move" || ev.Kind == "force") {
-			if ev.Detail == "" {
-				return []string{}
-			}
-			return strings.Split(ev.Detail, "; ")
+		if ev.Version != version || ev.Kind != "move" && ev.Kind != "force" {
+			continue
 		}
+		for _, part := range strings.Split(ev.Detail, "; ") {
+			switch {
+			case part == "":
+			case strings.HasPrefix(part, liftedCeiling):
+				lifted = part
+			default:
+				warnings = append(warnings, part)
+			}
+		}
+		break
 	}
-	return []string{}
+	return warnings, lifted
 }
+
+// liftedCeiling begins the part of a move's event detail that names the
+// stage ceiling the move lifted.
+const liftedCeiling = "lifted ceiling "
 
 // steer holds the --actor and --reason of a command that changes a
 // migration.
