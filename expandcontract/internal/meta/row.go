@@ -36,13 +36,19 @@ type Row struct {
 	Settings     int64          `db:"backfill_settings"`
 	Rate         float64        `db:"backfill_rate"`
 	Samples      sql.NullString `db:"backfill_samples"`
+	RunStarted   sql.NullInt64  `db:"verify_run_started_at"`
+	RunOwner     sql.NullString `db:"verify_run_owner"`
+	RunRows      int64          `db:"verify_run_rows"`
+	RunTotal     int64          `db:"verify_run_total"`
+	RunAt        sql.NullInt64  `db:"verify_run_at"`
 }
 
 // Columns lists the columns of a [Row], for a SELECT.
 const Columns = `name, phase, version, created_at, updated_at, backfill_checkpoint, backfill_rows,
 	backfill_total, backfill_started_at, backfill_done_at, backfill_paused, backfill_canceled, lease_owner,
 	lease_until, verified_at, verify_clean, verify_rows, verify_diffs, verify_detail, backfill_rate_limit,
-	backfill_batch_size, backfill_settings, backfill_rate, backfill_samples`
+	backfill_batch_size, backfill_settings, backfill_rate, backfill_samples,
+	verify_run_started_at, verify_run_owner, verify_run_rows, verify_run_total, verify_run_at`
 
 // Get reads the row of the migration name through q, or returns an error
 // wrapping [ErrNotFound].

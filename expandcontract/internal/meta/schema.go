@@ -73,6 +73,11 @@ func (s *Store) tables() []table {
 			"backfill_settings "+big+" NOT NULL DEFAULT 0",
 			"backfill_rate "+float+" NOT NULL DEFAULT 0",
 			"backfill_samples "+text,
+			"verify_run_started_at "+big,
+			"verify_run_owner "+text,
+			"verify_run_rows "+big+" NOT NULL DEFAULT 0",
+			"verify_run_total "+big+" NOT NULL DEFAULT 0",
+			"verify_run_at "+big,
 		)...)},
 		{name: s.Prefix + "events", quoted: s.T.Events, columns: cols(1,
 			"id "+d.AutoIncrementPK(),
@@ -216,7 +221,11 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 //     backfill_settings, a number that every change of them bumps; and what
 //     its runner measures: backfill_rate (rows per second over its recent
 //     batches) and backfill_samples (its progress over time, see
-//     [EncodeSamples]).
+//     [EncodeSamples]); and the progress of a running verification:
+//     verify_run_started_at (when it started; NULL when none runs),
+//     verify_run_owner (who runs it), verify_run_rows (rows compared so
+//     far), verify_run_total (the rows it expects to compare, 0 if
+//     unknown) and verify_run_at (when it last recorded its progress).
 //
 // Each step only adds, and is safe to run from any number of instances at
 // once.
