@@ -29,10 +29,18 @@ var (
 // table.
 var v3Columns = slices.Concat(settingsNames, ceilingNames)
 
+// v3RunColumns are the columns of a running verification's progress that
+// schema version 3 adds to the migrations table.
+var v3RunColumns = []string{"verify_run_started_at", "verify_run_owner", "verify_run_rows", "verify_run_total", "verify_run_at"}
+
+// v3All are all the columns that schema version 3 adds to the migrations
+// table, in order.
+var v3All = append(slices.Clone(v3Columns), v3RunColumns...)
+
 // toVersion2 takes the migrations table of prefix back to schema version 2.
 func toVersion2(t *testing.T, db *testdb.DB, prefix string) {
 	t.Helper()
-	for _, col := range v3Columns {
+	for _, col := range v3All {
 		_, err := db.ExecContext(t.Context(), `ALTER TABLE `+prefix+`migrations DROP COLUMN `+col)
 		require.NoError(t, err, col)
 	}
@@ -157,11 +165,11 @@ func TestSchemaDDLAndWithoutSchemaChanges(t *testing.T) {
 		require.NoError(t, check())
 
 		toVersion2(t, db, "app_")
-		ectest.ErrorIs(t, check(), "lack column "+strings.Join(v3Columns, ", ")+" of table app_migrations; "+
+		ectest.ErrorIs(t, check(), "lack column "+strings.Join(v3All, ", ")+" of table app_migrations; "+
 			"schema version 3 (the tables are at version 2; run the upgrade statements from version 2)", expandcontract.ErrSchemaMissing)
 		upgrade, err := expandcontract.SchemaUpgradeDDL(db.Name, 2, prefix)
 		require.NoError(t, err)
-		require.Len(t, upgrade, len(v3Columns)+1)
+		require.Len(t, upgrade, len(v3All)+1)
 		exec(upgrade...)
 		require.NoError(t, check())
 		st, err := m.State(ctx)
@@ -205,5 +213,5 @@ func TestSchemaDDLBadInput(t *testing.T) {
 	assert.Empty(t, none)
 	all, err := expandcontract.SchemaUpgradeDDL("mysql", 1)
 	require.NoError(t, err)
-	assert.Len(t, all, 3+1+len(v3Columns)+1, "the columns and index of version 2, those of version 3, the version")
+	assert.Len(t, all, 3+1+len(v3All)+1, "the columns and index of version 2, those of version 3, the version")
 }

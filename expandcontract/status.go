@@ -12,12 +12,12 @@ import (
 
 // Status is what an operator needs to know about one migration, read from
 // the metadata at one moment: the stored state, the stages its phase
-// allows, the backfill's rate and ETA, the age of the last verification,
-// the repair backlog, the instances and the stage each resolves, the
-// ceiling in force, and the recent history. State.Backfill.Throttled says
-// why the backfill's runner waits, if a throttle holds it; left empty once
-// the lease of the runner that recorded it ran out. Read it with
-// [Migration.Status]; the command cutover, the
+// allows, the backfill's rate and ETA, the age of the last verification
+// and the progress of a running one, the repair backlog, the instances and
+// the stage each resolves, the ceiling in force, and the recent history.
+// State.Backfill.Throttled says why the backfill's runner waits, if a
+// throttle holds it; left empty once the lease of the runner that recorded
+// it ran out. Read it with [Migration.Status]; the command cutover, the
 // status page of package statuspage and the gauges of [Open] show the same
 // figures. It is a plain value.
 type Status struct {
@@ -26,6 +26,7 @@ type Status struct {
 	Stages          []cutover.Stage       // the stages the phase allows, lowest first
 	Backfill        BackfillProgress      // the backfill's rate, ETA and recent progress
 	VerificationAge time.Duration         // since the last verification; 0 if there was none
+	Verifying       *VerificationProgress // the verification running now; nil if none runs
 	Repairs         RepairBacklog         // the repair log's backlog
 	Instances       []Instance            // the instances seen within InstanceWindow, by id
 	ByStage         map[cutover.Stage]int // how many of Instances resolve each stage
@@ -49,6 +50,26 @@ type Sample struct {
 	At   time.Time
 	Rows int64
 }
+
+// VerificationProgress is how far a running verification is, as it
+// recorded it in the metadata (see package verify): a [Status] holds one
+// while a verification runs and recorded its progress within
+// [VerifyingFresh].
+type VerificationProgress struct {
+	Started   time.Time     // when it started, by the store's clock
+	Owner     string        // who runs it: an instance id, or the host name and process id
+	Rows      int64         // rows of the old side compared so far
+	Total     int64         // the rows it expects to compare, the backfill's total; 0 if unknown
+	UpdatedAt time.Time     // when it last recorded its progress
+	Rate      float64       // rows per second since it started; 0 before its first rows
+	ETA       time.Duration // the time left at Rate; 0 if unknown or Rows reached Total
+}
+
+// VerifyingFresh is how old the last progress a running verification
+// recorded may be for a [Status] to show it: one that stopped without
+// clearing its mark, in a crash, shows no more once its last record is
+// older.
+const VerifyingFresh = time.Minute
 
 // RepairBacklog is the repair log's backlog of a migration.
 type RepairBacklog struct {
@@ -210,6 +231,7 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 		if v := st.Verification.At; !v.IsZero() {
 			out[i].VerificationAge = max(0, at.Sub(v))
 		}
+		out[i].Verifying = verifying(r, at)
 		for _, in := range out[i].Instances {
 			out[i].ByStage[in.Stage]++
 		}
@@ -247,12 +269,38 @@ func progress(r meta.Row, at time.Time) BackfillProgress {
 			p.Rate = r.Rate
 		}
 	}
-	if p.Rate > 0 && r.Total > r.Rows {
-		secs := float64(r.Total-r.Rows) / p.Rate
-		p.ETA = time.Duration(math.MaxInt64)
-		if secs < p.ETA.Seconds() {
-			p.ETA = time.Duration(secs * float64(time.Second))
-		}
-	}
+	p.ETA = eta(r.Total-r.Rows, p.Rate)
 	return p
+}
+
+// verifying returns the progress of the verification that r records as
+// running at the time at, or nil if none is, or if its last record is
+// older than VerifyingFresh.
+func verifying(r meta.Row, at time.Time) *VerificationProgress {
+	if !r.RunStarted.Valid || !r.RunAt.Valid {
+		return nil
+	}
+	p := &VerificationProgress{Started: meta.FromMicros(r.RunStarted), Owner: r.RunOwner.String,
+		Rows: max(0, r.RunRows), Total: max(0, r.RunTotal), UpdatedAt: meta.FromMicros(r.RunAt)}
+	if at.Sub(p.UpdatedAt) > VerifyingFresh {
+		return nil
+	}
+	if secs := p.UpdatedAt.Sub(p.Started).Seconds(); secs > 0 && p.Rows > 0 {
+		p.Rate = float64(p.Rows) / secs
+	}
+	p.ETA = eta(p.Total-p.Rows, p.Rate)
+	return p
+}
+
+// eta returns how long left rows take at rate rows per second, or 0 if
+// none are left or the rate is unknown.
+func eta(left int64, rate float64) time.Duration {
+	if rate <= 0 || left <= 0 {
+		return 0
+	}
+	secs := float64(left) / rate
+	if secs >= time.Duration(math.MaxInt64).Seconds() {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(secs * float64(time.Second))
 }

@@ -15,14 +15,15 @@ var statusCommand = &command{
 	summary: "the phase, the backfill, the last verification, the repairs, the instances",
 	about: "Status prints where a migration stands: its phase and the stages the phase allows, and the stage\n" +
 		"ceiling a trigger set, while it is in force; the backfill's rows done of the total, rate, ETA,\n" +
-		"lease holder and whether it is paused; the last verification; the repair backlog; the instances\n" +
-		"and the stage each resolves. Without MIGRATION it prints one line for each migration.\n\n" +
-		"With --watch it prints the backfill's progress every --interval while the backfill runs: a\n" +
-		"progress bar redrawn in place on a terminal, a new line each time otherwise (one JSON object a\n" +
-		"line with --json). It stops when the backfill is done, canceled or not in its phase, or on\n" +
-		"SIGINT, with exit status 0.",
+		"lease holder and whether it is paused or throttled; the last verification, and the progress of\n" +
+		"one running now; the repair backlog; the instances and the stage each resolves. Without\n" +
+		"MIGRATION it prints one line for each migration.\n\n" +
+		"With --watch it prints the progress of the backfill, and of a running verification, every\n" +
+		"--interval: progress bars redrawn in place on a terminal, a new line each time otherwise (one\n" +
+		"JSON object a line with --json). It stops when no verification runs and the backfill is done,\n" +
+		"canceled or not in its phase, or on SIGINT, with exit status 0.",
 	setup: func(fs *flag.FlagSet) func(c *call) error {
-		watch := fs.Bool("watch", false, "print the backfill's progress every --interval until it ends")
+		watch := fs.Bool("watch", false, "print the progress of the backfill and of a running verification every --interval until they end")
 		interval := fs.Duration("interval", 2*time.Second, "how often --watch reads the progress")
 		return func(c *call) error {
 			if *interval <= 0 {
@@ -64,6 +65,7 @@ type statusJSON struct {
 	Ceiling      *ceilingJSON     `json:"ceiling"`
 	Backfill     backfillJSON     `json:"backfill"`
 	Verification verificationJSON `json:"verification"`
+	Verifying    *verifyingJSON   `json:"verifying"`
 	Repairs      repairsJSON      `json:"repairs"`
 	Instances    []instanceJSON   `json:"instances"`
 	ByStage      map[string]int   `json:"by_stage"`
@@ -106,6 +108,28 @@ type verificationJSON struct {
 	Detail      string     `json:"detail"`
 }
 
+// verifyingJSON is the progress of a running verification in JSON.
+type verifyingJSON struct {
+	StartedAt  time.Time `json:"started_at"`
+	Owner      string    `json:"owner"`
+	Rows       int64     `json:"rows"`
+	Total      int64     `json:"total"`
+	Rate       float64   `json:"rate"`
+	ETASeconds float64   `json:"eta_seconds"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// toVerifyingJSON returns the running verification of s, or nil if none
+// runs.
+func toVerifyingJSON(s expandcontract.Status) *verifyingJSON {
+	p := s.Verifying
+	if p == nil {
+		return nil
+	}
+	return &verifyingJSON{StartedAt: p.Started.UTC(), Owner: p.Owner, Rows: p.Rows, Total: p.Total, Rate: p.Rate,
+		ETASeconds: seconds(p.ETA), UpdatedAt: p.UpdatedAt.UTC()}
+}
+
 // repairsJSON is the repair backlog in JSON.
 type repairsJSON struct {
 	Pending int64         `json:"pending"`
@@ -127,6 +151,7 @@ func toStatusJSON(s expandcontract.Status) statusJSON {
 		Verification: verificationJSON{At: timeOrNil(st.Verification.At), AgeSeconds: seconds(s.VerificationAge),
 			Clean: st.Verification.Clean, Rows: st.Verification.Rows, Differences: st.Verification.Differences,
 			Detail: st.Verification.Detail},
+		Verifying: toVerifyingJSON(s),
 		Repairs: repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest),
 			History: make([]backlogJSON, len(s.Repairs.History))},
 		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events)),
@@ -181,8 +206,11 @@ func printStatus(c *call, s expandcontract.Status) error {
 	if set := settingsLine(st.Backfill); set != "" {
 		pairs = append(pairs, [2]string{"", set})
 	}
+	pairs = append(pairs, [2]string{"verification", verificationLine(s)})
+	if s.Verifying != nil {
+		pairs = append(pairs, [2]string{"verifying", verifyingLine(s)})
+	}
 	pairs = append(pairs,
-		[2]string{"verification", verificationLine(s)},
 		[2]string{"repairs", repairsLine(s)},
 		[2]string{"instances", fmt.Sprintf("%d: %s", len(s.Instances), stagesLine(s.ByStage))},
 	)
@@ -297,6 +325,20 @@ func verificationLine(s expandcontract.Status) string {
 		verdict = "NOT CLEAN"
 	}
 	return fmt.Sprintf("%s, %s, %s, %s", verdict, when(v.At, s.At), plural(v.Rows, "row", "rows"), plural(v.Differences, "difference", "differences"))
+}
+
+// verifyingLine shows the progress of the running verification: its bar,
+// rows, rate and ETA, and who started it when.
+func verifyingLine(s expandcontract.Status) string {
+	p := s.Verifying
+	parts := []string{progress(p.Rows, p.Total)}
+	if p.Rate > 0 {
+		parts = append(parts, rate(p.Rate))
+	}
+	if p.ETA > 0 {
+		parts = append(parts, "ETA "+short(p.ETA))
+	}
+	return strings.Join(parts, "  ") + fmt.Sprintf(", started %s by %s", when(p.Started, s.At), p.Owner)
 }
 
 // repairsLine shows the repair backlog.

@@ -10,15 +10,17 @@ import (
 
 // watchJSON is one line of status --watch --json.
 type watchJSON struct {
-	Migration string       `json:"migration"`
-	At        time.Time    `json:"at"`
-	Phase     string       `json:"phase"`
-	Backfill  backfillJSON `json:"backfill"`
-	Ended     string       `json:"ended,omitempty"` // why the watch ended, on its last line
+	Migration string         `json:"migration"`
+	At        time.Time      `json:"at"`
+	Phase     string         `json:"phase"`
+	Backfill  backfillJSON   `json:"backfill"`
+	Verifying *verifyingJSON `json:"verifying"`
+	Ended     string         `json:"ended,omitempty"` // why the watch ended, on its last line
 }
 
-// watchStatus prints the progress of m's backfill every interval until it
-// is done, canceled or not in its phase, or until the command is
+// watchStatus prints the progress of m's backfill, and of a verification
+// of m while one runs, every interval until no verification runs and the
+// backfill is done, canceled or not in its phase, or until the command is
 // interrupted, which ends it without an error.
 func watchStatus(c *call, m *expandcontract.Migration, interval time.Duration) error {
 	redraw := c.env.terminal && !c.json
@@ -32,14 +34,20 @@ func watchStatus(c *call, m *expandcontract.Migration, interval time.Duration) e
 			}
 			return err
 		}
-		ended := watchEnded(s.State)
+		ended := ""
+		if s.Verifying == nil {
+			ended = watchEnded(s.State)
+		}
 		if c.json {
 			err = writeJSON1(c, watchJSON{Migration: m.Name(), At: s.At, Phase: s.State.Phase.String(),
-				Backfill: toBackfillJSON(s), Ended: ended})
+				Backfill: toBackfillJSON(s), Verifying: toVerifyingJSON(s), Ended: ended})
 		} else {
 			line := m.Name() + ": " + backfillLine(s)
 			if ended != "" && !s.State.Backfill.Done() {
 				line += "  (" + ended + ")"
+			}
+			if s.Verifying != nil {
+				line += "; verifying " + verifyingLine(s)
 			}
 			if redraw {
 				_, err = fmt.Fprint(c.out(), "\r\033[K"+line)

@@ -505,12 +505,5 @@ func decodeKey(kind expandcontract.KeyKind, s string) (any, error) {
 }
 
 func defaultOwner() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown-host"
-	}
-	if len(host) > 200 {
-		host = host[:200]
-	}
-	return fmt.Sprintf("%s/%d/%08x", host, os.Getpid(), rand.Uint32())
+	return fmt.Sprintf("%s/%d/%08x", meta.Host(), os.Getpid(), rand.Uint32())
 }

@@ -30,6 +30,7 @@ type statusJSON struct {
 	Ceiling      *ceilingJSON     `json:"ceiling"`
 	Backfill     backfillJSON     `json:"backfill"`
 	Verification verificationJSON `json:"verification"`
+	Verifying    *verifyingJSON   `json:"verifying"`
 	Repairs      repairsJSON      `json:"repairs"`
 	Instances    []instanceJSON   `json:"instances"`
 	ByStage      map[string]int   `json:"by_stage"`
@@ -77,6 +78,29 @@ type verificationJSON struct {
 	Rows        int64        `json:"rows"`
 	Differences int64        `json:"differences"`
 	Detail      string       `json:"detail"`
+}
+
+// verifyingJSON is a running verification; the document holds null while
+// none runs.
+type verifyingJSON struct {
+	StartedAt jsonTime     `json:"started_at"`
+	Owner     string       `json:"owner"`
+	Rows      int64        `json:"rows"`
+	Total     int64        `json:"total"`
+	Rate      float64      `json:"rate"`
+	ETA       *jsonSeconds `json:"eta_seconds"`
+	UpdatedAt jsonTime     `json:"updated_at"`
+}
+
+// verifyingDoc returns the running verification of st, or nil if none
+// runs.
+func verifyingDoc(st expandcontract.Status) *verifyingJSON {
+	p := st.Verifying
+	if p == nil {
+		return nil
+	}
+	return &verifyingJSON{StartedAt: jsonTime(p.Started), Owner: p.Owner, Rows: p.Rows, Total: p.Total,
+		Rate: p.Rate, ETA: seconds(p.ETA, p.ETA > 0), UpdatedAt: jsonTime(p.UpdatedAt)}
 }
 
 type repairsJSON struct {
@@ -172,6 +196,7 @@ func statusDoc(st expandcontract.Status) statusJSON {
 			At: jsonTime(v.At), Age: seconds(st.VerificationAge, !v.At.IsZero()),
 			Clean: v.Clean, Rows: v.Rows, Differences: v.Differences, Detail: v.Detail,
 		},
+		Verifying: verifyingDoc(st),
 		Repairs: repairsJSON{Pending: rp.Pending, Stuck: rp.Stuck, Oldest: jsonTime(rp.Oldest),
 			History: make([]backlogSampleJSON, len(rp.History))},
 		Instances: make([]instanceJSON, len(st.Instances)),

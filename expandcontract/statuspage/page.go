@@ -163,7 +163,21 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 </section>
 <section id="verification">
 <h2>Verification</h2>
-<p>{{template "verdict" .Verification}}</p>
+{{with .Verifying}}<div class="bar" id="verifying">
+{{if .Total}}<progress max="{{.Total}}" value="{{.Rows}}" aria-label="verification progress">{{.Percent}}</progress><span>{{.Percent}}</span>
+{{else}}<progress aria-label="verification progress">running</progress>
+{{end}}<span class="state running">running</span>
+</div>
+<dl>
+<dt>compared</dt><dd id="verifying-rows">{{.Compared}}</dd>
+<dt>rate</dt><dd id="verifying-rate">{{.Rate}}</dd>
+<dt>ETA</dt><dd id="verifying-eta">{{.ETA}}</dd>
+<dt>run by</dt><dd id="verifying-owner">{{.Owner}}</dd>
+<dt>started</dt><dd>{{.Started}}</dd>
+<dt>last progress</dt><dd>{{.Updated}}</dd>
+</dl>
+<h3>Last result</h3>
+{{end}}<p>{{template "verdict" .Verification}}</p>
 {{if not .Verification.Never}}<dl>
 <dt>at</dt><dd>{{.Verification.At}}</dd>
 <dt>rows compared</dt><dd>{{.Verification.Rows}}</dd>

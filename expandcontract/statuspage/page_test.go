@@ -184,6 +184,23 @@ func TestMigrationPageStates(t *testing.T) {
 		}},
 		{"total unknown", func(st *expandcontract.Status) { st.State.Backfill.Total = 0 },
 			[]string{`<progress aria-label="backfill progress">running</progress>`, `<dd id="backfill-rows">27,000 rows copied</dd>`}},
+		{"verifying", func(st *expandcontract.Status) { st.Verifying = verifyingAt(at) }, []string{
+			`<progress max="81000" value="27000" aria-label="verification progress">33.3%</progress>`,
+			`<dd id="verifying-rows">27,000 rows compared of about 81,000</dd>`,
+			`<dd id="verifying-rate">450 rows/s</dd>`,
+			`<dd id="verifying-eta">2m 00s (at `,
+			`<dd id="verifying-owner">host-2/77</dd>`,
+			`<h3>Last result</h3>`,
+			`<span class="dirty">3 differences, 10m 00s ago</span>`,
+		}},
+		{"verifying without a total", func(st *expandcontract.Status) {
+			st.Verifying = verifyingAt(at)
+			st.Verifying.Total, st.Verifying.ETA = 0, 0
+		}, []string{
+			`<progress aria-label="verification progress">running</progress>`,
+			`<dd id="verifying-rows">27,000 rows compared</dd>`,
+			`<dd id="verifying-eta"></dd>`,
+		}},
 		{"not clean without differences", func(st *expandcontract.Status) {
 			st.State.Verification.Differences = 0
 			st.State.Verification.Detail = "verify: key not unique"
@@ -197,6 +214,28 @@ func TestMigrationPageStates(t *testing.T) {
 			containsAll(t, body, tc.wants...)
 		})
 	}
+}
+
+// verifyingAt is a verification running at the time now, a minute after
+// it started, a third done.
+func verifyingAt(now time.Time) *expandcontract.VerificationProgress {
+	return &expandcontract.VerificationProgress{Started: now.Add(-time.Minute), Owner: "host-2/77", Rows: 27000,
+		Total: 81000, UpdatedAt: now, Rate: 450, ETA: 2 * time.Minute}
+}
+
+// TestMigrationPageNotVerifying checks that the page shows no running
+// verification while none runs.
+func TestMigrationPageNotVerifying(t *testing.T) {
+	p := newPage(t)
+	body := p.html(t, "/m/orders/")
+	assert.NotContains(t, body, `id="verifying"`)
+	assert.NotContains(t, body, `Last result`)
+	var doc map[string]any
+	_, js := p.do(t, http.MethodGet, "/m/orders/status.json", "")
+	require.NoError(t, json.Unmarshal([]byte(js), &doc))
+	v, ok := doc["verifying"]
+	assert.True(t, ok)
+	assert.Nil(t, v)
 }
 
 func TestMigrationPageActions(t *testing.T) {
@@ -297,6 +336,7 @@ func TestJSONSchema(t *testing.T) {
 	st.Repairs.History = st.Repairs.History[:1]
 	st.Instances = st.Instances[:1]
 	st.ByStage = map[cutover.Stage]int{cutover.Shadow: 1}
+	st.Verifying = verifyingAt(at)
 	b, err := json.Marshal(statusDoc(st))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{
@@ -318,6 +358,10 @@ func TestJSONSchema(t *testing.T) {
   "verification": {
     "at": "2026-03-14T14:59:26Z", "age_seconds": 600, "clean": false, "rows": 20000, "differences": 3,
     "detail": "3 keys differ: 17, 204, 9001"
+  },
+  "verifying": {
+    "started_at": "2026-03-14T15:08:26Z", "owner": "host-2/77", "rows": 27000, "total": 81000,
+    "rate": 450, "eta_seconds": 120, "updated_at": "2026-03-14T15:09:26Z"
   },
   "repairs": {
     "pending": 5, "stuck": 1, "oldest": "2026-03-14T14:27:26Z",

@@ -37,6 +37,7 @@ type migrationView struct {
 
 	Backfill     backfillView
 	Verification verificationView
+	Verifying    *verifyingView // the verification running now; nil if none runs
 	Repairs      repairsView
 	ByStage      []stageCount
 	Instances    []instanceView
@@ -46,11 +47,16 @@ type migrationView struct {
 	Moves        []moveView // the phases a move may go to
 }
 
+// barView is a progress bar.
+type barView struct {
+	Rows    int64
+	Total   int64 // the bar's maximum; 0 draws it indeterminate
+	Percent string
+}
+
 type backfillView struct {
-	State      string // "running", "paused", "canceled", "done", "idle", "not started"
-	Rows       int64
-	Total      int64 // the progress bar's maximum; 0 draws it indeterminate
-	Percent    string
+	State string // "running", "paused", "canceled", "done", "idle", "not started"
+	barView
 	Done       string // rows copied, in words
 	Rate       string
 	ETA        string
@@ -72,6 +78,16 @@ type verificationView struct {
 	Rows        string
 	Differences string
 	Detail      string
+}
+
+type verifyingView struct {
+	barView
+	Compared string // rows compared, in words
+	Rate     string
+	ETA      string
+	Owner    string
+	Started  string
+	Updated  string
 }
 
 type repairsView struct {
@@ -109,6 +125,7 @@ func newMigrationView(st expandcontract.Status) migrationView {
 		Ceiling:      ceilingText(st),
 		Backfill:     newBackfillView(st),
 		Verification: newVerificationView(st),
+		Verifying:    newVerifyingView(st),
 		Repairs:      newRepairsView(st),
 		Instances:    make([]instanceView, len(st.Instances)),
 		Events:       make([]eventView, len(st.Events)),
@@ -160,7 +177,7 @@ func stageRange(stages []cutover.Stage) string {
 
 func newBackfillView(st expandcontract.Status) backfillView {
 	b, now := st.State.Backfill, st.At
-	v := backfillView{Rows: b.Rows, Total: b.Total, Rate: "—", ETA: "—", Lease: "no runner holds the lease",
+	v := backfillView{barView: barView{Rows: b.Rows, Total: b.Total}, Rate: "—", ETA: "—", Lease: "no runner holds the lease",
 		Started: "—", Finished: "—", Checkpoint: b.Checkpoint,
 		RateLimit: "the runner's own", BatchSize: "the runner's own", Throttled: b.Throttled}
 	if b.RateLimit > 0 {
@@ -241,6 +258,27 @@ func newVerificationView(st expandcontract.Status) verificationView {
 		v.Summary = "not clean"
 	}
 	v.Summary += ", " + v.Age
+	return v
+}
+
+func newVerifyingView(st expandcontract.Status) *verifyingView {
+	p, now := st.Verifying, st.At
+	if p == nil {
+		return nil
+	}
+	v := &verifyingView{Owner: p.Owner, Compared: group(p.Rows) + " rows compared",
+		Started: stamp(p.Started) + " (" + ago(p.Started, now) + ")", Updated: ago(p.UpdatedAt, now)}
+	if p.Total > 0 {
+		v.Total, v.Rows = p.Total, min(p.Rows, p.Total)
+		v.Percent = strconv.FormatFloat(100*float64(v.Rows)/float64(p.Total), 'f', 1, 64) + "%"
+		v.Compared += " of about " + group(p.Total)
+	}
+	if p.Rate > 0 {
+		v.Rate = rate(p.Rate) + " rows/s"
+	}
+	if p.ETA > 0 {
+		v.ETA = human(p.ETA) + " (at " + stamp(now.Add(p.ETA)) + ")"
+	}
 	return v
 }
 

@@ -62,6 +62,9 @@ type config struct {
 	repairs     cutover.RepairLog
 	repairsSet  bool
 	recheck     time.Duration
+	owner       string
+	ownerSet    bool
+	progress    time.Duration
 }
 
 // WithChunkSize sets how many rows of a side make one key range, the unit
@@ -168,6 +171,13 @@ func (r Result) summary() string {
 // [ErrMissingInNew], [ErrExtraInNew] and [ErrValueDiffers]. A failure to
 // record ends the verification with an error.
 //
+// While it runs, a verification records its progress in the migration's
+// row: when it started, who runs it (see [WithOwner]), the rows compared
+// so far and, as the rows it expects to compare, the backfill's total;
+// when it starts, every [WithProgressInterval] and when it ends, however
+// it ends, which clears its mark. [expandcontract.Migration.Status] shows
+// it as Verifying.
+//
 // The result is stored with the migration (see
 // [expandcontract.Migration.RecordVerification]) as of the moment the
 // verification started, by the store's clock: a clean one that started
@@ -184,7 +194,7 @@ func New(m *expandcontract.Migration, old, new RowSource, opts ...Option) (*Veri
 		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
 	name := h.Name
-	c := config{chunk: DefaultChunkSize, maxKeys: 100, concurrency: 2}
+	c := config{chunk: DefaultChunkSize, maxKeys: 100, concurrency: 2, progress: DefaultProgressInterval}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: verify %q: option %d is nil", ErrInvalidInput, name, i)
@@ -202,6 +212,16 @@ func New(m *expandcontract.Migration, old, new RowSource, opts ...Option) (*Veri
 		return nil, fmt.Errorf("%w: verify %q: negative recheck delay %v", ErrInvalidInput, name, c.recheck)
 	case c.repairsSet && isNilLog(c.repairs):
 		return nil, fmt.Errorf("%w: verify %q: nil repair log", ErrInvalidInput, name)
+	case c.progress <= 0 || c.progress > MaxProgressInterval:
+		return nil, fmt.Errorf("%w: verify %q: progress interval must be positive and at most %v, got %v",
+			ErrInvalidInput, name, MaxProgressInterval, c.progress)
+	}
+	if c.ownerSet {
+		if err := meta.ValidName("owner", c.owner); err != nil {
+			return nil, fmt.Errorf("%w: verify %q: %w", ErrInvalidInput, name, err)
+		}
+	} else {
+		c.owner = defaultOwner()
 	}
 	for _, side := range []struct {
 		name string
@@ -325,7 +345,9 @@ func (v *Verifier) run(ctx context.Context) (Result, error) {
 	k, name := v.k, v.name
 	ses := &session{Verifier: v, stage: stage, res: Result{Digest: v.d, Started: k.Now()}}
 	start := time.Now()
+	end := v.track(ctx, ses, st.Backfill.Total)
 	err = ses.run(ctx)
+	end()
 	res := ses.result()
 	res.Duration = time.Since(start)
 	if err != nil {

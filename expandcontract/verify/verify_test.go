@@ -419,6 +419,10 @@ func TestVerifyRejectsBadInput(t *testing.T) {
 		{"no concurrency", good, good, []verify.Option{verify.WithConcurrency(0)}, "concurrency"},
 		{"negative recheck", good, good, []verify.Option{verify.WithRecheck(-time.Second)}, "recheck"},
 		{"nil repair log", good, good, []verify.Option{verify.WithRepairLog(nil)}, "nil repair log"},
+		{"zero progress interval", good, good, []verify.Option{verify.WithProgressInterval(0)}, "progress interval"},
+		{"long progress interval", good, good, []verify.Option{verify.WithProgressInterval(time.Minute)}, "at most 20s, got 1m0s"},
+		{"empty owner", good, good, []verify.Option{verify.WithOwner("")}, `owner "" must be 1 to 255 bytes`},
+		{"owner with a newline", good, good, []verify.Option{verify.WithOwner("a\nb")}, "control character"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ectest.Verify(t.Context(), ectest.Migration(t, s, "m"), tc.old, tc.new, tc.opts...)

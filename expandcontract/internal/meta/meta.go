@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -177,4 +178,15 @@ func BoolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Host returns the host name, cut at 200 bytes, or "unknown-host" if it
+// cannot be read: the first part of the default id of a backfill runner
+// and of a verification.
+func Host() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "unknown-host"
+	}
+	return host[:min(len(host), 200)]
 }

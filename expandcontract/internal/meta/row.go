@@ -46,6 +46,12 @@ type Row struct {
 	CeilingInstance sql.NullString `db:"ceiling_instance"`
 	CeilingLiftedAt sql.NullInt64  `db:"ceiling_lifted_at"`
 	CeilingVersion  int64          `db:"ceiling_version"`
+
+	RunStarted sql.NullInt64  `db:"verify_run_started_at"`
+	RunOwner   sql.NullString `db:"verify_run_owner"`
+	RunRows    int64          `db:"verify_run_rows"`
+	RunTotal   int64          `db:"verify_run_total"`
+	RunAt      sql.NullInt64  `db:"verify_run_at"`
 }
 
 // Columns lists the columns of a [Row], for a SELECT.
@@ -55,7 +61,8 @@ const Columns = `name, phase, version, created_at, updated_at, backfill_checkpoi
 	backfill_batch_size, backfill_settings, backfill_rate, backfill_samples,
 	backfill_throttled,
 	ceiling_stage, ceiling_set_at, ceiling_until, ceiling_trigger, ceiling_figures, ceiling_instance,
-	ceiling_lifted_at, ceiling_version`
+	ceiling_lifted_at, ceiling_version,
+	verify_run_started_at, verify_run_owner, verify_run_rows, verify_run_total, verify_run_at`
 
 // Get reads the row of the migration name through q, or returns an error
 // wrapping [ErrNotFound].

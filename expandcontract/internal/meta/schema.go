@@ -82,6 +82,11 @@ func (s *Store) tables() []table {
 			"ceiling_instance "+text,
 			"ceiling_lifted_at "+big,
 			"ceiling_version "+big+" NOT NULL DEFAULT 0",
+			"verify_run_started_at "+big,
+			"verify_run_owner "+text,
+			"verify_run_rows "+big+" NOT NULL DEFAULT 0",
+			"verify_run_total "+big+" NOT NULL DEFAULT 0",
+			"verify_run_at "+big,
 		)...)},
 		{name: s.Prefix + "events", quoted: s.T.Events, columns: cols(1,
 			"id "+d.AutoIncrementPK(),
@@ -231,7 +236,12 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 //     ceiling_trigger, ceiling_figures and ceiling_instance (what fired,
 //     on what figures, where), ceiling_lifted_at (the last lift, for the
 //     quiet period after it) and ceiling_version, a number that every
-//     demotion and lift bumps, their compare-and-swap token.
+//     demotion and lift bumps, their compare-and-swap token; and the progress
+//     of a running verification:
+//     verify_run_started_at (when it started; NULL when none runs),
+//     verify_run_owner (who runs it), verify_run_rows (rows compared so
+//     far), verify_run_total (the rows it expects to compare, 0 if
+//     unknown) and verify_run_at (when it last recorded its progress).
 //
 // Each step only adds, and is safe to run from any number of instances at
 // once.
