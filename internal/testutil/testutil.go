@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +86,37 @@ func (l *Log) Record(context.Context, cutover.Repair) error {
 
 // Calls returns how many entries were recorded.
 func (l *Log) Calls() int64 { return l.calls.Load() }
+
+// Events is a [cutover.Observer] that keeps every event it is told of, in
+// order. Its zero value is ready to use; it is safe for concurrent use, and
+// its fields may be read once the calls that feed it have returned.
+type Events struct {
+	mu          sync.Mutex
+	Calls       []cutover.CallEvent
+	Fallbacks   []cutover.FallbackEvent
+	Comparisons []cutover.ComparisonEvent
+}
+
+// ObserveCall keeps c.
+func (e *Events) ObserveCall(_ context.Context, c cutover.CallEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Calls = append(e.Calls, c)
+}
+
+// ObserveFallback keeps f.
+func (e *Events) ObserveFallback(_ context.Context, f cutover.FallbackEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Fallbacks = append(e.Fallbacks, f)
+}
+
+// ObserveComparison keeps c.
+func (e *Events) ObserveComparison(_ context.Context, c cutover.ComparisonEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Comparisons = append(e.Comparisons, c)
+}
 
 // StaticFlag returns an enabled in-memory flag that always gives value.
 func StaticFlag(value any) memprovider.InMemoryFlag {
