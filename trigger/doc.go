@@ -39,9 +39,19 @@
 //
 // # Cost
 //
-// An observation costs a few uncontended-in-the-common-case atomic
-// additions to the current bucket, with no clock read and no allocation;
-// a wrapper without an observer pays nothing. Evaluation, on
+// An observation costs a few atomic additions to the current bucket, with
+// no clock read and no allocation; a wrapper without an observer pays
+// nothing. Evaluation, on
 // [Monitor.Run]'s goroutine once per interval, sums each window's buckets.
-// BenchmarkObserved in this package measures the cost per wrapped call.
+// BenchmarkObserved in this package measures the cost per wrapped call
+// against the same wrapper without an observer, on a busy 2-core machine:
+// with the OpenTelemetry SDK, whose histogram makes the wrapper time each
+// store call already, a live write costs 36 ns more (x1.03); with the
+// global meter provider that records nothing, the wrapper reads the clock
+// around each store call for the observer alone, and a write costs 260 to
+// 320 ns more (x1.7 to x1.8 of a wrapped write over an in-memory map), a
+// synchronous shadow read 256 ns more: most of that is the four clock
+// reads (about 45 ns each here). One observation alone, contended by two
+// goroutines, is 48 ns (BenchmarkObserveCall); an evaluation of the four
+// default triggers about 1 µs (BenchmarkEvaluate).
 package trigger
