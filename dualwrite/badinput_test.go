@@ -63,6 +63,7 @@ func TestBadInputNew(t *testing.T) {
 		{"unknown policy 255", "op", src, log, opts{dualwrite.WithPolicy(255)}, "unknown policy 255"},
 		{"nil option", "op", src, log, opts{nil}, "dualwrite: invalid input: option 0 is nil"},
 		{"nil breaker", "op", src, log, opts{dualwrite.WithBreaker(nil)}, "WithBreaker: nil breaker"},
+		{"nil observer", "op", src, log, opts{dualwrite.WithObserver(nil)}, "WithObserver: nil observer"},
 		{"nil logger", "op", src, log, opts{dualwrite.WithLogger(nil)}, "WithLogger: nil logger"},
 		{"nil meter provider", "op", src, log, opts{dualwrite.WithMeterProvider(nil)}, "WithMeterProvider: nil meter provider"},
 		{"typed nil meter provider", "op", src, log, opts{dualwrite.WithMeterProvider(nilMeter)}, "WithMeterProvider: nil meter provider"},

@@ -132,6 +132,7 @@ type config struct {
 	timeout       time.Duration
 	recordTimeout time.Duration
 	providers     telemetry.Providers
+	observer      cutover.Observer
 	errs          validate.Errors
 }
 
@@ -139,6 +140,14 @@ type config struct {
 // store is called whatever its recent failures. A nil b makes [New] fail.
 func WithBreaker(b *breaker.Breaker) Option {
 	return optionFunc(func(c *config) { c.breaker = b; c.errs.NotNil(b, "WithBreaker: nil breaker") })
+}
+
+// WithObserver tells o of every store call the writer makes (with its
+// role, outcome and latency) and of every fallback to the old store, on
+// the goroutine that made the call. Without it no observer is called and
+// a write pays nothing for the hook. A nil o makes [New] fail.
+func WithObserver(o cutover.Observer) Option {
+	return optionFunc(func(c *config) { c.observer = o; c.errs.NotNil(o, "WithObserver: nil observer") })
 }
 
 // WithPolicy sets what a failed secondary write does to the caller. The
@@ -282,6 +291,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
 	}
+	w.rec.Observer = c.observer
 	for i, s := range cutover.Stages {
 		w.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
 	}
@@ -362,6 +372,7 @@ func run[R any, F storecall.Func[R]](ctx context.Context, w *Writer, key string,
 // cause, and records the key for repair of the new store.
 func fallback[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stage cutover.Stage, key string, why storecall.FallbackReason, cause error, f F) (R, error) {
 	w.fallbacks.Add(ctx, why)
+	w.rec.FellBack(ctx, stage, why)
 	v, _, err := storecall.Call(ctx, ctx, w.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 	if err != nil {
 		return v, err
@@ -419,6 +430,7 @@ func concurrent[R any, F storecall.Func[R]](ctx context.Context, w *Writer, stag
 	if why, ok := w.rec.Fallback(ctx, stage, o, err); ok {
 		// The old store, written alongside, answers in place of the new one.
 		w.fallbacks.Add(ctx, why)
+		w.rec.FellBack(ctx, stage, why)
 		if s.err != nil {
 			return s.v, s.err
 		}

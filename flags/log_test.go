@@ -17,24 +17,6 @@ import (
 	"github.com/cutover-go/cutover/internal/testutil"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // recorder is a slog handler that keeps every record.
 type recorder struct {
 	mu      sync.Mutex
@@ -82,7 +64,7 @@ func withClock(now func() time.Time) Option { return optionFunc(func(c *config) 
 func TestFallbackLogsAreRateLimited(t *testing.T) {
 	t.Parallel()
 	client := memClient(t, map[string]memprovider.InMemoryFlag{"m": flag("sideways"), "rate": flag(7)})
-	clk := &fakeClock{now: time.Unix(1000, 0)}
+	clk := testutil.NewClock(time.Unix(1000, 0))
 	logs := &recorder{}
 	r, err := New(client, "m",
 		WithLogger(slog.New(logs)),
@@ -132,7 +114,7 @@ func TestFallbackLogsAreRateLimited(t *testing.T) {
 func TestClampLogsAreRateLimited(t *testing.T) {
 	t.Parallel()
 	client := memClient(t, map[string]memprovider.InMemoryFlag{"m": flag("complete"), "bad": flag("?")})
-	clk := &fakeClock{now: time.Unix(1000, 0)}
+	clk := testutil.NewClock(time.Unix(1000, 0))
 	logs := &recorder{}
 	opts := []Option{
 		WithLogger(slog.New(logs)),

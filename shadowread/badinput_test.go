@@ -80,6 +80,7 @@ func TestBadInputNew(t *testing.T) {
 		{"nil failure test", "op", src, opts{shadowread.WithFailures[badRecord](nil)}, "WithFailures: nil function", nil},
 		{"nil sampler", "op", src, opts{shadowread.WithSampler[badRecord](nil)}, "WithSampler: nil function", nil},
 		{"nil breaker", "op", src, opts{shadowread.WithBreaker[badRecord](nil)}, "WithBreaker: nil breaker", nil},
+		{"nil observer", "op", src, opts{shadowread.WithObserver[badRecord](nil)}, "WithObserver: nil observer", nil},
 		{"nil repair log", "op", src, opts{shadowread.WithRepairLog[badRecord](nil)}, "WithRepairLog: nil repair log", nil},
 		{"typed nil repair log", "op", src, opts{shadowread.WithRepairLog[badRecord](nilLog)}, "WithRepairLog: nil repair log", nil},
 		{"nil logger", "op", src, opts{shadowread.WithLogger[badRecord](nil)}, "WithLogger: nil logger", nil},

@@ -46,11 +46,11 @@ func WithCompareLimits[T any](maxDepth, maxWork int) Option[T] {
 // normalize function panicked.
 func (r *Reader[T]) unanswered(ctx context.Context, key string, m *Mismatch[T], err error) {
 	if errors.Is(err, diff.ErrLimit) {
-		r.results.Add(ctx, resultTooLarge)
+		r.counted(ctx, m.Stage, resultTooLarge)
 		r.logLimited(ctx, slog.LevelWarn, "cutover: shadow comparison stopped at its limits", "op", r.op, "key", key,
 			"stage", m.Stage.String(), "diff", m.Diff)
 		return
 	}
-	r.results.Add(ctx, resultError)
+	r.counted(ctx, m.Stage, resultError)
 	r.logLimited(ctx, slog.LevelError, "cutover: shadow comparison failed", "op", r.op, "key", key, "err", err)
 }

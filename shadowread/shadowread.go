@@ -166,6 +166,7 @@ type config[T any] struct {
 	compareErrors func(old, new error) bool
 	isFailure     func(err error) bool
 	providers     telemetry.Providers
+	observer      cutover.Observer
 	errs          validate.Errors
 }
 
@@ -279,6 +280,15 @@ func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option[T
 	return optionFunc[T](func(c *config[T]) { c.onMismatch = f; c.errs.NotNil(f, "WithOnMismatch: nil function") })
 }
 
+// WithObserver tells o of every store call the reader makes (with its
+// role, outcome and latency), of every fallback to the old store and of
+// every comparison's result, on the goroutine that made the call or the
+// comparison. Without it no observer is called and a read pays nothing for
+// the hook. A nil o makes [New] fail.
+func WithObserver[T any](o cutover.Observer) Option[T] {
+	return optionFunc[T](func(c *config[T]) { c.observer = o; c.errs.NotNil(o, "WithObserver: nil observer") })
+}
+
 // WithMeterProvider sets the meter provider. Without it the global one,
 // otel.GetMeterProvider, is read when [New] runs. A nil mp makes New fail.
 func WithMeterProvider[T any](mp metric.MeterProvider) Option[T] {
@@ -346,6 +356,14 @@ const (
 	resultTooLarge
 	numResults
 )
+
+// counted counts a comparison of a read in stage that ended with res, and
+// tells the observer, if any. The results are numbered as
+// cutover.ComparisonResult's; TestObserver holds them so.
+func (r *Reader[T]) counted(ctx context.Context, stage cutover.Stage, res result) {
+	r.results.Add(ctx, res)
+	r.rec.Compared(ctx, stage, cutover.ComparisonResult(res))
+}
 
 func (r result) String() string {
 	return [numResults]string{"match", "mismatch", "error", "race", "too_large"}[r]
@@ -418,6 +436,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Read
 		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	r.rec = storecall.NewRecorder(op, calls, tracer, c.breaker)
+	r.rec.Observer = c.observer
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	if r.results, err = telemetry.NewCounter(meter, "cutover.shadowread.comparisons",
 		"Comparisons of the two stores' answers, by result.", "{comparison}", base, telemetry.KeyReason, numResults); err != nil {
@@ -476,6 +495,7 @@ func (r *Reader[T]) Read(ctx context.Context, key string, read func(ctx context.
 	v, o, err := storecall.Call(ctx, ctx, r.rec, stage, auth, telemetry.Authoritative, span.IsRecording(), f)
 	if why, ok := r.rec.Fallback(ctx, stage, o, err); ok {
 		r.fallbacks.Add(ctx, why)
+		r.rec.FellBack(ctx, stage, why)
 		v, _, err = storecall.Call(ctx, ctx, r.rec, stage, cutover.Old, telemetry.Fallback, true, f)
 		return v, err
 	}
@@ -583,13 +603,13 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		}
 		fallthrough
 	case telemetry.Timeout, telemetry.Panic:
-		r.results.Add(ctx, resultError)
+		r.counted(ctx, stage, resultError)
 		r.logLimited(ctx, slog.LevelWarn, "cutover: shadow read failed", "op", r.op, "key", key,
 			"store", other.String(), "outcome", o.String(), "err", otherErr)
 		return
 	}
 	if r.plainlyEqual(authV, authErr, &otherV, otherErr) {
-		r.results.Add(ctx, resultMatch)
+		r.counted(ctx, stage, resultMatch)
 		return
 	}
 	// m stays on this goroutine's stack unless the reads mismatch and the
@@ -606,13 +626,13 @@ func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key st
 		r.unanswered(ctx, key, &m, err)
 		return
 	case equal:
-		r.results.Add(ctx, resultMatch)
+		r.counted(ctx, stage, resultMatch)
 		return
 	case r.changed(ctx, stage, auth, authV, authErr, traced, f):
-		r.results.Add(ctx, resultRace)
+		r.counted(ctx, stage, resultRace)
 		return
 	}
-	r.results.Add(ctx, resultMismatch)
+	r.counted(ctx, stage, resultMismatch)
 	r.mismatch.Add(ctx, mismatched)
 	r.logLimited(ctx, slog.LevelWarn, "cutover: shadow read mismatch", "op", r.op, "key", key,
 		"stage", stage.String(), "diff", m.Diff)

@@ -53,12 +53,16 @@ type Recorder struct {
 	Calls   *telemetry.Calls
 	Tracer  trace.Tracer
 	Breaker *breaker.Breaker // guards the new store; may be nil
-	spans   [2]string
+	// Observer, if not nil, is told of every call, fallback and
+	// comparison. Set it before the first call and never after.
+	Observer cutover.Observer
+	op       string
+	spans    [2]string
 }
 
 // NewRecorder returns a recorder for the operation op.
 func NewRecorder(op string, calls *telemetry.Calls, tracer trace.Tracer, b *breaker.Breaker) *Recorder {
-	return &Recorder{Calls: calls, Tracer: tracer, Breaker: b,
+	return &Recorder{Calls: calls, Tracer: tracer, Breaker: b, op: op,
 		spans: [2]string{op + " old", op + " new"}}
 }
 
@@ -88,6 +92,9 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	if guarded {
 		if ticket, err = r.Breaker.Allow(); err != nil {
 			r.Calls.Record(ctx, uint8(side), role, telemetry.Refused, 0)
+			if r.Observer != nil {
+				r.observe(ctx, stage, side, role, telemetry.Refused, 0)
+			}
 			return v, telemetry.Refused, err
 		}
 	}
@@ -95,7 +102,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	if traced && trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
-	timed := r.Calls.Enabled(ctx)
+	timed := r.Observer != nil || r.Calls.Enabled(ctx) // an observer needs the latency too
 	var start time.Duration
 	if timed {
 		start = since() // the monotonic clock alone
@@ -104,23 +111,23 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	case !Propagates(stage, side, role):
 		v, err = protect(ctx, side, f)
 	case guarded || span != nil || timed:
-		v, err = guard(ctx, caller, r, ticket, span, side, role, timed, start, f)
+		v, err = guard(ctx, caller, r, ticket, span, stage, side, role, timed, start, f)
 	default:
 		v, err = call(ctx, side, f) // a panic leaves nothing to complete
 	}
 	o = Classify(ctx, caller, err)
-	r.end(ctx, caller, ticket, span, side, role, timed, start, o, err)
+	r.end(ctx, caller, ticket, span, stage, side, role, timed, start, o, err)
 	return v, o, err
 }
 
 // guard calls f, whose panic goes on to the caller, and reports the call as
 // panicked if it does not return: to the breaker, the histogram and the
 // span.
-func guard[R any, F Func[R]](ctx, caller context.Context, r *Recorder, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, f F) (v R, err error) {
+func guard[R any, F Func[R]](ctx, caller context.Context, r *Recorder, ticket breaker.Ticket, span trace.Span, stage cutover.Stage, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, f F) (v R, err error) {
 	returned := false
 	defer func() {
 		if !returned { // panicking, or runtime.Goexit: the panic goes on
-			r.end(ctx, caller, ticket, span, side, role, timed, start, telemetry.Panic, errPropagated)
+			r.end(ctx, caller, ticket, span, stage, side, role, timed, start, telemetry.Panic, errPropagated)
 		}
 	}()
 	v, err = call(ctx, side, f)
@@ -132,11 +139,16 @@ func guard[R any, F Func[R]](ctx, caller context.Context, r *Recorder, ticket br
 // panic that Call lets go on to the caller.
 var errPropagated = &cutover.PanicError{Value: "storecall: the call panicked; the panic went on to the caller"}
 
-// end reports how a call ended: to the breaker, the histogram and the span.
-func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, o telemetry.Outcome, err error) {
+// end reports how a call ended: to the breaker, the histogram, the
+// observer and the span.
+func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, stage cutover.Stage, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, o telemetry.Outcome, err error) {
 	ticket.Done(caller, err)
 	if timed {
-		r.Calls.Record(ctx, uint8(side), role, o, since()-start)
+		d := since() - start
+		r.Calls.Record(ctx, uint8(side), role, o, d)
+		if r.Observer != nil {
+			r.observe(ctx, stage, side, role, o, d)
+		}
 	}
 	if span != nil {
 		if err != nil {
@@ -232,20 +244,35 @@ func (r *Recorder) fallback(ctx context.Context, stage cutover.Stage, o telemetr
 	return FallbackFailed, true
 }
 
-// FallbackReason says why a call fell back to the old store; it is the
-// reason attribute of the dualwrite and shadowread fallback counters. The
-// zero value is [FallbackRefused]. It is a plain value, safe for concurrent
-// use.
-type FallbackReason uint8
+// FallbackReason says why a call fell back to the old store; it is
+// cutover.FallbackReason, the reason attribute of the dualwrite and
+// shadowread fallback counters. The zero value is [FallbackRefused]. It is
+// a plain value, safe for concurrent use.
+type FallbackReason = cutover.FallbackReason
 
 // The reasons of a fallback.
 const (
-	FallbackRefused    FallbackReason = iota // the new store's breaker refused the call
-	FallbackFailed                           // the call to the new store failed
-	NumFallbackReasons                       // the number of reasons
+	FallbackRefused    = cutover.FallbackRefused // the new store's breaker refused the call
+	FallbackFailed     = cutover.FallbackFailed  // the call to the new store failed
+	NumFallbackReasons = FallbackFailed + 1      // the number of reasons
 )
 
-// String returns the attribute value of r.
-func (r FallbackReason) String() string {
-	return [NumFallbackReasons]string{"refused", "failed"}[r]
+// observe tells the observer of one call.
+func (r *Recorder) observe(ctx context.Context, stage cutover.Stage, side cutover.Side, role telemetry.Role, o telemetry.Outcome, d time.Duration) {
+	r.Observer.ObserveCall(ctx, cutover.CallEvent{Op: r.op, Stage: stage, Side: side, Role: role, Outcome: o, Duration: d})
+}
+
+// FellBack tells the observer, if any, that the old store answered in
+// place of the new one for the reason why.
+func (r *Recorder) FellBack(ctx context.Context, stage cutover.Stage, why FallbackReason) {
+	if r.Observer != nil {
+		r.Observer.ObserveFallback(ctx, cutover.FallbackEvent{Op: r.op, Stage: stage, Reason: why})
+	}
+}
+
+// Compared tells the observer, if any, how a shadow comparison ended.
+func (r *Recorder) Compared(ctx context.Context, stage cutover.Stage, result cutover.ComparisonResult) {
+	if r.Observer != nil {
+		r.Observer.ObserveComparison(ctx, cutover.ComparisonEvent{Op: r.op, Stage: stage, Result: result})
+	}
 }

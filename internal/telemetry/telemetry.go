@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cutover-go/cutover"
 	"github.com/cutover-go/cutover/internal/validate"
 )
 
@@ -196,43 +197,34 @@ func (l *Limiter) Allow() (ok bool, suppressed int64) {
 	return true, suppressed
 }
 
-// Outcome classifies how one store call ended. The zero value is [OK]. It
-// is a plain value, safe for concurrent use.
-type Outcome uint8
+// Outcome classifies how one store call ended: it is cutover.Outcome, so
+// that an observer's events carry the outcome the metrics record. The zero
+// value is [OK]. It is a plain value, safe for concurrent use.
+type Outcome = cutover.Outcome
 
 // The outcomes of a store call, as the cutover.outcome attribute says them.
 const (
-	OK       Outcome = iota // returned no error
-	Error                   // returned an error
-	Timeout                 // the library's own timeout for the call ran out
-	Canceled                // the caller's context was done
-	Panic                   // panicked; the panic was recovered
-	Refused                 // not called: the breaker was open
-	numOutcomes
+	OK          = cutover.CallOK       // returned no error
+	Error       = cutover.CallError    // returned an error
+	Timeout     = cutover.CallTimeout  // the library's own timeout for the call ran out
+	Canceled    = cutover.CallCanceled // the caller's context was done
+	Panic       = cutover.CallPanic    // panicked; the panic was recovered
+	Refused     = cutover.CallRefused  // not called: the breaker was open
+	numOutcomes = Refused + 1
 )
 
-var outcomeNames = [numOutcomes]string{"ok", "error", "timeout", "canceled", "panic", "refused"}
-
-// String returns the attribute value of o.
-func (o Outcome) String() string { return outcomeNames[o] }
-
-// Role says why a store was called. The zero value is [Authoritative]. It
-// is a plain value, safe for concurrent use.
-type Role uint8
+// Role says why a store was called: it is cutover.Role. The zero value is
+// [Authoritative]. It is a plain value, safe for concurrent use.
+type Role = cutover.Role
 
 // The roles of a store call, as the cutover.role attribute says them.
 const (
-	Authoritative Role = iota // its answer is the caller's
-	Secondary                 // written after the authoritative store
-	Shadow                    // read to compare with the authoritative answer
-	Fallback                  // called because the authoritative new store failed
-	numRoles
+	Authoritative = cutover.RoleAuthoritative // its answer is the caller's
+	Secondary     = cutover.RoleSecondary     // written after the authoritative store
+	Shadow        = cutover.RoleShadow        // read to compare with the authoritative answer
+	Fallback      = cutover.RoleFallback      // called because the authoritative new store failed
+	numRoles      = Fallback + 1
 )
-
-var roleNames = [numRoles]string{"authoritative", "secondary", "shadow", "fallback"}
-
-// String returns the attribute value of r.
-func (r Role) String() string { return roleNames[r] }
 
 // Calls records the duration of store calls of one operation in a histogram,
 // with every attribute set computed once so that recording allocates nothing.

@@ -1,14 +1,16 @@
 // Package testutil holds the fixtures that the tests of the root package,
-// flags, dualwrite, shadowread and breaker share: a logger that drops
-// everything, breakers, a stage source and a repair log that count their
-// calls, in-memory OpenFeature clients, and [Paired], which measures a
-// benchmark against its floor. It is imported by tests only.
+// flags, dualwrite, shadowread, breaker, trigger and expandcontract share: a
+// logger that drops everything, breakers, a stage source and a repair log
+// that count their calls, a fake clock, an observer that keeps its events,
+// in-memory OpenFeature clients, and [Paired], which measures a benchmark
+// against its floor. It is imported by tests only.
 package testutil
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +87,69 @@ func (l *Log) Record(context.Context, cutover.Repair) error {
 
 // Calls returns how many entries were recorded.
 func (l *Log) Calls() int64 { return l.calls.Load() }
+
+// Clock is a fake clock that moves only when told to. Create one with
+// [NewClock]; the zero value stands at the zero time. It is safe for
+// concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Set sets the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// Events is a [cutover.Observer] that keeps every event it is told of, in
+// order. Its zero value is ready to use; it is safe for concurrent use, and
+// its fields may be read once the calls that feed it have returned.
+type Events struct {
+	mu          sync.Mutex
+	Calls       []cutover.CallEvent
+	Fallbacks   []cutover.FallbackEvent
+	Comparisons []cutover.ComparisonEvent
+}
+
+// ObserveCall keeps c.
+func (e *Events) ObserveCall(_ context.Context, c cutover.CallEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Calls = append(e.Calls, c)
+}
+
+// ObserveFallback keeps f.
+func (e *Events) ObserveFallback(_ context.Context, f cutover.FallbackEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Fallbacks = append(e.Fallbacks, f)
+}
+
+// ObserveComparison keeps c.
+func (e *Events) ObserveComparison(_ context.Context, c cutover.ComparisonEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Comparisons = append(e.Comparisons, c)
+}
 
 // StaticFlag returns an enabled in-memory flag that always gives value.
 func StaticFlag(value any) memprovider.InMemoryFlag {

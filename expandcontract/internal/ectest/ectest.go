@@ -17,44 +17,22 @@ import (
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/verify"
+	"github.com/cutover-go/cutover/internal/testutil"
 )
 
 // Start is the time a [NewClock] starts at.
 var Start = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// Clock is a settable clock for a store. The zero value reads as the zero
-// time. It is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a settable clock for a store: testutil's, so that every test
+// in the module moves time alike. The zero value reads as the zero time. It
+// is safe for concurrent use.
+type Clock = testutil.Clock
 
 // NewClock returns a clock at [Start].
 func NewClock() *Clock { return NewClockAt(Start) }
 
 // NewClockAt returns a clock at t.
-func NewClockAt(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// Set sets the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
+func NewClockAt(t time.Time) *Clock { return testutil.NewClock(t) }
 
 // Open opens a store on db that logs nowhere, with the clock c (nil: the
 // real clock) and opts, and closes it when the test ends.
