@@ -27,9 +27,10 @@
 //
 // # Actions
 //
-// A [Demote] trigger calls the [DemoteFunc] given to [New]; a service
-// wires it to the migration's demotion, which writes the fleet-wide ceiling
-// in the metadata, and the monitor's readiness endpoint
+// A [Demote] trigger calls the [DemoteFunc] given to [New]; [DemoteTo]
+// makes the one that writes the fleet-wide ceiling into the migration's
+// metadata ([expandcontract.Migration.Demote]), which every instance's
+// bound applies within its TTL, and the monitor's readiness endpoint
 // ([Monitor.Readiness]) answers 503 while it fires. An [Alarm] trigger calls
 // the [AlarmFunc] of [WithAlarm], or logs. A trigger's action is called when
 // it fires, again at most once per window while it stays firing, and at the

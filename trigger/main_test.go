@@ -3,10 +3,10 @@ package trigger_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/cutover-go/cutover/internal/testdb"
 )
 
-// TestMain runs the tests, then fails the run if a goroutine that they or
-// the code under test started is still running: every goroutine must stop
-// on every exit path.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests on the test databases, then fails the run if a
+// goroutine that they or the code under test started is still running:
+// every goroutine must stop on every exit path.
+func TestMain(m *testing.M) { testdb.Main(m) }

@@ -1,0 +1,123 @@
+package trigger_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
+	"github.com/cutover-go/cutover/internal/testdb"
+	"github.com/cutover-go/cutover/internal/testutil"
+	"github.com/cutover-go/cutover/trigger"
+)
+
+// TestDemoteToReachesTheFleet: two instances' monitors see the new store
+// fail and fire at once; DemoteTo makes one demotion of the migration,
+// recorded once with the trigger and the figures, and a third instance's
+// bound applies it.
+func TestDemoteToReachesTheFleet(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := t.Context()
+		clock := testutil.NewClock(time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC))
+		open := func() *expandcontract.Store {
+			s, err := expandcontract.Open(ctx, db.DB, expandcontract.WithClock(clock.Now),
+				expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, s.Close()) })
+			return s
+		}
+		migration := func(s *expandcontract.Store) *expandcontract.Migration {
+			m, err := s.Migration("users-email")
+			require.NoError(t, err)
+			return m
+		}
+		m := migration(open())
+		_, err := m.Ensure(ctx, "deploy")
+		require.NoError(t, err)
+		for _, to := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+			_, err := m.Move(ctx, expandcontract.Move{To: to, Actor: "alice"})
+			require.NoError(t, err)
+		}
+
+		var monitors []*trigger.Monitor
+		for _, instance := range []string{"api-1", "api-2"} {
+			demote, err := trigger.DemoteTo(migration(open()), cutover.DualWrite, time.Hour)
+			require.NoError(t, err)
+			mon, err := trigger.New("users-email", demote, trigger.WithRules(errorRule), trigger.WithClock(clock.Now),
+				trigger.WithInstance(instance), trigger.WithResolution(10*time.Second), trigger.WithLogger(testutil.Quiet()))
+			require.NoError(t, err)
+			mon.Evaluate(ctx)
+			for i := range 100 {
+				o := cutover.CallOK
+				if i < 30 {
+					o = cutover.CallError
+				}
+				mon.ObserveCall(ctx, cutover.CallEvent{Op: "users.save", Stage: cutover.Shadow,
+					Side: cutover.New, Role: cutover.RoleSecondary, Outcome: o, Duration: time.Millisecond})
+			}
+			monitors = append(monitors, mon)
+		}
+		clock.Advance(time.Second)
+		var wg sync.WaitGroup
+		health := make([]trigger.Health, len(monitors))
+		for i, mon := range monitors {
+			wg.Go(func() { health[i] = mon.Evaluate(ctx) })
+		}
+		wg.Wait()
+		for _, h := range health {
+			require.Len(t, h.Triggers, 1)
+			assert.Equal(t, trigger.StateFiring, h.Triggers[0].State)
+			assert.Empty(t, h.Triggers[0].Error, "the demotion must not fail")
+		}
+
+		st, err := m.Status(ctx)
+		require.NoError(t, err)
+		require.NotNil(t, st.Ceiling, "the migration is demoted")
+		assert.Equal(t, cutover.DualWrite, st.Ceiling.Stage)
+		assert.Equal(t, trigger.ErrorRate.String(), st.Ceiling.Trigger)
+		assert.Contains(t, []string{"api-1", "api-2"}, st.Ceiling.Instance)
+		events, err := m.Events(ctx)
+		require.NoError(t, err)
+		var demotions []expandcontract.Event
+		for _, e := range events {
+			if e.Kind == "demote" {
+				demotions = append(demotions, e)
+			}
+		}
+		require.Len(t, demotions, 1, "two instances firing at once make one demotion")
+		assert.Equal(t, st.Ceiling.Instance, demotions[0].Actor)
+
+		b, err := migration(open()).Bound(time.Minute, "api-3")
+		require.NoError(t, err)
+		assert.Equal(t, cutover.DualWrite, b.Clamp(context.Background(), cutover.Shadow),
+			"a third instance's bound keeps shadow under the ceiling")
+	})
+}
+
+func TestDemoteToRejectsBadInput(t *testing.T) {
+	_, err := trigger.DemoteTo(nil, cutover.Shadow, time.Minute)
+	assert.ErrorIs(t, err, trigger.ErrInvalidInput, "nil migration")
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		s, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, s.Close()) })
+		mg, err := s.Migration("users-email")
+		require.NoError(t, err)
+		for name, c := range map[string]struct {
+			ceiling  cutover.Stage
+			coolDown time.Duration
+		}{
+			"complete": {cutover.Complete, time.Minute}, "not a stage": {cutover.Stage(42), time.Minute},
+			"no cool-down": {cutover.Shadow, 0}, "negative cool-down": {cutover.Shadow, -time.Second},
+		} {
+			_, err := trigger.DemoteTo(mg, c.ceiling, c.coolDown)
+			assert.ErrorIs(t, err, trigger.ErrInvalidInput, name)
+		}
+	})
+}
