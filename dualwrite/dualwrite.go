@@ -163,7 +163,10 @@ func WithPolicy(p Policy) Option { return optionFunc(func(c *config) { c.policy 
 func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concurrent = true }) }
 
 // WithTimeout bounds each secondary write, which runs on a context that the
-// caller's cancellation does not reach. The default is [DefaultTimeout].
+// caller's cancellation does not reach. The time runs from the first time
+// the store function looks at that context (a database driver does so
+// before it takes a connection), so a store that never looks reads no
+// clock. The default is [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
 
 // WithRecordTimeout bounds the recording of one key in the repair log,

@@ -198,8 +198,10 @@ func WithSampler[T any](f func(ctx context.Context) float64) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.sampler = f; c.errs.NotNil(f, "WithSampler: nil function") })
 }
 
-// WithTimeout bounds the other store's read in each comparison. The default
-// is [DefaultTimeout].
+// WithTimeout bounds the other store's read in each comparison. The time
+// runs from the first time the read function looks at its context (a
+// database driver does so before it takes a connection), so a store that
+// never looks reads no clock. The default is [DefaultTimeout].
 func WithTimeout[T any](d time.Duration) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.timeout = d })
 }
@@ -586,12 +588,12 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 // authoritative one, *authV and authErr. Nothing it does reaches the
 // caller.
 func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV *T, authErr error, f storecall.ValueFunc[T]) {
+	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
 	dctx := storecall.Detach(ctx, r.timeout)
 	defer dctx.Release()
 	ctx = dctx
 	auth := stage.Authoritative()
 	other := auth.Other()
-	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
 	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, traced, f)
 	switch o {
 	case telemetry.Refused:
