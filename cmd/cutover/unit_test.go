@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"os"
@@ -86,5 +87,9 @@ func TestBackfillThrottledLine(t *testing.T) {
 	assert.Equal(t, "[#######.......................]  25%  10/40 rows  throttled: replica lag 12s > 5s on walreceiver (127.0.0.1:5433)",
 		backfillLine(s))
 	assert.Equal(t, "25% of 40, throttled", backfillShort(s))
-	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", toBackfillJSON(s).Throttled)
+	parts, err := partsOf(s)
+	require.NoError(t, err)
+	var b struct{ Throttled string }
+	require.NoError(t, json.Unmarshal(parts.Backfill, &b))
+	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", b.Throttled)
 }
