@@ -285,8 +285,9 @@ func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option[T
 // WithObserver tells o of every store call the reader makes (with its
 // role, outcome and latency), of every fallback to the old store and of
 // every comparison's result, on the goroutine that made the call or the
-// comparison. Without it no observer is called and a read pays nothing for
-// the hook. A nil o makes [New] fail.
+// comparison. A [cutover.LatencyObserver] that uses no latency gets none,
+// and the reader reads no clock for it. Without it no observer is called
+// and a read pays nothing for the hook. A nil o makes [New] fail.
 func WithObserver[T any](o cutover.Observer) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.observer = o; c.errs.NotNil(o, "WithObserver: nil observer") })
 }
@@ -438,7 +439,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Read
 		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	r.rec = storecall.NewRecorder(op, calls, tracer, c.breaker)
-	r.rec.Observer = c.observer
+	r.rec.SetObserver(c.observer)
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	if r.results, err = telemetry.NewCounter(meter, "cutover.shadowread.comparisons",
 		"Comparisons of the two stores' answers, by result.", "{comparison}", base, telemetry.KeyReason, numResults); err != nil {

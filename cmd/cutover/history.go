@@ -14,7 +14,7 @@ var historyCommand = &command{
 	name: "history", args: "MIGRATION", min: 1, max: 1,
 	summary: "the history of moves, refusals and controls",
 	about: "History prints the migration's history, oldest first: every move, refusal and conflict, the\n" +
-		"backfill's controls and runs, the verifications, with who asked, when and why.",
+		"backfill's controls and runs, the verifications, demotions, lifts and alarms, with who asked, when and why.",
 	setup: func(fs *flag.FlagSet) func(c *call) error {
 		limit := fs.Int("limit", 50, "print only the last N events; 0 prints them all")
 		return func(c *call) error {
