@@ -50,6 +50,15 @@
 // reach the history, as one event of kind "held" per trigger per lift;
 // the demotion that applied is the record of the others.
 //
+// # Holding a backfill
+//
+// [Monitor.Hold] is a hold for the backfill's runner
+// (backfill.WithHold): while a [Latency] trigger fires, the new store is
+// already slower than its budget, and the backfill waits rather than add
+// its batches to the load. The backfill's state names the figure while it
+// waits, as the status, the cutover command and the gauge
+// cutover.expandcontract.status.backfill.throttled show.
+//
 // # Cost
 //
 // An observation costs a few atomic additions to the current bucket, with

@@ -290,3 +290,25 @@ func (m *Monitor) snapshot(now time.Time) *Health {
 	}
 	return h
 }
+
+// Hold says why a backfill should wait: while a [Latency] trigger fires,
+// the new store is already slower than the budget, and copying rows into
+// it would slow it more. It returns "" otherwise, and never an error. It
+// reads what the last evaluation left, so it is cheap, and it matches the
+// hook of backfill.WithHold:
+//
+//	backfill.New(m, keys, batch, backfill.WithHold(monitor.Hold))
+//
+// The reason, recorded in the backfill's state while it holds, names the
+// figure, such as "latency trigger firing: new store 3.2x the old
+// store's mean latency over 10m0s (threshold 2x)".
+func (m *Monitor) Hold(context.Context) (string, error) {
+	h := m.health.Load()
+	for _, t := range h.Triggers {
+		if t.Kind == Latency && t.State == StateFiring {
+			return fmt.Sprintf("latency trigger firing: new store %.3gx the old store's mean latency over %v (threshold %.3gx)",
+				t.Figure, time.Duration(t.WindowSeconds*float64(time.Second)), t.Threshold), nil
+		}
+	}
+	return "", nil
+}
