@@ -548,3 +548,38 @@ func longName() string {
 	}
 	return string(b)
 }
+
+// TestRetireDropsTheSlot: with the metadata in the old database, the
+// statements of DropSQL, run by the Retire of a migration in contract,
+// drop the slot and the publication that a stopped applier left.
+func TestRetireDropsTheSlot(t *testing.T) {
+	old, new := testdb.Postgres(t), testdb.Postgres(t)
+	old.MustExec(itemsDDL)
+	new.MustExec(itemsDDL)
+	store := ectest.Open(t, old.DB, nil)
+	mig := ectest.Ensure(t, store, "retired")
+	ectest.MoveTo(t, mig, expandcontract.DualWrite)
+	f := &fixture{old: old, new: new, store: store, mig: mig}
+	a, err := cdc.New(mig, f.source(), new.DB, func(context.Context, *sqlx.Tx, *cdc.Txn) error { return nil }, fast()...)
+	require.NoError(t, err)
+	done, cancel := start(t, a)
+	awaitSlot(t, f, done)
+	cancel()
+	require.ErrorIs(t, ectest.RunEnds(t, done, "the cancellation"), context.Canceled)
+	t.Cleanup(func() {
+		if slots(t, old.DB) > 0 {
+			t.Error("slot left behind")
+			require.NoError(t, a.Drop(context.Background()))
+		}
+	})
+
+	ectest.MoveTo(t, mig, expandcontract.Backfill)
+	require.NoError(t, backfillDone(t, mig))
+	require.NoError(t, mig.RecordVerification(t.Context(), expandcontract.Verification{Clean: true}))
+	ectest.MoveTo(t, mig, expandcontract.SwitchReads, expandcontract.Contract)
+	require.Equal(t, 1, slots(t, old.DB))
+	require.NoError(t, mig.Retire(t.Context(), expandcontract.Retire{Actor: "test", Reason: "old store retired", SQL: a.Slot().DropSQL()}))
+	assert.Equal(t, 0, slots(t, old.DB))
+	assert.Equal(t, 0, publications(t, old.DB))
+	require.NoError(t, a.Slot().Drop(t.Context()), "dropping what is gone is no error")
+}

@@ -27,7 +27,7 @@ type fixture struct {
 
 const itemsDDL = `CREATE TABLE items (id bigint PRIMARY KEY, v text, n integer)`
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{old: testdb.Postgres(t), new: testdb.Postgres(t)}
 	f.old.MustExec(itemsDDL)
@@ -115,7 +115,7 @@ func items(t *testing.T, db *sqlx.DB) []item {
 }
 
 // slots returns the number of replication slots of db's database.
-func slots(t *testing.T, db *sqlx.DB) int {
+func slots(t testing.TB, db *sqlx.DB) int {
 	t.Helper()
 	var n int
 	require.NoError(t, db.GetContext(context.Background(), &n,

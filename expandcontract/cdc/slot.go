@@ -203,7 +203,7 @@ func (s *Slot) Drop(ctx context.Context) error {
 			break
 		}
 		if in.activePID != 0 {
-			if _, err := s.db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, in.activePID); err != nil {
+			if _, err := s.db.ExecContext(ctx, `SELECT pg_terminate_backend($1, 5000)`, in.activePID); err != nil {
 				return fmt.Errorf("cdc: end the walsender of slot %s: %w", s.name, err)
 			}
 		} else if _, err := s.db.ExecContext(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, s.name); err == nil {
@@ -229,15 +229,16 @@ func (s *Slot) Drop(ctx context.Context) error {
 // DropSQL returns the statements that drop the slot and its publication,
 // to run on the old database by hand or as the SQL of an
 // expandcontract.Retire when the old store is retired: they end a
-// walsender still streaming from the slot, drop the slot, and drop the
-// publication, each doing nothing if there is nothing to do. A slot that a
-// walsender ended by the first statement has not released yet makes the
-// second fail; run them again.
+// walsender still streaming from the slot, waiting up to five seconds for
+// it to exit, drop the slot, and drop the publication, each doing nothing
+// if there is nothing to do. A walsender that has not exited in those
+// five seconds keeps the slot, and the second statement fails; run them
+// again.
 func (s *Slot) DropSQL() []string {
 	lit := "'" + s.name + "'"
 	return []string{
-		`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = ` + lit + ` AND active_pid IS NOT NULL`,
-		`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ` + lit + ` AND NOT active`,
+		`SELECT pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = ` + lit + ` AND active_pid IS NOT NULL`,
+		`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ` + lit,
 		`DROP PUBLICATION IF EXISTS ` + s.quoted(),
 	}
 }
