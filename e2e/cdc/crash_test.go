@@ -80,7 +80,7 @@ func TestChildProcess(t *testing.T) {
 		}
 		if calls++; hold && calls == 30 {
 			say("holding") // its changes written in tx, not committed
-			select {}
+			time.Sleep(time.Hour)
 		}
 		return nil
 	}

@@ -583,3 +583,41 @@ func TestRetireDropsTheSlot(t *testing.T) {
 	assert.Equal(t, 0, publications(t, old.DB))
 	require.NoError(t, a.Slot().Drop(t.Context()), "dropping what is gone is no error")
 }
+
+// TestPublicationFollowsTheTables: an applier started again with another
+// list of tables changes its publication's tables to those, and applies
+// the changes of the table added.
+func TestPublicationFollowsTheTables(t *testing.T) {
+	f := newFixture(t)
+	f.old.MustExec(`CREATE TABLE extra (id bigint PRIMARY KEY, v text)`)
+	f.new.MustExec(`CREATE TABLE extra (id bigint PRIMARY KEY, v text)`)
+	apply, err := cdc.SQLApply(f.new.DB, cdc.Table{Source: "items"}, cdc.Table{Source: "extra"})
+	require.NoError(t, err)
+	published := func() []string {
+		var out []string
+		require.NoError(t, f.old.SelectContext(t.Context(), &out, `SELECT tablename::text FROM pg_publication_tables ORDER BY 1`))
+		return out
+	}
+	a, err := cdc.New(f.mig, f.source(), f.new.DB, apply, fast()...)
+	require.NoError(t, err)
+	done, cancel := start(t, a)
+	awaitSlot(t, f, done)
+	assert.Equal(t, []string{"items"}, published())
+	cancel()
+	require.ErrorIs(t, ectest.RunEnds(t, done, "the cancellation"), context.Canceled)
+
+	src := f.source()
+	src.Tables = []string{"items", "public.extra"}
+	a, err = cdc.New(f.mig, src, f.new.DB, apply, fast()...)
+	require.NoError(t, err)
+	done, _ = start(t, a)
+	waitFor(t, done, 30*time.Second, "the publication of both tables", func() bool { return len(published()) == 2 })
+	f.old.MustExec(`INSERT INTO extra VALUES (1, 'x')`)
+	f.old.MustExec(`INSERT INTO items VALUES (1, 'y', 2)`)
+	waitFor(t, done, 30*time.Second, "the rows of both tables", func() bool {
+		var n int
+		require.NoError(t, f.new.GetContext(t.Context(), &n, `SELECT (SELECT count(*) FROM extra) + (SELECT count(*) FROM items)`))
+		return n == 2
+	})
+	require.NoError(t, a.Drop(t.Context()))
+}
