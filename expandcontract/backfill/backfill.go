@@ -266,6 +266,9 @@ type Runner struct {
 
 	// statements on the metadata table, rebound for the store's dialect
 	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone, qThrottled string
+	// qFused is an SQLBatch's statement and the checkpoint in one
+	// statement (see fuse), or "" where the batch cannot be fused.
+	qFused string
 
 	rows     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -401,7 +404,10 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
 	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
 	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
-	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`)
+	WHERE ` + checkpointWhere)
+	if cs, ok := b.batch.(*compiledSQL); ok {
+		b.qFused = fuse(s.Dialect, cs.query, mt)
+	}
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL, backfill_throttled = NULL
 	WHERE name = ? AND lease_owner = ?`)

@@ -99,18 +99,30 @@ func (w *rateWindow) add(at time.Time, rows int64) {
 // end of a batch at at, with rows copied by then, would keep, to that end;
 // 0 if there is none or no time passed.
 func (w *rateWindow) rateAt(at time.Time, rows int64) float64 {
-	if w.n == 0 {
+	base, perSecond := w.rateParts(at, 0)
+	if rows+base < 0 {
 		return 0
+	}
+	return float64(rows+base) * perSecond
+}
+
+// rateParts returns the parts of the rate that rateAt returns for a batch
+// ending at at that copies n rows after before rows were copied, before
+// n is known: that rate is (base + n) * perSecond. perSecond is 0 if there
+// is no end or no time passed.
+func (w *rateWindow) rateParts(at time.Time, before int64) (base int64, perSecond float64) {
+	if w.n == 0 {
+		return 0, 0
 	}
 	oldest := (w.next - w.n + len(w.at)) % len(w.at)
 	if w.n == len(w.at) {
 		oldest = (oldest + 1) % len(w.at)
 	}
 	d := at.Sub(w.at[oldest]).Seconds()
-	if d <= 0 || rows < w.rows[oldest] {
-		return 0
+	if d <= 0 {
+		return 0, 0
 	}
-	return float64(rows-w.rows[oldest]) / d
+	return before - w.rows[oldest], 1 / d
 }
 
 // Run backfills the migration until no key is left beyond the checkpoint,
@@ -821,6 +833,17 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 	if _, ok := b.batch.(*compiledSQL); ok && rng.From == nil {
 		if batchRange.From, err = b.below(ctx, first); err != nil {
 			return 0, nil, err
+		}
+	}
+	if b.qFused != "" && r.started && !sampleDue(r.samples, b.k.Now()) {
+		rows, halt, ok := b.commitFused(ctx, r, rng, batchRange)
+		switch {
+		case halt != nil:
+			return 0, halt, nil
+		case ok:
+			return rows, nil, nil
+		case ctx.Err() != nil:
+			return 0, nil, b.ctxErr(ctx)
 		}
 	}
 	err = b.retry(ctx, "batch", func() error {
