@@ -90,6 +90,14 @@ type backfillJSON struct {
 	BatchSize  int          `json:"batch_size"`
 	Throttled  string       `json:"throttled"`
 	Samples    []sampleJSON `json:"samples"`
+	Ranges     *rangesJSON  `json:"ranges,omitempty"` // a partitioned backfill's ranges; absent if it is not split
+}
+
+// rangesJSON counts the key ranges of a partitioned backfill in JSON.
+type rangesJSON struct {
+	Total  int `json:"total"`
+	Done   int `json:"done"`
+	Leased int `json:"leased"`
 }
 
 // sampleJSON is the progress of a backfill at one time.
@@ -174,11 +182,15 @@ func toBackfillJSON(s expandcontract.Status) backfillJSON {
 	for i, x := range s.Backfill.Samples {
 		samples[i] = sampleJSON{At: x.At.UTC(), Rows: x.Rows}
 	}
-	return backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
+	out := backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
 		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
 		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
 		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize,
 		Throttled: b.Throttled}
+	if r := s.Backfill.Ranges; r.Total > 0 {
+		out.Ranges = &rangesJSON{Total: r.Total, Done: r.Done, Leased: r.Leased}
+	}
+	return out
 }
 
 // readStatus reads the status of m.
@@ -245,7 +257,8 @@ func phaseLine(s expandcontract.Status) string {
 }
 
 // backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
-// and whether it is paused, canceled, throttled or done.
+// the ranges of a partitioned one, and whether it is paused, canceled,
+// throttled or done.
 func backfillLine(s expandcontract.Status) string {
 	b := s.State.Backfill
 	var parts []string
@@ -261,6 +274,9 @@ func backfillLine(s expandcontract.Status) string {
 		}
 		if s.Backfill.ETA > 0 {
 			parts = append(parts, "ETA "+short(s.Backfill.ETA))
+		}
+		if r := s.Backfill.Ranges; r.Total > 0 {
+			parts = append(parts, fmt.Sprintf("ranges %d/%d done, %d leased", r.Done, r.Total, r.Leased))
 		}
 	}
 	if b.Paused {

@@ -268,9 +268,10 @@ type Runner struct {
 	// statements on the metadata table, rebound for the store's dialect
 	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone, qThrottled string
 	ranges                                                                          rangeQueries
-	// qFused is an SQLBatch's statement and the checkpoint in one
-	// statement (see fuse), or "" where the batch cannot be fused.
-	qFused string
+	// qFused and qFusedRange are an SQLBatch's statement and the
+	// checkpoint in one statement (see fuse), of a backfill that is not
+	// split and of a range, or "" where the batch cannot be fused.
+	qFused, qFusedRange string
 
 	rows     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -418,7 +419,8 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
 	WHERE ` + checkpointWhere)
 	if cs, ok := b.batch.(*compiledSQL); ok {
-		b.qFused = fuse(s.Dialect, cs.query, mt)
+		b.qFused = fuse(s.Dialect, cs.query, fusedCheckpoint(mt))
+		b.qFusedRange = fuse(s.Dialect, cs.query, `UPDATE `+s.T.Ranges+` SET `+rangeCheckpointSet+fusedRows+rangeCheckpointWhere(mt))
 	}
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL, backfill_throttled = NULL

@@ -19,6 +19,11 @@
 // ([expandcontract.BackfillState].Throttled), for the status, its gauges,
 // the command cutover and the status page to show.
 //
+// [WithRanges] splits a backfill into key ranges, each with its own
+// checkpoint, lease and fencing, so that runners in any number of
+// instances copy them in parallel; the backfill is done once every range
+// is. [expandcontract.BackfillProgress].Ranges counts them in the status.
+//
 // [Pause], [Resume], [Cancel] and [ResetCancel] steer a running backfill
 // from any instance through the metadata, [SetRate] and [SetBatchSize]
 // change its rate limit and batch size while it runs, overriding the

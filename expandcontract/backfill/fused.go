@@ -18,31 +18,27 @@ import (
 const checkpointWhere = `name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`
 
 // fuse returns, for an [SQLBatch] compiled as query for PostgreSQL, one
-// statement that runs the batch and writes its checkpoint into the
-// migrations table mt, or "" if the batch cannot be fused: on other
-// databases, and for a statement that is not a plain INSERT, UPDATE or
-// DELETE (one that opens with WITH or a comment, that has its own
-// RETURNING, or that holds a ';').
+// statement that runs the batch and the checkpoint statement checkpoint,
+// or "" if the batch cannot be fused: on other databases, and for a
+// statement that is not a plain INSERT, UPDATE or DELETE (one that opens
+// with WITH or a comment, that has its own RETURNING, or that holds a
+// ';').
 //
 // A batch in a transaction of its own costs four round trips (BEGIN, the
 // batch, the checkpoint, COMMIT); the fused statement costs one, and is as
 // atomic: it runs on its own, so that PostgreSQL commits it whole or not
 // at all. The batch is a data-modifying WITH query whose RETURNING rows
-// count the rows it wrote, and the checkpoint is an UPDATE of the
-// migration's row under the condition of every checkpoint
-// (checkpointWhere), which waits for the row's lock like the checkpoint
-// of a transaction. When that condition does not hold, the checkpoint
-// updates no row and the final SELECT divides by zero: the statement
-// fails, and PostgreSQL undoes the batch with it. The runner then reads
-// why, as it does when the checkpoint of a transaction matches no row.
+// count the rows it wrote (checkpoint names that count fusedRows), and
+// the checkpoint an UPDATE under the condition of every checkpoint, which
+// waits for the row's lock like the checkpoint of a transaction. When that
+// condition does not hold, the checkpoint updates no row and the final
+// SELECT divides by zero: the statement fails, and PostgreSQL undoes the
+// batch with it. The runner then reads why, as it does when the
+// checkpoint of a transaction matches no row.
 //
-// The statement's parameters: $1 and $2 the batch's :from and :to; then
-// the checkpoint, the total, the start time, the lease's end and the
-// time of the update; the rows this run copied before the batch, minus
-// those of the oldest batch of the rate window, and one over the seconds
-// since that batch (0 if none passed), whose product with the rows is the
-// rate recorded; and checkpointWhere's.
-func fuse(d sqldialect.Dialect, query, mt string) string {
+// The statement's parameters are $1 and $2, the batch's :from and :to,
+// then those of checkpoint, whose '?' placeholders are numbered from $3.
+func fuse(d sqldialect.Dialect, query, checkpoint string) string {
 	if d.Name() != sqldialect.Postgres {
 		return ""
 	}
@@ -56,13 +52,26 @@ func fuse(d sqldialect.Dialect, query, mt string) string {
 	if strings.Contains(q, ";") || strings.Contains(strings.ToUpper(q), "RETURNING") || strings.Contains(q, "cutover_batch") {
 		return ""
 	}
-	checkpoint := `UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + (SELECT COUNT(*) FROM cutover_batch),
-	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
-	backfill_rate = (CAST(? AS BIGINT) + (SELECT COUNT(*) FROM cutover_batch)) * CAST(? AS DOUBLE PRECISION),
-	backfill_throttled = NULL
-	WHERE ` + checkpointWhere + ` RETURNING 1`
-	return `WITH cutover_batch AS (` + q + ` RETURNING 1), cutover_checkpoint AS (` + rebindFrom(checkpoint, 3) + `)
+	return `WITH cutover_batch AS (` + q + ` RETURNING 1), cutover_checkpoint AS (` + rebindFrom(checkpoint, 3) + ` RETURNING 1)
 	SELECT (SELECT COUNT(*) FROM cutover_batch), 1 / (SELECT COUNT(*) FROM cutover_checkpoint)`
+}
+
+// fusedRows is the rows a fused batch wrote, in its checkpoint.
+const fusedRows = `(SELECT COUNT(*) FROM cutover_batch)`
+
+// fusedCheckpoint is the checkpoint of a fused batch of a backfill that is
+// not split, in the migrations table mt. Its arguments: the checkpoint,
+// the total, the start time, the lease's end and the time of the update;
+// the rows this run copied before the batch, minus those of the oldest
+// batch of the rate window, and one over the seconds since that batch (0
+// if none passed), whose product with the rows is the rate recorded; and
+// checkpointWhere's.
+func fusedCheckpoint(mt string) string {
+	return `UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ` + fusedRows + `,
+	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
+	backfill_rate = (CAST(? AS BIGINT) + ` + fusedRows + `) * CAST(? AS DOUBLE PRECISION),
+	backfill_throttled = NULL
+	WHERE ` + checkpointWhere
 }
 
 // rebindFrom numbers the '?' placeholders of query $n, $n+1, and so on.
@@ -109,16 +118,10 @@ func (b *Runner) commitFused(ctx context.Context, r *run, rng, batchRange expand
 		}
 		// The batch's statement failed, or the checkpoint's condition
 		// did not hold: the state tells which.
-		c, cerr := b.control(ctx, b.k.DB, false)
-		switch {
-		case cerr != nil:
-			return 0, nil, false
-		case b.mustHalt(c):
-			return 0, &c, false
-		case c.Settings != r.settings:
-			// New settings: this batch commits as it was scanned, the
-			// next ones follow them.
-			b.apply(ctx, r, c)
+		// New settings are applied: this batch commits as it was
+		// scanned, the next ones follow them.
+		if halt, _, err := b.restate(ctx, b.k.DB, r, false); err != nil || halt != nil {
+			return 0, halt, false
 		}
 	}
 	return 0, nil, false

@@ -33,15 +33,19 @@ func TestFuse(t *testing.T) {
 	} {
 		c, err := compileSQLBatch(tc.stmt, pg)
 		require.NoError(t, err, tc.stmt)
-		q := fuse(pg, c.query, `"cutover_migrations"`)
+		q := fuse(pg, c.query, fusedCheckpoint(`"cutover_migrations"`))
 		assert.Equal(t, tc.fused, q != "", tc.stmt)
 		if tc.fused {
 			assert.Contains(t, q, "$13", "the checkpoint's parameters follow :from and :to")
+			assert.NotContains(t, q, "$14")
 			assert.NotContains(t, q, "?")
+			q = fuse(pg, c.query, `UPDATE "cutover_backfill_ranges" SET `+rangeCheckpointSet+fusedRows+rangeCheckpointWhere(`"cutover_migrations"`))
+			assert.Contains(t, q, "$10", "a range's checkpoint's parameters follow :from and :to")
+			assert.NotContains(t, q, "$11")
 		}
 		c, err = compileSQLBatch(tc.stmt, my)
 		require.NoError(t, err, tc.stmt)
-		assert.Empty(t, fuse(my, c.query, "`cutover_migrations`"), "only PostgreSQL fuses: %s", tc.stmt)
+		assert.Empty(t, fuse(my, c.query, fusedCheckpoint("`cutover_migrations`")), "only PostgreSQL fuses: %s", tc.stmt)
 	}
 	assert.Equal(t, "a = $3 AND b = $4", rebindFrom("a = ? AND b = ?", 3))
 }

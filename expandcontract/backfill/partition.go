@@ -91,9 +91,31 @@ const rangeColumns = `range_no, range_from, range_to, range_checkpoint, range_ro
 // migrations table that a partitioned backfill makes, rebound for the
 // store's dialect.
 type rangeQueries struct {
-	count, insert, split, pick, take, get, getLock, checkpoint, progress, samples,
+	count, insert, split, pick, take, get, getLock, checkpoint, progress, samples, rows,
 	renew, release, done, undone, finish, throttled string
 }
+
+// rangeCheckpointSet is the assignments of a range's checkpoint but the
+// rows added, which follow it; its arguments are the checkpoint and the
+// lease's end.
+const rangeCheckpointSet = `range_checkpoint = ?, lease_until = ?, range_rows = range_rows + `
+
+// rangeCheckpointWhere returns the condition under which a batch's
+// checkpoint is written to its range: the runner holds the range's lease,
+// the range is not done, and the migration, of the migrations table mt,
+// is in the phase, neither paused nor canceled, with the settings the
+// runner applies. Its arguments are the migration's name, the range's
+// number, the runner's id, the migration's name again, the phase and the
+// settings number. The migration's row is read, not locked, so that
+// runners do not wait for each other; a pause or a new setting is acted
+// on from the next batch on.
+func rangeCheckpointWhere(mt string) string {
+	return ` WHERE migration = ? AND range_no = ? AND lease_owner = ? AND done_at IS NULL AND EXISTS (SELECT 1 FROM ` + mt +
+		` WHERE ` + checkpointWhere2 + `)`
+}
+
+// checkpointWhere2 is checkpointWhere without the lease.
+const checkpointWhere2 = `name = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`
 
 func compileRanges(s *meta.Store) rangeQueries {
 	rt, mt := s.T.Ranges, s.T.Migrations
@@ -108,22 +130,22 @@ func compileRanges(s *meta.Store) rangeQueries {
 		// runner held, locked until the claim commits.
 		pick: s.Q(`SELECT ` + rangeColumns + ` FROM ` + rt + ` WHERE migration = ? AND done_at IS NULL
 		AND (lease_owner IS NULL OR lease_owner = ? OR lease_until IS NULL OR lease_until <= ?) ORDER BY range_no LIMIT 1` + lock),
-		take:    s.Q(`UPDATE ` + rt + ` SET lease_owner = ?, lease_until = ? WHERE migration = ? AND range_no = ?`),
-		get:     s.Q(get),
-		getLock: s.Q(get + lock),
-		checkpoint: s.Q(`UPDATE ` + rt + ` SET range_checkpoint = ?, range_rows = range_rows + ?, lease_until = ?
-		WHERE migration = ? AND range_no = ? AND lease_owner = ? AND done_at IS NULL`),
-		progress: s.Q(`UPDATE ` + mt + ` SET backfill_rows = backfill_rows + ?, updated_at = ?, backfill_throttled = NULL,
-		backfill_rate = COALESCE(?, backfill_rate), backfill_samples = COALESCE(?, backfill_samples)
-		WHERE name = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`),
-		samples: s.Q(`SELECT backfill_rows, backfill_samples FROM ` + mt + ` WHERE name = ?` + lock),
+		take:       s.Q(`UPDATE ` + rt + ` SET lease_owner = ?, lease_until = ? WHERE migration = ? AND range_no = ?`),
+		get:        s.Q(get),
+		getLock:    s.Q(get + lock),
+		checkpoint: s.Q(`UPDATE ` + rt + ` SET ` + rangeCheckpointSet + `?` + rangeCheckpointWhere(mt)),
+		progress: s.Q(`UPDATE ` + mt + ` SET backfill_rows = (SELECT SUM(range_rows) FROM ` + rt + ` WHERE migration = ?),
+		updated_at = ?, backfill_throttled = NULL, backfill_rate = ?, backfill_samples = ? WHERE name = ?`),
+		samples: s.Q(`SELECT backfill_samples FROM ` + mt + ` WHERE name = ?` + lock),
+		rows:    s.Q(`SELECT COALESCE(SUM(range_rows), 0) FROM ` + rt + ` WHERE migration = ?`),
 		renew:   s.Q(`UPDATE ` + rt + ` SET lease_until = ? WHERE migration = ? AND range_no = ? AND lease_owner = ?`),
 		release: s.Q(`UPDATE ` + rt + ` SET lease_owner = NULL, lease_until = NULL WHERE migration = ? AND range_no = ? AND lease_owner = ?`),
 		done: s.Q(`UPDATE ` + rt + ` SET done_at = ?, lease_owner = NULL, lease_until = NULL
 		WHERE migration = ? AND range_no = ? AND lease_owner = ? AND done_at IS NULL`),
 		undone: s.Q(`SELECT COUNT(*) FROM ` + rt + ` WHERE migration = ? AND done_at IS NULL`),
 		finish: s.Q(`UPDATE ` + mt + ` SET backfill_done_at = ?, updated_at = ?, backfill_samples = COALESCE(?, backfill_samples),
-		backfill_throttled = NULL WHERE name = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_done_at IS NULL`),
+		backfill_rows = (SELECT SUM(range_rows) FROM ` + rt + ` WHERE migration = ?), backfill_throttled = NULL
+		WHERE name = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_done_at IS NULL`),
 		throttled: s.Q(`UPDATE ` + mt + ` SET backfill_throttled = ? WHERE name = ?`),
 	}
 }
@@ -390,6 +412,9 @@ func (b *Runner) claim(ctx context.Context) (*run, control, error) {
 			if _, err := tx.ExecContext(ctx, b.ranges.take, b.cfg.owner, meta.Micros(now.Add(b.cfg.ttl)), b.name, row.No); err != nil {
 				return fmt.Errorf("backfill: %q: take the lease of range %d: %w", b.name, row.No, err)
 			}
+			if err := tx.GetContext(ctx, &c.Rows, b.ranges.rows, b.name); err != nil {
+				return fmt.Errorf("backfill: %q: add up the ranges' rows: %w", b.name, err)
+			}
 			found = true
 			return nil
 		})
@@ -457,10 +482,34 @@ func (b *Runner) lostPartErr(no int64, holder string) error {
 	return fmt.Errorf("%w: %q: the lease of range %d was given back by another runner", ErrLeaseLost, b.name, no)
 }
 
-// commitPart is commit for a run of one range: the batch, the range's
-// checkpoint and the migration's rows in one transaction.
+// commitPart is commit for a run of one range: the batch and the range's
+// checkpoint in one transaction, or, for a fused batch, one statement
+// (see fuse). With a batch that makes a progress sample due, the
+// transaction also records the migration's rows, the sum of its ranges',
+// with the sample and the rate over the recent samples.
 func (b *Runner) commitPart(ctx context.Context, r *run, rng, batchRange expandcontract.KeyRange) (rows int64, halt *control, err error) {
 	no := r.part.no
+	due := sampleDue(r.samples, b.k.Now())
+	if b.qFusedRange != "" && !due {
+		for range fusedAttempts {
+			now := b.k.Now()
+			var one int64
+			err := b.k.DB.QueryRowContext(ctx, b.qFusedRange, batchRange.From, batchRange.To, encodeKey(rng.To),
+				meta.Micros(now.Add(b.cfg.ttl)), b.name, no, b.cfg.owner, b.name, backfillPhase, r.settings).Scan(&rows, &one)
+			if err == nil {
+				r.throttled = ""
+				r.recent.add(now, r.runRows+rows)
+				return rows, nil, nil
+			}
+			if ctx.Err() != nil {
+				return 0, nil, b.ctxErr(ctx)
+			}
+			if halt, err := b.partMissed(ctx, b.k.DB, r, false); err != nil || halt != nil {
+				return 0, halt, err
+			}
+		}
+		// Run it in a transaction, which reports the statement's own error.
+	}
 	var samples []meta.Sample
 	err = b.retry(ctx, "batch", func() error {
 		rows, halt, samples = 0, nil, nil
@@ -476,42 +525,36 @@ func (b *Runner) commitPart(ctx context.Context, r *run, rng, batchRange expandc
 			return fmt.Errorf("backfill: %q: range %d: batch %s reported %d rows", b.name, no, rangeString(rng), rows)
 		}
 		now := b.k.Now()
-		res, err := tx.ExecContext(ctx, b.ranges.checkpoint, encodeKey(rng.To), rows, meta.Micros(now.Add(b.cfg.ttl)),
-			b.name, no, b.cfg.owner)
+		args := []any{encodeKey(rng.To), meta.Micros(now.Add(b.cfg.ttl)), rows, b.name, no, b.cfg.owner, b.name, backfillPhase, r.settings}
+		res, err := tx.ExecContext(ctx, b.ranges.checkpoint, args...)
 		if err != nil {
 			return fmt.Errorf("backfill: %q: range %d: write checkpoint: %w", b.name, no, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			p, err := b.readPart(ctx, tx, no, true)
-			if err != nil {
-				return err
+			if halt, err = b.partMissed(ctx, tx, r, true); err != nil || halt != nil {
+				return err // rolled back by the deferred call
 			}
-			if p.Owner.String != b.cfg.owner || p.Done.Valid {
-				return b.lostPartErr(no, p.Owner.String) // rolled back by the deferred call
+			args[len(args)-1] = r.settings // new settings: this batch commits as it was scanned
+			if _, err := tx.ExecContext(ctx, b.ranges.checkpoint, args...); err != nil {
+				return fmt.Errorf("backfill: %q: range %d: write checkpoint: %w", b.name, no, err)
 			}
-			// Otherwise matched but unchanged (MySQL counts changed rows only).
 		}
-		var rate, encoded any // NULL keeps them as they are
-		if sampleDue(r.samples, now) {
-			var cur struct {
-				Rows    int64          `db:"backfill_rows"`
-				Samples sql.NullString `db:"backfill_samples"`
-			}
+		if due {
+			var cur sql.NullString
 			if err := tx.GetContext(ctx, &cur, b.ranges.samples, b.name); err != nil {
 				return fmt.Errorf("backfill: %q: read the progress samples: %w", b.name, err)
 			}
-			samples, _ = meta.DecodeSamples(cur.Samples.String) // unreadable ones start anew
-			if s, added := meta.AddSample(samples, now, cur.Rows+rows, false); added {
-				samples, encoded, rate = s, meta.EncodeSamples(s), sampleRate(s)
+			var sum int64
+			if err := tx.GetContext(ctx, &sum, b.ranges.rows, b.name); err != nil {
+				return fmt.Errorf("backfill: %q: add up the ranges' rows: %w", b.name, err)
 			}
-		}
-		args := []any{rows, meta.Micros(now), rate, encoded, b.name, backfillPhase, r.settings}
-		if res, err = tx.ExecContext(ctx, b.ranges.progress, args...); err != nil {
-			return fmt.Errorf("backfill: %q: write progress: %w", b.name, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			if halt, err = b.missed(ctx, tx, r, "write progress", b.ranges.progress, args); err != nil || halt != nil {
-				return err // rolled back by the deferred call
+			samples, _ = meta.DecodeSamples(cur.String) // unreadable ones start anew
+			if s, added := meta.AddSample(samples, now, sum, false); added {
+				samples = s
+				if _, err := tx.ExecContext(ctx, b.ranges.progress, b.name, meta.Micros(now), sampleRate(s), meta.EncodeSamples(s),
+					b.name); err != nil {
+					return fmt.Errorf("backfill: %q: write progress: %w", b.name, err)
+				}
 			}
 		}
 		if err := tx.Commit(); err != nil {
@@ -528,6 +571,25 @@ func (b *Runner) commitPart(ctx context.Context, r *run, rng, batchRange expandc
 		err = b.ctxErr(ctx)
 	}
 	return rows, halt, err
+}
+
+// partMissed finds out why the checkpoint of a batch of r's range matched
+// no row, reading through q, with locks if lock is set and q is a
+// transaction: it returns ErrLeaseLost if the runner no longer holds the
+// range, and the state that forbids the commit if there is one; otherwise
+// it applies the settings if they changed, and the checkpoint may be
+// written again (or, on MySQL, which counts changed rows only, the row
+// matched but was left unchanged).
+func (b *Runner) partMissed(ctx context.Context, q sqlx.QueryerContext, r *run, lock bool) (*control, error) {
+	p, err := b.readPart(ctx, q, r.part.no, lock)
+	if err != nil {
+		return nil, err
+	}
+	if p.Owner.String != b.cfg.owner || p.Done.Valid {
+		return nil, b.lostPartErr(r.part.no, p.Owner.String)
+	}
+	halt, _, err := b.restate(ctx, q, r, lock)
+	return halt, err
 }
 
 // sampleRate returns the rows per second over the last samples, up to a
@@ -617,13 +679,17 @@ func (b *Runner) finishRanges(ctx context.Context) (bool, error) {
 			if undone > 0 {
 				return nil
 			}
+			if err := tx.GetContext(ctx, &c.Rows, b.ranges.rows, b.name); err != nil {
+				return fmt.Errorf("backfill: %q: add up the ranges' rows: %w", b.name, err)
+			}
 			now := b.k.Now()
 			var encoded any
 			samples, _ := meta.DecodeSamples(c.Samples.String)
 			if s, added := meta.AddSample(samples, now, c.Rows, true); added {
 				encoded = meta.EncodeSamples(s)
 			}
-			if _, err := tx.ExecContext(ctx, b.ranges.finish, meta.Micros(now), meta.Micros(now), encoded, b.name, backfillPhase); err != nil {
+			if _, err := tx.ExecContext(ctx, b.ranges.finish, meta.Micros(now), meta.Micros(now), encoded, b.name, b.name,
+				backfillPhase); err != nil {
 				return fmt.Errorf("backfill: %q: record done: %w", b.name, err)
 			}
 			v, err := b.version(ctx, tx)

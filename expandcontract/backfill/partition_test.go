@@ -113,7 +113,8 @@ func TestPartitionedBackfill(t *testing.T) {
 // TestPartitionedBackfillTakeover holds a runner of a backfill split into
 // three ranges before its third batch, in the first range, until its
 // lease has run out: the backfill is not done, and the move to
-// switchreads refused, while the range is not; another runner takes the
+// switchreads refused, while the range is not, and the status counts the
+// ranges; another runner takes the
 // range over from its checkpoint and copies the rest; the first runner's
 // batch after that is not committed, and it stops with ErrLeaseLost.
 // Every row is copied once.
@@ -134,11 +135,15 @@ func TestPartitionedBackfillTakeover(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- a.Run(t.Context()) }()
 		<-hold.stuck
-		assert.Equal(t, int64(10), state(t, s, "phones").Rows)
 		rs := ranges(t, db, "phones")
 		require.Len(t, rs, 3)
 		require.NotNil(t, rs[0].Held)
 		assert.Equal(t, "runner-a", *rs[0].Held)
+		status, err := m.Status(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, expandcontract.Ranges{Total: 3, Leased: 1}, status.Backfill.Ranges)
+		assert.Equal(t, int64(10), status.State.Backfill.Rows, "the status counts the ranges' rows")
+		assert.Equal(t, int64(10), rs[0].Rows)
 
 		c.Advance(time.Minute + time.Second)
 		_, err = m.Move(t.Context(), expandcontract.Move{To: expandcontract.SwitchReads, Actor: "test"})
@@ -149,6 +154,9 @@ func TestPartitionedBackfillTakeover(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, b.Run(t.Context()))
 		assert.True(t, state(t, s, "phones").Done())
+		status, err = m.Status(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, expandcontract.Ranges{Total: 3, Done: 3}, status.Backfill.Ranges)
 
 		close(hold.unstick)
 		require.ErrorIs(t, <-done, backfill.ErrLeaseLost)
@@ -191,7 +199,12 @@ func TestPartitionedBackfillRefusals(t *testing.T) {
 		require.NoError(t, backfill.Cancel(t.Context(), split, "op", "test"))
 		close(hold.unstick)
 		require.ErrorIs(t, <-done, backfill.ErrCanceled)
-		assert.Equal(t, int64(5), state(t, s, "split").Rows, "the first batch only")
+		var copied int
+		require.NoError(t, db.GetContext(t.Context(), &copied, `SELECT COUNT(*) FROM customers WHERE copies > 0`))
+		assert.Equal(t, 5, copied, "the first batch only: the one after the cancellation is undone")
+		status, err := split.Status(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, int64(5), status.State.Backfill.Rows)
 
 		whole := ectest.ToBackfill(t, s, "whole")
 		hold = holdBefore(2)

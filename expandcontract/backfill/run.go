@@ -935,21 +935,35 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 // Otherwise the row matched but was left unchanged (MySQL counts changed
 // rows only).
 func (b *Runner) missed(ctx context.Context, tx *sqlx.Tx, r *run, what, q string, args []any) (*control, error) {
-	c, err := b.control(ctx, tx, true)
+	halt, changed, err := b.restate(ctx, tx, r, true)
+	if err != nil || halt != nil || !changed {
+		return halt, err
+	}
+	args[len(args)-1] = r.settings
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return nil, fmt.Errorf("backfill: %q: %s: %w", b.name, what, err)
+	}
+	return nil, nil
+}
+
+// restate reads the migration's state through q, locking its row if lock
+// is set and q is a transaction, for a runner whose checkpoint matched no
+// row: it returns the state that forbids the commit, if there is one, and
+// otherwise applies the settings if they changed, and reports whether they
+// did.
+func (b *Runner) restate(ctx context.Context, q sqlx.QueryerContext, r *run, lock bool) (halt *control, changed bool, err error) {
+	c, err := b.control(ctx, q, lock)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if b.mustHalt(c) {
-		return &c, nil
+		return &c, false, nil
 	}
 	if c.Settings != r.settings {
 		b.apply(ctx, r, c)
-		args[len(args)-1] = r.settings
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return nil, fmt.Errorf("backfill: %q: %s: %w", b.name, what, err)
-		}
+		return nil, true, nil
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 // recordStart adds the start of r to the history with tx, unless it is
