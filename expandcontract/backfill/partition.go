@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
+	"github.com/cutover-go/cutover/internal/telemetry"
 )
 
 // MaxRanges is the most key ranges [WithRanges] splits a backfill into.
@@ -173,13 +174,21 @@ func (b *Runner) runRanges(ctx context.Context, span trace.Span) error {
 	if done, err := b.split(ctx); err != nil || done {
 		return err
 	}
+	var rows, batches int64 // over the ranges this run copied
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.KeyRows.Int64(rows), keyBatches.Int64(batches))
+		}
+	}()
 	for {
 		r, c, err := b.claim(ctx)
 		if err != nil {
 			return err
 		}
 		if r != nil {
-			if err := b.runOne(ctx, span, r, c); err != nil {
+			err := b.runOne(ctx, span, r, c)
+			rows, batches = rows+r.runRows, batches+r.batches
+			if err != nil {
 				return err
 			}
 			continue

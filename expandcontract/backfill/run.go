@@ -227,7 +227,7 @@ func (b *Runner) runOne(ctx context.Context, span trace.Span, r *run, c control)
 	// runtime.Goexit, which then goes on up the caller's stack.
 	returned := false
 	defer func() {
-		if span.IsRecording() {
+		if span.IsRecording() && r.part == nil { // runRanges sets them for all its ranges
 			span.SetAttributes(telemetry.KeyRows.Int64(r.runRows), keyBatches.Int64(r.batches))
 		}
 		stop(nil)
