@@ -88,3 +88,17 @@ func TestBackfillThrottledLine(t *testing.T) {
 	assert.Equal(t, "25% of 40, throttled", backfillShort(s))
 	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", toBackfillJSON(s).Throttled)
 }
+
+func TestBackfillRangesLine(t *testing.T) {
+	now := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	var s expandcontract.Status
+	s.At = now
+	s.State.Backfill = expandcontract.BackfillState{Rows: 20, Total: 40, StartedAt: now.Add(-time.Minute)}
+	assert.Equal(t, "[###############...............]  50%  20/40 rows", backfillLine(s), "a backfill not split shows no ranges")
+	assert.Nil(t, toBackfillJSON(s).Ranges)
+
+	s.Backfill.Ranges = expandcontract.Ranges{Total: 4, Done: 2, Leased: 2}
+	assert.Equal(t, "[###############...............]  50%  20/40 rows  ranges 2/4 done, 2 leased", backfillLine(s))
+	require.NotNil(t, toBackfillJSON(s).Ranges)
+	assert.Equal(t, rangesJSON{Total: 4, Done: 2, Leased: 2}, *toBackfillJSON(s).Ranges)
+}

@@ -53,12 +53,18 @@ const MaxRanges = 1024
 // limit, like [WithRate], applies to each runner, so that N runners copy
 // up to N times the rate in all; divide it by N for a limit over all. The
 // throttle hooks, [WithLagThrottle] and [WithBatchPause] apply to each
-// runner on its own. The runners add the rows of each batch to the
-// migration's row, as a single runner does, and record the progress
-// samples and the rate of the migration, over all runners, at most every
-// ten seconds; [Progress] is that of the runner's own view: Rows are
-// those of the whole backfill as of the runner's last batch, and
-// Checkpoint that of the range it copies.
+// runner on its own. Each batch commits with its range's checkpoint
+// (on PostgreSQL, for a plain [SQLBatch], as one statement; see
+// [SQLBatch]), which reads the migration's row, for the pause, the
+// cancellation, the phase and the settings, without locking it, so that
+// the runners do not wait for each other: a pause or a new setting is
+// acted on from each runner's next batch. The runners add up the ranges'
+// rows into the migration's row, with the progress samples and the rate
+// over all of them, at most every ten seconds each, and when the backfill
+// is done; [expandcontract.Migration.Status] counts the ranges' rows at
+// once. [Progress] is the runner's own view: Rows are those of the whole
+// backfill as of when it took its range, plus those it copied since, and
+// Checkpoint and Batches those of the range it copies.
 //
 // [Runner.Run] returns nil once every range is done, waiting, while the
 // ranges left are held by other live runners, for them to finish or for
