@@ -69,7 +69,7 @@ func (s *Store) registerGauges() error {
 }
 
 // observe returns the callback that reads the status of every migration
-// of s, with three statements, and reports it. A migration whose row is
+// of s, with four statements, and reports it. A migration whose row is
 // corrupt is left out, and so is an instance whose stage is, with a
 // warning logged at most once a minute, so that the others are reported.
 func (g *gauges) observe(s *Store) metric.Callback {

@@ -43,6 +43,20 @@ type BackfillProgress struct {
 	Rate    float64       // rows per second over the recent batches; 0 if no runner copied lately
 	ETA     time.Duration // the time left at Rate; 0 if done or unknown
 	Samples []Sample      // rows copied over the recent past, oldest first
+	// Ranges is how far the key ranges of a backfill split into ranges
+	// (backfill.WithRanges) are; zero for a backfill that is not split.
+	// The State.Backfill.Rows of a Status of a partitioned backfill that
+	// is not done are the rows its ranges counted, at once, where those
+	// of [Migration.State] are those its runners added up with their last
+	// progress sample, at most ten seconds old while they copy.
+	Ranges Ranges
+}
+
+// Ranges counts the key ranges of a partitioned backfill.
+type Ranges struct {
+	Total  int // the ranges the backfill is split into
+	Done   int // ranges copied to their end
+	Leased int // ranges not done that a runner holds a live lease of
 }
 
 // Sample is the progress of a backfill at one time.
@@ -101,7 +115,7 @@ const (
 const rateFresh = time.Minute
 
 // Status returns the migration's status, read from the metadata at one
-// moment by the store's clock (see [WithClock]), with five statements
+// moment by the store's clock (see [WithClock]), with six statements
 // whatever its history holds. It returns an error wrapping [ErrNotFound]
 // if the migration was never created, and one wrapping [ErrCorrupt] for
 // metadata the library never writes.
@@ -117,7 +131,7 @@ func (m *Migration) Status(ctx context.Context) (Status, error) {
 }
 
 // Statuses returns the status of every migration of the store, by name,
-// as [Migration.Status] does, with five statements whatever the number of
+// as [Migration.Status] does, with six statements whatever the number of
 // migrations.
 func (s *Store) Statuses(ctx context.Context) ([]Status, error) {
 	return s.statuses(ctx, "", true, nil)
@@ -168,7 +182,7 @@ func (s *Store) rows(ctx context.Context, name string, skip func(error)) ([]meta
 
 // statuses reads the status of the migration name, or of every migration
 // if name is "", by name: with full, all of it; without, all but the
-// repair backlog's history and the events, with three statements. Corrupt
+// repair backlog's history and the events, with four statements. Corrupt
 // metadata is an error wrapping [ErrCorrupt], unless skip is not nil: then
 // it gets the error, and the migration or instance is left out.
 func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(error)) ([]Status, error) {
@@ -190,6 +204,14 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 	if err != nil {
 		return nil, err
 	}
+	rangeCounts, err := k.RangeCounts(ctx, name, meta.Micros(at))
+	if err != nil {
+		return nil, fmt.Errorf("expandcontract: count backfill ranges: %w", err)
+	}
+	parts := make(map[string]meta.RangeCount, len(rangeCounts))
+	for _, c := range rangeCounts {
+		parts[c.Migration] = c
+	}
 	var (
 		times   []int64
 		history map[string][]int64
@@ -208,6 +230,12 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 	}
 	out := make([]Status, len(rows))
 	for i, r := range rows {
+		c, split := parts[r.Name]
+		if split && !r.DoneAt.Valid {
+			// The ranges' rows, which the runners of a partitioned
+			// backfill add up into the row with each progress sample.
+			r.Rows = max(r.Rows, c.Rows)
+		}
 		st, err := state(r)
 		if err != nil {
 			return nil, err
@@ -216,11 +244,14 @@ func (s *Store) statuses(ctx context.Context, name string, full bool, skip func(
 			st.Backfill.Throttled = "" // recorded by a runner whose lease ran out: it waits no more
 		}
 		lo, hi := st.Phase.Stages()
-		c := backlog[r.Name]
+		rc := backlog[r.Name]
 		out[i] = Status{
 			State: st, At: at, Backfill: progress(r, at),
-			Repairs:   RepairBacklog{Pending: c.Pending, Stuck: c.Stuck, Oldest: meta.FromMicros(c.Oldest)},
+			Repairs:   RepairBacklog{Pending: rc.Pending, Stuck: rc.Stuck, Oldest: meta.FromMicros(rc.Oldest)},
 			Instances: instances[r.Name], ByStage: map[cutover.Stage]int{}, Events: events[r.Name],
+		}
+		if split {
+			out[i].Backfill.Ranges = Ranges{Total: int(c.Total), Done: int(c.Done), Leased: int(c.Leased)}
 		}
 		if st.Ceiling.Active(at) {
 			out[i].Ceiling = st.Ceiling

@@ -79,6 +79,14 @@ type backfillJSON struct {
 	Rate       float64      `json:"rate"`
 	ETA        *jsonSeconds `json:"eta_seconds"`
 	Samples    []sampleJSON `json:"samples"`
+	Ranges     *rangesJSON  `json:"ranges,omitempty"` // a partitioned backfill's ranges; absent if it is not split
+}
+
+// rangesJSON counts the key ranges of a partitioned backfill.
+type rangesJSON struct {
+	Total  int `json:"total"`
+	Done   int `json:"done"`
+	Leased int `json:"leased"`
 }
 
 type sampleJSON struct {
@@ -203,6 +211,9 @@ func statusDoc(st Status) statusJSON {
 		Instances: st.Instances,
 		ByStage:   make(map[string]int, len(st.ByStage)),
 		Events:    st.Events,
+	}
+	if r := st.Backfill.Ranges; r.Total > 0 {
+		doc.Backfill.Ranges = &rangesJSON{Total: r.Total, Done: r.Done, Leased: r.Leased}
 	}
 	if p := st.Verifying; p != nil {
 		doc.Verifying = &verifyingJSON{StartedAt: jsonTime(p.Started), Owner: p.Owner, Rows: p.Rows, Total: p.Total,

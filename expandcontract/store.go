@@ -115,7 +115,7 @@ func WithDDLAttempts(n int) Option { return optionFunc(func(c *config) { c.ddlAt
 // .instances, with the stage each resolves as cutover.stage, and .ceiling
 // (the index of the stage ceiling in force, 0 for off to 4 for rampdown,
 // or -1 if none is; see [Migration.Demote]). One callback
-// reads them all, with three statements, at most once a collection: each
+// reads them all, with four statements, at most once a collection: each
 // collection queries the database, which is why they come only with this
 // option; one store of a process needs it, since two on one database
 // would read and report the same figures twice. [Store.Close]

@@ -118,7 +118,8 @@ func phaseLine(s expandcontract.Status) string {
 }
 
 // backfillLine shows the backfill's progress: its bar, rows, rate and ETA,
-// and whether it is paused, canceled, throttled or done.
+// the ranges of a partitioned one, and whether it is paused, canceled,
+// throttled or done.
 func backfillLine(s expandcontract.Status) string {
 	b := s.State.Backfill
 	var parts []string
@@ -134,6 +135,9 @@ func backfillLine(s expandcontract.Status) string {
 		}
 		if s.Backfill.ETA > 0 {
 			parts = append(parts, "ETA "+short(s.Backfill.ETA))
+		}
+		if r := s.Backfill.Ranges; r.Total > 0 {
+			parts = append(parts, fmt.Sprintf("ranges %d/%d done, %d leased", r.Done, r.Total, r.Leased))
 		}
 	}
 	if b.Paused {

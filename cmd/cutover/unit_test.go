@@ -93,3 +93,29 @@ func TestBackfillThrottledLine(t *testing.T) {
 	require.NoError(t, json.Unmarshal(parts.Backfill, &b))
 	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", b.Throttled)
 }
+
+func TestBackfillRangesLine(t *testing.T) {
+	now := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	var s expandcontract.Status
+	s.At = now
+	s.State.Backfill = expandcontract.BackfillState{Rows: 20, Total: 40, StartedAt: now.Add(-time.Minute)}
+	assert.Equal(t, "[###############...............]  50%  20/40 rows", backfillLine(s), "a backfill not split shows no ranges")
+	assert.NotContains(t, string(backfillDoc(t, s)), `"ranges"`)
+
+	s.Backfill.Ranges = expandcontract.Ranges{Total: 4, Done: 2, Leased: 2}
+	assert.Equal(t, "[###############...............]  50%  20/40 rows  ranges 2/4 done, 2 leased", backfillLine(s))
+	var b struct {
+		Ranges *struct{ Total, Done, Leased int } `json:"ranges"`
+	}
+	require.NoError(t, json.Unmarshal(backfillDoc(t, s), &b))
+	require.NotNil(t, b.Ranges)
+	assert.Equal(t, [3]int{4, 2, 2}, [3]int{b.Ranges.Total, b.Ranges.Done, b.Ranges.Leased})
+}
+
+// backfillDoc returns the backfill of s's document, as the command prints it.
+func backfillDoc(t *testing.T, s expandcontract.Status) json.RawMessage {
+	t.Helper()
+	parts, err := partsOf(s)
+	require.NoError(t, err)
+	return parts.Backfill
+}

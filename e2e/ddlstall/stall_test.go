@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,24 +63,10 @@ type step struct {
 	from, to time.Duration
 }
 
-// envInt returns the positive integer in the environment variable name, or
-// def if it is unset.
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	require.NoError(t, err, "%s", name)
-	require.Positive(t, n, "%s", name)
-	return n
-}
-
 // TestDDLStall runs every case of cases under load and prints the table.
 func TestDDLStall(t *testing.T) {
-	rows := int64(envInt(t, "CUTOVER_STALL_ROWS", 100_000))
-	nw := envInt(t, "CUTOVER_STALL_WRITERS", 4)
+	rows := int64(suite.EnvInt(t, "CUTOVER_STALL_ROWS", 100_000))
+	nw := suite.EnvInt(t, "CUTOVER_STALL_WRITERS", 4)
 	var results []result
 	for _, name := range []string{"postgres", "mysql"} {
 		t.Run(name, func(t *testing.T) {

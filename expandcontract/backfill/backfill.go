@@ -148,6 +148,7 @@ type config struct {
 	owner       string
 	ownerSet    bool
 	ttl         time.Duration
+	ranges      int
 	progress    func(Progress)
 	progressSet bool
 	total       int64
@@ -281,6 +282,11 @@ type Runner struct {
 
 	// statements on the metadata table, rebound for the store's dialect
 	qControl, qControlLock, qTake, qCheckpoint, qRenew, qRelease, qDone, qThrottled string
+	ranges                                                                          rangeQueries
+	// qFused and qFusedRange are an SQLBatch's statement and the
+	// checkpoint in one statement (see fuse), of a backfill that is not
+	// split and of a range, or "" where the batch cannot be fused.
+	qFused, qFusedRange string
 
 	rows     metric.Int64Counter
 	duration metric.Float64Histogram
@@ -310,20 +316,28 @@ type keyQueries struct {
 
 // window is the statements that read the range of the next batch of size
 // keys: its MIN, MAX and COUNT of keys, from the start and after a
-// checkpoint.
+// checkpoint, up to hi, the last key of a range of a partitioned
+// backfill, where hi is not nil.
 type window struct {
 	size        int
 	first, next string
+	hi          any
 }
 
-// window returns the statements of batches of size keys.
-func (kq keyQueries) window(size int) window {
+// window returns the statements of batches of size keys, within the range
+// p of a partitioned backfill unless p is nil.
+func (kq keyQueries) window(size int, p *part) window {
 	limit := strconv.Itoa(size)
+	var upTo string
+	var hi any
+	if p != nil && p.to != nil {
+		upTo, hi = ` AND `+kq.col+` <= ?`, p.to
+	}
 	w := func(where string) string {
 		return kq.dialect.Rebind(`SELECT MIN(` + kq.col + `), MAX(` + kq.col + `), COUNT(*) FROM (SELECT ` + kq.col +
-			` FROM ` + kq.table + ` WHERE ` + where + ` ORDER BY ` + kq.col + ` LIMIT ` + limit + `) AS cutover_keys`)
+			` FROM ` + kq.table + ` WHERE ` + where + upTo + ` ORDER BY ` + kq.col + ` LIMIT ` + limit + `) AS cutover_keys`)
 	}
-	return window{size: size, first: w(kq.col + ` IS NOT NULL`), next: w(kq.col + ` > ?`)}
+	return window{size: size, first: w(kq.col + ` IS NOT NULL`), next: w(kq.col + ` > ?`), hi: hi}
 }
 
 // New returns a runner that backfills the migration m by walking through
@@ -337,7 +351,7 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		return nil, fmt.Errorf("%w: nil migration", ErrInvalidInput)
 	}
 	s, name := h.Store, h.Name
-	c := config{batchSize: DefaultBatchSize, ttl: DefaultLeaseTTL, poll: time.Second}
+	c := config{batchSize: DefaultBatchSize, ttl: DefaultLeaseTTL, poll: time.Second, ranges: 1}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: %q: option %d is nil", ErrInvalidInput, name, i)
@@ -368,6 +382,8 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		return nil, bad("poll interval must be positive, got %v", c.poll)
 	case c.totalSet && c.total < 0:
 		return nil, bad("total must not be negative, got %d", c.total)
+	case c.ranges < 1 || c.ranges > MaxRanges:
+		return nil, bad("ranges must be 1 to %d, got %d", MaxRanges, c.ranges)
 	}
 	if math.IsInf(c.rate, 1) {
 		c.rate = 0
@@ -418,7 +434,11 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	b.qCheckpoint = s.Q(`UPDATE ` + mt + ` SET backfill_checkpoint = ?, backfill_rows = backfill_rows + ?,
 	backfill_total = ?, backfill_started_at = COALESCE(backfill_started_at, ?), lease_until = ?, updated_at = ?,
 	backfill_rate = ?, backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
-	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0 AND backfill_settings = ?`)
+	WHERE ` + checkpointWhere)
+	if cs, ok := b.batch.(*compiledSQL); ok {
+		b.qFused = fuse(s.Dialect, cs.query, fusedCheckpoint(mt))
+		b.qFusedRange = fuse(s.Dialect, cs.query, `UPDATE `+s.T.Ranges+` SET `+rangeCheckpointSet+fusedRows+rangeCheckpointWhere(mt))
+	}
 	b.qRenew = s.Q(`UPDATE ` + mt + ` SET lease_until = ? WHERE name = ? AND lease_owner = ?`)
 	b.qRelease = s.Q(`UPDATE ` + mt + ` SET lease_owner = NULL, lease_until = NULL, backfill_throttled = NULL
 	WHERE name = ? AND lease_owner = ?`)
@@ -428,6 +448,7 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 	backfill_samples = COALESCE(?, backfill_samples), backfill_throttled = NULL
 	WHERE name = ? AND lease_owner = ? AND phase = ? AND backfill_paused = 0 AND backfill_canceled = 0`)
 
+	b.ranges = compileRanges(s)
 	if err := b.instruments(); err != nil {
 		return nil, fmt.Errorf("backfill: %q: %w", name, err)
 	}

@@ -758,24 +758,18 @@ func TestBackfillFencing(t *testing.T) {
 		ectest.ToBackfill(t, s, "phones")
 		keys := backfill.Keyset{Table: "customers", Column: "id"}
 
-		stuck, unstick := make(chan struct{}), make(chan struct{})
-		var calls, lateBatches atomic.Int64
+		hold := holdBefore(3)
+		var lateBatches atomic.Int64
 		batch := backfill.BatchFunc(func(ctx context.Context, tx *sqlx.Tx, r expandcontract.KeyRange) (int64, error) {
-			if calls.Load() >= 3 {
+			if hold.calls.Load() >= 3 {
 				lateBatches.Add(1) // runs, but must not commit
 			}
 			return copyRange(ctx, tx, r)
 		})
 		a, err := backfill.New(ectest.Migration(t, s, "phones"), keys, batch, backfill.WithBatchSize(10), backfill.WithOwner("runner-a"),
-			backfill.WithLease(time.Minute),
-			backfill.WithThrottle(func(context.Context) (time.Duration, error) {
-				if calls.Add(1) == 3 {
-					close(stuck)
-					<-unstick
-				}
-				return 0, nil
-			}))
+			backfill.WithLease(time.Minute), hold.option())
 		require.NoError(t, err)
+		stuck, unstick := hold.stuck, hold.unstick
 		done := make(chan error, 1)
 		go func() { done <- a.Run(t.Context()) }()
 		<-stuck

@@ -2,8 +2,6 @@ package backfill_test
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 	"github.com/cutover-go/cutover/expandcontract/backfill"
 	"github.com/cutover-go/cutover/expandcontract/internal/ectest"
 	"github.com/cutover-go/cutover/internal/testdb"
+	"github.com/cutover-go/cutover/internal/testutil/keyset"
 )
 
 // BenchmarkBackfillPostgres copies a column of 1,000,000 rows on
@@ -90,7 +89,7 @@ func BenchmarkBackfillPostgres(b *testing.B) {
 				}
 				loop := func() {
 					start := time.Now()
-					if err := keysetLoop(ctx, db, "bench_loop", batch); err != nil {
+					if err := keyset.Loop(ctx, db, "bench_loop", "phone_number = customer_phone", batch); err != nil {
 						b.Fatal(err)
 					}
 					loopTime += time.Since(start)
@@ -114,33 +113,6 @@ func BenchmarkBackfillPostgres(b *testing.B) {
 			b.ReportMetric(loopRate, "loop-rows/s")
 			b.ReportMetric(runnerRate/loopRate, "runner/loop")
 		})
-	}
-}
-
-// keysetLoop copies the column of table in batches of n keys, as one
-// would by hand: find the last key of the next batch, update the range
-// (each statement commits on its own), repeat.
-func keysetLoop(ctx context.Context, db *testdb.DB, table string, n int) error {
-	next := `SELECT id FROM ` + table + ` WHERE id > $1 ORDER BY id LIMIT 1 OFFSET ` + strconv.Itoa(n-1)
-	rest := `SELECT MAX(id) FROM ` + table + ` WHERE id > $1`
-	update := `UPDATE ` + table + ` SET phone_number = customer_phone WHERE id > $1 AND id <= $2`
-	last := int64(0) // below every key
-	for {
-		var to sql.NullInt64
-		err := db.QueryRowContext(ctx, next, last).Scan(&to)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = db.QueryRowContext(ctx, rest, last).Scan(&to)
-		}
-		if err != nil {
-			return err
-		}
-		if !to.Valid {
-			return nil
-		}
-		if _, err := db.ExecContext(ctx, update, last, to.Int64); err != nil {
-			return err
-		}
-		last = to.Int64
 	}
 }
 

@@ -54,6 +54,7 @@ type run struct {
 	startedAt   time.Time // when the run took the lease, on the store's clock
 	started     bool
 	batch       trace.Span // the span of the batch in flight; nil between batches
+	part        *part      // the range of a partitioned backfill that the run copies; nil for the whole
 	throttled   string     // why the run waits, as recorded in the metadata; "" if it does not
 
 	// The settings the run applies, those of the metadata where set and
@@ -99,18 +100,30 @@ func (w *rateWindow) add(at time.Time, rows int64) {
 // end of a batch at at, with rows copied by then, would keep, to that end;
 // 0 if there is none or no time passed.
 func (w *rateWindow) rateAt(at time.Time, rows int64) float64 {
-	if w.n == 0 {
+	base, perSecond := w.rateParts(at, 0)
+	if rows+base < 0 {
 		return 0
+	}
+	return float64(rows+base) * perSecond
+}
+
+// rateParts returns the parts of the rate that rateAt returns for a batch
+// ending at at that copies n rows after before rows were copied, before
+// n is known: that rate is (base + n) * perSecond. perSecond is 0 if there
+// is no end or no time passed.
+func (w *rateWindow) rateParts(at time.Time, before int64) (base int64, perSecond float64) {
+	if w.n == 0 {
+		return 0, 0
 	}
 	oldest := (w.next - w.n + len(w.at)) % len(w.at)
 	if w.n == len(w.at) {
 		oldest = (oldest + 1) % len(w.at)
 	}
 	d := at.Sub(w.at[oldest]).Seconds()
-	if d <= 0 || rows < w.rows[oldest] {
-		return 0
+	if d <= 0 {
+		return 0, 0
 	}
-	return float64(rows-w.rows[oldest]) / d
+	return before - w.rows[oldest], 1 / d
 }
 
 // Run backfills the migration until no key is left beyond the checkpoint,
@@ -183,13 +196,22 @@ var errAbandoned = errors.New("backfill: run ended by a panic or runtime.Goexit 
 
 // run is Run, in span.
 func (b *Runner) run(ctx context.Context, span trace.Span) error {
+	if b.cfg.ranges > 1 {
+		return b.runRanges(ctx, span)
+	}
 	r, c, err := b.acquire(ctx)
 	if err != nil || r == nil {
 		return err
 	}
+	return b.runOne(ctx, span, r, c)
+}
+
+// runOne copies the keys of r, whose lease the runner took, until none is
+// left: the whole backfill, or r's range of a partitioned one.
+func (b *Runner) runOne(ctx context.Context, span trace.Span, r *run, c control) error {
 	runCtx, stop := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { b.heartbeat(runCtx, stop) })
+	wg.Go(func() { b.heartbeat(runCtx, stop, r) })
 	b.gaugeRows.Store(r.rows)
 	b.gaugeTotal.Store(r.total)
 	reg, regErr := b.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -205,7 +227,7 @@ func (b *Runner) run(ctx context.Context, span trace.Span) error {
 	// runtime.Goexit, which then goes on up the caller's stack.
 	returned := false
 	defer func() {
-		if span.IsRecording() {
+		if span.IsRecording() && r.part == nil { // runRanges sets them for all its ranges
 			span.SetAttributes(telemetry.KeyRows.Int64(r.runRows), keyBatches.Int64(r.batches))
 		}
 		stop(nil)
@@ -214,7 +236,7 @@ func (b *Runner) run(ctx context.Context, span trace.Span) error {
 			_ = reg.Unregister()
 		}
 		if !r.released {
-			b.release(ctx)
+			b.release(ctx, r)
 		}
 		if !returned {
 			r.endBatch(telemetry.Panic.String(), 0, errAbandoned)
@@ -223,7 +245,7 @@ func (b *Runner) run(ctx context.Context, span trace.Span) error {
 				"checkpoint", r.checkpoint)
 		}
 	}()
-	err = b.loop(runCtx, &wg, r, c)
+	err := b.loop(runCtx, &wg, r, c)
 	returned = true
 	return err
 }
@@ -253,6 +275,12 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 			case c.Canceled != 0:
 				return fmt.Errorf("%w: backfill of %q at checkpoint %q; lift the cancellation with backfill.ResetCancel to run it",
 					ErrCanceled, b.name, c.Checkpoint.String)
+			}
+			if ok, err := b.hasRanges(ctx, tx); err != nil || ok {
+				if ok {
+					err = fmt.Errorf("%w: %q: the backfill is split into ranges; run it with backfill.WithRanges", ErrInvalidInput, b.name)
+				}
+				return err
 			}
 			now = b.k.Now()
 			if held := b.heldBy(c, now); held != nil {
@@ -294,7 +322,7 @@ func (b *Runner) acquire(ctx context.Context) (*run, control, error) {
 	}
 	if c.Checkpoint.Valid {
 		if r.after, err = decodeKey(b.keys.kind, c.Checkpoint.String); err != nil {
-			b.release(ctx)
+			b.release(ctx, r)
 			return nil, c, fmt.Errorf("%w: %q: %w", expandcontract.ErrCorrupt, b.name, err)
 		}
 		r.checkpoint = c.Checkpoint.String
@@ -354,7 +382,7 @@ func (b *Runner) apply(ctx context.Context, r *run, c control) {
 	}
 	r.settings, r.rateLimit = c.Settings, rate
 	if size != r.win.size {
-		r.batchSize, r.win = size, b.keys.window(size)
+		r.batchSize, r.win = size, b.keys.window(size, r.part)
 	}
 	if changed {
 		b.k.Logger.InfoContext(ctx, "cutover: backfill settings changed", "migration", b.name, "owner", b.cfg.owner,
@@ -412,8 +440,10 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 			return err
 		}
 	}
-	if err := b.estimate(ctx, r); err != nil {
-		return err
+	if r.part == nil {
+		if err := b.estimate(ctx, r); err != nil {
+			return err
+		}
 	}
 	r.recent.reset(b.k.Now(), r.runRows)
 	var ahead *lookahead
@@ -441,7 +471,11 @@ func (b *Runner) loop(ctx context.Context, wg *sync.WaitGroup, r *run, c control
 			return err
 		}
 		if !ok {
-			halt, err := b.finish(bctx, r)
+			finish := b.finish
+			if r.part != nil {
+				finish = b.finishPart
+			}
+			halt, err := finish(bctx, r)
 			switch {
 			case err != nil:
 				r.endBatch(batchError, 0, err)
@@ -704,7 +738,11 @@ func (b *Runner) setThrottled(ctx context.Context, r *run, why string) {
 	if r.throttled == "" {
 		b.k.Logger.InfoContext(ctx, "cutover: backfill throttled", "migration", b.name, "owner", b.cfg.owner, "why", why)
 	}
-	if _, err := b.k.DB.ExecContext(ctx, b.qThrottled, why, b.name, b.cfg.owner); err != nil {
+	q, args := b.qThrottled, []any{why, b.name, b.cfg.owner}
+	if r.part != nil {
+		q, args = b.ranges.throttled, args[:2]
+	}
+	if _, err := b.k.DB.ExecContext(ctx, q, args...); err != nil {
 		if ctx.Err() == nil {
 			b.k.Logger.WarnContext(ctx, "cutover: backfill could not record that it is throttled", "migration", b.name, "err", err)
 		}
@@ -743,12 +781,18 @@ func (b *Runner) waitThrottled(ctx context.Context, r *run, wait time.Duration) 
 // after (nil: from the start), and the first key of the batch. It reports
 // false if no key is left.
 func (b *Runner) scan(ctx context.Context, w window, after any) (rng expandcontract.KeyRange, first any, ok bool, err error) {
-	var row *sqlx.Row
-	if after == nil {
-		row = b.keys.db.QueryRowxContext(ctx, w.first)
-	} else {
-		row = b.keys.db.QueryRowxContext(ctx, w.next, after)
+	var args []any
+	if after != nil {
+		args = append(args, after)
 	}
+	if w.hi != nil {
+		args = append(args, w.hi)
+	}
+	q := w.next
+	if after == nil {
+		q = w.first
+	}
+	row := b.keys.db.QueryRowxContext(ctx, q, args...)
 	var n int64
 	rng.From = after
 	if b.keys.kind == expandcontract.TextKeys {
@@ -836,6 +880,20 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 			return 0, nil, err
 		}
 	}
+	if r.part != nil {
+		return b.commitPart(ctx, r, rng, batchRange)
+	}
+	if b.qFused != "" && r.started && !sampleDue(r.samples, b.k.Now()) {
+		rows, halt, ok := b.commitFused(ctx, r, rng, batchRange)
+		switch {
+		case halt != nil:
+			return 0, halt, nil
+		case ok:
+			return rows, nil, nil
+		case ctx.Err() != nil:
+			return 0, nil, b.ctxErr(ctx)
+		}
+	}
 	err = b.retry(ctx, "batch", func() error {
 		rows, halt = 0, nil
 		tx, err := b.k.BeginTx(ctx)
@@ -862,24 +920,9 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 			return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			c, err := b.control(ctx, tx, true)
-			if err != nil {
-				return err
+			if halt, err = b.missed(ctx, tx, r, "write checkpoint", b.qCheckpoint, args); err != nil || halt != nil {
+				return err // rolled back by the deferred call
 			}
-			if b.mustHalt(c) {
-				halt = &c
-				return nil // rolled back by the deferred call
-			}
-			if c.Settings != r.settings {
-				// New settings: this batch commits as it was scanned, the
-				// next ones follow them.
-				b.apply(ctx, r, c)
-				args[len(args)-1] = r.settings
-				if _, err := tx.ExecContext(ctx, b.qCheckpoint, args...); err != nil {
-					return fmt.Errorf("backfill: %q: write checkpoint: %w", b.name, err)
-				}
-			}
-			// Otherwise matched but unchanged (MySQL counts changed rows only).
 		}
 		if err := b.recordStart(ctx, tx, r); err != nil {
 			return err
@@ -895,6 +938,45 @@ func (b *Runner) commit(ctx context.Context, r *run, rng expandcontract.KeyRange
 		err = b.ctxErr(ctx)
 	}
 	return rows, halt, err
+}
+
+// missed handles a write of a batch's transaction tx, the statement q
+// with args whose last is the settings number, that matched no row of
+// the migration: it returns the state that forbids the commit, or, if the
+// settings changed, applies them and writes again with their number, the
+// batch committing as it was scanned and the next ones following them.
+// Otherwise the row matched but was left unchanged (MySQL counts changed
+// rows only).
+func (b *Runner) missed(ctx context.Context, tx *sqlx.Tx, r *run, what, q string, args []any) (*control, error) {
+	halt, changed, err := b.restate(ctx, tx, r, true)
+	if err != nil || halt != nil || !changed {
+		return halt, err
+	}
+	args[len(args)-1] = r.settings
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return nil, fmt.Errorf("backfill: %q: %s: %w", b.name, what, err)
+	}
+	return nil, nil
+}
+
+// restate reads the migration's state through q, locking its row if lock
+// is set and q is a transaction, for a runner whose checkpoint matched no
+// row: it returns the state that forbids the commit, if there is one, and
+// otherwise applies the settings if they changed, and reports whether they
+// did.
+func (b *Runner) restate(ctx context.Context, q sqlx.QueryerContext, r *run, lock bool) (halt *control, changed bool, err error) {
+	c, err := b.control(ctx, q, lock)
+	if err != nil {
+		return nil, false, err
+	}
+	if b.mustHalt(c) {
+		return &c, false, nil
+	}
+	if c.Settings != r.settings {
+		b.apply(ctx, r, c)
+		return nil, true, nil
+	}
+	return nil, false, nil
 }
 
 // recordStart adds the start of r to the history with tx, unless it is
@@ -915,9 +997,11 @@ func (b *Runner) recordStart(ctx context.Context, tx *sqlx.Tx, r *run) error {
 }
 
 // mustHalt reports whether c forbids the runner to commit.
+// A partitioned backfill's leases are those of its ranges, which the
+// commits of their batches check.
 func (b *Runner) mustHalt(c control) bool {
-	return c.Phase != backfillPhase || !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner ||
-		c.Paused != 0 || c.Canceled != 0
+	lost := b.cfg.ranges <= 1 && (!c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner)
+	return c.Phase != backfillPhase || lost || c.Paused != 0 || c.Canceled != 0
 }
 
 // halted acts on the state c that stopped a commit: it returns the error
@@ -926,7 +1010,7 @@ func (b *Runner) halted(ctx context.Context, r *run, c control) error {
 	switch {
 	case c.Phase != backfillPhase:
 		return b.phaseErr(c)
-	case !c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner:
+	case b.cfg.ranges <= 1 && (!c.LeaseOwner.Valid || c.LeaseOwner.String != b.cfg.owner):
 		return b.lostErr(c)
 	case c.Canceled != 0:
 		return b.canceled(ctx, r)
@@ -995,7 +1079,8 @@ func (b *Runner) poll(ctx context.Context, what string) (control, bool, error) {
 // back the lease.
 func (b *Runner) canceled(ctx context.Context, r *run) error {
 	err := b.k.InTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner)
+		q, args := b.releaseQuery(r)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -1092,7 +1177,7 @@ func (b *Runner) report(r *run, done bool) {
 
 // heartbeat renews the lease every third of its TTL until ctx is done. If
 // another runner took the lease, it cancels the run with ErrLeaseLost.
-func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
+func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc, r *run) {
 	t := time.NewTicker(b.cfg.ttl / 3)
 	defer t.Stop()
 	for {
@@ -1101,7 +1186,11 @@ func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
 			return
 		case <-t.C:
 		}
-		res, err := b.k.DB.ExecContext(ctx, b.qRenew, meta.Micros(b.k.Now().Add(b.cfg.ttl)), b.name, b.cfg.owner)
+		q, args := b.qRenew, []any{meta.Micros(b.k.Now().Add(b.cfg.ttl)), b.name, b.cfg.owner}
+		if r.part != nil {
+			q, args = b.ranges.renew, []any{args[0], b.name, r.part.no, b.cfg.owner}
+		}
+		res, err := b.k.DB.ExecContext(ctx, q, args...)
 		if err == nil {
 			var n int64
 			if n, err = res.RowsAffected(); err == nil && n == 1 {
@@ -1116,6 +1205,15 @@ func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
 			continue
 		}
 		// Nothing renewed: lost, or (MySQL) renewed to the same time.
+		if r.part != nil {
+			if p, err := b.readPart(ctx, b.k.DB, r.part.no, false); err == nil && p.Owner.String != b.cfg.owner {
+				b.k.Logger.WarnContext(ctx, "cutover: backfill range lease lost; stopping", "migration", b.name,
+					"owner", b.cfg.owner, "range", r.part.no, "holder", p.Owner.String)
+				stop(b.lostPartErr(r.part.no, p.Owner.String))
+				return
+			}
+			continue
+		}
 		c, err := b.control(ctx, b.k.DB, false)
 		if err != nil {
 			continue
@@ -1129,11 +1227,12 @@ func (b *Runner) heartbeat(ctx context.Context, stop context.CancelCauseFunc) {
 	}
 }
 
-// release gives back the lease, if the runner still holds it.
-func (b *Runner) release(ctx context.Context) {
+// release gives back the lease of r, if the runner still holds it.
+func (b *Runner) release(ctx context.Context, r *run) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if _, err := b.k.DB.ExecContext(ctx, b.qRelease, b.name, b.cfg.owner); err != nil {
+	q, args := b.releaseQuery(r)
+	if _, err := b.k.DB.ExecContext(ctx, q, args...); err != nil {
 		b.k.Logger.WarnContext(ctx, "cutover: backfill lease not given back; it runs out by itself",
 			"migration", b.name, "owner", b.cfg.owner, "err", err)
 	}

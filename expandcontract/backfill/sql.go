@@ -36,6 +36,21 @@ import (
 // stops with an error before the first batch: backfill such a table with a
 // [BatchFunc], which gets a nil From for the first batch.
 //
+// On PostgreSQL, a statement that is a plain INSERT, UPDATE or DELETE
+// (it opens with that word, has no RETURNING clause and no ';' but a
+// trailing one) runs, from a run's second batch on, together with the
+// checkpoint as one statement: the batch becomes a data-modifying WITH
+// query whose RETURNING rows are counted, and the checkpoint an UPDATE of
+// the migration's row in the same statement, which PostgreSQL commits
+// whole or not at all. That saves three of the four round trips of a
+// batch in a transaction of its own, and keeps what the transaction
+// guarantees: the batch commits with its checkpoint, only while the
+// runner holds the lease, in the phase, neither paused nor canceled. A
+// batch that adds a progress sample (at most one every ten seconds) runs
+// in a transaction, as on the other databases; so does a batch whose
+// fused statement failed for another reason than the runner's state, so
+// that the error a run returns is the statement's own.
+//
 // [New] checks and compiles the statement, so a mistake in
 // it is reported before anything runs.
 type SQLBatch string

@@ -1,9 +1,15 @@
 // Package suite holds what the proof suites share of the library's API:
-// a migration handle by name and a verification run once.
+// a migration handle by name and a verification run once; and a setting
+// read from the environment.
 package suite
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/verify"
@@ -26,4 +32,18 @@ func Verify(ctx context.Context, m *expandcontract.Migration, old, new verify.Ro
 		return verify.Result{}, err
 	}
 	return v.Run(ctx)
+}
+
+// EnvInt returns the positive integer in the environment variable name,
+// or def if it is unset; anything else fails the test.
+func EnvInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err, "%s", name)
+	require.Positive(t, n, "%s", name)
+	return n
 }

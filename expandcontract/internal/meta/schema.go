@@ -23,6 +23,7 @@ type table struct {
 	name, quoted string // unquoted and quoted
 	columns      []column
 	constraint   string // a table constraint after the columns, or ""
+	since        int64  // the schema version that added it; 0 for the first
 }
 
 // index is one index of the metadata tables.
@@ -125,6 +126,17 @@ func (s *Store) tables() []table {
 			"stage "+key+" NOT NULL",
 			"seen_at "+big+" NOT NULL",
 		), constraint: "PRIMARY KEY (migration, instance)"},
+		{name: s.Prefix + "backfill_ranges", quoted: s.T.Ranges, since: 3, columns: cols(3,
+			"migration "+key+" NOT NULL",
+			"range_no "+big+" NOT NULL",
+			"range_from "+text,
+			"range_to "+text,
+			"range_checkpoint "+text,
+			"range_rows "+big+" NOT NULL DEFAULT 0",
+			"lease_owner "+text,
+			"lease_until "+big,
+			"done_at "+big,
+		), constraint: "PRIMARY KEY (migration, range_no)"},
 	}
 }
 
@@ -193,6 +205,10 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 	}
 	var out []string
 	for _, t := range s.tables() {
+		if t.since > from {
+			out = append(out, createTable(t, false))
+			continue
+		}
 		for _, c := range t.columns {
 			if c.since > from {
 				out = append(out, `ALTER TABLE `+t.quoted+` ADD COLUMN `+c.name+` `+c.def)
@@ -241,7 +257,13 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 //     verify_run_started_at (when it started; NULL when none runs),
 //     verify_run_owner (who runs it), verify_run_rows (rows compared so
 //     far), verify_run_total (the rows it expects to compare, 0 if
-//     unknown) and verify_run_at (when it last recorded its progress).
+//     unknown) and verify_run_at (when it last recorded its progress);
+//     and the table backfill_ranges, the key ranges of a partitioned
+//     backfill, one row per range (migration, range_no from 0 in key
+//     order): its bounds range_from (exclusive; NULL from the first key)
+//     and range_to (inclusive; NULL to the last), encoded as checkpoints
+//     are, its own checkpoint range_checkpoint and rows range_rows, its
+//     lease (lease_owner, lease_until) and done_at.
 //
 // Each step only adds, and is safe to run from any number of instances at
 // once.
