@@ -24,6 +24,18 @@ type Observer interface {
 	ObserveComparison(ctx context.Context, c ComparisonEvent)
 }
 
+// LatencyObserver is an [Observer] that says whether it uses the latency
+// of store calls ([CallEvent.Duration]). A wrapper asks once, when it is
+// made; given one that answers false, it reads no clock for the observer,
+// and the events' Duration is zero unless the wrapper timed the call for
+// its own metrics. An observer that does not implement it gets every
+// call's latency.
+type LatencyObserver interface {
+	Observer
+	// ObservesLatency reports whether the observer uses the latencies.
+	ObservesLatency() bool
+}
+
 // CallEvent is one call of one store by a wrapper. The zero value is an
 // authoritative call of the old store in off that succeeded at once.
 type CallEvent struct {
@@ -32,7 +44,7 @@ type CallEvent struct {
 	Side     Side          // the store called
 	Role     Role          // why it was called
 	Outcome  Outcome       // how the call ended
-	Duration time.Duration // the call's latency; zero when the wrapper measured none (a refused call)
+	Duration time.Duration // the call's latency; zero when the wrapper measured none (a refused call, or see [LatencyObserver])
 }
 
 // FallbackEvent is an authoritative call of the new store, in live or rampdown,

@@ -144,8 +144,10 @@ func WithBreaker(b *breaker.Breaker) Option {
 
 // WithObserver tells o of every store call the writer makes (with its
 // role, outcome and latency) and of every fallback to the old store, on
-// the goroutine that made the call. Without it no observer is called and
-// a write pays nothing for the hook. A nil o makes [New] fail.
+// the goroutine that made the call. A [cutover.LatencyObserver] that uses
+// no latency gets none, and the writer reads no clock for it. Without it
+// no observer is called and a write pays nothing for the hook. A nil o
+// makes [New] fail.
 func WithObserver(o cutover.Observer) Option {
 	return optionFunc(func(c *config) { c.observer = o; c.errs.NotNil(o, "WithObserver: nil observer") })
 }
@@ -163,7 +165,10 @@ func WithPolicy(p Policy) Option { return optionFunc(func(c *config) { c.policy 
 func WithConcurrentWrites() Option { return optionFunc(func(c *config) { c.concurrent = true }) }
 
 // WithTimeout bounds each secondary write, which runs on a context that the
-// caller's cancellation does not reach. The default is [DefaultTimeout].
+// caller's cancellation does not reach. The time runs from the first time
+// the store function looks at that context (a database driver does so
+// before it takes a connection), so a store that never looks reads no
+// clock. The default is [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
 
 // WithRecordTimeout bounds the recording of one key in the repair log,
@@ -291,7 +296,7 @@ func New(op string, stages cutover.StageSource, repairs cutover.RepairLog, opts 
 		logs:     telemetry.NewLimiter(10*time.Second, 10, nil),
 		spanName: "dualwrite " + op,
 	}
-	w.rec.Observer = c.observer
+	w.rec.SetObserver(c.observer)
 	for i, s := range cutover.Stages {
 		w.spanAttrs[i] = trace.WithAttributes(telemetry.KeyOperation.String(op), telemetry.KeyStage.String(s.String()))
 	}

@@ -84,29 +84,44 @@ func (d Demotion) check() error {
 		return fmt.Errorf("%w: demotion ceiling complete bounds nothing; want off to rampdown", ErrInvalidInput)
 	case d.CoolDown <= 0:
 		return fmt.Errorf("%w: demotion cool-down must be positive, got %v", ErrInvalidInput, d.CoolDown)
-	case d.Quiet < 0:
-		return fmt.Errorf("%w: demotion quiet period must not be negative, got %v", ErrInvalidInput, d.Quiet)
-	case len(d.Figures) > MaxDemotionFigures || !utf8.ValidString(d.Figures):
-		return fmt.Errorf("%w: demotion figures must be up to %d bytes of UTF-8, got %d bytes",
-			ErrInvalidInput, MaxDemotionFigures, len(d.Figures))
 	}
-	if err := checkName("demotion trigger", d.Trigger); err != nil {
+	return checkFiring("demotion", d.Trigger, d.Figures, d.Instance, d.Quiet)
+}
+
+// checkFiring refuses the trigger, figures, instance and quiet period of a
+// demotion or an alarm (what) that are bad input.
+func checkFiring(what, trigger, figures, instance string, quiet time.Duration) error {
+	switch {
+	case quiet < 0:
+		return fmt.Errorf("%w: %s quiet period must not be negative, got %v", ErrInvalidInput, what, quiet)
+	case len(figures) > MaxDemotionFigures || !utf8.ValidString(figures):
+		return fmt.Errorf("%w: %s figures must be up to %d bytes of UTF-8, got %d bytes",
+			ErrInvalidInput, what, MaxDemotionFigures, len(figures))
+	}
+	if err := checkName(what+" trigger", trigger); err != nil {
 		return err
 	}
-	return checkName("instance id", d.Instance)
+	return checkName("instance id", instance)
 }
 
 // Demote sets a ceiling on the stages of the migration, as d asks, and
-// reports whether it did. It sets it if no ceiling is in force, or if d's
-// is lower than the one in force; otherwise it returns false and changes
-// nothing. It records a history event of kind "demote", with d's instance
-// as actor, its trigger as reason, and the ceiling, its cool-down and its
-// figures as detail.
+// reports whether it did and, if it did not, why, such as "a ceiling of
+// shadow is in force until ..."; why is empty when it did. It sets it if
+// no ceiling is in force, or if d's is lower than the one in force;
+// otherwise it returns false and changes nothing. It records a history
+// event of kind "demote", with d's instance as actor, its trigger as
+// reason, and the ceiling, its cool-down and its figures as detail.
 //
 // The hysteresis rule: while no ceiling is in force, a demotion within
 // the quiet period after the last lift ([Migration.Lift], or a move that
 // cleared a ceiling) is refused, with false, unless d.Force. A lower
-// ceiling over one in force is never refused by it.
+// ceiling over one in force is never refused by it. A demotion the quiet
+// period refuses is recorded, as an event of kind "held" with the same
+// actor, reason and figures, once per trigger per lift: the history then
+// says that a trigger still fires after the lift, and the fleet stays
+// where the operator put it. A demotion that loses the race to another,
+// or finds a ceiling as low in force, records nothing: the ceiling's own
+// event is the record.
 //
 // Demote is a compare-and-swap on the ceiling, in a transaction that
 // holds the migration's row locked: of any number of instances demoting
@@ -117,22 +132,25 @@ func (d Demotion) check() error {
 // that is not a stage or is complete, an empty or invalid trigger or
 // instance, figures too long, a cool-down that is not positive, a
 // negative quiet period.
-func (m *Migration) Demote(ctx context.Context, d Demotion) (applied bool, err error) {
+func (m *Migration) Demote(ctx context.Context, d Demotion) (applied bool, why string, err error) {
 	if err := d.check(); err != nil {
-		return false, err
+		return false, "", err
 	}
 	if d.Quiet == 0 {
 		d.Quiet = d.CoolDown
 	}
 	k := m.s.m
-	var why string
 	err = k.InTx(ctx, func(tx *sqlx.Tx) error {
 		st, err := m.lockedState(ctx, tx)
 		if err != nil {
 			return err
 		}
 		now := k.Now()
-		if why = demotionRefused(st, d, now); why != "" {
+		var held bool
+		if why, held = demotionRefused(st, d, now); why != "" {
+			if held {
+				return m.recordHeld(ctx, tx, st, d)
+			}
 			return nil
 		}
 		c := &Ceiling{Stage: d.Ceiling, SetAt: now, Until: now.Add(d.CoolDown), Trigger: d.Trigger,
@@ -162,7 +180,7 @@ func (m *Migration) Demote(ctx context.Context, d Demotion) (applied bool, err e
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if applied {
 		k.Logger.WarnContext(ctx, "cutover: migration demoted", "migration", m.h.Name, "ceiling", d.Ceiling.String(),
@@ -171,21 +189,44 @@ func (m *Migration) Demote(ctx context.Context, d Demotion) (applied bool, err e
 		k.Logger.InfoContext(ctx, "cutover: demotion not applied", "migration", m.h.Name, "ceiling", d.Ceiling.String(),
 			"trigger", d.Trigger, "instance", d.Instance, "why", why)
 	}
-	return applied, nil
+	return applied, why, nil
+}
+
+// recordHeld records, in tx, that the quiet period after the lift of st
+// held the demotion d back, unless a demotion of d's trigger held back
+// since that lift is recorded already.
+func (m *Migration) recordHeld(ctx context.Context, tx *sqlx.Tx, st lockedState, d Demotion) error {
+	last, err := m.lastEvent(ctx, tx, "held", d.Trigger, st.LiftedAt)
+	if err != nil || last != nil {
+		return err
+	}
+	detail := fmt.Sprintf("demotion to %s held by the quiet period of %s after the lift at %s", d.Ceiling, d.Quiet,
+		st.LiftedAt.Format(time.RFC3339Nano))
+	if d.Figures != "" {
+		detail += ": " + d.Figures
+	}
+	ev := Event{Actor: d.Instance, Kind: "held", From: st.Phase, To: st.Phase, Version: st.Version,
+		Reason: d.Trigger, Detail: detail}
+	if err := m.addEvent(ctx, tx, ev); err != nil {
+		return fmt.Errorf("expandcontract: record the held demotion of %q: %w", m.h.Name, err)
+	}
+	return nil
 }
 
 // demotionRefused says why d may not set its ceiling on the migration st
-// at the time now, or "" if it may.
-func demotionRefused(st lockedState, d Demotion, now time.Time) string {
+// at the time now, or "" if it may, and whether the quiet period after a
+// lift is why.
+func demotionRefused(st lockedState, d Demotion, now time.Time) (why string, held bool) {
 	switch c := st.Ceiling; {
 	case c.Active(now) && d.Ceiling >= c.Stage:
-		return fmt.Sprintf("a ceiling of %s is in force until %s", c.Stage, c.Until.Format(time.RFC3339Nano))
+		return fmt.Sprintf("a ceiling of %s set by trigger %s on %s is in force until %s", c.Stage, c.Trigger, c.Instance,
+			c.Until.Format(time.RFC3339Nano)), false
 	case c.Active(now):
-		return ""
+		return "", false
 	case !d.Force && !st.LiftedAt.IsZero() && now.Before(st.LiftedAt.Add(d.Quiet)):
-		return fmt.Sprintf("within the quiet period of %s after the lift at %s", d.Quiet, st.LiftedAt.Format(time.RFC3339Nano))
+		return fmt.Sprintf("within the quiet period of %s after the lift at %s", d.Quiet, st.LiftedAt.Format(time.RFC3339Nano)), true
 	}
-	return ""
+	return "", false
 }
 
 // Lift clears the migration's ceiling, in force or past its cool-down,

@@ -50,12 +50,13 @@ func TestDemoteFleetWide(t *testing.T) {
 		const coolDown = 10 * time.Minute
 		var wg sync.WaitGroup
 		applied := make([]bool, 2)
+		whys := make([]string, 2)
 		errs := make([]error, 2)
 		start := make(chan struct{})
 		for i, s := range []*expandcontract.Store{web1, web2} {
 			wg.Go(func() {
 				<-start
-				applied[i], errs[i] = ectest.Migration(t, s, "users").Demote(ctx, expandcontract.Demotion{
+				applied[i], whys[i], errs[i] = ectest.Migration(t, s, "users").Demote(ctx, expandcontract.Demotion{
 					Ceiling: cutover.Shadow, Trigger: "new-store-errors", Figures: "error rate 12% over 1m (limit 5%)",
 					Instance: []string{"web-1", "web-2"}[i], CoolDown: coolDown})
 			})
@@ -65,10 +66,13 @@ func TestDemoteFleetWide(t *testing.T) {
 		require.NoError(t, errs[0])
 		require.NoError(t, errs[1])
 		require.NotEqual(t, applied[0], applied[1], "one of the two demotions applies, the other does not")
-		winner := "web-1"
+		winner, loser := "web-1", 1
 		if applied[1] {
-			winner = "web-2"
+			winner, loser = "web-2", 0
 		}
+		assert.Empty(t, whys[1-loser], "an applied demotion has no why")
+		assert.Contains(t, whys[loser], "a ceiling of shadow set by trigger new-store-errors on "+winner+" is in force until",
+			"the demotion that lost says which ceiling was in force")
 		demotes := eventsOfKind(t, m, "demote")
 		require.Len(t, demotes, 1, "two demotions at once record one event")
 		assert.Equal(t, winner, demotes[0].Actor)
@@ -98,11 +102,12 @@ func TestDemoteFleetWide(t *testing.T) {
 
 		// A ceiling as high or higher is not applied; a lower one is.
 		for _, stage := range []cutover.Stage{cutover.Shadow, cutover.Live} {
-			ok, err := m.Demote(ctx, expandcontract.Demotion{Ceiling: stage, Trigger: "latency", Instance: "web-1", CoolDown: time.Hour})
+			ok, why, err := m.Demote(ctx, expandcontract.Demotion{Ceiling: stage, Trigger: "latency", Instance: "web-1", CoolDown: time.Hour})
 			require.NoError(t, err)
 			assert.False(t, ok, "a ceiling of %s over one of shadow", stage)
+			assert.Contains(t, why, "a ceiling of shadow")
 		}
-		ok, err := m.Demote(ctx, expandcontract.Demotion{Ceiling: cutover.DualWrite, Trigger: "mismatches",
+		ok, _, err := m.Demote(ctx, expandcontract.Demotion{Ceiling: cutover.DualWrite, Trigger: "mismatches",
 			Instance: "web-2", CoolDown: coolDown})
 		require.NoError(t, err)
 		require.True(t, ok, "a lower ceiling replaces the one in force")
@@ -144,11 +149,31 @@ func TestDemoteFleetWide(t *testing.T) {
 		// is refused unless forced.
 		d := expandcontract.Demotion{Ceiling: cutover.Shadow, Trigger: "new-store-errors", Instance: "web-1", CoolDown: coolDown}
 		c.Advance(coolDown - time.Second)
-		ok, err = m.Demote(ctx, d)
+		ok, why, err := m.Demote(ctx, d)
 		require.NoError(t, err)
 		assert.False(t, ok, "within the quiet period after a lift")
+		assert.Contains(t, why, "within the quiet period of 10m0s after the lift at")
+		held := eventsOfKind(t, m, "held")
+		require.Len(t, held, 1, "the history says the quiet period held a demotion back")
+		assert.Equal(t, "web-1", held[0].Actor)
+		assert.Equal(t, "new-store-errors", held[0].Reason)
+		assert.Contains(t, held[0].Detail, "demotion to shadow held by the quiet period of 10m0s after the lift at")
+		for _, instance := range []string{"web-1", "web-2"} {
+			d.Instance = instance
+			ok, _, err = m.Demote(ctx, d)
+			require.NoError(t, err)
+			assert.False(t, ok)
+		}
+		assert.Len(t, eventsOfKind(t, m, "held"), 1, "once per trigger per lift, whichever instance asks")
+		other := d
+		other.Trigger = "availability"
+		ok, _, err = m.Demote(ctx, other)
+		require.NoError(t, err)
+		assert.False(t, ok)
+		assert.Len(t, eventsOfKind(t, m, "held"), 2, "another trigger is recorded apart")
+		d.Instance = "web-1"
 		d.Force = true
-		ok, err = m.Demote(ctx, d)
+		ok, _, err = m.Demote(ctx, d)
 		require.NoError(t, err)
 		require.True(t, ok, "forced")
 		assert.Contains(t, eventsOfKind(t, m, "demote")[2].Detail, "forced")
@@ -167,7 +192,7 @@ func TestDemoteFleetWide(t *testing.T) {
 		// After the quiet period a demotion applies again.
 		c.Advance(coolDown)
 		d.Force = false
-		ok, err = m.Demote(ctx, d)
+		ok, _, err = m.Demote(ctx, d)
 		require.NoError(t, err)
 		assert.True(t, ok, "after the quiet period")
 	})
@@ -181,7 +206,7 @@ func TestCeilingKeepsThePhasesLowestStage(t *testing.T) {
 		s := ectest.Open(t, db.DB, c)
 		m := ectest.Ensure(t, s, "users")
 		ectest.MoveTo(t, m, expandcontract.DualWrite)
-		ok, err := m.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.Off, Trigger: "t", Instance: "web-1",
+		ok, _, err := m.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.Off, Trigger: "t", Instance: "web-1",
 			CoolDown: time.Minute})
 		require.NoError(t, err)
 		require.True(t, ok)
@@ -223,14 +248,14 @@ func TestBadInputDemoteAndLift(t *testing.T) {
 			{with(func(d *expandcontract.Demotion) { d.Figures = strings.Repeat("x", 1025) }), "up to 1024 bytes of UTF-8, got 1025"},
 			{with(func(d *expandcontract.Demotion) { d.Figures = "\xff" }), "up to 1024 bytes of UTF-8"},
 		} {
-			ok, err := m.Demote(ctx, tc.d)
+			ok, _, err := m.Demote(ctx, tc.d)
 			assert.False(t, ok)
 			ectest.ErrorIs(t, err, tc.what, expandcontract.ErrInvalidInput)
 		}
 		ok, err := m.Lift(ctx, " ", "why")
 		assert.False(t, ok)
 		ectest.ErrorIs(t, err, "a lift needs an actor", expandcontract.ErrInvalidInput)
-		ok, err = ectest.Migration(t, s, "never-created").Demote(ctx, good)
+		ok, _, err = ectest.Migration(t, s, "never-created").Demote(ctx, good)
 		assert.False(t, ok)
 		ectest.ErrorIs(t, err, `"never-created"`, expandcontract.ErrNotFound)
 		ok, err = ectest.Migration(t, s, "never-created").Lift(ctx, "alice", "")

@@ -109,7 +109,7 @@ type Event struct {
 	Migration string
 	At        time.Time
 	Actor     string // who asked, such as a user or an instance id
-	Kind      string // "create", "move", "force", "refuse", "conflict", "backfill", "verify", "retire", "ddl", "override", "demote", "lift"
+	Kind      string // "create", "move", "force", "refuse", "conflict", "backfill", "verify", "retire", "ddl", "override", "demote", "held", "lift", "alarm"
 	From, To  Phase
 	Version   int64  // the migration's version after the event
 	Reason    string // why, as given by the actor

@@ -98,7 +98,7 @@ start_postgres() {
   for attempt in 1 2 3; do
     port=$(free_port) || die "no free port found"
     if run_pg "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 30 \
-      -o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" \
+      -o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500 -c wal_level=logical -c max_replication_slots=100 -c max_wal_senders=100" \
       start >>"$dir/pg/setup.log" 2>&1; then
       echo "$port" >"$dir/pg/port"
       say "PostgreSQL ready on 127.0.0.1:$port in $(($(now_ms) - t0)) ms"

@@ -198,8 +198,10 @@ func WithSampler[T any](f func(ctx context.Context) float64) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.sampler = f; c.errs.NotNil(f, "WithSampler: nil function") })
 }
 
-// WithTimeout bounds the other store's read in each comparison. The default
-// is [DefaultTimeout].
+// WithTimeout bounds the other store's read in each comparison. The time
+// runs from the first time the read function looks at its context (a
+// database driver does so before it takes a connection), so a store that
+// never looks reads no clock. The default is [DefaultTimeout].
 func WithTimeout[T any](d time.Duration) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.timeout = d })
 }
@@ -283,8 +285,9 @@ func WithOnMismatch[T any](f func(ctx context.Context, m *Mismatch[T])) Option[T
 // WithObserver tells o of every store call the reader makes (with its
 // role, outcome and latency), of every fallback to the old store and of
 // every comparison's result, on the goroutine that made the call or the
-// comparison. Without it no observer is called and a read pays nothing for
-// the hook. A nil o makes [New] fail.
+// comparison. A [cutover.LatencyObserver] that uses no latency gets none,
+// and the reader reads no clock for it. Without it no observer is called
+// and a read pays nothing for the hook. A nil o makes [New] fail.
 func WithObserver[T any](o cutover.Observer) Option[T] {
 	return optionFunc[T](func(c *config[T]) { c.observer = o; c.errs.NotNil(o, "WithObserver: nil observer") })
 }
@@ -436,7 +439,7 @@ func New[T any](op string, stages cutover.StageSource, opts ...Option[T]) (*Read
 		return nil, fmt.Errorf("shadowread: %w", err)
 	}
 	r.rec = storecall.NewRecorder(op, calls, tracer, c.breaker)
-	r.rec.Observer = c.observer
+	r.rec.SetObserver(c.observer)
 	base := []attribute.KeyValue{telemetry.KeyOperation.String(op)}
 	if r.results, err = telemetry.NewCounter(meter, "cutover.shadowread.comparisons",
 		"Comparisons of the two stores' answers, by result.", "{comparison}", base, telemetry.KeyReason, numResults); err != nil {
@@ -586,12 +589,12 @@ func (r *Reader[T]) Drain(ctx context.Context) error {
 // authoritative one, *authV and authErr. Nothing it does reaches the
 // caller.
 func (r *Reader[T]) compareWith(ctx context.Context, stage cutover.Stage, key string, authV *T, authErr error, f storecall.ValueFunc[T]) {
+	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
 	dctx := storecall.Detach(ctx, r.timeout)
 	defer dctx.Release()
 	ctx = dctx
 	auth := stage.Authoritative()
 	other := auth.Other()
-	traced := trace.SpanFromContext(ctx).IsRecording() // once for both reads of the store calls
 	otherV, o, otherErr := storecall.Call(ctx, context.Background(), r.rec, stage, other, telemetry.Shadow, traced, f)
 	switch o {
 	case telemetry.Refused:

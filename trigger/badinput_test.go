@@ -12,7 +12,7 @@ import (
 )
 
 func TestNewRefusesBadInput(t *testing.T) {
-	demote := func(context.Context, trigger.Firing) error { return nil }
+	demote := func(context.Context, trigger.Firing) (trigger.Result, error) { return trigger.Result{}, nil }
 	rule := trigger.DefaultRules()[0]
 	with := func(f func(*trigger.Rule)) trigger.Rule {
 		r := rule
@@ -30,6 +30,7 @@ func TestNewRefusesBadInput(t *testing.T) {
 		{"nil option", "m", demote, []trigger.Option{nil}, []string{"option 0 is nil"}},
 		{"nil clock, alarm, logger", "m", demote, []trigger.Option{trigger.WithClock(nil), trigger.WithAlarm(nil), trigger.WithLogger(nil)},
 			[]string{"WithClock: nil clock", "WithAlarm: nil function", "WithLogger: nil logger"}},
+		{"nil alarm history", "m", demote, []trigger.Option{trigger.WithAlarmHistory(nil)}, []string{"WithAlarmHistory: nil migration"}},
 		{"durations", "m", demote, []trigger.Option{trigger.WithResolution(0), trigger.WithInterval(-1), trigger.WithActionTimeout(0)},
 			[]string{"resolution must be positive", "interval must be positive", "action timeout must be positive"}},
 		{"no rules", "m", demote, []trigger.Option{trigger.WithRules()}, []string{"no rules"}},

@@ -35,10 +35,10 @@ func (s *kv) get(key string) (string, error) {
 	return s.m[key], nil
 }
 
-func benchMonitor(b *testing.B) *trigger.Monitor {
+func benchMonitor(b *testing.B, opts ...trigger.Option) *trigger.Monitor {
 	b.Helper()
-	m, err := trigger.New("users-email", func(context.Context, trigger.Firing) error { return nil },
-		trigger.WithLogger(testutil.Quiet()))
+	m, err := trigger.New("users-email", func(context.Context, trigger.Firing) (trigger.Result, error) { return trigger.Result{}, nil },
+		append(opts, trigger.WithLogger(testutil.Quiet()))...)
 	require.NoError(b, err)
 	m.Evaluate(b.Context())
 	return m
@@ -67,6 +67,12 @@ func BenchmarkObserved(b *testing.B) {
 			testutil.Paired(b, "unobserved", writer(b, stage), writer(b, stage, dualwrite.WithObserver(benchMonitor(b))))
 		})
 	}
+	// A monitor without a latency trigger needs no latency: the wrapper,
+	// with no metrics recording either, reads no clock for it.
+	b.Run("write/live/no-latency-rule", func(b *testing.B) {
+		testutil.Paired(b, "unobserved", writer(b, cutover.Live),
+			writer(b, cutover.Live, dualwrite.WithObserver(benchMonitor(b, trigger.WithRules(noLatency()...)))))
+	})
 	// With the OpenTelemetry SDK the wrapper times every store call for its
 	// histogram already, and the observer reuses those durations: this is
 	// the observer's own cost.

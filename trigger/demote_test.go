@@ -25,19 +25,8 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := t.Context()
 		clock := testutil.NewClock(time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC))
-		open := func() *expandcontract.Store {
-			s, err := expandcontract.Open(ctx, db.DB, expandcontract.WithClock(clock.Now),
-				expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
-			require.NoError(t, err)
-			t.Cleanup(func() { assert.NoError(t, s.Close()) })
-			return s
-		}
-		migration := func(s *expandcontract.Store) *expandcontract.Migration {
-			m, err := s.Migration("users-email")
-			require.NoError(t, err)
-			return m
-		}
-		m := migration(open())
+		open := handles(t, db, clock)
+		m := open()
 		_, err := m.Ensure(ctx, "deploy")
 		require.NoError(t, err)
 		for _, to := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
@@ -47,7 +36,7 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 
 		var monitors []*trigger.Monitor
 		for _, instance := range []string{"api-1", "api-2"} {
-			demote, err := trigger.DemoteTo(migration(open()), cutover.DualWrite, time.Hour)
+			demote, err := trigger.DemoteTo(open(), cutover.DualWrite, time.Hour)
 			require.NoError(t, err)
 			mon, err := trigger.New("users-email", demote, trigger.WithRules(errorRule), trigger.WithClock(clock.Now),
 				trigger.WithInstance(instance), trigger.WithResolution(10*time.Second), trigger.WithLogger(testutil.Quiet()))
@@ -70,11 +59,17 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 			wg.Go(func() { health[i] = mon.Evaluate(ctx) })
 		}
 		wg.Wait()
+		outcomes := map[trigger.Outcome]trigger.TriggerHealth{}
 		for _, h := range health {
 			require.Len(t, h.Triggers, 1)
 			assert.Equal(t, trigger.StateFiring, h.Triggers[0].State)
 			assert.Empty(t, h.Triggers[0].Error, "the demotion must not fail")
+			outcomes[h.Triggers[0].Outcome] = h.Triggers[0]
 		}
+		require.Len(t, outcomes, 2, "one demotion applied, the other skipped: %+v", health)
+		assert.Equal(t, "ceiling dualwrite for 1h0m0s", outcomes[trigger.OutcomeDone].Detail)
+		assert.Contains(t, outcomes[trigger.OutcomeSkipped].Detail, "not applied: a ceiling of dualwrite set by trigger error_rate on ",
+			"the instance whose demotion lost says why")
 
 		st, err := m.Status(ctx)
 		require.NoError(t, err)
@@ -93,11 +88,26 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 		require.Len(t, demotions, 1, "two instances firing at once make one demotion")
 		assert.Equal(t, st.Ceiling.Instance, demotions[0].Actor)
 
-		b, err := migration(open()).Bound(time.Minute, "api-3")
+		b, err := open().Bound(time.Minute, "api-3")
 		require.NoError(t, err)
 		assert.Equal(t, cutover.DualWrite, b.Clamp(context.Background(), cutover.Shadow),
 			"a third instance's bound keeps shadow under the ceiling")
 	})
+}
+
+// handles returns a function that opens a store handle of its own on db,
+// with clock, as each instance of a service does, and returns the handle
+// of the migration users-email.
+func handles(t *testing.T, db *testdb.DB, clock *testutil.Clock) func() *expandcontract.Migration {
+	return func() *expandcontract.Migration {
+		s, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithClock(clock.Now),
+			expandcontract.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, s.Close()) })
+		m, err := s.Migration("users-email")
+		require.NoError(t, err)
+		return m
+	}
 }
 
 func TestDemoteToRejectsBadInput(t *testing.T) {

@@ -30,6 +30,33 @@ func (s State) MarshalText() ([]byte, error) { return marshal(s, s <= StateFirin
 // UnmarshalText sets s from its name.
 func (s *State) UnmarshalText(text []byte) error { return unmarshal(s, StateFiring+1, text, "state") }
 
+// Outcome is how a trigger's last action ended. The zero value is
+// [OutcomeNone]. It is a plain value, safe for concurrent use.
+type Outcome uint8
+
+// The outcomes of an action.
+const (
+	OutcomeNone    Outcome = iota // no action yet
+	OutcomeDone                   // it took effect: a demotion set the ceiling, an alarm was recorded or told
+	OutcomeSkipped                // it did nothing, which is no failure ([Result.Skipped]); not retried
+	OutcomeFailed                 // it returned an error or panicked; retried at the next evaluation
+	numOutcomes
+)
+
+// String returns "none", "done", "skipped" or "failed".
+func (o Outcome) String() string {
+	if o < numOutcomes {
+		return [numOutcomes]string{"none", "done", "skipped", "failed"}[o]
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// MarshalText returns the name of o.
+func (o Outcome) MarshalText() ([]byte, error) { return marshal(o, o < numOutcomes) }
+
+// UnmarshalText sets o from its name.
+func (o *Outcome) UnmarshalText(text []byte) error { return unmarshal(o, numOutcomes, text, "outcome") }
+
 // TriggerHealth is one trigger as the last evaluation left it. The zero
 // value is a trigger of kind ErrorRate that was never evaluated.
 type TriggerHealth struct {
@@ -44,6 +71,8 @@ type TriggerHealth struct {
 	Since         time.Time `json:"since,omitzero"`       // when it fired, while firing
 	LastAction    time.Time `json:"last_action,omitzero"` // the last call of its action
 	Actions       int64     `json:"actions"`              // calls of its action so far
+	Outcome       Outcome   `json:"outcome"`              // how the last call of its action ended
+	Detail        string    `json:"detail,omitempty"`     // what that call said it did, or why it did nothing
 	Error         string    `json:"error,omitempty"`      // the last action's error, until one succeeds
 }
 
@@ -193,7 +222,7 @@ func (m *Monitor) evaluate(ctx context.Context, t *trigger, e int64, now time.Ti
 // act calls t's action for a firing at now.
 func (m *Monitor) act(ctx context.Context, t *trigger, now time.Time, repeat bool) {
 	f := Firing{Migration: m.migration, Instance: m.instance, Rule: t.rule,
-		Figure: t.figure, Samples: t.samples, At: now, Repeat: repeat}
+		Figure: t.figure, Samples: t.samples, At: now, Repeat: repeat, Retry: t.failed}
 	t.acted = now
 	t.actions++
 	m.logger.WarnContext(ctx, "cutover: trigger fired", "migration", m.migration, "instance", m.instance,
@@ -201,34 +230,49 @@ func (m *Monitor) act(ctx context.Context, t *trigger, now time.Time, repeat boo
 		"threshold", t.rule.Threshold, "samples", t.samples, "window", t.rule.Window, "repeat", repeat)
 	actx, cancel := context.WithTimeout(ctx, m.actionTimeout)
 	defer cancel()
-	err := m.call(actx, t.rule.Action, f)
+	res, err := m.call(actx, t.rule.Action, f)
 	t.failed = err != nil
-	t.lastErr = ""
-	if err != nil {
-		t.lastErr = err.Error()
+	t.lastErr, t.detail = "", res.Detail
+	switch {
+	case err != nil:
+		t.outcome, t.lastErr = OutcomeFailed, err.Error()
 		m.logger.ErrorContext(ctx, "cutover: trigger action failed; retried at the next evaluation",
 			"migration", m.migration, "trigger", t.rule.Kind.String(), "action", t.rule.Action.String(), "err", err)
+	case res.Skipped:
+		t.outcome = OutcomeSkipped
+		m.logger.InfoContext(ctx, "cutover: trigger action skipped", "migration", m.migration, "instance", m.instance,
+			"trigger", t.rule.Kind.String(), "action", t.rule.Action.String(), "detail", res.Detail)
+	default:
+		t.outcome = OutcomeDone
 	}
 }
 
 // call calls the action a with f, its panic recovered into an error.
-func (m *Monitor) call(ctx context.Context, a Action, f Firing) (err error) {
+func (m *Monitor) call(ctx context.Context, a Action, f Firing) (res Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("trigger: %s action panicked: %v", a, p)
+			res, err = Result{}, fmt.Errorf("trigger: %s action panicked: %v", a, p)
 		}
 	}()
 	switch {
 	case a == Demote:
-		if err := m.demote(ctx, f); err != nil {
-			return fmt.Errorf("trigger: demote %s: %w", m.migration, err)
+		res, err = m.demote(ctx, f)
+		if err != nil {
+			return Result{}, fmt.Errorf("trigger: demote %s: %w", m.migration, err)
 		}
+		return res, nil
+	case m.history != nil:
+		res, err = recordAlarm(ctx, m.history, f)
+		if m.alarm != nil && (err == nil && !res.Skipped || err != nil && !f.Retry) {
+			m.alarm(ctx, f)
+		}
+		return res, err
 	case m.alarm != nil:
 		m.alarm(ctx, f)
-	default:
-		m.logger.ErrorContext(ctx, "cutover: alarm: "+f.String(), "migration", m.migration)
+		return Result{Detail: "hook called"}, nil
 	}
-	return nil
+	m.logger.ErrorContext(ctx, "cutover: alarm: "+f.String(), "migration", m.migration)
+	return Result{Detail: "logged"}, nil
 }
 
 // snapshot returns the health of the triggers as evaluated at now.
@@ -239,10 +283,32 @@ func (m *Monitor) snapshot(now time.Time) *Health {
 		h.Triggers[i] = TriggerHealth{Kind: t.rule.Kind, Action: t.rule.Action, State: t.state,
 			Figure: t.figure, Threshold: t.rule.Threshold, Samples: t.samples, MinSamples: t.rule.MinSamples,
 			WindowSeconds: t.rule.Window.Seconds(), Since: t.since, LastAction: t.acted,
-			Actions: t.actions, Error: t.lastErr}
+			Actions: t.actions, Outcome: t.outcome, Detail: t.detail, Error: t.lastErr}
 		if t.state == StateFiring && t.rule.Action == Demote {
 			h.Ready = false
 		}
 	}
 	return h
+}
+
+// Hold says why a backfill should wait: while a [Latency] trigger fires,
+// the new store is already slower than the budget, and copying rows into
+// it would slow it more. It returns "" otherwise, and never an error. It
+// reads what the last evaluation left, so it is cheap, and it matches the
+// hook of backfill.WithHold:
+//
+//	backfill.New(m, keys, batch, backfill.WithHold(monitor.Hold))
+//
+// The reason, recorded in the backfill's state while it holds, names the
+// figure, such as "latency trigger firing: new store 3.2x the old
+// store's mean latency over 10m0s (threshold 2x)".
+func (m *Monitor) Hold(context.Context) (string, error) {
+	h := m.health.Load()
+	for _, t := range h.Triggers {
+		if t.Kind == Latency && t.State == StateFiring {
+			return fmt.Sprintf("latency trigger firing: new store %.3gx the old store's mean latency over %v (threshold %.3gx)",
+				t.Figure, time.Duration(t.WindowSeconds*float64(time.Second)), t.Threshold), nil
+		}
+	}
+	return "", nil
 }

@@ -19,9 +19,9 @@ func Example() {
 	now := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
 	// A service wires demote to the migration's demotion (the ceiling in
 	// the metadata) and runs m.Run(ctx) on a goroutine of its own.
-	demote := func(_ context.Context, f trigger.Firing) error {
+	demote := func(_ context.Context, f trigger.Firing) (trigger.Result, error) {
 		fmt.Println("demote:", f)
-		return nil
+		return trigger.Result{}, nil
 	}
 	m, err := trigger.New("users-email", demote, trigger.WithInstance("api-1"),
 		trigger.WithClock(func() time.Time { return now }), trigger.WithLogger(slog.New(slog.DiscardHandler)))

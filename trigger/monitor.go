@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutover-go/cutover"
+	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/internal/validate"
 )
 
@@ -38,6 +39,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	rules         []Rule
 	alarm         AlarmFunc
+	history       *expandcontract.Migration
 	now           func() time.Time
 	resolution    time.Duration
 	interval      time.Duration
@@ -54,10 +56,27 @@ func WithRules(rules ...Rule) Option {
 	return optionFunc(func(c *config) { c.rules = append([]Rule(nil), rules...) })
 }
 
-// WithAlarm sets the action of [Alarm] triggers. Without it a firing alarm
-// is logged at level error and nothing else. A nil f makes [New] fail.
+// WithAlarm sets the hook of [Alarm] triggers, which tells a person. With
+// [WithAlarmHistory] too, it is called once an alarm is recorded, and not
+// for one that another instance recorded within its quiet period (that
+// instance's hook told); if recording fails, it is called all the same,
+// but not again at the retries. Without either option a firing alarm is
+// logged at level error and nothing else. A nil f makes [New] fail.
 func WithAlarm(f AlarmFunc) Option {
 	return optionFunc(func(c *config) { c.alarm = f; c.errs.NotNil(f, "WithAlarm: nil function") })
+}
+
+// WithAlarmHistory records every firing of an [Alarm] trigger in m's
+// history, with [expandcontract.Migration.Alarm]: an event of kind
+// "alarm" with the trigger's kind as reason, the firing's figures as
+// detail and the monitor's instance (the host name if it has none) as
+// actor, at most once per the rule's window whichever instance fires, so
+// that a fleet sees one record where every instance fires. The stages are
+// left alone: an alarm is for a person to decide. A failed record is an
+// error of the action, shown in the health and retried at the next
+// evaluation. A nil m makes [New] fail.
+func WithAlarmHistory(m *expandcontract.Migration) Option {
+	return optionFunc(func(c *config) { c.history = m; c.errs.NotNil(m, "WithAlarmHistory: nil migration") })
 }
 
 // WithClock sets the clock that places evaluations in time. Without it
@@ -129,6 +148,8 @@ type trigger struct {
 	actions int64
 	failed  bool // the last action returned an error: retry at the next evaluation
 	lastErr string
+	outcome Outcome // how the last action ended
+	detail  string  // what its Result said
 	figure  float64
 	samples int64
 }
@@ -161,6 +182,8 @@ type Monitor struct {
 	instance      string
 	demote        DemoteFunc
 	alarm         AlarmFunc
+	history       *expandcontract.Migration
+	latency       bool // a rule watches the latency: the wrappers must time their calls
 	now           func() time.Time
 	resolution    time.Duration
 	interval      time.Duration
@@ -181,7 +204,7 @@ type Monitor struct {
 	running   sync.WaitGroup
 }
 
-var _ cutover.Observer = (*Monitor)(nil)
+var _ cutover.LatencyObserver = (*Monitor)(nil)
 
 // New returns a monitor of the migration named migration, whose [Demote]
 // triggers call demote. An empty migration, a nil demote, a nil Option or
@@ -225,13 +248,14 @@ func New(migration string, demote DemoteFunc, opts ...Option) (*Monitor, error) 
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	m := &Monitor{migration: migration, instance: c.instance, demote: demote, alarm: c.alarm,
+	m := &Monitor{migration: migration, instance: c.instance, demote: demote, alarm: c.alarm, history: c.history,
 		now: c.now, resolution: c.resolution, interval: c.interval, actionTimeout: c.actionTimeout,
 		logger: c.logger, closed: make(chan struct{})}
 	var longest int64
 	for _, r := range c.rules {
 		t := &trigger{rule: r, buckets: int64(r.Window / c.resolution)}
 		longest = max(longest, t.buckets)
+		m.latency = m.latency || r.Kind == Latency
 		m.triggers = append(m.triggers, t)
 	}
 	// One bucket more than the longest window: the bucket being cleared
@@ -262,6 +286,11 @@ func checkRule(errs *validate.Errors, i int, r Rule, resolution time.Duration) {
 		errs.Addf("%s: unknown action %d", where, uint8(r.Action))
 	}
 }
+
+// ObservesLatency reports whether the monitor has a [Latency] trigger,
+// the only one that uses the latency of store calls: the wrappers read no
+// clock for a monitor without one (see [cutover.LatencyObserver]).
+func (m *Monitor) ObservesLatency() bool { return m.latency }
 
 // Migration returns the migration name given to [New].
 func (m *Monitor) Migration() string { return m.migration }

@@ -27,11 +27,11 @@ type actions struct {
 	fail    error // what demote returns
 }
 
-func (a *actions) demote(_ context.Context, f trigger.Firing) error {
+func (a *actions) demote(_ context.Context, f trigger.Firing) (trigger.Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.demoted = append(a.demoted, f)
-	return a.fail
+	return trigger.Result{}, a.fail
 }
 
 func (a *actions) alarm(_ context.Context, f trigger.Firing) {
@@ -207,18 +207,22 @@ func TestFailedActionIsRetriedAtTheNextEvaluation(t *testing.T) {
 	f.calls(cutover.New, cutover.RoleAuthoritative, 20, 20, 0)
 	h := f.step(t, time.Second)
 	assert.Contains(t, h.Triggers[0].Error, "metadata unreachable")
+	assert.Equal(t, trigger.OutcomeFailed, h.Triggers[0].Outcome)
 	f.acts.fail = nil
 	h = f.step(t, time.Second)
 	require.Len(t, f.acts.demoted, 2)
 	assert.False(t, f.acts.demoted[1].Repeat, "a retry is the first firing's action, not a repeat")
+	assert.True(t, f.acts.demoted[1].Retry)
+	assert.False(t, f.acts.demoted[0].Retry)
 	assert.Empty(t, h.Triggers[0].Error)
+	assert.Equal(t, trigger.OutcomeDone, h.Triggers[0].Outcome)
 	h = f.step(t, time.Second)
 	require.Len(t, f.acts.demoted, 2, "a success is not repeated within the window")
 	assert.Equal(t, int64(2), h.Triggers[0].Actions)
 }
 
 func TestActionPanicIsAnError(t *testing.T) {
-	m, err := trigger.New("users-email", func(context.Context, trigger.Firing) error { panic("nil map") },
+	m, err := trigger.New("users-email", func(context.Context, trigger.Firing) (trigger.Result, error) { panic("nil map") },
 		trigger.WithRules(errorRule), trigger.WithLogger(testutil.Quiet()))
 	require.NoError(t, err)
 	for range 20 {

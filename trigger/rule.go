@@ -146,6 +146,7 @@ type Firing struct {
 	Samples   int64     // the calls or comparisons the figure is taken over
 	At        time.Time // the evaluation that fired, by the monitor's clock
 	Repeat    bool      // the trigger was already firing: this is its action once more, a window later
+	Retry     bool      // the last call of its action failed: this is that call again
 }
 
 // String describes f for logs.
@@ -155,15 +156,31 @@ func (f Firing) String() string {
 }
 
 // DemoteFunc is the action of a [Demote] trigger: a service wires it to
-// the migration's demotion (the fleet-wide ceiling in the metadata). It
-// runs on the goroutine that evaluates ([Monitor.Run]), bounded by the
-// action timeout; an error is logged, shown in the health and retried at
-// the next evaluation. It must be safe to call again for the same firing.
-type DemoteFunc func(ctx context.Context, f Firing) error
+// the migration's demotion (the fleet-wide ceiling in the metadata;
+// see [DemoteTo]). It runs on the goroutine that evaluates
+// ([Monitor.Run]), bounded by the action timeout, and says what it did in
+// its [Result], which the health shows; an error is logged, shown in the
+// health and retried at the next evaluation. It must be safe to call
+// again for the same firing.
+type DemoteFunc func(ctx context.Context, f Firing) (Result, error)
 
-// AlarmFunc is the action of an [Alarm] trigger: it tells a person. It runs
+// AlarmFunc is the hook of an [Alarm] trigger: it tells a person. It runs
 // on the goroutine that evaluates, bounded by the action timeout.
 type AlarmFunc func(ctx context.Context, f Firing)
+
+// Result is what an action did with a firing. The zero value says that it
+// took effect.
+type Result struct {
+	// Skipped says that the action did nothing and that this is no
+	// failure, so it is not retried: a demotion made needless by another
+	// instance's, or by a ceiling as low in force, or held back by the
+	// quiet period after a lift; an alarm that another instance recorded
+	// within its quiet period.
+	Skipped bool
+	// Detail says what the action did, or why it did nothing, for the
+	// health and the logs. It may be empty.
+	Detail string
+}
 
 // UnmarshalText sets k from its name.
 func (k *Kind) UnmarshalText(text []byte) error { return unmarshal(k, numKinds, text, "kind") }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -116,11 +117,15 @@ func printBackfillState(c *call, m *expandcontract.Migration, done string) error
 		return err
 	}
 	if c.json {
+		parts, err := partsOf(s)
+		if err != nil {
+			return err
+		}
 		return writeJSON(c.out(), struct {
-			Migration string       `json:"migration"`
-			Phase     string       `json:"phase"`
-			Backfill  backfillJSON `json:"backfill"`
-		}{m.Name(), s.State.Phase.String(), toBackfillJSON(s)})
+			Migration string          `json:"migration"`
+			Phase     string          `json:"phase"`
+			Backfill  json.RawMessage `json:"backfill"`
+		}{m.Name(), s.State.Phase.String(), parts.Backfill})
 	}
 	fmt.Fprintf(c.out(), "%s: %s\n", m.Name(), done)
 	return nil

@@ -15,8 +15,10 @@ func TestBackfillControls(t *testing.T) {
 	db := testdb.SQLite(t)
 	m := toBackfill(t, db)
 	var out struct {
-		Phase    string       `json:"phase"`
-		Backfill backfillJSON `json:"backfill"`
+		Phase    string `json:"phase"`
+		Backfill struct {
+			Canceled bool `json:"canceled"`
+		} `json:"backfill"`
 	}
 	okJSON(t, db, &out, "backfill", "cancel", "users-email", "--actor", "carol", "--reason", "wrong table")
 	assert.Equal(t, "backfill", out.Phase)

@@ -14,7 +14,7 @@ var historyCommand = &command{
 	name: "history", args: "MIGRATION", min: 1, max: 1,
 	summary: "the history of moves, refusals and controls",
 	about: "History prints the migration's history, oldest first: every move, refusal and conflict, the\n" +
-		"backfill's controls and runs, the verifications, with who asked, when and why.",
+		"backfill's controls and runs, the verifications, demotions, lifts and alarms, with who asked, when and why.",
 	setup: func(fs *flag.FlagSet) func(c *call) error {
 		limit := fs.Int("limit", 50, "print only the last N events; 0 prints them all")
 		return func(c *call) error {
@@ -37,34 +37,15 @@ var historyCommand = &command{
 	},
 }
 
-// eventJSON is an event of the history in JSON.
-type eventJSON struct {
-	ID      int64     `json:"id"`
-	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"`
-	Kind    string    `json:"kind"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Version int64     `json:"version"`
-	Reason  string    `json:"reason"`
-	Detail  string    `json:"detail"`
-}
-
-func toEventJSON(ev expandcontract.Event) eventJSON {
-	return eventJSON{ID: ev.ID, At: ev.At.UTC(), Actor: ev.Actor, Kind: ev.Kind, From: ev.From.String(),
-		To: ev.To.String(), Version: ev.Version, Reason: ev.Reason, Detail: ev.Detail}
-}
-
 func printHistory(c *call, name string, events []expandcontract.Event) error {
 	if c.json {
-		out := struct {
-			Migration string      `json:"migration"`
-			Events    []eventJSON `json:"events"`
-		}{Migration: name, Events: make([]eventJSON, len(events))}
-		for i, ev := range events {
-			out.Events[i] = toEventJSON(ev)
+		if events == nil {
+			events = []expandcontract.Event{}
 		}
-		return writeJSON(c.out(), out)
+		return writeJSON(c.out(), struct {
+			Migration string                 `json:"migration"`
+			Events    []expandcontract.Event `json:"events"`
+		}{name, events})
 	}
 	rows := make([][]string, len(events))
 	for i, ev := range events {
@@ -94,30 +75,18 @@ var instancesCommand = &command{
 				return err
 			}
 			if c.json {
+				if insts == nil {
+					insts = []expandcontract.Instance{}
+				}
 				return writeJSON(c.out(), struct {
-					Migration string         `json:"migration"`
-					Instances []instanceJSON `json:"instances"`
-					ByStage   map[string]int `json:"by_stage"`
-				}{m.Name(), toInstancesJSON(insts), byStageJSON(countStages(insts))})
+					Migration string                    `json:"migration"`
+					Instances []expandcontract.Instance `json:"instances"`
+					ByStage   map[string]int            `json:"by_stage"`
+				}{m.Name(), insts, byStageJSON(countStages(insts))})
 			}
 			return printInstances(c, insts, time.Now())
 		}
 	},
-}
-
-// instanceJSON is an instance in JSON.
-type instanceJSON struct {
-	ID     string    `json:"id"`
-	Stage  string    `json:"stage"`
-	SeenAt time.Time `json:"seen_at"`
-}
-
-func toInstancesJSON(insts []expandcontract.Instance) []instanceJSON {
-	out := make([]instanceJSON, len(insts))
-	for i, in := range insts {
-		out[i] = instanceJSON{ID: in.ID, Stage: in.Stage.String(), SeenAt: in.SeenAt.UTC()}
-	}
-	return out
 }
 
 // countStages counts the instances that resolve each stage.

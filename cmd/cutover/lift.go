@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/cutover-go/cutover/expandcontract"
 )
@@ -30,14 +29,14 @@ var liftCommand = &command{
 				return err
 			}
 			if c.json {
-				var was *ceilingJSON
+				var was *expandcontract.Ceiling
 				if lifted {
-					was = toCeilingJSON(cur.Ceiling)
+					was = cur.Ceiling
 				}
 				return writeJSON(c.out(), struct {
-					Migration string       `json:"migration"`
-					Lifted    bool         `json:"lifted"`
-					Ceiling   *ceilingJSON `json:"ceiling"`
+					Migration string                  `json:"migration"`
+					Lifted    bool                    `json:"lifted"`
+					Ceiling   *expandcontract.Ceiling `json:"ceiling"`
 				}{m.Name(), lifted, was})
 			}
 			if !lifted {
@@ -48,25 +47,6 @@ var liftCommand = &command{
 			return nil
 		}
 	},
-}
-
-// ceilingJSON is a stage ceiling in JSON.
-type ceilingJSON struct {
-	Stage    string    `json:"stage"`
-	SetAt    time.Time `json:"set_at"`
-	Until    time.Time `json:"until"`
-	Trigger  string    `json:"trigger"`
-	Figures  string    `json:"figures"`
-	Instance string    `json:"instance"`
-}
-
-// toCeilingJSON converts c, or returns nil for a nil one.
-func toCeilingJSON(c *expandcontract.Ceiling) *ceilingJSON {
-	if c == nil {
-		return nil
-	}
-	return &ceilingJSON{Stage: c.Stage.String(), SetAt: c.SetAt.UTC(), Until: c.Until.UTC(), Trigger: c.Trigger,
-		Figures: c.Figures, Instance: c.Instance}
 }
 
 // ceilingLine shows the ceiling in force, or the one recorded past its

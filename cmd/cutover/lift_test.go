@@ -18,7 +18,7 @@ func TestLiftAndStatusCeiling(t *testing.T) {
 	db := testdb.SQLite(t)
 	m := toBackfill(t, db)
 	assert.Contains(t, ok(t, db, "status", "users-email").stdout, "ceiling       none\n")
-	applied, err := m.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.DualWrite, Trigger: "new-store-errors",
+	applied, _, err := m.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.DualWrite, Trigger: "new-store-errors",
 		Figures: "error rate 12% over 1m", Instance: "svc-1", CoolDown: time.Hour})
 	require.NoError(t, err)
 	require.True(t, applied)

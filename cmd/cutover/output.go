@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cutover-go/cutover/expandcontract"
 )
 
 // writeJSON prints v as indented JSON and a newline.
@@ -14,6 +16,23 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// statusParts are the backfill and the running verification of a status,
+// as the library's document of a status (docs/status.md) writes them.
+type statusParts struct {
+	Backfill  json.RawMessage `json:"backfill"`
+	Verifying json.RawMessage `json:"verifying"`
+}
+
+// partsOf returns the parts of the document of s.
+func partsOf(s expandcontract.Status) (statusParts, error) {
+	var p statusParts
+	b, err := json.Marshal(s)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	return p, err
 }
 
 // table prints rows under header, in columns.

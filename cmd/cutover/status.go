@@ -47,150 +47,11 @@ var statusCommand = &command{
 				return err
 			}
 			if c.json {
-				return writeJSON(c.out(), toStatusJSON(s))
+				return writeJSON(c.out(), s) // the library's document, docs/status.md
 			}
 			return printStatus(c, s)
 		}
 	},
-}
-
-// statusJSON is the status of a migration in JSON.
-type statusJSON struct {
-	Migration    string           `json:"migration"`
-	At           time.Time        `json:"at"`
-	Phase        string           `json:"phase"`
-	Version      int64            `json:"version"`
-	UpdatedAt    time.Time        `json:"updated_at"`
-	Stages       []string         `json:"stages"`
-	Ceiling      *ceilingJSON     `json:"ceiling"`
-	Backfill     backfillJSON     `json:"backfill"`
-	Verification verificationJSON `json:"verification"`
-	Verifying    *verifyingJSON   `json:"verifying"`
-	Repairs      repairsJSON      `json:"repairs"`
-	Instances    []instanceJSON   `json:"instances"`
-	ByStage      map[string]int   `json:"by_stage"`
-	Events       []eventJSON      `json:"events"`
-}
-
-// backfillJSON is the state of a backfill in JSON.
-type backfillJSON struct {
-	Rows       int64        `json:"rows"`
-	Total      int64        `json:"total"`
-	Rate       float64      `json:"rate"`
-	ETASeconds float64      `json:"eta_seconds"`
-	Done       bool         `json:"done"`
-	Paused     bool         `json:"paused"`
-	Canceled   bool         `json:"canceled"`
-	Checkpoint string       `json:"checkpoint"`
-	StartedAt  *time.Time   `json:"started_at"`
-	DoneAt     *time.Time   `json:"done_at"`
-	LeaseOwner string       `json:"lease_owner"`
-	LeaseUntil *time.Time   `json:"lease_until"`
-	RateLimit  float64      `json:"rate_limit"`
-	BatchSize  int          `json:"batch_size"`
-	Throttled  string       `json:"throttled"`
-	Samples    []sampleJSON `json:"samples"`
-	Ranges     *rangesJSON  `json:"ranges,omitempty"` // a partitioned backfill's ranges; absent if it is not split
-}
-
-// rangesJSON counts the key ranges of a partitioned backfill in JSON.
-type rangesJSON struct {
-	Total  int `json:"total"`
-	Done   int `json:"done"`
-	Leased int `json:"leased"`
-}
-
-// sampleJSON is the progress of a backfill at one time.
-type sampleJSON struct {
-	At   time.Time `json:"at"`
-	Rows int64     `json:"rows"`
-}
-
-// verificationJSON is the last verification in JSON.
-type verificationJSON struct {
-	At          *time.Time `json:"at"`
-	AgeSeconds  float64    `json:"age_seconds"`
-	Clean       bool       `json:"clean"`
-	Rows        int64      `json:"rows"`
-	Differences int64      `json:"differences"`
-	Detail      string     `json:"detail"`
-}
-
-// verifyingJSON is the progress of a running verification in JSON.
-type verifyingJSON struct {
-	StartedAt  time.Time `json:"started_at"`
-	Owner      string    `json:"owner"`
-	Rows       int64     `json:"rows"`
-	Total      int64     `json:"total"`
-	Rate       float64   `json:"rate"`
-	ETASeconds float64   `json:"eta_seconds"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
-
-// toVerifyingJSON returns the running verification of s, or nil if none
-// runs.
-func toVerifyingJSON(s expandcontract.Status) *verifyingJSON {
-	p := s.Verifying
-	if p == nil {
-		return nil
-	}
-	return &verifyingJSON{StartedAt: p.Started.UTC(), Owner: p.Owner, Rows: p.Rows, Total: p.Total, Rate: p.Rate,
-		ETASeconds: seconds(p.ETA), UpdatedAt: p.UpdatedAt.UTC()}
-}
-
-// repairsJSON is the repair backlog in JSON.
-type repairsJSON struct {
-	Pending int64         `json:"pending"`
-	Stuck   int64         `json:"stuck"`
-	Oldest  *time.Time    `json:"oldest"`
-	History []backlogJSON `json:"history"`
-}
-
-// backlogJSON is the repair backlog at one time.
-type backlogJSON struct {
-	At      time.Time `json:"at"`
-	Pending int64     `json:"pending"`
-}
-
-func toStatusJSON(s expandcontract.Status) statusJSON {
-	st := s.State
-	out := statusJSON{Migration: st.Name, At: s.At.UTC(), Phase: st.Phase.String(), Version: st.Version,
-		UpdatedAt: st.UpdatedAt.UTC(), Stages: make([]string, len(s.Stages)), Backfill: toBackfillJSON(s),
-		Verification: verificationJSON{At: timeOrNil(st.Verification.At), AgeSeconds: seconds(s.VerificationAge),
-			Clean: st.Verification.Clean, Rows: st.Verification.Rows, Differences: st.Verification.Differences,
-			Detail: st.Verification.Detail},
-		Verifying: toVerifyingJSON(s),
-		Repairs: repairsJSON{Pending: s.Repairs.Pending, Stuck: s.Repairs.Stuck, Oldest: timeOrNil(s.Repairs.Oldest),
-			History: make([]backlogJSON, len(s.Repairs.History))},
-		Instances: toInstancesJSON(s.Instances), ByStage: byStageJSON(s.ByStage), Events: make([]eventJSON, len(s.Events)),
-		Ceiling: toCeilingJSON(s.Ceiling)}
-	for i, stage := range s.Stages {
-		out.Stages[i] = stage.String()
-	}
-	for i, b := range s.Repairs.History {
-		out.Repairs.History[i] = backlogJSON{At: b.At.UTC(), Pending: b.Pending}
-	}
-	for i, ev := range s.Events {
-		out.Events[i] = toEventJSON(ev)
-	}
-	return out
-}
-
-func toBackfillJSON(s expandcontract.Status) backfillJSON {
-	b := s.State.Backfill
-	samples := make([]sampleJSON, len(s.Backfill.Samples))
-	for i, x := range s.Backfill.Samples {
-		samples[i] = sampleJSON{At: x.At.UTC(), Rows: x.Rows}
-	}
-	out := backfillJSON{Samples: samples, Rows: b.Rows, Total: b.Total, Rate: s.Backfill.Rate, ETASeconds: seconds(s.Backfill.ETA),
-		Done: b.Done(), Paused: b.Paused, Canceled: b.Canceled, Checkpoint: b.Checkpoint,
-		StartedAt: timeOrNil(b.StartedAt), DoneAt: timeOrNil(b.DoneAt),
-		LeaseOwner: b.LeaseOwner, LeaseUntil: timeOrNil(b.LeaseUntil), RateLimit: b.RateLimit, BatchSize: b.BatchSize,
-		Throttled: b.Throttled}
-	if r := s.Backfill.Ranges; r.Total > 0 {
-		out.Ranges = &rangesJSON{Total: r.Total, Done: r.Done, Leased: r.Leased}
-	}
-	return out
 }
 
 // readStatus reads the status of m.
@@ -376,13 +237,12 @@ func statusAll(c *call) error {
 		return err
 	}
 	if c.json {
-		out := struct {
-			Migrations []statusJSON `json:"migrations"`
-		}{make([]statusJSON, len(all))}
-		for i, s := range all {
-			out.Migrations[i] = toStatusJSON(s)
+		if all == nil {
+			all = []expandcontract.Status{} // [], not null
 		}
-		return writeJSON(c.out(), out)
+		return writeJSON(c.out(), struct {
+			Migrations []expandcontract.Status `json:"migrations"`
+		}{all})
 	}
 	rows := make([][]string, len(all))
 	for i, s := range all {

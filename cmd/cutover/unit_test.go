@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"os"
@@ -86,7 +87,11 @@ func TestBackfillThrottledLine(t *testing.T) {
 	assert.Equal(t, "[#######.......................]  25%  10/40 rows  throttled: replica lag 12s > 5s on walreceiver (127.0.0.1:5433)",
 		backfillLine(s))
 	assert.Equal(t, "25% of 40, throttled", backfillShort(s))
-	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", toBackfillJSON(s).Throttled)
+	parts, err := partsOf(s)
+	require.NoError(t, err)
+	var b struct{ Throttled string }
+	require.NoError(t, json.Unmarshal(parts.Backfill, &b))
+	assert.Equal(t, "replica lag 12s > 5s on walreceiver (127.0.0.1:5433)", b.Throttled)
 }
 
 func TestBackfillRangesLine(t *testing.T) {
@@ -95,10 +100,22 @@ func TestBackfillRangesLine(t *testing.T) {
 	s.At = now
 	s.State.Backfill = expandcontract.BackfillState{Rows: 20, Total: 40, StartedAt: now.Add(-time.Minute)}
 	assert.Equal(t, "[###############...............]  50%  20/40 rows", backfillLine(s), "a backfill not split shows no ranges")
-	assert.Nil(t, toBackfillJSON(s).Ranges)
+	assert.NotContains(t, string(backfillDoc(t, s)), `"ranges"`)
 
 	s.Backfill.Ranges = expandcontract.Ranges{Total: 4, Done: 2, Leased: 2}
 	assert.Equal(t, "[###############...............]  50%  20/40 rows  ranges 2/4 done, 2 leased", backfillLine(s))
-	require.NotNil(t, toBackfillJSON(s).Ranges)
-	assert.Equal(t, rangesJSON{Total: 4, Done: 2, Leased: 2}, *toBackfillJSON(s).Ranges)
+	var b struct {
+		Ranges *struct{ Total, Done, Leased int } `json:"ranges"`
+	}
+	require.NoError(t, json.Unmarshal(backfillDoc(t, s), &b))
+	require.NotNil(t, b.Ranges)
+	assert.Equal(t, [3]int{4, 2, 2}, [3]int{b.Ranges.Total, b.Ranges.Done, b.Ranges.Leased})
+}
+
+// backfillDoc returns the backfill of s's document, as the command prints it.
+func backfillDoc(t *testing.T, s expandcontract.Status) json.RawMessage {
+	t.Helper()
+	parts, err := partsOf(s)
+	require.NoError(t, err)
+	return parts.Backfill
 }

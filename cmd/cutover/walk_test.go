@@ -389,9 +389,9 @@ func TestWalk(t *testing.T) {
 		}
 		okJSON(t, db, &all, "status")
 		require.Len(t, all.Migrations, 2)
-		assert.Equal(t, "orders-split", all.Migrations[0].Migration)
+		assert.Equal(t, "orders-split", all.Migrations[0].Name)
 		assert.Equal(t, "expand", all.Migrations[0].Phase)
-		assert.Equal(t, "users-email", all.Migrations[1].Migration)
+		assert.Equal(t, "users-email", all.Migrations[1].Name)
 		assert.Equal(t, "contract", all.Migrations[1].Phase)
 		r = ok(t, db, "status")
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")

@@ -10,12 +10,11 @@ import (
 
 // watchJSON is one line of status --watch --json.
 type watchJSON struct {
-	Migration string         `json:"migration"`
-	At        time.Time      `json:"at"`
-	Phase     string         `json:"phase"`
-	Backfill  backfillJSON   `json:"backfill"`
-	Verifying *verifyingJSON `json:"verifying"`
-	Ended     string         `json:"ended,omitempty"` // why the watch ended, on its last line
+	Migration string `json:"migration"`
+	At        string `json:"at"`
+	Phase     string `json:"phase"`
+	statusParts
+	Ended string `json:"ended,omitempty"` // why the watch ended, on its last line
 }
 
 // watchStatus prints the progress of m's backfill, and of a verification
@@ -39,8 +38,11 @@ func watchStatus(c *call, m *expandcontract.Migration, interval time.Duration) e
 			ended = watchEnded(s.State)
 		}
 		if c.json {
-			err = writeJSON1(c, watchJSON{Migration: m.Name(), At: s.At, Phase: s.State.Phase.String(),
-				Backfill: toBackfillJSON(s), Verifying: toVerifyingJSON(s), Ended: ended})
+			var parts statusParts
+			if parts, err = partsOf(s); err == nil {
+				err = writeJSON1(c, watchJSON{Migration: m.Name(), At: s.At.UTC().Format(time.RFC3339Nano),
+					Phase: s.State.Phase.String(), statusParts: parts, Ended: ended})
+			}
 		} else {
 			line := m.Name() + ": " + backfillLine(s)
 			if ended != "" && !s.State.Backfill.Done() {

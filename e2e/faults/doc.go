@@ -67,4 +67,27 @@
 // measures and logs. Run it with
 //
 //	go -C e2e test -race -count=1 -run TestHotKeys -v ./faults/
+//
+// TestAutoDemotion, TestNoFalseDemotion and TestLatencyAlarmOnly prove
+// the automatic back-off of package trigger. A walker takes a migration
+// to switchreads; then two service instances (api-1 and api-2) serve it
+// with the flag at live, each with its own connection pools, metadata
+// store handle, bound (TTL fleetTTL), trigger.Monitor (demoting with
+// trigger.DemoteTo to shadow, recording alarms with
+// trigger.WithAlarmHistory), breaker, writer and reader, sharing the
+// repair log and its repairer. The monitors and the bounds run on one
+// fake clock that the test moves by fleetStep per round of load, and
+// each round's load is bounded in operations: a monitor evaluates at the
+// start of each round, as Monitor.Run would once per interval, and once a
+// ceiling changed a TTL ago by that clock the round waits, bounded in real
+// time, until every bound's background read has brought it. So "demoted
+// within the trigger's window plus the bound's TTL" is counted in the fake
+// clock and does not depend on how busy the machine is; the real times
+// are logged. TestAutoDemotion puts 2 s of latency and then a full outage
+// on the new store; TestNoFalseDemotion runs a fault-free minute (flag
+// -autodemote.calm) with the default rules and the test's; and
+// TestLatencyAlarmOnly slows the new store by 20 ms a reply. Each round's
+// callers get the checks of every window of the walk. Run them with
+//
+//	go -C e2e test -race -count=1 -run 'TestAutoDemotion|TestNoFalseDemotion|TestLatencyAlarmOnly' -v ./faults/
 package faults

@@ -301,7 +301,6 @@ type library struct {
 func newLibrary(ctx context.Context, t *testing.T, db *sqlx.DB, name string, stages cutover.StageSource, timeout time.Duration) *library {
 	t.Helper()
 	l := &library{metrics: metrictest.New(t), logger: slog.New(slog.DiscardHandler)}
-	mp := l.metrics.Provider()
 	var err error
 	if l.store, err = expandcontract.Open(ctx, db, expandcontract.WithLogger(l.logger)); err != nil {
 		t.Fatal(err)
@@ -313,6 +312,17 @@ func newLibrary(ctx context.Context, t *testing.T, db *sqlx.DB, name string, sta
 		t.Fatal(err)
 	}
 	l.repairs = newCountingLog(l.durable)
+	l.wire(t, stages, timeout)
+	return l
+}
+
+// wire makes the library's breaker, which opens after five failures in a
+// row for 250 ms, and its dual writer, with the stages from stages,
+// timeout as the secondary timeout and the extra options of the writer.
+func (l *library) wire(t *testing.T, stages cutover.StageSource, timeout time.Duration, extra ...dualwrite.Option) {
+	t.Helper()
+	mp := l.metrics.Provider()
+	var err error
 	l.breaker, err = breaker.New("users-new", breaker.WithSettings(breaker.Settings{
 		MaxRequests: 3,
 		Timeout:     250 * time.Millisecond,
@@ -322,22 +332,22 @@ func newLibrary(ctx context.Context, t *testing.T, db *sqlx.DB, name string, sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.saves, err = dualwrite.New("users.save", stages, l.repairs,
+	l.saves, err = dualwrite.New("users.save", stages, l.repairs, append([]dualwrite.Option{
 		dualwrite.WithBreaker(l.breaker), dualwrite.WithTimeout(timeout),
-		dualwrite.WithMeterProvider(mp), dualwrite.WithLogger(l.logger))
+		dualwrite.WithMeterProvider(mp), dualwrite.WithLogger(l.logger)}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l
 }
 
 // newReader returns the shadow reader of rows of type T that goes with the
-// library l, with the stages from stages and timeout on its comparisons.
-func newReader[T any](t *testing.T, l *library, stages cutover.StageSource, timeout time.Duration) *shadowread.Reader[T] {
+// library l, with the stages from stages, timeout on its comparisons and
+// the extra options.
+func newReader[T any](t *testing.T, l *library, stages cutover.StageSource, timeout time.Duration, extra ...shadowread.Option[T]) *shadowread.Reader[T] {
 	t.Helper()
-	r, err := shadowread.New[T]("users.get", stages,
+	r, err := shadowread.New[T]("users.get", stages, append([]shadowread.Option[T]{
 		shadowread.WithBreaker[T](l.breaker), shadowread.WithRepairLog[T](l.repairs), shadowread.WithTimeout[T](timeout),
-		shadowread.WithFailures[T](isStoreFailure), shadowread.WithMeterProvider[T](l.metrics.Provider()), shadowread.WithLogger[T](l.logger))
+		shadowread.WithFailures[T](isStoreFailure), shadowread.WithMeterProvider[T](l.metrics.Provider()), shadowread.WithLogger[T](l.logger)}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,14 +380,17 @@ func mustTable(t *testing.T, side cutover.Side, db *sqlx.DB, timeout time.Durati
 }
 
 // seed writes version 1 of every key to the old store.
-func (w *walker) seed() {
+func (w *walker) seed() { w.seedKeys(w.load.Keys()) }
+
+// seedKeys writes version 1 of keys to the old store.
+func (w *walker) seedKeys(keys []string) {
 	tx, err := w.old.BeginTxx(w.ctx, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	defer tx.Rollback()
 	q := w.old.Rebind(`INSERT INTO users (id, name, version) VALUES (?, ?, ?)`)
-	for _, key := range w.load.Keys() {
+	for _, key := range keys {
 		u := userAt(key, 1)
 		if _, err := tx.ExecContext(w.ctx, q, u.ID, u.Name, u.Version); err != nil {
 			w.t.Fatalf("seed: %v", err)
@@ -459,7 +472,16 @@ func (w *walker) row(win *Window, end snapshot) {
 	tot := win.Totals()
 	r := windowRow(w.kind, win.Stage.String(), win, tot, w.openSnap, end)
 	w.rep.Windows = append(w.rep.Windows, r)
-	where := fmt.Sprintf("%s/%s", r.Stage, r.Fault)
+	checkWindow(t, fmt.Sprintf("%s/%s", r.Stage, r.Fault), tot, w.s)
+}
+
+// checkWindow checks what the callers of the window where saw, tot: some
+// operations ran, every caller error came from the authoritative store
+// (none at all before complete), no read was stale where the freshest
+// store answers, and the p99 of their latency is within the suite's
+// bound.
+func checkWindow(t *testing.T, where string, tot Totals, s settings) {
+	t.Helper()
 	if tot.Ops == 0 {
 		t.Errorf("%s: no operation ran", where)
 	}
@@ -473,8 +495,8 @@ func (w *walker) row(win *Window, end snapshot) {
 	if tot.StaleBad > 0 {
 		t.Errorf("%s: %d reads returned a version older than the key's last acknowledged write", where, tot.StaleBad)
 	}
-	if bound := w.s.latencyBound(); tot.P99 > bound {
-		t.Errorf("%s: p99 caller latency %v exceeds %v (secondary timeout %v)", where, tot.P99, bound, w.s.timeout)
+	if bound := s.latencyBound(); tot.P99 > bound {
+		t.Errorf("%s: p99 caller latency %v exceeds %v (secondary timeout %v)", where, tot.P99, bound, s.timeout)
 	}
 }
 

@@ -101,7 +101,7 @@ type Window struct {
 // keys and read random keys through the library, as fast as the pace lets
 // them and at most a bounded number of times per window.
 type Load struct {
-	stages *Stages
+	stage  func(ctx context.Context) cutover.Stage // the stage of an operation about to start
 	saves  *dualwrite.Writer
 	gets   *shadowread.Reader[User]
 	stores [2]*Table
@@ -137,18 +137,36 @@ type operation func(ctx context.Context, id int, w *Window, ws *workerStats, rng
 // NewLoad returns the load of workers workers, each owning perWorker keys
 // seeded at version 1 in the old store.
 func NewLoad(workers, perWorker int, stages *Stages, saves *dualwrite.Writer, gets *shadowread.Reader[User], stores [2]*Table, pace time.Duration) *Load {
-	l := &Load{stages: stages, saves: saves, gets: gets, stores: stores, deadline: 5 * time.Second,
-		keys: make([][]string, workers), state: make([][]keyState, workers), windows: windows{workers: workers, pace: pace}}
+	return newLoad("user", workers, perWorker, func(context.Context) cutover.Stage { return stages.Get() }, saves, gets, stores, pace)
+}
+
+// newLoad returns the load of workers workers, each owning perWorker keys
+// named after prefix, seeded at version 1 in the old store; each
+// operation's stage is what stage returns as it starts.
+func newLoad(prefix string, workers, perWorker int, stage func(context.Context) cutover.Stage, saves *dualwrite.Writer,
+	gets *shadowread.Reader[User], stores [2]*Table, pace time.Duration) *Load {
+	l := &Load{stage: stage, saves: saves, gets: gets, stores: stores, deadline: 5 * time.Second,
+		keys: loadKeys(prefix, workers, perWorker), state: make([][]keyState, workers), windows: windows{workers: workers, pace: pace}}
 	for w := range workers {
-		for k := range perWorker {
-			id := fmt.Sprintf("user-%02d-%03d", w, k)
-			l.keys[w] = append(l.keys[w], id)
+		for _, id := range l.keys[w] {
 			l.state[w] = append(l.state[w], keyState{attempted: 1, acked: 1, ackedWin: -1})
 			l.all = append(l.all, id)
 		}
 	}
 	slices.Sort(l.all)
 	return l
+}
+
+// loadKeys returns the keys of a load: keys[w] are the perWorker keys of
+// worker w, named after prefix.
+func loadKeys(prefix string, workers, perWorker int) [][]string {
+	keys := make([][]string, workers)
+	for w := range workers {
+		for k := range perWorker {
+			keys[w] = append(keys[w], fmt.Sprintf("%s-%02d-%03d", prefix, w, k))
+		}
+	}
+	return keys
 }
 
 // Keys returns every key, sorted.
@@ -234,7 +252,7 @@ func (l *windows) work(ctx context.Context, id int, op operation) {
 func (l *Load) op(ctx context.Context, id int, w *Window, ws *workerStats, rng *rand.Rand) {
 	ctx, cancel := context.WithTimeout(ctx, l.deadline)
 	defer cancel()
-	stage := l.stages.Get()
+	stage := l.stage(ctx)
 	ctx = context.WithValue(ctx, stageKey{}, stage)
 	if rng.IntN(10) < 6 {
 		k := rng.IntN(len(l.keys[id]))

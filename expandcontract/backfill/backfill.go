@@ -142,6 +142,8 @@ type config struct {
 	batchPause  time.Duration
 	throttle    func(ctx context.Context) (time.Duration, error)
 	throttleSet bool
+	hold        func(ctx context.Context) (why string, err error)
+	holdSet     bool
 	lag         *lagThrottle
 	owner       string
 	ownerSet    bool
@@ -205,6 +207,19 @@ func WithBatchPause(d time.Duration) Option {
 // return a wait instead.
 func WithThrottle(f func(ctx context.Context) (wait time.Duration, err error)) Option {
 	return optionFunc(func(c *config) { c.throttle, c.throttleSet = f, true })
+}
+
+// WithHold sets a condition checked before each batch, after the lag
+// throttle and the throttle hook: while f returns a reason, the runner
+// holds the next batch, keeping its lease, records the reason as the
+// migration's [expandcontract.BackfillState].Throttled, and asks f again
+// every poll interval ([WithPollInterval]). The batch starts once f
+// returns "". A trigger monitor's Hold method
+// (github.com/cutover-go/cutover/trigger) is such a function: it holds
+// the backfill while the new store's latency trigger fires. An error from
+// f stops the run with that error.
+func WithHold(f func(ctx context.Context) (why string, err error)) Option {
+	return optionFunc(func(c *config) { c.hold, c.holdSet = f, true })
 }
 
 // WithOwner sets the id under which the runner takes the backfill's lease,
@@ -355,6 +370,8 @@ func New(m *expandcontract.Migration, keys Keyset, batch Batch, opts ...Option) 
 		return nil, bad("batch pause must not be negative, got %v", c.batchPause)
 	case c.throttleSet && c.throttle == nil:
 		return nil, bad("nil throttle function")
+	case c.holdSet && c.hold == nil:
+		return nil, bad("nil hold function")
 	case c.lag != nil && c.lag.err != nil:
 		return nil, bad("%v", c.lag.err)
 	case c.progressSet && c.progress == nil:

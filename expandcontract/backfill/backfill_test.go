@@ -916,6 +916,7 @@ func TestBackfillBadInput(t *testing.T) {
 			{"NaN rate", "phones", keys, good, []backfill.Option{backfill.WithRate(math.NaN())}, "rate must be"},
 			{"negative pause", "phones", keys, good, []backfill.Option{backfill.WithBatchPause(-time.Second)}, "batch pause"},
 			{"nil throttle", "phones", keys, good, []backfill.Option{backfill.WithThrottle(nil)}, "nil throttle"},
+			{"nil hold", "phones", keys, good, []backfill.Option{backfill.WithHold(nil)}, "nil hold"},
 			{"nil progress", "phones", keys, good, []backfill.Option{backfill.WithProgress(nil)}, "nil progress"},
 			{"short lease", "phones", keys, good, []backfill.Option{backfill.WithLease(0)}, "lease TTL"},
 			{"empty owner", "phones", keys, good, []backfill.Option{backfill.WithOwner("")}, "owner"},

@@ -649,10 +649,11 @@ func (b *Runner) estimate(ctx context.Context, r *run) error {
 	return nil
 }
 
-// throttle holds the next batch while the lag throttle or the throttle
-// hook asks it to wait, recording why in the metadata while it waits.
+// throttle holds the next batch while the lag throttle, the throttle hook
+// or the hold asks it to wait, recording why in the metadata while it
+// waits.
 func (b *Runner) throttle(ctx context.Context, r *run) error {
-	if b.cfg.lag == nil && b.cfg.throttle == nil {
+	if b.cfg.lag == nil && b.cfg.throttle == nil && b.cfg.hold == nil {
 		return nil
 	}
 	for {
@@ -680,8 +681,8 @@ func (b *Runner) throttle(ctx context.Context, r *run) error {
 // records, in bytes.
 const maxThrottledLen = 500
 
-// throttleWait asks the lag throttle, then the throttle hook, whether the
-// next batch must wait, and returns how long and why.
+// throttleWait asks the lag throttle, then the throttle hook, then the
+// hold, whether the next batch must wait, and returns how long and why.
 func (b *Runner) throttleWait(ctx context.Context) (time.Duration, string, error) {
 	if l := b.cfg.lag; l != nil {
 		why, err := l.check(ctx, time.Now())
@@ -709,6 +710,18 @@ func (b *Runner) throttleWait(ctx context.Context) (time.Duration, string, error
 		}
 		if wait > 0 {
 			return wait, "throttle hook: wait " + wait.String(), nil
+		}
+	}
+	if b.cfg.hold != nil {
+		why, err := b.cfg.hold(ctx)
+		if ctx.Err() != nil {
+			return 0, "", nil
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("backfill: %q: hold: %w", b.name, err)
+		}
+		if why != "" {
+			return b.cfg.poll, why, nil
 		}
 	}
 	return 0, "", nil

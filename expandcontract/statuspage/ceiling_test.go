@@ -24,7 +24,7 @@ func TestStoreCeiling(t *testing.T) {
 		assert.NotContains(t, body, `id="ceiling"`)
 		assert.NotContains(t, body, `action="lift"`, "no ceiling, no Lift button")
 
-		applied, err := f.orders.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.DualWrite,
+		applied, _, err := f.orders.Demote(t.Context(), expandcontract.Demotion{Ceiling: cutover.DualWrite,
 			Trigger: "new-store-errors", Figures: "error rate 12% over 1m", Instance: "host-1", CoolDown: time.Hour})
 		require.NoError(t, err)
 		require.True(t, applied)

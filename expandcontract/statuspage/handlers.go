@@ -47,11 +47,10 @@ func (h *Handler) indexJSON(w http.ResponseWriter, r *http.Request) {
 		h.readFailed(w, r, "", true, err)
 		return
 	}
-	doc := indexJSON{Migrations: make([]statusJSON, len(sts))}
-	for i, st := range sts {
-		doc.Migrations[i] = statusDoc(st)
+	if sts == nil {
+		sts = []expandcontract.Status{} // [], not null
 	}
-	writeJSON(w, r, http.StatusOK, doc)
+	writeJSON(w, r, http.StatusOK, indexJSON{Migrations: sts})
 }
 
 func (h *Handler) migration(w http.ResponseWriter, r *http.Request, name string) {
@@ -77,7 +76,7 @@ func (h *Handler) migrationJSON(w http.ResponseWriter, r *http.Request, name str
 		h.readFailed(w, r, name, true, err)
 		return
 	}
-	writeJSON(w, r, http.StatusOK, statusDoc(st))
+	writeJSON(w, r, http.StatusOK, st)
 }
 
 // readFailed answers a read of the migration name ("" for all of them)

@@ -337,7 +337,7 @@ func TestJSONSchema(t *testing.T) {
 	st.Instances = st.Instances[:1]
 	st.ByStage = map[cutover.Stage]int{cutover.Shadow: 1}
 	st.Verifying = verifyingAt(at)
-	b, err := json.Marshal(statusDoc(st))
+	b, err := json.Marshal(st)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{
   "name": "orders",
@@ -369,8 +369,8 @@ func TestJSONSchema(t *testing.T) {
   },
   "instances": [{"id": "host-1", "stage": "shadow", "seen_at": "2026-03-14T15:09:23Z"}],
   "by_stage": {"shadow": 1},
-  "events": [{"id": 3, "at": "2026-03-14T14:09:26Z", "actor": "alice", "kind": "move", "from": "dualwrite",
-    "to": "backfill", "version": 3, "reason": "dual writes everywhere", "detail": ""}]
+  "events": [{"id": 3, "migration": "orders", "at": "2026-03-14T14:09:26Z", "actor": "alice", "kind": "move",
+    "from": "dualwrite", "to": "backfill", "version": 3, "reason": "dual writes everywhere", "detail": ""}]
 }`, string(b))
 }
 

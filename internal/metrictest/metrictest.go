@@ -78,3 +78,27 @@ func has(set attribute.Set, key, value string) bool {
 	v, ok := set.Value(attribute.Key(key))
 	return ok && v.Emit() == value
 }
+
+// GaugePoints returns the data points of the int64 gauge name whose
+// attribute key has value (all points if key is empty), as their values:
+// none if the gauge reported nothing.
+func (r *Reader) GaugePoints(name, key, value string) []int64 {
+	r.tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.reader.Collect(context.Background(), &rm); err != nil {
+		r.tb.Fatalf("metrictest: collect: %v", err)
+	}
+	var out []int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name {
+				for _, p := range g.DataPoints {
+					if has(p.Attributes, key, value) {
+						out = append(out, p.Value)
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package storecall
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -15,14 +16,20 @@ import (
 //
 // It does what context.WithTimeout(context.WithoutCancel(ctx), timeout)
 // does, for a fraction of the cost when the store is fast: it allocates
-// once, reads the monotonic clock once, and makes its Done channel and the
-// timer that closes it only when someone asks for Done (or derives a
-// context from it). A store function that never waits on its context pays
-// for neither, and Err still reports the deadline once it has passed.
+// once, and reads the monotonic clock, makes its Done channel and the timer
+// that closes it only when someone asks for them. The timeout runs from the
+// first time the call looks at the context (Deadline, Done, Err, or a
+// context derived from it), which for a store that uses its context is
+// where its work starts: a database driver asks for Done before it takes a
+// connection. A store function that never looks at its context pays for
+// none of it, and could not have been bounded by it anyway.
 type Detached struct {
 	parent  context.Context // for Value only
-	start   time.Duration   // the monotonic clock, read by Detach
 	timeout time.Duration   // no deadline if not positive
+
+	// start is the monotonic reading at which the timeout began, or
+	// notStarted while no one has looked at d.
+	start atomic.Int64
 
 	// state is how d ended (an end), with the bit armed once watch has
 	// made the Done channel. Until then d ends with one compare-and-swap;
@@ -75,11 +82,14 @@ func since() time.Duration { return time.Since(epoch) }
 // positive.
 func Detach(ctx context.Context, timeout time.Duration) *Detached {
 	d := &Detached{parent: ctx, timeout: timeout}
-	if timeout > 0 {
-		d.start = since()
-	}
+	d.start.Store(notStarted)
 	return d
 }
+
+// notStarted is the start of a [Detached] that no one has looked at yet.
+// Monotonic readings can be negative (in a synctest bubble, whose clock
+// began before epoch), but never this far back.
+const notStarted = math.MinInt64
 
 // Release ends d, as the cancel function of context.WithTimeout does: from
 // then on Err returns context.Canceled, if d had not ended already, and
@@ -120,8 +130,19 @@ func (d *Detached) Deadline() (time.Time, bool) {
 	return now.Add(d.left(now.Sub(epoch))), true
 }
 
-// left returns how long the call has left at the monotonic reading now.
-func (d *Detached) left(now time.Duration) time.Duration { return d.start + d.timeout - now }
+// left returns how long the call has left at the monotonic reading now,
+// starting the timeout at now if no one has looked at d before.
+func (d *Detached) left(now time.Duration) time.Duration {
+	start := d.start.Load()
+	if start == notStarted {
+		if d.start.CompareAndSwap(notStarted, int64(now)) {
+			start = int64(now)
+		} else {
+			start = d.start.Load() // another goroutine looked first
+		}
+	}
+	return time.Duration(start) + d.timeout - now
+}
 
 // Done returns a channel closed when the timeout runs out or d is released.
 func (d *Detached) Done() <-chan struct{} {

@@ -57,6 +57,32 @@ func TestDetachedDeadline(t *testing.T) {
 	})
 }
 
+// The timeout begins when the call first looks at its context, not when
+// the context is made: a store that never looks reads no clock.
+func TestDetachedTimeoutStartsAtTheFirstLook(t *testing.T) {
+	for name, look := range map[string]func(d *storecall.Detached){
+		"Err":      func(d *storecall.Detached) { _ = d.Err() },
+		"Deadline": func(d *storecall.Detached) { _, _ = d.Deadline() },
+		"Done":     func(d *storecall.Detached) { _ = d.Done() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := storecall.Detach(t.Context(), time.Second)
+				defer d.Release()
+				time.Sleep(5 * time.Second)
+				look(d)
+				deadline, _ := d.Deadline()
+				assert.Equal(t, time.Now().Add(time.Second), deadline, "a second from the first look")
+				time.Sleep(time.Second - time.Nanosecond)
+				assert.NoError(t, d.Err())
+				time.Sleep(time.Nanosecond)
+				assert.ErrorIs(t, d.Err(), context.DeadlineExceeded)
+				<-d.Done()
+			})
+		})
+	}
+}
+
 func TestDetachedDoneClosesAtTheDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := storecall.Detach(t.Context(), time.Second)

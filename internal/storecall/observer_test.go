@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,7 @@ import (
 func TestObserver(t *testing.T) {
 	ev := &testutil.Events{}
 	r := recorder(t, testutil.OpenBreaker(t))
-	r.Observer = ev
+	r.SetObserver(ev)
 	ctx := t.Context()
 	down := errors.New("down")
 	f := storecall.ErrFunc(func(_ context.Context, side cutover.Side) error {
@@ -46,4 +47,36 @@ func TestObserver(t *testing.T) {
 	assert.True(t, ev.Calls[2].Outcome.Failed())
 	assert.Equal(t, []cutover.FallbackEvent{{Op: "op", Stage: cutover.Live, Reason: cutover.FallbackRefused}}, ev.Fallbacks)
 	assert.Equal(t, []cutover.ComparisonEvent{{Op: "op", Stage: cutover.Shadow, Result: cutover.CompareMismatch}}, ev.Comparisons)
+}
+
+// latencyFree is an observer that says it uses no latency.
+type latencyFree struct{ testutil.Events }
+
+func (*latencyFree) ObservesLatency() bool { return false }
+
+// TestObserverWithoutLatency: an observer that uses no latency is told of
+// every call, with no duration, when no metric records the calls either;
+// one that does use them gets them.
+func TestObserverWithoutLatency(t *testing.T) {
+	ctx := t.Context()
+	slow := storecall.ErrFunc(func(context.Context, cutover.Side) error {
+		start := time.Now()
+		for time.Since(start) == 0 { // at least one tick of the clock
+		}
+		return nil
+	})
+	free := &latencyFree{}
+	r := recorder(t, nil)
+	r.SetObserver(free)
+	_, o, _ := storecall.Call(ctx, ctx, r, cutover.Live, cutover.New, telemetry.Authoritative, false, slow)
+	require.Equal(t, telemetry.OK, o)
+	require.Len(t, free.Calls, 1, "the call is observed")
+	assert.Zero(t, free.Calls[0].Duration, "and not timed")
+
+	timed := &testutil.Events{}
+	r = recorder(t, nil)
+	r.SetObserver(timed)
+	_, _, _ = storecall.Call(ctx, ctx, r, cutover.Live, cutover.New, telemetry.Authoritative, false, slow)
+	require.Len(t, timed.Calls, 1)
+	assert.Positive(t, timed.Calls[0].Duration, "an observer that says nothing gets the latency")
 }

@@ -54,16 +54,30 @@ type Recorder struct {
 	Tracer  trace.Tracer
 	Breaker *breaker.Breaker // guards the new store; may be nil
 	// Observer, if not nil, is told of every call, fallback and
-	// comparison. Set it before the first call and never after.
+	// comparison. Set it with [Recorder.SetObserver], before the first
+	// call and never after.
 	Observer cutover.Observer
-	op       string
-	spans    [2]string
+	// timeObserver is set when the observer uses the calls' latencies.
+	timeObserver bool
+	op           string
+	spans        [2]string
 }
 
 // NewRecorder returns a recorder for the operation op.
 func NewRecorder(op string, calls *telemetry.Calls, tracer trace.Tracer, b *breaker.Breaker) *Recorder {
 	return &Recorder{Calls: calls, Tracer: tracer, Breaker: b, op: op,
 		spans: [2]string{op + " old", op + " new"}}
+}
+
+// SetObserver makes o the recorder's observer. Calls are timed for it
+// unless it is a [cutover.LatencyObserver] that uses no latency. Call it
+// before the first call and never after.
+func (r *Recorder) SetObserver(o cutover.Observer) {
+	r.Observer = o
+	r.timeObserver = o != nil
+	if lo, ok := o.(cutover.LatencyObserver); ok {
+		r.timeObserver = lo.ObservesLatency()
+	}
 }
 
 // Start starts a span named name under the span that ctx carries, if that
@@ -102,7 +116,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	if traced && trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = r.Tracer.Start(ctx, r.spans[side&1])
 	}
-	timed := r.Observer != nil || r.Calls.Enabled(ctx) // an observer needs the latency too
+	timed := r.timeObserver || r.Calls.Enabled(ctx) // an observer may need the latency too
 	var start time.Duration
 	if timed {
 		start = since() // the monotonic clock alone
@@ -110,7 +124,7 @@ func Call[R any, F Func[R]](ctx, caller context.Context, r *Recorder, stage cuto
 	switch {
 	case !Propagates(stage, side, role):
 		v, err = protect(ctx, side, f)
-	case guarded || span != nil || timed:
+	case guarded || span != nil || timed || r.Observer != nil:
 		v, err = guard(ctx, caller, r, ticket, span, stage, side, role, timed, start, f)
 	default:
 		v, err = call(ctx, side, f) // a panic leaves nothing to complete
@@ -143,12 +157,13 @@ var errPropagated = &cutover.PanicError{Value: "storecall: the call panicked; th
 // observer and the span.
 func (r *Recorder) end(ctx, caller context.Context, ticket breaker.Ticket, span trace.Span, stage cutover.Stage, side cutover.Side, role telemetry.Role, timed bool, start time.Duration, o telemetry.Outcome, err error) {
 	ticket.Done(caller, err)
+	var d time.Duration
 	if timed {
-		d := since() - start
+		d = since() - start
 		r.Calls.Record(ctx, uint8(side), role, o, d)
-		if r.Observer != nil {
-			r.observe(ctx, stage, side, role, o, d)
-		}
+	}
+	if r.Observer != nil {
+		r.observe(ctx, stage, side, role, o, d)
 	}
 	if span != nil {
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
@@ -104,6 +105,12 @@ func startPostgres(cred *syscall.Credential, bin, dir, data, logPath string, set
 			"-c", "full_page_writes=off",
 			"-c", "max_connections=300",
 			"-c", "shared_buffers=32MB",
+			// Logical decoding, for the change data capture tests, with
+			// slots and senders for many tests at once; a primary at
+			// wal_level=logical serves streaming replicas too.
+			"-c", "wal_level=logical",
+			"-c", "max_replication_slots=100",
+			"-c", "max_wal_senders=100",
 		}
 		for _, set := range settings {
 			args = append(args, "-c", set)
@@ -145,8 +152,63 @@ func createPostgres(ctx context.Context, admin *sql.DB, name string) error {
 }
 
 // dropPostgres drops database name, ending any sessions still connected
-// to it.
+// to it. Replication slots of the database, which would keep WAL on the
+// shared server and stop the drop, are dropped first, and reported as an
+// error: a test must drop the slots it creates.
 func dropPostgres(ctx context.Context, admin *sql.DB, name string) error {
-	_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`)
-	return err
+	left, err := dropSlots(ctx, admin, name)
+	if err != nil {
+		return err
+	}
+	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("replication slots left behind by the test, dropped: %s", strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// dropSlots drops the replication slots of database name, ending the
+// walsenders that use them, and returns their names.
+func dropSlots(ctx context.Context, admin *sql.DB, name string) ([]string, error) {
+	var left []string
+	for attempt := 0; ; attempt++ {
+		rows, err := admin.QueryContext(ctx, `SELECT slot_name, COALESCE(active_pid, 0) FROM pg_replication_slots WHERE database = $1`, name)
+		if err != nil {
+			return nil, err
+		}
+		var slots []string
+		var pids []int64
+		for rows.Next() {
+			var slot string
+			var pid int64
+			if err := rows.Scan(&slot, &pid); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			slots, pids = append(slots, slot), append(pids, pid)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(slots) == 0 {
+			return left, nil
+		}
+		for i, slot := range slots {
+			if !slices.Contains(left, slot) {
+				left = append(left, slot)
+			}
+			if pids[i] != 0 {
+				_, _ = admin.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pids[i])
+				continue
+			}
+			_, _ = admin.ExecContext(ctx, `SELECT pg_drop_replication_slot($1)`, slot)
+		}
+		if attempt == 200 {
+			return left, fmt.Errorf("replication slots %s of database %s could not be dropped", strings.Join(slots, ", "), name)
+		}
+		time.Sleep(pollEvery)
+	}
 }
