@@ -280,7 +280,7 @@ func TestBadInputMoves(t *testing.T) {
 		_, err = ectest.Migration(t, s, "users").Move(ctx, expandcontract.Move{To: expandcontract.DualWrite, Actor: "bob", Version: 2})
 		require.ErrorAs(t, err, &ce)
 		assert.Equal(t, expandcontract.ConflictError{Migration: "users", Expected: 2, Actual: 3, Phase: expandcontract.Backfill}, *ce)
-		assert.Equal(t, []string{"cutover_backfill_ranges", "cutover_events", "cutover_instances", "cutover_migrations", "cutover_repairs", "cutover_schema", "keep"},
+		assert.Equal(t, []string{"cutover_backfill_ranges", "cutover_events", "cutover_instances", "cutover_migrations", "cutover_repairs", "cutover_schema", "cutover_verify_ranges", "keep"},
 			ectest.Tables(t, db), "no refused statement ran")
 	})
 }

@@ -38,16 +38,19 @@ var v3RunColumns = []string{"verify_run_started_at", "verify_run_owner", "verify
 var v3All = append(slices.Clone(v3Columns), v3RunColumns...)
 
 // toVersion2 takes the tables of prefix back to schema version 2: the
-// migrations table without the columns of version 3, no backfill_ranges.
+// migrations table without the columns of version 3, no backfill_ranges
+// and no verify_ranges.
 func toVersion2(t *testing.T, db *testdb.DB, prefix string) {
 	t.Helper()
 	for _, col := range v3All {
 		_, err := db.ExecContext(t.Context(), `ALTER TABLE `+prefix+`migrations DROP COLUMN `+col)
 		require.NoError(t, err, col)
 	}
-	_, err := db.ExecContext(t.Context(), `DROP TABLE IF EXISTS `+prefix+`backfill_ranges`)
-	require.NoError(t, err)
-	_, err = db.ExecContext(t.Context(), `UPDATE `+prefix+`schema SET version = 2`)
+	for _, table := range []string{"backfill_ranges", "verify_ranges"} {
+		_, err := db.ExecContext(t.Context(), `DROP TABLE IF EXISTS `+prefix+table)
+		require.NoError(t, err)
+	}
+	_, err := db.ExecContext(t.Context(), `UPDATE `+prefix+`schema SET version = 2`)
 	require.NoError(t, err)
 }
 
@@ -133,11 +136,11 @@ func TestSchemaDDLAndWithoutSchemaChanges(t *testing.T) {
 
 		stmts, err := expandcontract.SchemaDDL(db.Name, prefix)
 		require.NoError(t, err)
-		require.Len(t, stmts, 10, "six tables, three indexes, the version")
+		require.Len(t, stmts, 11, "seven tables, three indexes, the version")
 		for _, q := range stmts {
 			assert.NotContains(t, q, "IF NOT EXISTS")
 		}
-		assert.Equal(t, "INSERT INTO "+db.Dialect.Quote("app_schema")+" (id, version) VALUES (1, 3)", stmts[9])
+		assert.Equal(t, "INSERT INTO "+db.Dialect.Quote("app_schema")+" (id, version) VALUES (1, 3)", stmts[10])
 		exec(stmts...)
 		require.NoError(t, check())
 
@@ -159,20 +162,20 @@ func TestSchemaDDLAndWithoutSchemaChanges(t *testing.T) {
 		}
 		exec(dropIndex)
 		ectest.ErrorIs(t, check(), "tables app_* lack index app_repairs_open on app_repairs", expandcontract.ErrSchemaMissing)
-		exec(stmts[8])
+		exec(stmts[9])
 		require.NoError(t, check())
 
 		exec(`DELETE FROM app_schema`)
 		ectest.ErrorIs(t, check(), "lack the schema version in table app_schema", expandcontract.ErrSchemaMissing)
-		exec(stmts[9])
+		exec(stmts[10])
 		require.NoError(t, check())
 
 		toVersion2(t, db, "app_")
-		ectest.ErrorIs(t, check(), "lack column "+strings.Join(v3All, ", ")+" of table app_migrations; table app_backfill_ranges; "+
+		ectest.ErrorIs(t, check(), "lack column "+strings.Join(v3All, ", ")+" of table app_migrations; table app_backfill_ranges; table app_verify_ranges; "+
 			"schema version 3 (the tables are at version 2; run the upgrade statements from version 2)", expandcontract.ErrSchemaMissing)
 		upgrade, err := expandcontract.SchemaUpgradeDDL(db.Name, 2, prefix)
 		require.NoError(t, err)
-		require.Len(t, upgrade, len(v3All)+2, "the columns, the table, the version")
+		require.Len(t, upgrade, len(v3All)+3, "the columns, the tables, the version")
 		exec(upgrade...)
 		require.NoError(t, check())
 		st, err := m.State(ctx)
@@ -216,5 +219,5 @@ func TestSchemaDDLBadInput(t *testing.T) {
 	assert.Empty(t, none)
 	all, err := expandcontract.SchemaUpgradeDDL("mysql", 1)
 	require.NoError(t, err)
-	assert.Len(t, all, 3+1+len(v3All)+1+1, "the columns and index of version 2, the columns and table of version 3, the version")
+	assert.Len(t, all, 3+1+len(v3All)+2+1, "the columns and index of version 2, the columns and tables of version 3, the version")
 }

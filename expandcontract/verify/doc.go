@@ -11,6 +11,12 @@
 // lets the migration move to switchreads; after a move back into backfill,
 // only one that started after that move does.
 //
+// With [WithResume], the key ranges are recorded with the migration as
+// they are compared: a run that stops is resumed by the next, which
+// compares only the ranges left, and the runs of several instances at
+// once share the ranges, each taken under a lease; the result, added up
+// over the ranges, is the same as that of one run.
+//
 // # Key order
 //
 // Key ranges are cut and compared in one order on both sides: integers by

@@ -65,6 +65,7 @@ type config struct {
 	owner       string
 	ownerSet    bool
 	progress    time.Duration
+	resume      bool
 }
 
 // WithChunkSize sets how many rows of a side make one key range, the unit
@@ -345,8 +346,20 @@ func (v *Verifier) run(ctx context.Context) (Result, error) {
 	k, name := v.k, v.name
 	ses := &session{Verifier: v, stage: stage, res: Result{Digest: v.d, Started: k.Now()}}
 	start := time.Now()
+	var q shared
+	if v.c.resume {
+		q = v.sharedQueries()
+		if ses.res.Started, err = v.plan(ctx, q); err != nil {
+			return Result{}, fmt.Errorf("verify: %q: %w", name, err)
+		}
+	}
 	end := v.track(ctx, ses, st.Backfill.Total)
-	err = ses.run(ctx)
+	last := true // this run stores the result
+	if v.c.resume {
+		last, err = ses.runShared(ctx, q)
+	} else {
+		err = ses.run(ctx)
+	}
 	end()
 	res := ses.result()
 	res.Duration = time.Since(start)
@@ -366,6 +379,11 @@ func (v *Verifier) run(ctx context.Context) (Result, error) {
 			return res, errors.Join(err, rerr)
 		}
 		return res, err
+	}
+	if !last {
+		k.Logger.InfoContext(ctx, "cutover: verification finished; another run stores it", "migration", name,
+			"clean", res.Clean(), "rows", res.Rows, "differences", res.Differences)
+		return res, nil
 	}
 	err = v.m.RecordVerification(ctx, expandcontract.Verification{At: res.Started, Clean: res.Clean(),
 		Rows: res.Rows, Differences: res.Differences, Detail: res.summary()})

@@ -39,7 +39,7 @@ var (
 
 // Tables holds the quoted names of the metadata tables.
 type Tables struct {
-	Schema, Migrations, Events, Repairs, Instances, Ranges string
+	Schema, Migrations, Events, Repairs, Instances, Ranges, VerifyRanges string
 }
 
 // Store is the metadata of one database: its tables, its dialect, the clock
@@ -85,7 +85,8 @@ func ForDialect(d sqldialect.Dialect, prefix string) (*Store, error) {
 		dst  *string
 		name string
 	}{{&s.T.Schema, "schema"}, {&s.T.Migrations, "migrations"}, {&s.T.Events, "events"},
-		{&s.T.Repairs, "repairs"}, {&s.T.Instances, "instances"}, {&s.T.Ranges, "backfill_ranges"}} {
+		{&s.T.Repairs, "repairs"}, {&s.T.Instances, "instances"}, {&s.T.Ranges, "backfill_ranges"},
+		{&s.T.VerifyRanges, "verify_ranges"}} {
 		var err error
 		if *tt.dst, err = d.QuoteIdent(prefix + tt.name); err != nil {
 			return nil, fmt.Errorf("table prefix %q: %w", prefix, err)

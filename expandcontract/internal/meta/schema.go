@@ -137,6 +137,24 @@ func (s *Store) tables() []table {
 			"lease_until "+big,
 			"done_at "+big,
 		), constraint: "PRIMARY KEY (migration, range_no)"},
+		{name: s.Prefix + "verify_ranges", quoted: s.T.VerifyRanges, since: 3, columns: cols(3,
+			"migration "+key+" NOT NULL",
+			"run_at "+big+" NOT NULL",
+			"range_no "+big+" NOT NULL",
+			"range_from "+text,
+			"range_to "+text,
+			"lease_owner "+text,
+			"lease_until "+big,
+			"done_at "+big,
+			"old_rows "+big+" NOT NULL DEFAULT 0",
+			"new_rows "+big+" NOT NULL DEFAULT 0",
+			"drilled "+big+" NOT NULL DEFAULT 0",
+			"missing "+big+" NOT NULL DEFAULT 0",
+			"extra "+big+" NOT NULL DEFAULT 0",
+			"changed "+big+" NOT NULL DEFAULT 0",
+			"sample_keys "+text,
+			"stored_at "+big,
+		), constraint: "PRIMARY KEY (migration, range_no)"},
 	}
 }
 
@@ -263,7 +281,18 @@ func (s *Store) UpgradeDDL(from, version int64) ([]string, error) {
 //     order): its bounds range_from (exclusive; NULL from the first key)
 //     and range_to (inclusive; NULL to the last), encoded as checkpoints
 //     are, its own checkpoint range_checkpoint and rows range_rows, its
-//     lease (lease_owner, lease_until) and done_at.
+//     lease (lease_owner, lease_until) and done_at; and the table
+//     verify_ranges, the key ranges of a resumable verification
+//     (verify.WithResume), one row per range (migration, range_no from 0
+//     in key order) of the one run of a migration (run_at, when it
+//     started): its bounds range_from and range_to (NULL where open, "i"
+//     and the decimal of an integer key or "s" and a text key otherwise),
+//     its lease (lease_owner, lease_until), done_at, and what its
+//     comparison found: old_rows, new_rows, drilled (1 if read row by
+//     row), missing, extra, changed and sample_keys (the first differing
+//     keys, a JSON array); stored_at, on range 0, when the run that found
+//     every range done took on storing the result (the ranges stay until
+//     the next verification starts, for every run to read).
 //
 // Each step only adds, and is safe to run from any number of instances at
 // once.
