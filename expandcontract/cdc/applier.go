@@ -96,6 +96,7 @@ type config struct {
 	status     time.Duration
 	poll       time.Duration
 	slotWait   time.Duration
+	backfill   *Backfill
 }
 
 // Defaults of the options.
@@ -166,6 +167,7 @@ type Applier struct {
 	apply  ApplyFunc
 	slot   *Slot
 	pos    *positions
+	chunks *chunker // the watermark backfill, or nil
 	cfg    config
 	logger *slog.Logger
 	logs   *telemetry.Limiter
@@ -175,7 +177,7 @@ type Applier struct {
 	txns    metric.Int64Counter
 	lagG    metric.Int64ObservableGauge
 	attrs   metric.MeasurementOption
-	opAttrs [Truncate + 1]metric.MeasurementOption
+	opAttrs [Copy + 1]metric.MeasurementOption
 
 	running  atomic.Bool
 	lag      atomic.Int64
@@ -253,6 +255,12 @@ func New(m *expandcontract.Migration, src Source, target *sqlx.DB, apply ApplyFu
 		}
 		a.tables, a.quoted = append(a.tables, full), append(a.quoted, q)
 	}
+	if c.backfill != nil {
+		if a.chunks, err = a.newChunker(c.backfill, prefixOf(h)); err != nil {
+			return nil, bad("%v", err)
+		}
+		a.tables, a.quoted = append(a.tables, a.chunks.marks), append(a.quoted, a.chunks.qMarks)
+	}
 	d, err := sqldialect.For(target)
 	if err != nil {
 		return nil, bad("target database: %v", err)
@@ -291,7 +299,7 @@ func (a *Applier) instruments(meter metric.Meter) error {
 	}
 	mig := telemetry.KeyMigration.String(a.name)
 	a.attrs = metric.WithAttributeSet(attribute.NewSet(mig))
-	for op := Insert; op <= Truncate; op++ {
+	for op := Insert; op <= Copy; op++ {
 		a.opAttrs[op] = metric.WithAttributeSet(attribute.NewSet(mig, attribute.String("cutover.cdc.op", op.String())))
 	}
 	return nil
@@ -379,7 +387,13 @@ func (a *Applier) Run(ctx context.Context) error {
 		_ = reg.Unregister()
 		a.lagKnown.Store(false)
 	}()
-	s := &stream{a: a, conn: conn, dec: newDecoder(), rels: map[uint32]*relation{}, durable: start, applied: start}
+	s := &stream{a: a, conn: conn, dec: newDecoder(), rels: map[uint32]*relation{}, durable: start, applied: start,
+		phase: st.Phase, nextMark: time.Now().UnixNano() &^ 1}
+	if a.chunks != nil {
+		if s.checkpoint, s.chunksDone, err = a.pos.chunk(ctx, a.slot.name); err != nil {
+			return err
+		}
+	}
 	return s.run(ctx)
 }
 
@@ -393,6 +407,11 @@ func (a *Applier) setup(ctx context.Context) (LSN, error) {
 	}
 	if level != "logical" {
 		return 0, fmt.Errorf("%w: it is %q; set wal_level=logical and restart the server", ErrNotLogical, level)
+	}
+	if a.chunks != nil {
+		if _, err := db.ExecContext(ctx, a.chunks.ensure); err != nil {
+			return 0, fmt.Errorf("cdc: %q: create the watermark table: %w", a.name, err)
+		}
 	}
 	for i, q := range a.quoted {
 		var ident string

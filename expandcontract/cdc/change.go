@@ -23,9 +23,11 @@ const (
 	Update                 // a row was updated: New holds it, Old its old key if that changed
 	Delete                 // a row was deleted: Old holds its key
 	Truncate               // the table was truncated: no row
+	Copy                   // a row of the watermark backfill, as the old database had it: New holds it
 )
 
-// String returns "insert", "update", "delete", "truncate", or "Op(N)".
+// String returns "insert", "update", "delete", "truncate", "copy", or
+// "Op(N)".
 func (o Op) String() string {
 	switch o {
 	case Insert:
@@ -36,6 +38,8 @@ func (o Op) String() string {
 		return "delete"
 	case Truncate:
 		return "truncate"
+	case Copy:
+		return "copy"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }

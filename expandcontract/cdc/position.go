@@ -24,6 +24,8 @@ type positions struct {
 	qInsert string
 	qMove   string // compare-and-swap of the position
 	qDelete string
+	qChunk  string // the watermark backfill's checkpoint and whether it is done
+	qChunkR string
 }
 
 func newPositions(db *sqlx.DB, d sqldialect.Dialect, prefix string) (*positions, error) {
@@ -33,11 +35,13 @@ func newPositions(db *sqlx.DB, d sqldialect.Dialect, prefix string) (*positions,
 	}
 	return &positions{db: db, d: d,
 		create: `CREATE TABLE IF NOT EXISTS ` + table + ` (slot ` + d.TypeKeyText() + ` PRIMARY KEY, lsn ` + d.TypeBigInt() +
-			` NOT NULL, updated_at ` + d.TypeBigInt() + ` NOT NULL)`,
+			` NOT NULL, updated_at ` + d.TypeBigInt() + ` NOT NULL, chunk_key ` + d.TypeText() + `, chunk_done ` + d.TypeBool() + ` NOT NULL DEFAULT 0)`,
 		qGet:    d.Rebind(`SELECT lsn FROM ` + table + ` WHERE slot = ?`),
 		qInsert: d.Rebind(`INSERT INTO ` + table + ` (slot, lsn, updated_at) VALUES (?, ?, ?)`),
 		qMove:   d.Rebind(`UPDATE ` + table + ` SET lsn = ?, updated_at = ? WHERE slot = ? AND lsn = ?`),
 		qDelete: d.Rebind(`DELETE FROM ` + table + ` WHERE slot = ?`),
+		qChunk:  d.Rebind(`UPDATE ` + table + ` SET chunk_key = ?, chunk_done = ? WHERE slot = ?`),
+		qChunkR: d.Rebind(`SELECT chunk_key, chunk_done FROM ` + table + ` WHERE slot = ?`),
 	}, nil
 }
 
@@ -99,3 +103,26 @@ func (p *positions) remove(ctx context.Context, slot string) error {
 
 // prefixOf returns the table prefix of the migration's metadata.
 func prefixOf(h *meta.Handle) string { return h.Store.Prefix }
+
+// chunk returns the stored checkpoint of the watermark backfill (nil
+// before its first chunk) and whether it is done.
+func (p *positions) chunk(ctx context.Context, slot string) (*string, bool, error) {
+	var key sql.NullString
+	var done int64
+	if err := p.db.QueryRowContext(ctx, p.qChunkR, slot).Scan(&key, &done); err != nil {
+		return nil, false, fmt.Errorf("cdc: read the backfill checkpoint of %s: %w", slot, err)
+	}
+	if !key.Valid {
+		return nil, done != 0, nil
+	}
+	return &key.String, done != 0, nil
+}
+
+// setChunk stores, in tx, the checkpoint of the watermark backfill and
+// whether it is done.
+func (p *positions) setChunk(ctx context.Context, tx *sqlx.Tx, slot string, key *string, done bool) error {
+	if _, err := tx.ExecContext(ctx, p.qChunk, key, meta.BoolInt(done), slot); err != nil {
+		return fmt.Errorf("cdc: store the backfill checkpoint of %s: %w", slot, err)
+	}
+	return nil
+}

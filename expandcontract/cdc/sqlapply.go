@@ -36,7 +36,8 @@ type Table struct {
 // tables given to the new store's database target with one statement: an
 // insert or an update becomes an upsert of the row (INSERT ... ON
 // CONFLICT ... DO UPDATE on PostgreSQL and SQLite, INSERT ... ON
-// DUPLICATE KEY UPDATE on MySQL), an update that changed the key deletes
+// DUPLICATE KEY UPDATE on MySQL), as is a row of the watermark backfill
+// ([Copy]), an update that changed the key deletes
 // the old key first, a delete deletes the key, and a truncate deletes
 // every row of the target. A column the update left [Unchanged] keeps its
 // value in the new store (and is NULL, or its default, in a row the new
@@ -159,7 +160,7 @@ func (sa *sqlApply) one(ctx context.Context, tx *sqlx.Tx, m *mapped, c *Change) 
 			}
 		}
 		fallthrough
-	case Insert:
+	case Insert, Copy:
 		return sa.upsert(ctx, tx, m, c)
 	}
 	return fmt.Errorf("unknown operation %v", c.Op)

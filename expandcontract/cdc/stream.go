@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/cutover-go/cutover/expandcontract"
 	"github.com/cutover-go/cutover/expandcontract/internal/meta"
 )
 
@@ -29,12 +30,20 @@ type stream struct {
 	groupTxns    int
 	groupChanges int
 	groupStart   time.Time
-	counts       [Truncate + 1]int64 // changes of the open group, by operation
+	counts       [Copy + 1]int64 // changes of the open group, by operation
 
 	cur  *Txn // the transaction being received, nil between transactions
 	skip bool // cur ends at or before the stored position
 
 	nextStatus, nextPoll time.Time
+	phase                expandcontract.Phase // as the last poll read it
+
+	// The watermark backfill.
+	chunk      *chunk  // the chunk waiting for its watermarks, or nil
+	chunkKey   *string // the checkpoint of a chunk applied in the open group
+	checkpoint *string // the checkpoint committed; nil before the first chunk
+	chunksDone bool
+	nextMark   int64
 }
 
 // run streams until ctx is done, an error, or the end of the migration.
@@ -66,6 +75,19 @@ func (s *stream) run(ctx context.Context) (err error) {
 				return err
 			}
 		}
+		if a.chunks != nil && !s.chunksDone && s.cur == nil {
+			switch {
+			case s.chunk == nil && s.group == nil && s.chunkKey == nil && s.phase == expandcontract.Backfill:
+				if err := s.startChunk(ctx); err != nil {
+					return err
+				}
+			case s.chunk != nil && !s.chunk.read && !now.Before(s.chunk.check):
+				s.chunk.check = now.Add(5 * time.Millisecond)
+				if err := s.readChunk(ctx); err != nil {
+					return err
+				}
+			}
+		}
 		if !now.Before(s.nextStatus) {
 			if s.group == nil && s.cur == nil && s.walEnd > s.durable {
 				if err := s.advance(ctx, s.walEnd); err != nil {
@@ -83,6 +105,9 @@ func (s *stream) run(ctx context.Context) (err error) {
 		}
 		if s.group != nil && s.cur == nil && s.groupStart.Add(a.cfg.flush).Before(deadline) {
 			deadline = s.groupStart.Add(a.cfg.flush)
+		}
+		if s.chunk != nil && !s.chunk.read && s.chunk.check.Before(deadline) {
+			deadline = s.chunk.check // to see whether the chunk can be read
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := s.conn.ReceiveMessage(rctx)
@@ -140,6 +165,12 @@ func (s *stream) poll(ctx context.Context) (bool, error) {
 				"migration", a.name, "err", err, "suppressed", suppressed)
 		}
 		return false, nil
+	}
+	s.phase = st.Phase
+	if a.chunks != nil && s.chunksDone && st.Phase == expandcontract.Backfill && !st.Backfill.Done() {
+		if err := s.markDone(ctx); err != nil {
+			return true, err
+		}
 	}
 	if !ended(st.Phase) {
 		return false, nil
@@ -235,6 +266,13 @@ func (s *stream) change(ctx context.Context, op Op, relID uint32, newT, oldT *pg
 	if c.Old, err = s.dec.tuple(rel, oldT); err != nil {
 		return fmt.Errorf("cdc: %q: %w", a.name, err)
 	}
+	if a.chunks != nil {
+		if rel.table == a.chunks.marks {
+			s.watermark(&c)
+			return nil
+		}
+		s.noteKey(&c)
+	}
 	s.cur.Changes = append(s.cur.Changes, c)
 	if len(s.cur.Changes) >= a.cfg.maxChanges {
 		return s.applyPart(ctx, false)
@@ -282,8 +320,10 @@ func (s *stream) applyPart(ctx context.Context, last bool) error {
 	}
 	t := s.cur
 	t.Last = last
-	if err := a.apply(ctx, s.group, t); err != nil {
-		return fmt.Errorf("cdc: %q: apply transaction %d (commit %s, part %d): %w", a.name, t.XID, t.CommitLSN, t.Part, err)
+	if len(t.Changes) > 0 || t.Part > 0 {
+		if err := a.apply(ctx, s.group, t); err != nil {
+			return fmt.Errorf("cdc: %q: apply transaction %d (commit %s, part %d): %w", a.name, t.XID, t.CommitLSN, t.Part, err)
+		}
 	}
 	s.groupChanges += len(t.Changes)
 	for _, c := range t.Changes {
@@ -298,6 +338,11 @@ func (s *stream) applyPart(ctx context.Context, last bool) error {
 func (s *stream) commit(ctx context.Context) error {
 	a := s.a
 	tx := s.group
+	if s.chunkKey != nil {
+		if err := a.pos.setChunk(ctx, tx, a.slot.name, s.chunkKey, false); err != nil {
+			return fmt.Errorf("cdc: %q: %w", a.name, err)
+		}
+	}
 	if err := a.pos.move(ctx, tx, a.slot.name, s.durable, s.applied, meta.Micros(time.Now())); err != nil {
 		return fmt.Errorf("cdc: %q: %w", a.name, err)
 	}
@@ -306,8 +351,11 @@ func (s *stream) commit(ctx context.Context) error {
 		return fmt.Errorf("cdc: %q: commit up to %s: %w", a.name, s.applied, err)
 	}
 	s.durable = s.applied
+	if s.chunkKey != nil {
+		s.checkpoint, s.chunkKey = s.chunkKey, nil
+	}
 	a.txns.Add(ctx, int64(s.groupTxns), a.attrs)
-	for op := Insert; op <= Truncate; op++ {
+	for op := Insert; op <= Copy; op++ {
 		if n := s.counts[op]; n > 0 {
 			a.changes.Add(ctx, n, a.opAttrs[op])
 		}
