@@ -27,12 +27,7 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 		clock := testutil.NewClock(time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC))
 		open := handles(t, db, clock)
 		m := open()
-		_, err := m.Ensure(ctx, "deploy")
-		require.NoError(t, err)
-		for _, to := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-			_, err := m.Move(ctx, expandcontract.Move{To: to, Actor: "alice"})
-			require.NoError(t, err)
-		}
+		toBackfill(t, m)
 
 		var monitors []*trigger.Monitor
 		for _, instance := range []string{"api-1", "api-2"} {
@@ -98,6 +93,17 @@ func TestDemoteToReachesTheFleet(t *testing.T) {
 // handles returns a function that opens a store handle of its own on db,
 // with clock, as each instance of a service does, and returns the handle
 // of the migration users-email.
+// toBackfill creates m and moves it to the backfill phase.
+func toBackfill(t *testing.T, m *expandcontract.Migration) {
+	t.Helper()
+	_, err := m.Ensure(t.Context(), "deploy")
+	require.NoError(t, err)
+	for _, to := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
+		_, err := m.Move(t.Context(), expandcontract.Move{To: to, Actor: "alice"})
+		require.NoError(t, err)
+	}
+}
+
 func handles(t *testing.T, db *testdb.DB, clock *testutil.Clock) func() *expandcontract.Migration {
 	return func() *expandcontract.Migration {
 		s, err := expandcontract.Open(t.Context(), db.DB, expandcontract.WithClock(clock.Now),

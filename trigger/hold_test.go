@@ -76,12 +76,7 @@ func TestBackfillHeldByTheLatencyTrigger(t *testing.T) {
 	// The store keeps a clock of its own, which stands still, so that the
 	// monitor's windows pass without the backfill's lease running out.
 	m := handles(t, db, testutil.NewClock(time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)))()
-	_, err = m.Ensure(ctx, "deploy")
-	require.NoError(t, err)
-	for _, to := range []expandcontract.Phase{expandcontract.DualWrite, expandcontract.Backfill} {
-		_, err := m.Move(ctx, expandcontract.Move{To: to, Actor: "alice"})
-		require.NoError(t, err)
-	}
+	toBackfill(t, m)
 
 	f.calls(cutover.Old, cutover.RoleSecondary, 20, 0, time.Millisecond)
 	f.calls(cutover.New, cutover.RoleAuthoritative, 20, 0, 10*time.Millisecond)
